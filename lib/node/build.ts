@@ -1,0 +1,165 @@
+/**
+ * The build: discover functions, bundle each one separately with Wrangler, bundle the gateway, and write
+ * an immutable release folder named by the hash of its sources:
+ *   .workyard/releases/<id>/{manifest.json, workerd.capnp, gateway/gateway.js, functions/<name>/index.js(.map)}
+ * Unchanged sources reuse the existing release, so `npm start` only rebuilds when something changed.
+ */
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { join, relative } from "node:path";
+import pLimit from "p-limit";
+import { BundleError, bundleWorker, writeWranglerConfig } from "./bundle.ts";
+import { bindingName, discoverFunctions } from "./functions.ts";
+import type { FunctionSource } from "./functions.ts";
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS, MANIFEST_FILE, readManifest, writeManifest } from "./manifest.ts";
+import type { FunctionEntry, Manifest } from "./manifest.ts";
+import type { ProjectPaths } from "./paths.ts";
+import { CONFIG_FILE, serveConfig } from "./serve-config.ts";
+import { serializeConfig } from "./workerd-config.ts";
+import { readSharedConfig } from "./wrangler-config.ts";
+import type { MergedConfig } from "./wrangler-config.ts";
+
+export interface BuildResult {
+  releaseDir: string;
+  manifest: Manifest;
+  /** True when the sources were unchanged and an existing release was used. */
+  reused: boolean;
+  ms: number;
+}
+
+export class BuildError extends Error {
+  constructor(readonly failures: BundleError[]) {
+    super(
+      `${failures.length} function${failures.length === 1 ? "" : "s"} failed to bundle:\n\n` +
+        failures.map((f) => f.message).join("\n\n"),
+    );
+    this.name = "BuildError";
+  }
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+/** Hash of everything that goes into a release: functions, lib, shared config and locked dependencies. */
+export async function sourceHash(paths: ProjectPaths): Promise<string> {
+  const files = [
+    ...(await listFiles(paths.functions)),
+    ...(await listFiles(join(paths.root, "lib"))),
+    paths.sharedConfig,
+    join(paths.root, "package-lock.json"),
+  ].filter((f) => existsSync(f));
+  const hash = createHash("sha256");
+  for (const file of files.map((f) => relative(paths.root, f)).sort()) {
+    hash.update(`${file}\0`);
+    hash.update(await readFile(join(paths.root, file)));
+    hash.update("\0");
+  }
+  return hash.digest("hex");
+}
+
+async function describeModule(releaseDir: string, module: string, config: MergedConfig) {
+  const bytes = await readFile(join(releaseDir, module));
+  return {
+    module,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    bytes: (await stat(join(releaseDir, module))).size,
+    compatibilityDate: config.compatibility_date,
+    compatibilityFlags: config.compatibility_flags,
+  };
+}
+
+/** Builds a release for the current sources, or returns the existing one when nothing changed. */
+export async function build(paths: ProjectPaths, { force = false } = {}): Promise<BuildResult> {
+  const started = performance.now();
+  const hash = await sourceHash(paths);
+  const id = hash.slice(0, 12);
+  const releaseDir = join(paths.releases, id);
+  if (!force && existsSync(join(releaseDir, MANIFEST_FILE))) {
+    return { releaseDir, manifest: await readManifest(releaseDir), reused: true, ms: performance.now() - started };
+  }
+
+  const shared = await readSharedConfig(paths.sharedConfig);
+  const functions = await discoverFunctions(paths.functions, paths.sharedConfig);
+  const gatewayConfig: MergedConfig = {
+    name: "_gateway",
+    main: join(paths.root, "lib/worker/gateway.ts"),
+    compatibility_date: shared.compatibility_date,
+    compatibility_flags: [],
+    minify: true,
+    upload_source_maps: true,
+    vars: {},
+  };
+
+  const staging = join(paths.releases, `.staging-${id}-${process.pid}`);
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  const limit = pLimit(Math.max(1, availableParallelism()));
+  const jobs = [
+    { name: "_gateway", config: gatewayConfig, out: "gateway" },
+    ...functions.map((f) => ({ name: f.name, config: f.config, out: `functions/${f.name}` })),
+  ];
+  try {
+    const results = await Promise.allSettled(
+      jobs.map((job) =>
+        limit(async () => {
+          const configFile = await writeWranglerConfig(paths.wranglerConfigs, job.config);
+          const file = await bundleWorker(job.name, configFile, join(staging, job.out), paths.logs);
+          return `${job.out}/${file}`;
+        }),
+      ),
+    );
+    const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+    if (failures.length > 0) {
+      if (failures.every((f) => f instanceof BundleError)) throw new BuildError(failures);
+      throw failures[0];
+    }
+    const modules = results.map((r) => (r.status === "fulfilled" ? r.value : ""));
+    const manifest = await writeRelease(staging, id, hash, gatewayConfig, functions, modules);
+    await rm(releaseDir, { recursive: true, force: true });
+    await rename(staging, releaseDir);
+    return { releaseDir, manifest, reused: false, ms: performance.now() - started };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function writeRelease(
+  staging: string,
+  id: string,
+  hash: string,
+  gatewayConfig: MergedConfig,
+  functions: FunctionSource[],
+  [gatewayModule = "", ...functionModules]: string[],
+): Promise<Manifest> {
+  const entries: FunctionEntry[] = [];
+  for (const [i, f] of functions.entries()) {
+    entries.push({
+      name: f.name,
+      route: `/${f.name}`,
+      binding: bindingName(f.name),
+      ...(await describeModule(staging, functionModules[i] ?? "", f.config)),
+      vars: f.config.vars,
+      secrets: f.config.secrets?.required ?? [],
+      crons: f.config.triggers?.crons ?? [],
+      timeoutMs: DEFAULT_TIMEOUT_MS,
+      maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+    });
+  }
+  const manifest: Manifest = {
+    version: 1,
+    id,
+    createdAt: new Date().toISOString(),
+    sourceHash: hash,
+    gateway: await describeModule(staging, gatewayModule, gatewayConfig),
+    functions: entries,
+  };
+  await writeManifest(staging, manifest);
+  // The address is a default: `npm start` hands workerd its socket (--socket-fd) or overrides it.
+  await writeFile(join(staging, CONFIG_FILE), serializeConfig(serveConfig(manifest, { address: "127.0.0.1:8787" })));
+  return manifest;
+}

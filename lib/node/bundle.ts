@@ -1,0 +1,56 @@
+/**
+ * Bundling one worker with Wrangler (`wrangler deploy --dry-run --outdir`): one ES module plus its source
+ * map, exactly what `wrangler deploy` would upload to Cloudflare.
+ */
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join, relative } from "node:path";
+import { execa } from "execa";
+import type { MergedConfig } from "./wrangler-config.ts";
+
+const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
+
+export class BundleError extends Error {
+  constructor(
+    readonly functionName: string,
+    readonly wranglerOutput: string,
+  ) {
+    super(`Function "${functionName}" failed to bundle:\n${wranglerOutput}`);
+    this.name = "BundleError";
+  }
+}
+
+/** Writes the merged config as Wrangler JSON beside the others, with `main` relative to the file. */
+export async function writeWranglerConfig(dir: string, config: MergedConfig): Promise<string> {
+  const file = join(dir, `${config.name}.json`);
+  await mkdir(dir, { recursive: true });
+  const main = relative(dir, config.main);
+  await writeFile(file, `${JSON.stringify({ ...config, main }, null, 2)}\n`);
+  return file;
+}
+
+/** Keeps what Wrangler said about the failure and drops its banner and log-file notice. */
+function wranglerMessage(output: string): string {
+  const lines = output
+    .split("\n")
+    .filter((l) => !/⛅️ wrangler|^─+$|update available|Logs were written to|If you think this is a bug/.test(l));
+  return lines.join("\n").trim();
+}
+
+/** Bundles the worker described by `configFile` into `outDir`; returns the bundle's file name (a source map sits beside it). */
+export async function bundleWorker(name: string, configFile: string, outDir: string, logDir: string): Promise<string> {
+  await mkdir(outDir, { recursive: true });
+  const result = await execa(process.execPath, [wranglerBin, "deploy", "--dry-run", "--outdir", outDir, "-c", configFile], {
+    reject: false,
+    all: true,
+    env: { WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: logDir, NO_COLOR: "1", FORCE_COLOR: "0" },
+    stdin: "ignore",
+  });
+  if (result.exitCode !== 0) throw new BundleError(name, wranglerMessage(result.all ?? ""));
+  await rm(join(outDir, "README.md"), { force: true }); // Wrangler's note about the dry run
+  const modules = (await readdir(outDir)).filter((f) => /\.m?js$/.test(f));
+  if (modules.length !== 1 || !modules[0]) {
+    throw new BundleError(name, `expected one bundled module in ${outDir}, found: ${modules.join(", ") || "none"}`);
+  }
+  return modules[0];
+}

@@ -1,0 +1,52 @@
+/**
+ * Function discovery: every folder under functions/ with an index.ts (or index.js) is a function, served
+ * at /<folder name>. Adding a folder adds a route; nothing else is edited.
+ */
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { ConfigError, mergeConfig, readFunctionConfig, readSharedConfig } from "./wrangler-config.ts";
+import type { MergedConfig } from "./wrangler-config.ts";
+
+export interface FunctionSource {
+  name: string;
+  dir: string;
+  entry: string;
+  config: MergedConfig;
+}
+
+/** Function names become URL segments, worker names and binding names: keep them plain. */
+export const FUNCTION_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+const ENTRIES = ["index.ts", "index.js", "index.mts", "index.mjs"];
+
+/** The function's service binding name in the gateway: "my-fn" → "FN_MY_FN". */
+export function bindingName(name: string): string {
+  return `FN_${name.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/** Finds every function under `functionsDir`, validates names and reads each one's merged Wrangler config. */
+export async function discoverFunctions(functionsDir: string, sharedConfigFile: string): Promise<FunctionSource[]> {
+  const shared = await readSharedConfig(sharedConfigFile);
+  let entries;
+  try {
+    entries = await readdir(functionsDir, { withFileTypes: true });
+  } catch {
+    throw new ConfigError(`${functionsDir} does not exist: create it with one folder per function`);
+  }
+  const found: FunctionSource[] = [];
+  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    const dir = join(functionsDir, entry.name);
+    const file = ENTRIES.find((f) => existsSync(join(dir, f)));
+    if (!file) continue; // a folder without an entry is not a function (yet)
+    if (!FUNCTION_NAME.test(entry.name)) {
+      throw new ConfigError(
+        `functions/${entry.name}: a function's folder name is its URL path, so it must be lowercase letters, digits and "-", starting with a letter (e.g. "send-mail")`,
+      );
+    }
+    const own = await readFunctionConfig(join(dir, "wrangler.toml"));
+    const entryPath = join(dir, file);
+    found.push({ name: entry.name, dir, entry: entryPath, config: mergeConfig(entry.name, entryPath, shared, own) });
+  }
+  return found;
+}

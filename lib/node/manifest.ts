@@ -1,0 +1,57 @@
+/**
+ * The release manifest: what a release folder holds (functions, routes, settings, content hashes). The
+ * workerd config is generated from it alone, so a release can be served, compared or rolled back to
+ * without the sources.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+const moduleSchema = z.object({
+  /** Path of the bundle relative to the release folder. */
+  module: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().nonnegative(),
+  compatibilityDate: z.string(),
+  compatibilityFlags: z.array(z.string()),
+});
+
+export const functionEntrySchema = moduleSchema.extend({
+  name: z.string(),
+  route: z.string(),
+  binding: z.string(),
+  vars: z.record(z.string(), z.unknown()),
+  secrets: z.array(z.string()),
+  crons: z.array(z.string()),
+  timeoutMs: z.number().int().positive(),
+  maxBodyBytes: z.number().int().positive(),
+});
+export type FunctionEntry = z.infer<typeof functionEntrySchema>;
+
+export const manifestSchema = z.object({
+  version: z.literal(1),
+  id: z.string(),
+  createdAt: z.string(),
+  sourceHash: z.string(),
+  gateway: moduleSchema,
+  functions: z.array(functionEntrySchema),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export const MANIFEST_FILE = "manifest.json";
+
+/** Reads and validates a release's manifest. */
+export async function readManifest(releaseDir: string): Promise<Manifest> {
+  const file = join(releaseDir, MANIFEST_FILE);
+  const parsed = manifestSchema.safeParse(JSON.parse(await readFile(file, "utf8")));
+  if (!parsed.success) throw new Error(`${file} is not a valid release manifest; run npm run build again (${parsed.error.message})`);
+  return parsed.data;
+}
+
+/** Writes a release's manifest. */
+export async function writeManifest(releaseDir: string, manifest: Manifest): Promise<void> {
+  await writeFile(join(releaseDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+}

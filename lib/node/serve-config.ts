@@ -1,0 +1,66 @@
+/**
+ * The workerd config for a release: the gateway on the public socket, one worker per function reached
+ * through a service binding, function vars as bindings, secrets from the process environment (never
+ * written into a file), and an outbound network that lets functions reach local services (PgBouncer,
+ * the Redis proxy) as well as public ones.
+ */
+import type { FunctionEntry, Manifest } from "./manifest.ts";
+import { Embed } from "./workerd-config.ts";
+import type { Binding, Service, WorkerdConfig } from "./workerd-config.ts";
+
+export interface ServeOptions {
+  /** Address of the public HTTP socket, e.g. "127.0.0.1:8787". */
+  address: string;
+}
+
+export const PUBLIC_SOCKET = "http";
+/** The config file inside a release folder. */
+export const CONFIG_FILE = "workerd.capnp";
+const OUTBOUND = "outbound";
+
+/** The name of the workerd service that runs a function. */
+export const serviceName = (fn: Pick<FunctionEntry, "name">) => `fn-${fn.name}`;
+
+/** Wrangler's rule: string vars are text bindings, everything else is JSON. */
+function varBinding(name: string, value: unknown): Binding {
+  return typeof value === "string" ? { name, text: value } : { name, json: JSON.stringify(value) };
+}
+
+function functionService(fn: FunctionEntry): Service {
+  return {
+    name: serviceName(fn),
+    worker: {
+      modules: [{ name: "index.js", esModule: new Embed(fn.module) }],
+      compatibilityDate: fn.compatibilityDate,
+      compatibilityFlags: fn.compatibilityFlags,
+      bindings: [
+        ...Object.entries(fn.vars).map(([name, value]) => varBinding(name, value)),
+        ...fn.secrets.map((name) => ({ name, fromEnvironment: name })),
+      ],
+      globalOutbound: { name: OUTBOUND },
+    },
+  };
+}
+
+/** The workerd config that serves `manifest` (paths relative to the release folder). */
+export function serveConfig(manifest: Manifest, { address }: ServeOptions): WorkerdConfig {
+  const routes = Object.fromEntries(
+    manifest.functions.map((fn) => [fn.name, { binding: fn.binding, timeoutMs: fn.timeoutMs, maxBodyBytes: fn.maxBodyBytes }]),
+  );
+  const gateway: Service = {
+    name: "gateway",
+    worker: {
+      modules: [{ name: "gateway.js", esModule: new Embed(manifest.gateway.module) }],
+      compatibilityDate: manifest.gateway.compatibilityDate,
+      compatibilityFlags: manifest.gateway.compatibilityFlags,
+      bindings: [
+        { name: "ROUTES", json: JSON.stringify(routes) },
+        ...manifest.functions.map((fn) => ({ name: fn.binding, service: { name: serviceName(fn) } })),
+      ],
+    },
+  };
+  return {
+    services: [gateway, ...manifest.functions.map(functionService), { name: OUTBOUND, network: { allow: ["public", "local"] } }],
+    sockets: [{ name: PUBLIC_SOCKET, address, http: {}, service: { name: "gateway" } }],
+  };
+}

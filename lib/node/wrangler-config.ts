@@ -1,0 +1,128 @@
+/**
+ * Function settings in Wrangler's own format. The top-level wrangler.toml holds what every function shares;
+ * functions/<name>/wrangler.toml (optional) holds what belongs to one function. The build merges the two
+ * into one complete Wrangler config per function (.workyard/wrangler/<name>.json), which is what Wrangler
+ * bundles from, and what `wrangler dev -c` / `wrangler deploy -c` can use to run the same function elsewhere.
+ */
+import { readFile } from "node:fs/promises";
+import { parse as parseToml } from "smol-toml";
+import { z } from "zod";
+
+const varsSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.record(z.string(), z.unknown())]));
+const secretsSchema = z.strictObject({ required: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a valid variable name")) });
+const cronsSchema = z.strictObject({ crons: z.array(z.string()) });
+
+const settings = {
+  compatibility_date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date like "2026-04-20"'),
+  compatibility_flags: z.array(z.string()),
+  minify: z.boolean(),
+  upload_source_maps: z.boolean(),
+  vars: varsSchema,
+  secrets: secretsSchema,
+  triggers: cronsSchema,
+};
+
+/** The top-level wrangler.toml: the settings every function inherits. */
+export const sharedConfigSchema = z.strictObject({
+  ...settings,
+  compatibility_flags: settings.compatibility_flags.default([]),
+  minify: settings.minify.default(true),
+  upload_source_maps: settings.upload_source_maps.default(true),
+  vars: varsSchema.default({}),
+  secrets: secretsSchema.optional(),
+  triggers: cronsSchema.optional(),
+});
+export type SharedConfig = z.infer<typeof sharedConfigSchema>;
+
+/** functions/<name>/wrangler.toml: what belongs to one function. Every key is optional. */
+export const functionConfigSchema = z.strictObject({
+  compatibility_date: settings.compatibility_date.optional(),
+  compatibility_flags: settings.compatibility_flags.optional(),
+  vars: varsSchema.optional(),
+  secrets: secretsSchema.optional(),
+  triggers: cronsSchema.optional(),
+});
+export type FunctionConfig = z.infer<typeof functionConfigSchema>;
+
+/** A complete Wrangler config for one function. */
+export interface MergedConfig {
+  name: string;
+  main: string;
+  compatibility_date: string;
+  compatibility_flags: string[];
+  minify: boolean;
+  upload_source_maps: boolean;
+  vars: Record<string, unknown>;
+  secrets?: { required: string[] };
+  triggers?: { crons: string[] };
+}
+
+export class ConfigError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ConfigError";
+  }
+}
+
+async function readToml(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    return parseToml(text);
+  } catch (err) {
+    throw new ConfigError(`${file} is not valid TOML: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function explain(file: string, error: z.ZodError): ConfigError {
+  const lines = error.issues.map((i) => {
+    const key = i.path.map(String).join(".") || "(file)";
+    if (i.code === "unrecognized_keys") {
+      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons)`;
+    }
+    return `  - ${key}: ${i.message}`;
+  });
+  return new ConfigError(`${file} has settings that cannot be used:\n${lines.join("\n")}`);
+}
+
+/** Reads and validates the top-level wrangler.toml. */
+export async function readSharedConfig(file: string): Promise<SharedConfig> {
+  const raw = await readToml(file);
+  if (raw === undefined) throw new ConfigError(`${file} is missing: it holds the compatibility date every function uses`);
+  const parsed = sharedConfigSchema.safeParse(raw);
+  if (!parsed.success) throw explain(file, parsed.error);
+  return parsed.data;
+}
+
+/** Reads and validates a function's own wrangler.toml; an absent file is an empty config. */
+export async function readFunctionConfig(file: string): Promise<FunctionConfig> {
+  const raw = await readToml(file);
+  if (raw === undefined) return {};
+  const parsed = functionConfigSchema.safeParse(raw);
+  if (!parsed.success) throw explain(file, parsed.error);
+  return parsed.data;
+}
+
+const unique = (items: string[]) => [...new Set(items)];
+
+/** The function's settings over the shared ones: vars merge key by key, flags, secrets and crons add up. */
+export function mergeConfig(name: string, main: string, shared: SharedConfig, own: FunctionConfig): MergedConfig {
+  const secrets = unique([...(shared.secrets?.required ?? []), ...(own.secrets?.required ?? [])]);
+  const crons = unique([...(shared.triggers?.crons ?? []), ...(own.triggers?.crons ?? [])]);
+  return {
+    name,
+    main,
+    compatibility_date: own.compatibility_date ?? shared.compatibility_date,
+    compatibility_flags: unique([...shared.compatibility_flags, ...(own.compatibility_flags ?? [])]),
+    minify: shared.minify,
+    upload_source_maps: shared.upload_source_maps,
+    vars: { ...shared.vars, ...own.vars },
+    ...(secrets.length > 0 ? { secrets: { required: secrets } } : {}),
+    ...(crons.length > 0 ? { triggers: { crons } } : {}),
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * The app factory every function starts from: a Hono app with the project's standard middleware.
+ *   - a request id on every request and response (`c.get("requestId")`)
+ *   - secure headers suited to a JSON API
+ *   - a request body limit (413 beyond it)
+ *   - one error handler: errors a handler means (ApiError, HTTPException) become the JSON error shape;
+ *     anything else is logged with its stack and answered as a plain 500 that leaks nothing
+ *   - JSON 404 for unknown paths and 405 (with `Allow`) for a known path with the wrong method
+ */
+import { Hono } from "hono";
+import type { Env as HonoEnv, Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { secureHeaders } from "hono/secure-headers";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { databaseApiError } from "./db-errors.ts";
+import { ApiError, errorBody } from "./errors.ts";
+import { allowedMethods } from "./method-not-allowed.ts";
+import { requestId } from "./request-id.ts";
+
+export interface AppOptions {
+  /** Largest request body accepted, in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+}
+
+/** Answers an error in the standard JSON shape. */
+export function renderError(thrown: Error, c: Context): Response {
+  const id = c.get("requestId") ?? "unknown";
+  const err = databaseApiError(thrown) ?? thrown;
+  if (err !== thrown) console.error(`database error in ${c.req.method} ${new URL(c.req.url).pathname} [${id}]`, thrown);
+  if (err instanceof ApiError) {
+    const res = c.json(errorBody(err.status, err.message, id, { code: err.code, issues: err.issues }), err.status);
+    for (const [name, value] of Object.entries(err.headers ?? {})) res.headers.set(name, value);
+    return res;
+  }
+  if (err instanceof HTTPException) {
+    const status = err.status as ContentfulStatusCode;
+    const message = status >= 500 ? "Internal error" : err.message || "Bad request";
+    return c.json(errorBody(status, message, id), status);
+  }
+  // Not meant for the client: log everything, answer nothing about it.
+  console.error(`unhandled error in ${c.req.method} ${new URL(c.req.url).pathname} [${id}]`, err);
+  return c.json(errorBody(500, "Internal error", id), 500);
+}
+
+/** A Hono app with the standard middleware and error handling installed. */
+export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1024 }: AppOptions = {}): Hono<E> {
+  const app = new Hono<E>();
+  app.use(requestId());
+  app.use(
+    secureHeaders({
+      // A JSON API never needs to load anything, frame anything or be framed.
+      contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+      crossOriginResourcePolicy: "same-origin",
+      xFrameOptions: "DENY",
+      // HSTS only means something over TLS; sent below when the request came in over https.
+      strictTransportSecurity: false,
+    }),
+  );
+  app.use(async function hsts(c, next) {
+    await next();
+    if (new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https") {
+      c.header("strict-transport-security", "max-age=31536000; includeSubDomains");
+    }
+  });
+  app.use(
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => {
+        throw new ApiError(413, `Request body is larger than ${maxBodyBytes} bytes`);
+      },
+    }),
+  );
+  app.onError(renderError);
+  app.notFound((c) => {
+    const path = new URL(c.req.url).pathname;
+    const allow = allowedMethods(app as unknown as Hono<never>, path);
+    if (allow.length > 0) {
+      c.header("allow", allow.join(", "));
+      return c.json(errorBody(405, `${c.req.method} is not allowed here; use ${allow.join(", ")}`, c.get("requestId")), 405);
+    }
+    return c.json(errorBody(404, `No route for ${c.req.method} ${path}`, c.get("requestId")), 404);
+  });
+  return app;
+}

@@ -1,0 +1,77 @@
+/**
+ * Maps database failures to what a client should see. Connection failures (PostgreSQL or PgBouncer
+ * down, refused, timed out) are a 503 with Retry-After; constraint violations are 409/400; anything
+ * else is a plain 500. No SQL, stack or connection string ever reaches the client.
+ */
+import { ApiError } from "./errors.ts";
+
+const RETRY_AFTER_SECONDS = "5";
+
+// postgres.js connection error codes, Node errnos, and what workerd's sockets say when a peer is gone.
+const connectionCodes = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+]);
+const connectionMessages = /network connection lost|connection refused|socket|internal error|stream was cancelled/i;
+
+// SQLSTATE classes: 08 connection exception, 57P01-03 admin shutdown / cannot connect now, 53 resources.
+const unavailableStates = /^(08|57P0[1-3]|53)/;
+
+interface MaybePgError {
+  code?: unknown;
+  message?: unknown;
+  name?: unknown;
+  constraint_name?: unknown;
+}
+
+/** True when the error means the database could not be reached, rather than that a query was wrong. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const e = err as MaybePgError;
+  const code = typeof e.code === "string" ? e.code : "";
+  if (connectionCodes.has(code) || (e.name === "PostgresError" && unavailableStates.test(code))) return true;
+  return e.name !== "PostgresError" && typeof e.message === "string" && connectionMessages.test(e.message);
+}
+
+/** The ApiError a database error should become, or undefined when it is not a database error. */
+export function databaseApiError(err: unknown): ApiError | undefined {
+  if (isDatabaseUnavailable(err)) {
+    return new ApiError(503, "The database is unavailable; try again shortly", {
+      code: "database_unavailable",
+      headers: { "retry-after": RETRY_AFTER_SECONDS },
+      cause: err,
+    });
+  }
+  const e = err as MaybePgError;
+  if (e?.name !== "PostgresError" || typeof e.code !== "string") return undefined;
+  switch (e.code) {
+    case "23505":
+      return new ApiError(409, "That already exists", { code: "conflict", cause: err });
+    case "23503":
+      return new ApiError(409, "That refers to something that does not exist, or is still referred to", {
+        code: "reference_conflict",
+        cause: err,
+      });
+    case "23502":
+    case "23514":
+    case "22001":
+    case "22003":
+    case "22P02":
+      return new ApiError(400, "A value is missing, too long or of the wrong form", { code: "invalid_value", cause: err });
+    case "40001":
+    case "40P01":
+      return new ApiError(503, "The database was busy; try again", {
+        code: "database_busy",
+        headers: { "retry-after": "1" },
+        cause: err,
+      });
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * PostgreSQL for functions, with postgres.js. `app.use(database())` then `const sql = db(c)` in a handler:
+ * the client is made on first use in a request and closed after the response (`waitUntil`), because
+ * workerd forbids reusing a socket across requests. Settings are the ones that are correct behind
+ * PgBouncer transaction pooling: no prepared statements, no type fetch round trip, one connection.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import postgres from "postgres";
+import type { Sql } from "postgres";
+import { ApiError } from "./errors.ts";
+
+export type { Sql };
+
+interface Holder {
+  url: string;
+  connectTimeoutSeconds: number;
+  client?: Sql;
+}
+
+declare module "hono" {
+  interface ContextVariableMap {
+    database: Holder;
+  }
+}
+
+export interface DatabaseOptions {
+  /** The binding that holds the connection URL. Default `DATABASE_URL` (a secret from the environment). */
+  binding?: string;
+  /** Seconds to wait for a connection before answering 503. */
+  connectTimeoutSeconds?: number;
+}
+
+/** Makes `db(c)` available in the handlers after it and closes the connection after each response. */
+export const database = ({ binding = "DATABASE_URL", connectTimeoutSeconds = 5 }: DatabaseOptions = {}): MiddlewareHandler =>
+  async function database(c, next) {
+    const url = (c.env as Record<string, unknown> | undefined)?.[binding];
+    if (typeof url !== "string" || url === "") {
+      console.error(`${binding} is not set: declare it under [secrets] required = ["${binding}"] and set it in the environment`);
+      throw new ApiError(500, "This function is misconfigured; see the server log", { code: "misconfigured" });
+    }
+    const holder: Holder = { url, connectTimeoutSeconds };
+    c.set("database", holder);
+    try {
+      await next();
+    } finally {
+      if (holder.client) {
+        const closing = holder.client.end({ timeout: 5 });
+        try {
+          c.executionCtx.waitUntil(closing);
+        } catch {
+          await closing; // no execution context (plain app.request in a test): close before returning
+        }
+      }
+    }
+  };
+
+/** The request's postgres.js client; connects on first use. */
+export function db(c: Context): Sql {
+  const holder = c.get("database");
+  if (!holder) throw new Error("db(c) needs app.use(database()) before the route");
+  holder.client ??= postgres(holder.url, {
+    max: 1,
+    prepare: false,
+    fetch_types: false,
+    connect_timeout: holder.connectTimeoutSeconds,
+    idle_timeout: 1,
+    onnotice: () => {},
+  });
+  return holder.client;
+}

@@ -1,0 +1,53 @@
+/**
+ * Typed, validated access to a function's bindings (vars from wrangler.toml, secrets from the process
+ * environment). Validated once per env object; a missing or malformed binding fails every request with one
+ * message that names all of them and how to fix it, instead of failing somewhere deep in a handler.
+ */
+import type { Context } from "hono";
+import { z } from "zod";
+import { ApiError } from "./errors.ts";
+
+export class EnvError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EnvError";
+  }
+}
+
+/** Explains each failing binding in one message. */
+export function describeEnvIssues(issues: readonly z.core.$ZodIssue[]): string {
+  const lines = issues.map((i) => {
+    const name = i.path.map(String).join(".") || "(env)";
+    return i.code === "invalid_type" && i.input === undefined ? `  - ${name}: missing` : `  - ${name}: ${i.message}`;
+  });
+  return (
+    `This function's bindings are not as it needs them:\n${lines.join("\n")}\n` +
+    "Set vars in the function's wrangler.toml ([vars]) or the top-level one, and secrets in the environment " +
+    "(.dev.vars or the process environment) under [secrets] required = [...]."
+  );
+}
+
+/**
+ * `const env = defineEnv(z.object({ GREETING: z.string() }))` then `env(c).GREETING` in a handler.
+ * The result is cached per env object, so validation runs once per worker, not once per request.
+ */
+export function defineEnv<S extends z.ZodObject>(schema: S): (c: Context | { env: unknown }) => z.infer<S> {
+  const cache = new WeakMap<object, z.infer<S>>();
+  return (c) => {
+    const raw = (c.env ?? {}) as object;
+    const hit = cache.get(raw);
+    if (hit) return hit;
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) {
+      const message = describeEnvIssues(parsed.error.issues);
+      console.error(message);
+      // The operator reads the log; the client only learns that the function is misconfigured.
+      throw new ApiError(500, "This function is misconfigured; see the server log", {
+        code: "misconfigured",
+        cause: new EnvError(message),
+      });
+    }
+    cache.set(raw, parsed.data);
+    return parsed.data;
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The gateway worker: the only thing on the public socket. It routes `/<name>/...` to the function
+ * `<name>` through a service binding (stripping the prefix, so every function sees itself at `/`, as it
+ * would deployed on its own), assigns the request id, enforces the body limit and the deadline, and turns
+ * anything a function fails to answer into the standard JSON error. Kept small: every line here runs on
+ * every request.
+ */
+import { errorResponse } from "./errors.ts";
+import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "./request-id.ts";
+
+export interface GatewayRoute {
+  /** Name of the service binding that reaches the function. */
+  binding: string;
+  timeoutMs: number;
+  maxBodyBytes: number;
+}
+
+export interface GatewayEnv {
+  ROUTES: Record<string, GatewayRoute>;
+  [binding: string]: unknown;
+}
+
+interface FunctionBinding {
+  fetch(request: Request): Promise<Response>;
+}
+
+class DeadlineExceeded extends Error {}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineExceeded()), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+function index(env: GatewayEnv, requestId: string): Response {
+  const functions = Object.keys(env.ROUTES).sort();
+  return new Response(JSON.stringify({ service: "workyard", functions: functions.map((name) => `/${name}`) }), {
+    headers: { "content-type": "application/json; charset=utf-8", [REQUEST_ID_HEADER]: requestId },
+  });
+}
+
+export default {
+  async fetch(request: Request, env: GatewayEnv): Promise<Response> {
+    const requestId = acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER));
+    const url = new URL(request.url);
+    const slash = url.pathname.indexOf("/", 1);
+    const name = slash === -1 ? url.pathname.slice(1) : url.pathname.slice(1, slash);
+    if (name === "") return index(env, requestId);
+
+    const route = Object.hasOwn(env.ROUTES, name) ? env.ROUTES[name] : undefined;
+    const target = route ? (env[route.binding] as FunctionBinding | undefined) : undefined;
+    if (!route || !target) {
+      return errorResponse(404, `No function named "${name.slice(0, 64)}"; see / for the list`, requestId);
+    }
+
+    const length = Number(request.headers.get("content-length") ?? 0);
+    if (length > route.maxBodyBytes) {
+      return errorResponse(413, `Request body is larger than ${route.maxBodyBytes} bytes`, requestId);
+    }
+
+    url.pathname = slash === -1 ? "/" : url.pathname.slice(slash);
+    const forwarded = new Request(url, request);
+    forwarded.headers.set(REQUEST_ID_HEADER, requestId);
+    forwarded.headers.set("x-forwarded-prefix", `/${name}`);
+
+    let response: Response;
+    try {
+      response = await withDeadline(target.fetch(forwarded), route.timeoutMs);
+    } catch (err) {
+      if (err instanceof DeadlineExceeded) {
+        console.error(`function "${name}" did not answer within ${route.timeoutMs} ms [${requestId}]`);
+        return errorResponse(504, `The function did not answer within ${route.timeoutMs} ms`, requestId);
+      }
+      console.error(`function "${name}" threw [${requestId}]`, err);
+      return errorResponse(500, "Internal error", requestId);
+    }
+    if (response.headers.get(REQUEST_ID_HEADER) === requestId) return response;
+    const tagged = new Response(response.body, response);
+    tagged.headers.set(REQUEST_ID_HEADER, requestId);
+    return tagged;
+  },
+};

@@ -1,0 +1,49 @@
+/**
+ * Request input validation at the edge: `validate("json", schema)` wraps @hono/zod-validator so that every
+ * failure answers the standard JSON error with field issues, and a JSON body sent with another content
+ * type answers 415 instead of a confusing parse error.
+ */
+import { zValidator } from "@hono/zod-validator";
+import type { MiddlewareHandler, ValidationTargets } from "hono";
+import type { ZodType } from "zod";
+import { ApiError } from "./errors.ts";
+import type { FieldIssue } from "./errors.ts";
+
+function toIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): FieldIssue[] {
+  return issues.map((i) => ({ path: i.path.map(String).join(".") || "(root)", message: i.message }));
+}
+
+const targetNames: Record<string, string> = {
+  json: "JSON body",
+  query: "query string",
+  param: "path parameter",
+  header: "header",
+  form: "form body",
+  cookie: "cookie",
+};
+
+const requireJson: MiddlewareHandler = async function requireJson(c, next) {
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(type)) {
+    throw new ApiError(415, `Send the body as JSON with "Content-Type: application/json" (got "${type || "none"}")`);
+  }
+  await next();
+};
+
+/** Validates one part of the request with a zod schema; handlers read it with `c.req.valid(target)`. */
+export function validate<T extends ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
+  const check = zValidator(target, schema, (result) => {
+    if (!result.success) {
+      throw new ApiError(400, `Invalid ${targetNames[target] ?? target}: see issues`, {
+        code: "invalid_input",
+        issues: toIssues(result.error.issues),
+      });
+    }
+  });
+  if (target !== "json") return check;
+  return (async function validateJson(c, next) {
+    await requireJson(c, async () => {
+      await check(c, next);
+    });
+  }) as typeof check;
+}

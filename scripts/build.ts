@@ -1,0 +1,18 @@
+/**
+ * npm run build: bundle every function with Wrangler into a release folder and print what it holds.
+ * Exits non-zero, naming the function and Wrangler's message, when a function fails to bundle.
+ */
+import { build } from "../lib/node/build.ts";
+import { projectPaths } from "../lib/node/paths.ts";
+
+const force = process.argv.includes("--force");
+try {
+  const { releaseDir, manifest, reused, ms } = await build(projectPaths(), { force });
+  console.log(`${reused ? "unchanged, reusing" : "built"} release ${manifest.id} in ${Math.round(ms)} ms: ${releaseDir}`);
+  for (const fn of manifest.functions) {
+    console.log(`  ${fn.route.padEnd(24)} ${(fn.bytes / 1024).toFixed(0).padStart(5)} KiB  ${fn.sha256.slice(0, 12)}`);
+  }
+} catch (err) {
+  console.error((err as Error).message);
+  process.exitCode = 1;
+}
