@@ -108,7 +108,7 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
       jobs.map((job) =>
         limit(async () => {
           const configFile = await writeWranglerConfig(paths.wranglerConfigs, job.config);
-          const file = await bundleWorker(job.name, configFile, join(staging, job.out), paths.logs);
+          const file = await bundleWorker(job.name, configFile, join(staging, job.out), paths.logs, paths.root);
           return `${job.out}/${file}`;
         }),
       ),
@@ -146,8 +146,8 @@ async function writeRelease(
       vars: f.config.vars,
       secrets: f.config.secrets?.required ?? [],
       crons: f.config.triggers?.crons ?? [],
-      timeoutMs: DEFAULT_TIMEOUT_MS,
-      maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+      timeoutMs: f.route.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+      maxBodyBytes: f.route.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
     });
   }
   const manifest: Manifest = {

@@ -5,6 +5,7 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
+import { stripVTControlCharacters } from "node:util";
 import { execa } from "execa";
 import type { MergedConfig } from "./wrangler-config.ts";
 
@@ -30,15 +31,18 @@ export async function writeWranglerConfig(dir: string, config: MergedConfig): Pr
 }
 
 /** Keeps what Wrangler said about the failure and drops its banner and log-file notice. */
-function wranglerMessage(output: string): string {
-  const lines = output
+function wranglerMessage(output: string, configDir: string, root: string): string {
+  // Paths in esbuild's messages are relative to the merged config's folder; make them relative to the project.
+  const fromConfig = `${relative(configDir, root)}/`;
+  const lines = stripVTControlCharacters(output)
+    .replaceAll(fromConfig, "")
     .split("\n")
     .filter((l) => !/⛅️ wrangler|^─+$|update available|Logs were written to|If you think this is a bug/.test(l));
   return lines.join("\n").trim();
 }
 
 /** Bundles the worker described by `configFile` into `outDir`; returns the bundle's file name (a source map sits beside it). */
-export async function bundleWorker(name: string, configFile: string, outDir: string, logDir: string): Promise<string> {
+export async function bundleWorker(name: string, configFile: string, outDir: string, logDir: string, root: string): Promise<string> {
   await mkdir(outDir, { recursive: true });
   const result = await execa(process.execPath, [wranglerBin, "deploy", "--dry-run", "--outdir", outDir, "-c", configFile], {
     reject: false,
@@ -46,7 +50,7 @@ export async function bundleWorker(name: string, configFile: string, outDir: str
     env: { WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: logDir, NO_COLOR: "1", FORCE_COLOR: "0" },
     stdin: "ignore",
   });
-  if (result.exitCode !== 0) throw new BundleError(name, wranglerMessage(result.all ?? ""));
+  if (result.exitCode !== 0) throw new BundleError(name, wranglerMessage(result.all ?? "", dirname(configFile), root));
   await rm(join(outDir, "README.md"), { force: true }); // Wrangler's note about the dry run
   const modules = (await readdir(outDir)).filter((f) => /\.m?js$/.test(f));
   if (modules.length !== 1 || !modules[0]) {

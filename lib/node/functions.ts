@@ -5,14 +5,15 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { ConfigError, mergeConfig, readFunctionConfig, readSharedConfig } from "./wrangler-config.ts";
-import type { MergedConfig } from "./wrangler-config.ts";
+import { ConfigError, mergeConfig, mergeRouteOptions, readFunctionConfig, readSharedConfig } from "./wrangler-config.ts";
+import type { MergedConfig, RouteOptions } from "./wrangler-config.ts";
 
 export interface FunctionSource {
   name: string;
   dir: string;
   entry: string;
   config: MergedConfig;
+  route: RouteOptions;
 }
 
 /** Function names become URL segments, worker names and binding names: keep them plain. */
@@ -46,7 +47,13 @@ export async function discoverFunctions(functionsDir: string, sharedConfigFile: 
     }
     const own = await readFunctionConfig(join(dir, "wrangler.toml"));
     const entryPath = join(dir, file);
-    found.push({ name: entry.name, dir, entry: entryPath, config: mergeConfig(entry.name, entryPath, shared, own) });
+    found.push({
+      name: entry.name,
+      dir,
+      entry: entryPath,
+      config: mergeConfig(entry.name, entryPath, shared, own),
+      route: mergeRouteOptions(shared, own),
+    });
   }
   return found;
 }

@@ -4,8 +4,7 @@
  */
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { execa } from "execa";
-import type { ResultPromise } from "execa";
+import { spawn } from "node:child_process";
 import type { ListenSocket } from "./listen-socket.ts";
 import { CONFIG_FILE, PUBLIC_SOCKET } from "./serve-config.ts";
 
@@ -35,20 +34,23 @@ export interface WorkerdStartOptions {
 
 /** Starts workerd serving the release; the caller's copy of the socket is closed once workerd has it. */
 export function startWorkerd({ releaseDir, socket, env, onLine }: WorkerdStartOptions): WorkerdProcess {
-  const child: ResultPromise = execa(
-    workerdBinary(),
-    ["serve", join(releaseDir, CONFIG_FILE), "--socket-fd", `${PUBLIC_SOCKET}=3`],
-    {
-      cwd: releaseDir,
-      env,
-      extendEnv: false,
-      stdio: ["ignore", "pipe", "pipe", socket.fd],
-      reject: false,
-      buffer: false,
-      cleanup: true,
-    },
-  );
+  const child = spawn(workerdBinary(), ["serve", join(releaseDir, CONFIG_FILE), "--socket-fd", `${PUBLIC_SOCKET}=3`], {
+    cwd: releaseDir,
+    env,
+    stdio: ["ignore", "pipe", "pipe", socket.fd],
+  });
   socket.close();
+  const exited = new Promise<number | null>((resolve) => {
+    child.once("exit", (code) => resolve(code));
+    child.once("error", (err) => {
+      onLine(`could not start workerd: ${err.message}`, "stderr");
+      resolve(null);
+    });
+  });
+  // If this process dies without stopping workerd, take it down too (no orphaned servers).
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  void exited.then(() => process.off("exit", killOnExit));
   for (const stream of ["stdout", "stderr"] as const) {
     let rest = "";
     child[stream]?.setEncoding("utf8");
@@ -58,7 +60,6 @@ export function startWorkerd({ releaseDir, socket, env, onLine }: WorkerdStartOp
       for (const line of lines) if (line.trim() !== "") onLine(line, stream);
     });
   }
-  const exited = child.then((r) => r.exitCode ?? null);
   return {
     pid: child.pid ?? -1,
     exited,

@@ -12,6 +12,16 @@ const varsSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boole
 const secretsSchema = z.strictObject({ required: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a valid variable name")) });
 const cronsSchema = z.strictObject({ crons: z.array(z.string()) });
 
+/**
+ * Route options: the one table Wrangler does not know. It never reaches Wrangler (the merged config
+ * leaves it out); the gateway enforces it.
+ */
+const routeSchema = z.strictObject({
+  timeout_ms: z.number().int().min(100).max(600_000).optional(),
+  max_body_bytes: z.number().int().min(1).max(100 * 1024 * 1024).optional(),
+});
+export type RouteOptions = z.infer<typeof routeSchema>;
+
 const settings = {
   compatibility_date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date like "2026-04-20"'),
   compatibility_flags: z.array(z.string()),
@@ -31,6 +41,7 @@ export const sharedConfigSchema = z.strictObject({
   vars: varsSchema.default({}),
   secrets: secretsSchema.optional(),
   triggers: cronsSchema.optional(),
+  workyard: routeSchema.default({}),
 });
 export type SharedConfig = z.infer<typeof sharedConfigSchema>;
 
@@ -41,6 +52,7 @@ export const functionConfigSchema = z.strictObject({
   vars: varsSchema.optional(),
   secrets: secretsSchema.optional(),
   triggers: cronsSchema.optional(),
+  workyard: routeSchema.optional(),
 });
 export type FunctionConfig = z.infer<typeof functionConfigSchema>;
 
@@ -83,7 +95,7 @@ function explain(file: string, error: z.ZodError): ConfigError {
   const lines = error.issues.map((i) => {
     const key = i.path.map(String).join(".") || "(file)";
     if (i.code === "unrecognized_keys") {
-      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons)`;
+      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, workyard.timeout_ms, workyard.max_body_bytes)`;
     }
     return `  - ${key}: ${i.message}`;
   });
@@ -109,6 +121,11 @@ export async function readFunctionConfig(file: string): Promise<FunctionConfig> 
 }
 
 const unique = (items: string[]) => [...new Set(items)];
+
+/** The function's route options over the shared ones. */
+export function mergeRouteOptions(shared: SharedConfig, own: FunctionConfig): RouteOptions {
+  return { ...shared.workyard, ...own.workyard };
+}
 
 /** The function's settings over the shared ones: vars merge key by key, flags, secrets and crons add up. */
 export function mergeConfig(name: string, main: string, shared: SharedConfig, own: FunctionConfig): MergedConfig {

@@ -4,7 +4,7 @@
  * message that names all of them and how to fix it, instead of failing somewhere deep in a handler.
  */
 import type { Context } from "hono";
-import { z } from "zod";
+import type { z } from "zod";
 import { ApiError } from "./errors.ts";
 
 export class EnvError extends Error {

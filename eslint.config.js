@@ -1,0 +1,24 @@
+// Lint for the whole project; `npm run check` runs it after the type checks.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["node_modules/", ".workyard/", "**/*.d.ts"] },
+  js.configs.recommended,
+  ...tseslint.configs.strict,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+      "no-console": "off",
+    },
+  },
+  {
+    // Code that runs inside workerd must not reach for Node's process or file system.
+    files: ["lib/worker/**", "functions/**"],
+    rules: {
+      "no-restricted-globals": ["error", { name: "process", message: "process.env is empty inside workerd: read bindings from c.env" }],
+      "no-restricted-imports": ["error", { patterns: [{ group: ["../node/*", "../../lib/node/*"], message: "lib/node runs in Node, not in workerd" }] }],
+    },
+  },
+);

@@ -1,0 +1,59 @@
+/** The build with real Wrangler: a release per source state, reuse when unchanged, failures named. */
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { build, BuildError } from "../lib/node/build.ts";
+import { createTestProject } from "./helpers/test-project.ts";
+import type { TestProject } from "./helpers/test-project.ts";
+
+let project: TestProject;
+beforeAll(async () => {
+  project = await createTestProject();
+});
+afterAll(() => project?.dispose());
+
+describe("build", () => {
+  it("bundles each function into a release with a manifest, hashes and a workerd config", async () => {
+    const first = await build(project.paths);
+    expect(first.reused).toBe(false);
+    const { manifest, releaseDir } = first;
+    expect(manifest.functions.map((f) => [f.name, f.route, f.binding])).toEqual([
+      ["hello", "/hello", "FN_HELLO"],
+      ["links", "/links", "FN_LINKS"],
+    ]);
+    const hello = manifest.functions[0];
+    expect(hello?.vars).toEqual({ APP_NAME: "workyard", GREETING: "Hello" });
+    expect(manifest.functions[1]?.secrets).toEqual(["DATABASE_URL"]);
+    for (const fn of manifest.functions) {
+      expect(existsSync(join(releaseDir, fn.module))).toBe(true);
+      expect(existsSync(join(releaseDir, `${fn.module}.map`))).toBe(true);
+      expect(fn.sha256).toMatch(/^[0-9a-f]{64}$/);
+    }
+    expect(await readFile(join(releaseDir, "workerd.capnp"), "utf8")).toContain('name = "fn-links"');
+    // The merged Wrangler config is left where `wrangler dev -c` / `wrangler deploy -c` can use it.
+    const merged = JSON.parse(await readFile(join(project.paths.wranglerConfigs, "hello.json"), "utf8"));
+    expect(merged).toMatchObject({ name: "hello", main: "../../functions/hello/index.ts", compatibility_flags: ["nodejs_compat"] });
+  });
+
+  it("reuses the release when nothing changed and builds a new one when a source changes", async () => {
+    const again = await build(project.paths);
+    expect(again.reused).toBe(true);
+    await writeFile(join(project.paths.functions, "hello", "extra.ts"), "export const x = 1;\n");
+    const changed = await build(project.paths);
+    expect(changed.reused).toBe(false);
+    expect(changed.manifest.id).not.toBe(again.manifest.id);
+  });
+
+  it("fails with the function's name and Wrangler's message, and leaves no half-written release", async () => {
+    const dir = join(project.paths.functions, "broken");
+    await mkdir(dir);
+    await writeFile(join(dir, "index.ts"), 'import { nothing } from "./missing.ts";\nexport default { fetch: () => new Response(nothing) };\n');
+    const err = await build(project.paths).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildError);
+    expect((err as Error).message).toMatch(/Function "broken" failed to bundle/);
+    expect((err as Error).message).toMatch(/missing\.ts/);
+    const { readdir } = await import("node:fs/promises");
+    expect((await readdir(project.paths.releases)).filter((d) => d.startsWith(".staging"))).toEqual([]);
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * Decides which real backends the test run uses, and says so. PostgreSQL: TEST_DATABASE_URL when set,
+ * else the machine's server on 127.0.0.1:5432 when it answers, else the embedded PGlite default. A real
+ * server gets a fresh database for this run, dropped at the end. TEST_DATABASE=embedded forces PGlite.
+ */
+import { connect } from "node:net";
+import postgres from "postgres";
+import type { TestProject } from "vitest/node";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** A migrated-on-demand database for this run, or null for the embedded PGlite. */
+    databaseUrl: string | null;
+  }
+}
+
+function answers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 1000 }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.on("error", () => resolve(false));
+    socket.on("timeout", () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export default async function setup(project: TestProject) {
+  const forced = process.env.TEST_DATABASE === "embedded";
+  const admin = forced
+    ? undefined
+    : (process.env.TEST_DATABASE_URL ?? ((await answers("127.0.0.1", 5432)) ? "postgres://postgres@127.0.0.1:5432/postgres" : undefined));
+  if (!admin) {
+    const why = forced ? "TEST_DATABASE=embedded" : "no PostgreSQL at 127.0.0.1:5432 and no TEST_DATABASE_URL";
+    console.log(`[backends] database: embedded PGlite (${why})`);
+    project.provide("databaseUrl", null);
+    return;
+  }
+  const name = `workyard_test_${process.pid}_${Date.now().toString(36)}`;
+  const sql = postgres(admin, { max: 1, onnotice: () => {} });
+  await sql.unsafe(`create database ${name}`);
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  console.log(`[backends] database: PostgreSQL ${url.host}${url.pathname}`);
+  project.provide("databaseUrl", url.toString());
+  return async () => {
+    await sql.unsafe(`drop database if exists ${name} with (force)`);
+    await sql.end();
+  };
+}

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import type { Manifest } from "../lib/node/manifest.ts";
+import { serveConfig } from "../lib/node/serve-config.ts";
+import { Embed, serializeConfig } from "../lib/node/workerd-config.ts";
+
+const hash = "0".repeat(64);
+const manifest: Manifest = {
+  version: 1,
+  id: "abc",
+  createdAt: "2026-01-01T00:00:00.000Z",
+  sourceHash: hash,
+  gateway: { module: "gateway/gateway.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: [] },
+  functions: [
+    {
+      name: "my-fn",
+      route: "/my-fn",
+      binding: "FN_MY_FN",
+      module: "functions/my-fn/index.js",
+      sha256: hash,
+      bytes: 1,
+      compatibilityDate: "2026-02-02",
+      compatibilityFlags: ["nodejs_compat"],
+      vars: { NAME: 'say "hi"\n', LIMITS: { max: 3 } },
+      secrets: ["API_KEY"],
+      crons: [],
+      timeoutMs: 1000,
+      maxBodyBytes: 2048,
+    },
+  ],
+};
+
+describe("serializeConfig", () => {
+  it("writes Cap'n Proto text: structs, lists, escaped strings, embeds", () => {
+    const text = serializeConfig({
+      services: [{ name: "w", worker: { modules: [{ name: "m.js", esModule: new Embed("a/m.js") }], compatibilityDate: "2026-01-01", compatibilityFlags: [] } }],
+      sockets: [{ name: "http", address: "127.0.0.1:1", http: {}, service: { name: "w" } }],
+    });
+    expect(text).toContain('using Workerd = import "/workerd/workerd.capnp";');
+    expect(text).toContain('esModule = embed "a/m.js"');
+    expect(text).toContain("compatibilityFlags = []");
+    expect(text).toContain("http = ()");
+    expect(text).toMatch(/const config :Workerd\.Config = \(/);
+  });
+
+  it("escapes quotes, backslashes and control characters and keeps unicode", () => {
+    const text = serializeConfig({ services: [{ name: 'a"b\\c\n\x01✓', network: {} }], sockets: [] });
+    expect(text).toContain('name = "a\\"b\\\\c\\n\\x01✓"');
+  });
+});
+
+describe("serveConfig", () => {
+  const config = serveConfig(manifest, { address: "127.0.0.1:8787" });
+  const text = serializeConfig(config);
+
+  it("routes through the gateway with one service binding per function", () => {
+    const gateway = config.services.find((s) => s.name === "gateway");
+    expect(gateway && "worker" in gateway && gateway.worker.bindings).toEqual([
+      { name: "ROUTES", json: JSON.stringify({ "my-fn": { binding: "FN_MY_FN", timeoutMs: 1000, maxBodyBytes: 2048 } }) },
+      { name: "FN_MY_FN", service: { name: "fn-my-fn" } },
+    ]);
+    expect(config.sockets).toEqual([{ name: "http", address: "127.0.0.1:8787", http: {}, service: { name: "gateway" } }]);
+  });
+
+  it("binds vars as text or JSON, secrets from the environment, and the outbound network", () => {
+    const fn = config.services.find((s) => s.name === "fn-my-fn");
+    expect(fn && "worker" in fn && fn.worker).toMatchObject({
+      compatibilityDate: "2026-02-02",
+      compatibilityFlags: ["nodejs_compat"],
+      bindings: [
+        { name: "NAME", text: 'say "hi"\n' },
+        { name: "LIMITS", json: '{"max":3}' },
+        { name: "API_KEY", fromEnvironment: "API_KEY" },
+      ],
+      globalOutbound: { name: "outbound" },
+    });
+    expect(config.services.find((s) => s.name === "outbound")).toEqual({ name: "outbound", network: { allow: ["public", "local"] } });
+    expect(text).toContain('fromEnvironment = "API_KEY"');
+  });
+});
