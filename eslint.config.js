@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".workyard/", "**/*.d.ts"] },
+  { ignores: ["node_modules/", ".workyard/", "**/*.d.ts", "tests/fixtures/lib/"] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

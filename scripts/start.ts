@@ -48,7 +48,7 @@ try {
   log(
     db.kind === "embedded-pglite"
       ? `  database: embedded PGlite (data in ${db.dataDir}); set DATABASE_URL to use PostgreSQL`
-      : `  database: PostgreSQL at ${redactUrl(db.url)}`,
+      : `  database: PostgreSQL at ${redactUrl(db.url)}, through PgBouncer (transaction pooling) at ${redactUrl(db.pooler.url)}`,
   );
   log("  redis:    none configured");
   log("Ctrl-C stops.");

@@ -38,3 +38,15 @@ export async function listenSocket(host: string, port: number): Promise<ListenSo
   }
   return { fd, host, port: (server.address() as AddressInfo).port, close: () => server.close() };
 }
+
+/** A port that is free right now on host (for services that bind their own socket, like PgBouncer). */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host, port: 0 }, resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}

@@ -3,7 +3,9 @@
  * node-pg-migrate: each migration in its own transaction, recorded in the `pgmigrations` table, and an
  * advisory lock so that two runners at once never apply the same migration twice (the second waits).
  */
+import { readdir } from "node:fs/promises";
 import { runner } from "node-pg-migrate";
+import postgres from "postgres";
 
 export const MIGRATIONS_TABLE = "pgmigrations";
 
@@ -14,9 +16,17 @@ export class MigrationError extends Error {
   }
 }
 
-const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
-
 async function run(databaseUrl: string, dir: string, options: { dryRun?: boolean; direction?: "up" | "down"; count?: number }) {
+  // The runner announces each migration before running it; remember the last so a failure can name it.
+  let current: string | undefined;
+  const quiet = {
+    debug: () => {},
+    info: (message: string) => {
+      current = /^### MIGRATION (.+) \((?:UP|DOWN)\) ###$/.exec(message)?.[1] ?? current;
+    },
+    warn: () => {},
+    error: () => {},
+  };
   try {
     const ran = await runner({
       databaseUrl,
@@ -33,7 +43,8 @@ async function run(databaseUrl: string, dir: string, options: { dryRun?: boolean
     });
     return ran.map((m) => m.name);
   } catch (err) {
-    throw new MigrationError(`Migration failed: ${(err as Error).message}`, { cause: err });
+    const where = current ? ` in ${current}.sql (rolled back; earlier migrations stay applied)` : "";
+    throw new MigrationError(`Migration failed${where}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -50,4 +61,25 @@ export function migrateUp(databaseUrl: string, dir: string): Promise<string[]> {
 /** Reverts the last `count` migrations; returns the names reverted. */
 export function migrateDown(databaseUrl: string, dir: string, count = 1): Promise<string[]> {
   return run(databaseUrl, dir, { direction: "down", count });
+}
+
+export interface MigrationState {
+  name: string;
+  /** When it was applied; undefined while pending. */
+  appliedAt?: Date;
+}
+
+/** Every migration file in `dir` with when it was applied, in order. */
+export async function migrationStatus(databaseUrl: string, dir: string): Promise<MigrationState[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith(".sql")).map((f) => f.replace(/\.sql$/, "")).sort();
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [table] = await sql<{ exists: boolean }[]>`select to_regclass(${MIGRATIONS_TABLE}) is not null as exists`;
+    const rows = table?.exists ? await sql<{ name: string; run_on: Date }[]>`select name, run_on from ${sql(MIGRATIONS_TABLE)}` : [];
+    const applied = new Map(rows.map((r) => [r.name, r.run_on]));
+    const names = [...new Set([...files, ...applied.keys()])].sort();
+    return names.map((name) => ({ name, appliedAt: applied.get(name) }));
+  } finally {
+    await sql.end();
+  }
 }

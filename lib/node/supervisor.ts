@@ -1,15 +1,19 @@
 /**
  * The supervisor behind `npm start` (and the integration tests): builds when sources changed, brings up
- * the database (embedded PGlite unless DATABASE_URL is given) and its migrations, starts workerd on the
- * public socket, waits until it answers, restarts it if it dies, and stops everything on request.
+ * the database (DATABASE_URL through PgBouncer, or the embedded PGlite), starts workerd on the public
+ * socket, waits until it answers, restarts what dies, and stops everything on request.
  */
+import { join } from "node:path";
 import { build } from "./build.ts";
 import type { BuildResult } from "./build.ts";
 import { startEmbeddedPostgres } from "./embedded-postgres.ts";
-import type { EmbeddedPostgres } from "./embedded-postgres.ts";
-import { listenSocket } from "./listen-socket.ts";
+import { keepAlive } from "./keep-alive.ts";
+import type { KeepAlive } from "./keep-alive.ts";
+import { freePort, listenSocket } from "./listen-socket.ts";
 import { migrateUp, pendingMigrations } from "./migrations.ts";
 import type { ProjectPaths } from "./paths.ts";
+import { newClientPassword, startPgbouncer } from "./pgbouncer.ts";
+import type { Pgbouncer } from "./pgbouncer.ts";
 import { startWorkerd, waitUntilAnswering } from "./workerd-process.ts";
 import type { WorkerdProcess } from "./workerd-process.ts";
 
@@ -18,17 +22,21 @@ export interface SupervisorOptions {
   host: string;
   /** 0 picks a free port (tests). */
   port: number;
-  /** The process environment: DATABASE_URL and the secrets functions declare are read from it. */
+  /** The process environment: DATABASE_URL, PGBOUNCER_PORT and the secrets functions declare. */
   env: NodeJS.ProcessEnv;
   log: (line: string) => void;
   /** Where the embedded database keeps its data; default .workyard/pglite. */
   embeddedDbDir?: string;
-  /** Called when workerd keeps dying and the supervisor gives up. */
+  /** Called when a process keeps dying and the supervisor gives up on it. */
   onFatal?: (err: Error) => void;
 }
 
+export type DatabaseBackend =
+  | { kind: "embedded-pglite"; url: string; dataDir: string }
+  | { kind: "postgres"; url: string; pooler: { kind: "pgbouncer"; url: string; pid: () => number } };
+
 export interface Backends {
-  database: { kind: "embedded-pglite"; url: string; dataDir: string } | { kind: "postgres"; url: string };
+  database: DatabaseBackend;
 }
 
 export interface Supervisor {
@@ -58,23 +66,46 @@ export function redactUrl(url: string): string {
   }
 }
 
-async function startDatabase(opts: SupervisorOptions): Promise<{ backends: Backends; embedded?: EmbeddedPostgres }> {
-  const given = opts.env.DATABASE_URL;
-  if (given) {
-    let pending: string[];
-    try {
-      pending = await pendingMigrations(given, opts.paths.migrations);
-    } catch (err) {
-      throw new StartError(`Cannot reach the database at ${redactUrl(given)}: ${(err as Error).message}`, { cause: err });
-    }
-    if (pending.length > 0) {
-      throw new StartError(
-        `The database at ${redactUrl(given)} has ${pending.length} pending migration(s): ${pending.join(", ")}.\n` +
-          "Apply them with `npm run migrate -- up`, then start again.",
-      );
-    }
-    return { backends: { database: { kind: "postgres", url: given } } };
+interface Database {
+  backend: DatabaseBackend;
+  /** The URL functions use. */
+  functionUrl: string;
+  stop(): Promise<void>;
+}
+
+async function startRealDatabase(opts: SupervisorOptions, given: string): Promise<Database> {
+  let pending: string[];
+  try {
+    pending = await pendingMigrations(given, opts.paths.migrations);
+  } catch (err) {
+    throw new StartError(`Cannot reach the database at ${redactUrl(given)}: ${(err as Error).message}`, { cause: err });
   }
+  if (pending.length > 0) {
+    throw new StartError(
+      `The database at ${redactUrl(given)} has ${pending.length} pending migration(s): ${pending.join(", ")}.\n` +
+        "Apply them with `npm run migrate -- up`, then start again.",
+    );
+  }
+  const port = opts.env.PGBOUNCER_PORT ? Number(opts.env.PGBOUNCER_PORT) : await freePort();
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new StartError(`PGBOUNCER_PORT must be a port number (got "${opts.env.PGBOUNCER_PORT}")`);
+  const settings = { databaseUrl: given, port, dir: join(opts.paths.work, "pgbouncer"), clientPassword: newClientPassword() };
+  const onLine = (line: string) => opts.log(`[pgbouncer] ${line}`);
+  const pooler: KeepAlive<Pgbouncer> = keepAlive({
+    name: "PgBouncer",
+    first: await startPgbouncer(settings, onLine, opts.env),
+    restart: () => startPgbouncer(settings, onLine, opts.env),
+    log: opts.log,
+    onFatal: opts.onFatal,
+  });
+  const url = pooler.current().url;
+  return {
+    backend: { kind: "postgres", url: given, pooler: { kind: "pgbouncer", url, pid: () => pooler.current().pid } },
+    functionUrl: url,
+    stop: () => pooler.stop(),
+  };
+}
+
+async function startEmbeddedDatabase(opts: SupervisorOptions): Promise<Database> {
   const embedded = await startEmbeddedPostgres(opts.embeddedDbDir ?? opts.paths.embeddedDb);
   try {
     const applied = await migrateUp(embedded.url, opts.paths.migrations);
@@ -83,76 +114,67 @@ async function startDatabase(opts: SupervisorOptions): Promise<{ backends: Backe
     await embedded.stop();
     throw err;
   }
-  return { backends: { database: { kind: "embedded-pglite", url: embedded.url, dataDir: embedded.dataDir } }, embedded };
+  return {
+    backend: { kind: "embedded-pglite", url: embedded.url, dataDir: embedded.dataDir },
+    functionUrl: embedded.url,
+    stop: () => embedded.stop(),
+  };
 }
 
 /** Builds if needed, starts the backends and workerd, and resolves once the functions answer. */
 export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
   const release = await build(opts.paths);
   opts.log(`${release.reused ? "sources unchanged, using" : "built"} release ${release.manifest.id} (${Math.round(release.ms)} ms)`);
-  const { backends, embedded } = await startDatabase(opts);
+  const database = opts.env.DATABASE_URL ? await startRealDatabase(opts, opts.env.DATABASE_URL) : await startEmbeddedDatabase(opts);
 
   // workerd sees only what functions declare as secrets: nothing else from this environment leaks in.
   const env: Record<string, string> = {};
   const missingSecrets = new Map<string, string[]>();
   for (const fn of release.manifest.functions) {
     for (const name of fn.secrets) {
-      const value = name === "DATABASE_URL" ? backends.database.url : opts.env[name];
+      const value = name === "DATABASE_URL" ? database.functionUrl : opts.env[name];
       if (value === undefined) missingSecrets.set(fn.name, [...(missingSecrets.get(fn.name) ?? []), name]);
       else env[name] = value;
     }
   }
 
-  let socket = await listenSocket(opts.host, opts.port);
-  const port = socket.port;
-  const url = `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}`;
-  const onLine = (line: string) => opts.log(`[workerd] ${line}`);
-  let proc: WorkerdProcess = startWorkerd({ releaseDir: release.releaseDir, socket, env, onLine });
-  let stopping = false;
-
+  let workerd: KeepAlive<WorkerdProcess>;
+  let url: string;
   try {
-    await waitUntilAnswering(url, proc);
+    const first = await listenSocket(opts.host, opts.port);
+    const port = first.port;
+    url = `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}`;
+    const onLine = (line: string) => opts.log(`[workerd] ${line}`);
+    const run = async (socket = first) => {
+      const proc = startWorkerd({ releaseDir: release.releaseDir, socket, env, onLine });
+      try {
+        await waitUntilAnswering(url, proc);
+      } catch (err) {
+        await proc.stop(1000);
+        throw err;
+      }
+      return proc;
+    };
+    workerd = keepAlive({
+      name: "workerd",
+      first: await run(),
+      restart: async () => run(await listenSocket(opts.host, port)),
+      log: opts.log,
+      onFatal: opts.onFatal,
+    });
   } catch (err) {
-    await proc.stop(1000);
-    await embedded?.stop();
+    await database.stop();
     throw new StartError(`workerd did not start: ${(err as Error).message}`, { cause: err });
   }
-
-  // Restart workerd if it dies, backing off; give up after 5 failed starts in a row.
-  const watch = (current: WorkerdProcess, failures: number): void => {
-    void current.exited.then(async (code) => {
-      if (stopping) return;
-      if (failures >= 5) {
-        opts.onFatal?.(new StartError(`workerd keeps exiting (last code ${code}); giving up`));
-        return;
-      }
-      const delay = Math.min(30_000, 500 * 2 ** failures);
-      opts.log(`workerd exited unexpectedly (code ${code}); restarting in ${delay} ms`);
-      await new Promise((r) => setTimeout(r, delay));
-      if (stopping) return;
-      try {
-        socket = await listenSocket(opts.host, port);
-        proc = startWorkerd({ releaseDir: release.releaseDir, socket, env, onLine });
-        await waitUntilAnswering(url, proc);
-        opts.log("workerd is answering again");
-        watch(proc, 0);
-      } catch (err) {
-        opts.log(`restart failed: ${(err as Error).message}`);
-        watch(proc, failures + 1);
-      }
-    });
-  };
-  watch(proc, 0);
 
   return {
     url,
     release,
-    backends,
+    backends: { database: database.backend },
     missingSecrets,
     async stop() {
-      stopping = true;
-      await proc.stop();
-      await embedded?.stop();
+      await workerd.stop();
+      await database.stop();
     },
   };
 }

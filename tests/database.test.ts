@@ -1,0 +1,128 @@
+/**
+ * PostgreSQL through PgBouncer, end to end: a private PostgreSQL server (so it can be stopped), PgBouncer
+ * started by the supervisor, functions in real workerd. Faults are real: the processes are killed and
+ * started again while requests are made.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrateUp, pendingMigrations } from "../lib/node/migrations.ts";
+import { findPgbouncer, INSTALL_HINT, parseDatabaseUrl, pgbouncerFiles } from "../lib/node/pgbouncer.ts";
+import { startSupervisor, StartError } from "../lib/node/supervisor.ts";
+import type { Supervisor } from "../lib/node/supervisor.ts";
+import { createPrivatePostgres, postgresBinDir } from "./helpers/private-postgres.ts";
+import type { PrivatePostgres } from "./helpers/private-postgres.ts";
+import { createTestProject } from "./helpers/test-project.ts";
+import type { TestProject } from "./helpers/test-project.ts";
+
+describe("pgbouncer config", () => {
+  it("is written from DATABASE_URL for transaction pooling on loopback, quoting what needs it", () => {
+    const { ini, userlist } = pgbouncerFiles({
+      databaseUrl: "postgres://app:p%27ss%20w@db.local:5433/shop",
+      port: 6999,
+      dir: "/run/x",
+      clientPassword: "client-pw",
+    });
+    expect(ini).toContain("shop = host=db.local port=5433 dbname=shop user=app password='p\\'ss w'");
+    expect(ini).toMatch(/^listen_addr = 127\.0\.0\.1$/m);
+    expect(ini).toMatch(/^pool_mode = transaction$/m);
+    expect(ini).toMatch(/^listen_port = 6999$/m);
+    expect(userlist).toBe('"app" "client-pw"\n');
+  });
+
+  it("explains a DATABASE_URL it cannot use", () => {
+    expect(() => parseDatabaseUrl("mysql://x@y/z")).toThrow(/must start with postgres:\/\//);
+    expect(() => parseDatabaseUrl("postgres://x@y")).toThrow(/names no database/);
+    expect(() => parseDatabaseUrl("not a url")).toThrow(/not a URL/);
+  });
+});
+
+const bin = postgresBinDir();
+const pgbouncer = findPgbouncer();
+if (!bin || !pgbouncer) {
+  console.warn(
+    `[backends] NOT RUN: PgBouncer fault tests need ${!bin ? "PostgreSQL's server binaries" : ""}${!bin && !pgbouncer ? " and " : ""}${!pgbouncer ? "pgbouncer" : ""} (.ci/run installs them)`,
+  );
+}
+
+describe.runIf(bin && pgbouncer)("functions on PostgreSQL through PgBouncer", () => {
+  let pg: PrivatePostgres;
+  let project: TestProject;
+  let sup: Supervisor;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    pg = await createPrivatePostgres();
+    project = await createTestProject({ fixtures: ["dberrors"] });
+  });
+  afterAll(async () => {
+    await sup?.stop();
+    await pg?.dispose();
+    await project?.dispose();
+  });
+
+  const call = async (path: string, init?: RequestInit) => {
+    const res = await fetch(`${sup.url}${path}`, { redirect: "manual", ...init });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, never>, text: "" };
+  };
+
+  it("refuses to serve with pending migrations, naming them", async () => {
+    const err = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env: { DATABASE_URL: pg.url }, log: () => {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StartError);
+    expect((err as Error).message).toMatch(/pending migration\(s\): 0001_links[\s\S]*npm run migrate -- up/);
+  });
+
+  it("says how to install PgBouncer when it is missing, instead of going direct", async () => {
+    await migrateUp(pg.url, project.paths.migrations);
+    expect(await pendingMigrations(pg.url, project.paths.migrations)).toEqual([]);
+    const env = { DATABASE_URL: pg.url, PGBOUNCER_BIN: "/nonexistent/pgbouncer" };
+    const err = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env, log: () => {} }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe(INSTALL_HINT);
+  });
+
+  it("serves the functions through PgBouncer", async () => {
+    sup = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env: { DATABASE_URL: pg.url }, log: (l) => logs.push(l) });
+    const db = sup.backends.database;
+    expect(db.kind).toBe("postgres");
+    if (db.kind !== "postgres") return;
+    expect(new URL(db.pooler.url).port).not.toBe(String(pg.port));
+    const created = await call("/links", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: "https://example.com/x" }) });
+    expect(created.status).toBe(201);
+  });
+
+  it("maps query errors to 409/500 JSON without leaking SQL", async () => {
+    const unique = await call("/dberrors/unique");
+    expect(unique.status).toBe(409);
+    expect(unique.body).toMatchObject({ error: { code: "conflict" } });
+    const check = await call("/dberrors/check");
+    expect(check.status).toBe(400);
+    const syntax = await call("/dberrors/syntax");
+    expect(syntax.status).toBe(500);
+    expect(JSON.stringify(syntax.body)).not.toMatch(/selec|secret_column|links|postgres:/);
+    expect(syntax.body).toEqual({ error: { code: "internal_error", message: "Internal error", requestId: expect.any(String) } });
+  });
+
+  it("answers 503 with Retry-After while PgBouncer is down, and recovers when the supervisor restarts it", async () => {
+    const db = sup.backends.database;
+    if (db.kind !== "postgres") throw new Error("expected PostgreSQL");
+    const before = db.pooler.pid();
+    process.kill(before, "SIGKILL");
+    const down = await call("/links");
+    expect(down.status).toBe(503);
+    expect(down.headers.get("retry-after")).toBe("5");
+    expect(down.body).toMatchObject({ error: { code: "database_unavailable", requestId: expect.any(String) } });
+    await expect.poll(async () => (await call("/links")).status, { timeout: 15_000, interval: 200 }).toBe(200);
+    expect(db.pooler.pid()).not.toBe(before);
+  });
+
+  it("answers 503 within the deadline while PostgreSQL is down, and recovers by itself when it is back", async () => {
+    await pg.stop();
+    const started = Date.now();
+    const down = await call("/links");
+    expect(down.status).toBe(503);
+    expect(down.headers.get("retry-after")).toBeTruthy();
+    console.log(`[database] 503 while PostgreSQL is down came after ${Date.now() - started} ms`);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect((await call("/hello")).status).toBe(200); // the rest keeps serving
+    await pg.start();
+    await expect.poll(async () => (await call("/links")).status, { timeout: 20_000, interval: 250 }).toBe(200);
+  });
+});
