@@ -110,7 +110,7 @@ describe.runIf(bin && pgbouncer)("functions on PostgreSQL through PgBouncer", ()
     expect(down.headers.get("retry-after")).toBe("5");
     expect(down.body).toMatchObject({ error: { code: "database_unavailable", requestId: expect.any(String) } });
     await expect.poll(async () => (await call("/links")).status, { timeout: 15_000, interval: 200 }).toBe(200);
-    expect(db.pooler.pid()).not.toBe(before);
+    await expect.poll(() => db.pooler.pid(), { timeout: 5000 }).not.toBe(before);
   });
 
   it("answers 503 within the deadline while PostgreSQL is down, and recovers by itself when it is back", async () => {

@@ -3,7 +3,8 @@
  * protocol on a loopback port, so functions reach it with postgres.js exactly as they reach a real server.
  * Its data lives in a folder git ignores. Slow next to a real server; for trying things, not production.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 
@@ -13,18 +14,57 @@ export interface EmbeddedPostgres {
   stop(): Promise<void>;
 }
 
+export class EmbeddedInUseError extends Error {
+  constructor(dataDir: string, pid: number) {
+    super(
+      `The embedded database in ${dataDir} is open in process ${pid} (npm start?). ` +
+        "Stop that first, or set DATABASE_URL to use a PostgreSQL server.",
+    );
+    this.name = "EmbeddedInUseError";
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Claims the data folder for this process: PGlite must never be opened by two processes at once. */
+async function claim(dataDir: string): Promise<() => Promise<void>> {
+  const lock = join(dataDir, "workyard.lock");
+  const holder = Number((await readFile(lock, "utf8").catch(() => "")).trim());
+  if (holder && holder !== process.pid && alive(holder)) throw new EmbeddedInUseError(dataDir, holder);
+  await writeFile(lock, `${process.pid}\n`);
+  return () => rm(lock, { force: true });
+}
+
 /** Opens (or creates) the PGlite database in `dataDir` and serves it on 127.0.0.1:`port` (0 picks one). */
 export async function startEmbeddedPostgres(dataDir: string, port = 0): Promise<EmbeddedPostgres> {
   await mkdir(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir);
-  const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port, maxConnections: 64 });
-  await server.start();
+  const release = await claim(dataDir);
+  let db: PGlite | undefined;
+  let server: PGLiteSocketServer;
+  try {
+    db = await PGlite.create(dataDir);
+    server = new PGLiteSocketServer({ db, host: "127.0.0.1", port, maxConnections: 64 });
+    await server.start();
+  } catch (err) {
+    await db?.close();
+    await release();
+    throw err;
+  }
+  const opened = db;
   return {
     url: `postgres://postgres@${server.getServerConn()}/postgres`,
     dataDir,
     async stop() {
       await server.stop();
-      await db.close();
+      await opened.close();
+      await release();
     },
   };
 }

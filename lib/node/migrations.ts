@@ -2,6 +2,7 @@
  * SQL migrations (migrations/NNNN_name.sql, with "-- Up Migration" / "-- Down Migration" sections), run by
  * node-pg-migrate: each migration in its own transaction, recorded in the `pgmigrations` table, and an
  * advisory lock so that two runners at once never apply the same migration twice (the second waits).
+ * Runs directly against PostgreSQL, not through PgBouncer: session locks do not survive transaction pooling.
  */
 import { readdir } from "node:fs/promises";
 import { runner } from "node-pg-migrate";
@@ -16,7 +17,37 @@ export class MigrationError extends Error {
   }
 }
 
-async function run(databaseUrl: string, dir: string, options: { dryRun?: boolean; direction?: "up" | "down"; count?: number }) {
+// node-pg-migrate creates its table before it takes its own lock, so two runners on a fresh database can
+// collide there. Our own session lock around the whole run serializes runners from the very start.
+const RUN_LOCK = 824_701_193_011_845n;
+
+async function withRunLock<T>(databaseUrl: string, work: () => Promise<T>): Promise<T> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    await sql`select pg_advisory_lock(${RUN_LOCK.toString()}::bigint)`;
+    return await work();
+  } finally {
+    await sql`select pg_advisory_unlock(${RUN_LOCK.toString()}::bigint)`.catch(() => {});
+    await sql.end({ timeout: 5 });
+  }
+}
+
+// Runs in this process, queued per database. The embedded PGlite has a single backend session behind all
+// its connections, so the advisory lock cannot exclude anything there; this queue does (and the embedded
+// data folder is only ever opened by one process).
+const queues = new Map<string, Promise<unknown>>();
+
+function run(databaseUrl: string, dir: string, options: { dryRun?: boolean; direction?: "up" | "down"; count?: number }) {
+  const previous = queues.get(databaseUrl) ?? Promise.resolve();
+  const next = previous.catch(() => {}).then(() => withRunLock(databaseUrl, () => runLocked(databaseUrl, dir, options)));
+  queues.set(databaseUrl, next);
+  void next.finally(() => {
+    if (queues.get(databaseUrl) === next) queues.delete(databaseUrl);
+  }).catch(() => {});
+  return next;
+}
+
+async function runLocked(databaseUrl: string, dir: string, options: { dryRun?: boolean; direction?: "up" | "down"; count?: number }) {
   // The runner announces each migration before running it; remember the last so a failure can name it.
   let current: string | undefined;
   const quiet = {
