@@ -7,7 +7,7 @@ import { projectPaths } from "../lib/node/paths.ts";
 
 const force = process.argv.includes("--force");
 try {
-  const { releaseDir, manifest, reused, ms } = await build(projectPaths(), { force });
+  const { releaseDir, manifest, reused, ms } = await build(projectPaths(process.env.WORKYARD_ROOT), { force });
   console.log(`${reused ? "unchanged, reusing" : "built"} release ${manifest.id} in ${Math.round(ms)} ms: ${releaseDir}`);
   for (const fn of manifest.functions) {
     console.log(`  ${fn.route.padEnd(24)} ${(fn.bytes / 1024).toFixed(0).padStart(5)} KiB  ${fn.sha256.slice(0, 12)}`);

@@ -12,7 +12,7 @@ import { projectPaths } from "../lib/node/paths.ts";
 import { redactUrl } from "../lib/node/supervisor.ts";
 
 const usage = "usage: npm run migrate -- [status|up|down [N]]";
-const paths = projectPaths();
+const paths = projectPaths(process.env.WORKYARD_ROOT);
 if (existsSync(join(paths.root, ".env"))) process.loadEnvFile(join(paths.root, ".env"));
 
 const { positionals } = parseArgs({ allowPositionals: true, strict: true });

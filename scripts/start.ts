@@ -9,7 +9,7 @@ import { z } from "zod";
 import { projectPaths } from "../lib/node/paths.ts";
 import { redactUrl, startSupervisor } from "../lib/node/supervisor.ts";
 
-const paths = projectPaths();
+const paths = projectPaths(process.env.WORKYARD_ROOT);
 if (existsSync(join(paths.root, ".env"))) process.loadEnvFile(join(paths.root, ".env"));
 
 const settings = z

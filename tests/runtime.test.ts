@@ -63,6 +63,7 @@ describe("routing", () => {
     const r = await call("/");
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ service: "workyard", functions: ["/boom", "/hang", "/hello", "/links", "/secret"] });
+    expect((await call("/scheduled/links", { method: "POST" })).status).toBe(404); // the internal surface is not public
   });
 
   it("serves a function at /<name>, with vars from the shared and the function's wrangler.toml", async () => {
@@ -211,6 +212,18 @@ describe("links (PostgreSQL)", () => {
     const r = await post({ url: "https://example.com/gen" });
     expect(r.status).toBe(201);
     expect(r.body).toMatchObject({ code: expect.stringMatching(/^[A-Za-z0-9]{7}$/) });
+  });
+
+  it("expires links: 410 once past their expiry, deleted by the cron", async () => {
+    const code = `e${Date.now().toString(36)}`;
+    const created = await post({ url: "https://example.com/soon", code, expiresInSeconds: 1 });
+    expect(created.body).toMatchObject({ code, expiresAt: expect.any(String) });
+    await new Promise((r) => setTimeout(r, 1100));
+    expectError(await call(`/links/${code}`), 410, "expired");
+    expect((await call(`/links/${code}/stats`)).status).toBe(200);
+    const run = await sup.scheduler?.trigger("links");
+    expect(run).toMatchObject({ status: "ok", trigger: "manual", cron: "*/5 * * * *" });
+    expectError(await call(`/links/${code}/stats`), 404, "not_found");
   });
 
   it("refuses URLs that are not http(s) and codes of the wrong form", async () => {

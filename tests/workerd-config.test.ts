@@ -10,6 +10,7 @@ const manifest: Manifest = {
   createdAt: "2026-01-01T00:00:00.000Z",
   sourceHash: hash,
   gateway: { module: "gateway/gateway.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: [] },
+  internal: { module: "internal/internal.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: ["service_binding_extra_handlers"] },
   functions: [
     {
       name: "my-fn",
@@ -22,7 +23,8 @@ const manifest: Manifest = {
       compatibilityFlags: ["nodejs_compat"],
       vars: { NAME: 'say "hi"\n', LIMITS: { max: 3 } },
       secrets: ["API_KEY"],
-      crons: [],
+      crons: ["*/5 * * * *"],
+      cron: { catchUp: false, overlap: false, timeoutMs: 60_000 },
       timeoutMs: 1000,
       maxBodyBytes: 2048,
     },
@@ -49,7 +51,7 @@ describe("serializeConfig", () => {
 });
 
 describe("serveConfig", () => {
-  const config = serveConfig(manifest, { address: "127.0.0.1:8787" });
+  const config = serveConfig(manifest, { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" });
   const text = serializeConfig(config);
 
   it("routes through the gateway with one service binding per function", () => {
@@ -58,7 +60,23 @@ describe("serveConfig", () => {
       { name: "ROUTES", json: JSON.stringify({ "my-fn": { binding: "FN_MY_FN", timeoutMs: 1000, maxBodyBytes: 2048 } }) },
       { name: "FN_MY_FN", service: { name: "fn-my-fn" } },
     ]);
-    expect(config.sockets).toEqual([{ name: "http", address: "127.0.0.1:8787", http: {}, service: { name: "gateway" } }]);
+    expect(config.sockets[0]).toEqual({ name: "http", address: "127.0.0.1:8787", http: {}, service: { name: "gateway" } });
+  });
+
+  it("serves the internal worker on its own socket, with the token from the environment and every function bound", () => {
+    expect(config.sockets[1]).toEqual({ name: "internal", address: "127.0.0.1:8788", http: {}, service: { name: "internal" } });
+    const internal = config.services.find((s) => s.name === "internal");
+    expect(internal && "worker" in internal && internal.worker).toMatchObject({
+      compatibilityFlags: ["service_binding_extra_handlers"],
+      bindings: [
+        { name: "WORKYARD_INTERNAL_TOKEN", fromEnvironment: "WORKYARD_INTERNAL_TOKEN" },
+        { name: "FUNCTIONS", json: '{"my-fn":"FN_MY_FN"}' },
+        { name: "FN_MY_FN", service: { name: "fn-my-fn" } },
+      ],
+    });
+    // The gateway has no way to reach it: only function bindings.
+    const gateway = config.services.find((s) => s.name === "gateway");
+    expect(JSON.stringify(gateway)).not.toContain("internal");
   });
 
   it("binds vars as text or JSON, secrets from the environment, and the outbound network", () => {

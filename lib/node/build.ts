@@ -11,9 +11,10 @@ import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 import pLimit from "p-limit";
 import { BundleError, bundleWorker, writeWranglerConfig } from "./bundle.ts";
+import { checkCrons } from "./crons.ts";
 import { bindingName, discoverFunctions } from "./functions.ts";
 import type { FunctionSource } from "./functions.ts";
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS, MANIFEST_FILE, readManifest, writeManifest } from "./manifest.ts";
+import { DEFAULT_CRON_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS, MANIFEST_FILE, readManifest, writeManifest } from "./manifest.ts";
 import type { FunctionEntry, Manifest } from "./manifest.ts";
 import type { ProjectPaths } from "./paths.ts";
 import { CONFIG_FILE, serveConfig } from "./serve-config.ts";
@@ -85,6 +86,7 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
 
   const shared = await readSharedConfig(paths.sharedConfig);
   const functions = await discoverFunctions(paths.functions, paths.sharedConfig);
+  checkCrons(functions.map((f) => ({ name: f.name, crons: f.config.triggers?.crons ?? [] })));
   const gatewayConfig: MergedConfig = {
     name: "_gateway",
     main: join(paths.root, "lib/worker/gateway.ts"),
@@ -95,12 +97,21 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
     vars: {},
   };
 
+  const internalConfig: MergedConfig = {
+    ...gatewayConfig,
+    name: "_internal",
+    main: join(paths.root, "lib/worker/internal.ts"),
+    // Lets this worker call a function's scheduled() through a service binding (needs workerd --experimental).
+    compatibility_flags: ["service_binding_extra_handlers"],
+  };
+
   const staging = join(paths.releases, `.staging-${id}-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   const limit = pLimit(Math.max(1, availableParallelism()));
   const jobs = [
     { name: "_gateway", config: gatewayConfig, out: "gateway" },
+    { name: "_internal", config: internalConfig, out: "internal" },
     ...functions.map((f) => ({ name: f.name, config: f.config, out: `functions/${f.name}` })),
   ];
   try {
@@ -119,7 +130,7 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
       throw failures[0];
     }
     const modules = results.map((r) => (r.status === "fulfilled" ? r.value : ""));
-    const manifest = await writeRelease(staging, id, hash, gatewayConfig, functions, modules);
+    const manifest = await writeRelease(staging, id, hash, { gateway: gatewayConfig, internal: internalConfig }, functions, modules);
     await rm(releaseDir, { recursive: true, force: true });
     await rename(staging, releaseDir);
     return { releaseDir, manifest, reused: false, ms: performance.now() - started };
@@ -132,9 +143,9 @@ async function writeRelease(
   staging: string,
   id: string,
   hash: string,
-  gatewayConfig: MergedConfig,
+  system: { gateway: MergedConfig; internal: MergedConfig },
   functions: FunctionSource[],
-  [gatewayModule = "", ...functionModules]: string[],
+  [gatewayModule = "", internalModule = "", ...functionModules]: string[],
 ): Promise<Manifest> {
   const entries: FunctionEntry[] = [];
   for (const [i, f] of functions.entries()) {
@@ -146,6 +157,11 @@ async function writeRelease(
       vars: f.config.vars,
       secrets: f.config.secrets?.required ?? [],
       crons: f.config.triggers?.crons ?? [],
+      cron: {
+        catchUp: f.route.cron_catch_up ?? false,
+        overlap: f.route.cron_overlap ?? false,
+        timeoutMs: f.route.cron_timeout_ms ?? DEFAULT_CRON_TIMEOUT_MS,
+      },
       timeoutMs: f.route.timeout_ms ?? DEFAULT_TIMEOUT_MS,
       maxBodyBytes: f.route.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
     });
@@ -155,11 +171,12 @@ async function writeRelease(
     id,
     createdAt: new Date().toISOString(),
     sourceHash: hash,
-    gateway: await describeModule(staging, gatewayModule, gatewayConfig),
+    gateway: await describeModule(staging, gatewayModule, system.gateway),
+    internal: await describeModule(staging, internalModule, system.internal),
     functions: entries,
   };
   await writeManifest(staging, manifest);
   // The address is a default: `npm start` hands workerd its socket (--socket-fd) or overrides it.
-  await writeFile(join(staging, CONFIG_FILE), serializeConfig(serveConfig(manifest, { address: "127.0.0.1:8787" })));
+  await writeFile(join(staging, CONFIG_FILE), serializeConfig(serveConfig(manifest, { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" })));
   return manifest;
 }

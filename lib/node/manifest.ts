@@ -9,6 +9,7 @@ import { z } from "zod";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_CRON_TIMEOUT_MS = 15 * 60_000;
 
 const moduleSchema = z.object({
   /** Path of the bundle relative to the release folder. */
@@ -26,6 +27,7 @@ export const functionEntrySchema = moduleSchema.extend({
   vars: z.record(z.string(), z.unknown()),
   secrets: z.array(z.string()),
   crons: z.array(z.string()),
+  cron: z.object({ catchUp: z.boolean(), overlap: z.boolean(), timeoutMs: z.number().int().positive() }),
   timeoutMs: z.number().int().positive(),
   maxBodyBytes: z.number().int().positive(),
 });
@@ -37,6 +39,7 @@ export const manifestSchema = z.object({
   createdAt: z.string(),
   sourceHash: z.string(),
   gateway: moduleSchema,
+  internal: moduleSchema,
   functions: z.array(functionEntrySchema),
 });
 export type Manifest = z.infer<typeof manifestSchema>;

@@ -5,10 +5,24 @@
  * Runs directly against PostgreSQL, not through PgBouncer: session locks do not survive transaction pooling.
  */
 import { readdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
 import postgres from "postgres";
 
 export const MIGRATIONS_TABLE = "pgmigrations";
+
+/** Where a set of migrations records itself: the app's in public.pgmigrations, the platform's apart. */
+export interface MigrationTable {
+  table: string;
+  schema?: string;
+}
+const APP: MigrationTable = { table: MIGRATIONS_TABLE };
+
+/** The platform's own tables (cron runs, ...), in schema `workyard`, applied by the supervisor itself. */
+export const PLATFORM_MIGRATIONS = {
+  dir: fileURLToPath(new URL("./platform-migrations", import.meta.url)),
+  table: { table: "migrations", schema: "workyard" } satisfies MigrationTable,
+};
 
 export class MigrationError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -37,7 +51,14 @@ async function withRunLock<T>(databaseUrl: string, work: () => Promise<T>): Prom
 // data folder is only ever opened by one process).
 const queues = new Map<string, Promise<unknown>>();
 
-function run(databaseUrl: string, dir: string, options: { dryRun?: boolean; direction?: "up" | "down"; count?: number }) {
+interface RunOptions {
+  dryRun?: boolean;
+  direction?: "up" | "down";
+  count?: number;
+  table?: MigrationTable;
+}
+
+function run(databaseUrl: string, dir: string, options: RunOptions) {
   const previous = queues.get(databaseUrl) ?? Promise.resolve();
   const next = previous.catch(() => {}).then(() => withRunLock(databaseUrl, () => runLocked(databaseUrl, dir, options)));
   queues.set(databaseUrl, next);
@@ -47,7 +68,8 @@ function run(databaseUrl: string, dir: string, options: { dryRun?: boolean; dire
   return next;
 }
 
-async function runLocked(databaseUrl: string, dir: string, options: { dryRun?: boolean; direction?: "up" | "down"; count?: number }) {
+async function runLocked(databaseUrl: string, dir: string, options: RunOptions) {
+  const table = options.table ?? APP;
   // The runner announces each migration before running it; remember the last so a failure can name it.
   let current: string | undefined;
   const quiet = {
@@ -62,7 +84,8 @@ async function runLocked(databaseUrl: string, dir: string, options: { dryRun?: b
     const ran = await runner({
       databaseUrl,
       dir,
-      migrationsTable: MIGRATIONS_TABLE,
+      migrationsTable: table.table,
+      ...(table.schema ? { migrationsSchema: table.schema, createMigrationsSchema: true } : {}),
       direction: options.direction ?? "up",
       count: options.count ?? Infinity,
       dryRun: options.dryRun ?? false,
@@ -85,8 +108,8 @@ export function pendingMigrations(databaseUrl: string, dir: string): Promise<str
 }
 
 /** Applies every pending migration, in order; returns the names applied. */
-export function migrateUp(databaseUrl: string, dir: string): Promise<string[]> {
-  return run(databaseUrl, dir, {});
+export function migrateUp(databaseUrl: string, dir: string, table: MigrationTable = APP): Promise<string[]> {
+  return run(databaseUrl, dir, { table });
 }
 
 /** Reverts the last `count` migrations; returns the names reverted. */

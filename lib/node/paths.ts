@@ -13,9 +13,11 @@ export interface ProjectPaths {
   wranglerConfigs: string;
   embeddedDb: string;
   logs: string;
+  /** The running supervisor's control endpoint (address and token), readable by the owner only. */
+  controlInfo: string;
 }
 
-/** The paths of the project rooted at `root` (default: this repository). */
+/** The paths of the project rooted at `root` (default: this repository; the scripts take WORKYARD_ROOT). */
 export function projectPaths(root = resolve(dirname(fileURLToPath(import.meta.url)), "../..")): ProjectPaths {
   const work = join(root, ".workyard");
   return {
@@ -28,5 +30,6 @@ export function projectPaths(root = resolve(dirname(fileURLToPath(import.meta.ur
     wranglerConfigs: join(work, "wrangler"),
     embeddedDb: join(work, "pglite"),
     logs: join(work, "logs"),
+    controlInfo: join(work, "run", "control.json"),
   };
 }

@@ -11,9 +11,15 @@ import type { Binding, Service, WorkerdConfig } from "./workerd-config.ts";
 export interface ServeOptions {
   /** Address of the public HTTP socket, e.g. "127.0.0.1:8787". */
   address: string;
+  /** Address of the internal socket; keep it on loopback. */
+  internalAddress: string;
 }
 
 export const PUBLIC_SOCKET = "http";
+/** The platform's own socket: loopback only, token required, never routed from the public one. */
+export const INTERNAL_SOCKET = "internal";
+/** The environment variable workerd reads the internal token from. */
+export const INTERNAL_TOKEN_VAR = "WORKYARD_INTERNAL_TOKEN";
 /** The config file inside a release folder. */
 export const CONFIG_FILE = "workerd.capnp";
 const OUTBOUND = "outbound";
@@ -43,7 +49,7 @@ function functionService(fn: FunctionEntry): Service {
 }
 
 /** The workerd config that serves `manifest` (paths relative to the release folder). */
-export function serveConfig(manifest: Manifest, { address }: ServeOptions): WorkerdConfig {
+export function serveConfig(manifest: Manifest, { address, internalAddress }: ServeOptions): WorkerdConfig {
   const routes = Object.fromEntries(
     manifest.functions.map((fn) => [fn.name, { binding: fn.binding, timeoutMs: fn.timeoutMs, maxBodyBytes: fn.maxBodyBytes }]),
   );
@@ -59,8 +65,29 @@ export function serveConfig(manifest: Manifest, { address }: ServeOptions): Work
       ],
     },
   };
+  const internal: Service = {
+    name: "internal",
+    worker: {
+      modules: [{ name: "internal.js", esModule: new Embed(manifest.internal.module) }],
+      compatibilityDate: manifest.internal.compatibilityDate,
+      compatibilityFlags: manifest.internal.compatibilityFlags,
+      bindings: [
+        { name: INTERNAL_TOKEN_VAR, fromEnvironment: INTERNAL_TOKEN_VAR },
+        { name: "FUNCTIONS", json: JSON.stringify(Object.fromEntries(manifest.functions.map((fn) => [fn.name, fn.binding]))) },
+        ...manifest.functions.map((fn) => ({ name: fn.binding, service: { name: serviceName(fn) } })),
+      ],
+    },
+  };
   return {
-    services: [gateway, ...manifest.functions.map(functionService), { name: OUTBOUND, network: { allow: ["public", "local"] } }],
-    sockets: [{ name: PUBLIC_SOCKET, address, http: {}, service: { name: "gateway" } }],
+    services: [
+      gateway,
+      internal,
+      ...manifest.functions.map(functionService),
+      { name: OUTBOUND, network: { allow: ["public", "local"] } },
+    ],
+    sockets: [
+      { name: PUBLIC_SOCKET, address, http: {}, service: { name: "gateway" } },
+      { name: INTERNAL_SOCKET, address: internalAddress, http: {}, service: { name: "internal" } },
+    ],
   };
 }

@@ -3,17 +3,21 @@
  * the database (DATABASE_URL through PgBouncer, or the embedded PGlite), starts workerd on the public
  * socket, waits until it answers, restarts what dies, and stops everything on request.
  */
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { startControl } from "./control.ts";
 import { build } from "./build.ts";
 import type { BuildResult } from "./build.ts";
 import { startEmbeddedPostgres } from "./embedded-postgres.ts";
 import { keepAlive } from "./keep-alive.ts";
 import type { KeepAlive } from "./keep-alive.ts";
 import { freePort, listenSocket } from "./listen-socket.ts";
-import { migrateUp, pendingMigrations } from "./migrations.ts";
+import { migrateUp, pendingMigrations, PLATFORM_MIGRATIONS } from "./migrations.ts";
 import type { ProjectPaths } from "./paths.ts";
 import { newClientPassword, startPgbouncer } from "./pgbouncer.ts";
 import type { Pgbouncer } from "./pgbouncer.ts";
+import { Scheduler, jobsOf } from "./scheduler.ts";
+import { INTERNAL_TOKEN_VAR } from "./serve-config.ts";
 import { startWorkerd, waitUntilAnswering } from "./workerd-process.ts";
 import type { WorkerdProcess } from "./workerd-process.ts";
 
@@ -22,7 +26,10 @@ export interface SupervisorOptions {
   host: string;
   /** 0 picks a free port (tests). */
   port: number;
-  /** The process environment: DATABASE_URL, PGBOUNCER_PORT and the secrets functions declare. */
+  /**
+   * The process environment: DATABASE_URL, PGBOUNCER_PORT, INTERNAL_PORT, WORKYARD_INTERNAL_TOKEN,
+   * WORKYARD_SCHEDULER=off, and the secrets functions declare.
+   */
   env: NodeJS.ProcessEnv;
   log: (line: string) => void;
   /** Where the embedded database keeps its data; default .workyard/pglite. */
@@ -41,6 +48,11 @@ export interface Backends {
 
 export interface Supervisor {
   url: string;
+  /** The internal socket (loopback): health, scheduled dispatch. Needs `internalToken`. */
+  internalUrl: string;
+  internalToken: string;
+  /** Undefined when WORKYARD_SCHEDULER=off. */
+  scheduler?: Scheduler;
   release: BuildResult;
   backends: Backends;
   /** Secrets functions declare that the environment does not set, by function. */
@@ -70,6 +82,8 @@ interface Database {
   backend: DatabaseBackend;
   /** The URL functions use. */
   functionUrl: string;
+  /** A direct URL for the platform's own use (migrations, cron runs): session features work there. */
+  directUrl: string;
   stop(): Promise<void>;
 }
 
@@ -86,6 +100,7 @@ async function startRealDatabase(opts: SupervisorOptions, given: string): Promis
         "Apply them with `npm run migrate -- up`, then start again.",
     );
   }
+  await migrateUp(given, PLATFORM_MIGRATIONS.dir, PLATFORM_MIGRATIONS.table);
   const port = opts.env.PGBOUNCER_PORT ? Number(opts.env.PGBOUNCER_PORT) : await freePort();
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new StartError(`PGBOUNCER_PORT must be a port number (got "${opts.env.PGBOUNCER_PORT}")`);
   const settings = { databaseUrl: given, port, dir: join(opts.paths.work, "pgbouncer"), clientPassword: newClientPassword() };
@@ -101,6 +116,7 @@ async function startRealDatabase(opts: SupervisorOptions, given: string): Promis
   return {
     backend: { kind: "postgres", url: given, pooler: { kind: "pgbouncer", url, pid: () => pooler.current().pid } },
     functionUrl: url,
+    directUrl: given,
     stop: () => pooler.stop(),
   };
 }
@@ -108,6 +124,7 @@ async function startRealDatabase(opts: SupervisorOptions, given: string): Promis
 async function startEmbeddedDatabase(opts: SupervisorOptions): Promise<Database> {
   const embedded = await startEmbeddedPostgres(opts.embeddedDbDir ?? opts.paths.embeddedDb);
   try {
+    await migrateUp(embedded.url, PLATFORM_MIGRATIONS.dir, PLATFORM_MIGRATIONS.table);
     const applied = await migrateUp(embedded.url, opts.paths.migrations);
     if (applied.length > 0) opts.log(`applied migrations to the embedded database: ${applied.join(", ")}`);
   } catch (err) {
@@ -117,18 +134,30 @@ async function startEmbeddedDatabase(opts: SupervisorOptions): Promise<Database>
   return {
     backend: { kind: "embedded-pglite", url: embedded.url, dataDir: embedded.dataDir },
     functionUrl: embedded.url,
+    directUrl: embedded.url,
     stop: () => embedded.stop(),
   };
 }
 
 /** Builds if needed, starts the backends and workerd, and resolves once the functions answer. */
 export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
-  const release = await build(opts.paths);
+  // The build (Wrangler child processes) and the database (PGlite in this process, or PgBouncer) do not
+  // depend on each other: start both at once.
+  const [built, started] = await Promise.allSettled([
+    build(opts.paths),
+    opts.env.DATABASE_URL ? startRealDatabase(opts, opts.env.DATABASE_URL) : startEmbeddedDatabase(opts),
+  ]);
+  if (built.status === "rejected" || started.status === "rejected") {
+    if (started.status === "fulfilled") await started.value.stop();
+    throw built.status === "rejected" ? built.reason : (started as PromiseRejectedResult).reason;
+  }
+  const release = built.value;
+  const database = started.value;
   opts.log(`${release.reused ? "sources unchanged, using" : "built"} release ${release.manifest.id} (${Math.round(release.ms)} ms)`);
-  const database = opts.env.DATABASE_URL ? await startRealDatabase(opts, opts.env.DATABASE_URL) : await startEmbeddedDatabase(opts);
 
-  // workerd sees only what functions declare as secrets: nothing else from this environment leaks in.
-  const env: Record<string, string> = {};
+  // workerd sees only what functions declare as secrets (and the internal token): nothing else leaks in.
+  const internalToken = opts.env[INTERNAL_TOKEN_VAR] || randomBytes(24).toString("base64url");
+  const env: Record<string, string> = { [INTERNAL_TOKEN_VAR]: internalToken };
   const missingSecrets = new Map<string, string[]>();
   for (const fn of release.manifest.functions) {
     for (const name of fn.secrets) {
@@ -140,13 +169,17 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
 
   let workerd: KeepAlive<WorkerdProcess>;
   let url: string;
+  let internalUrl: string;
   try {
     const first = await listenSocket(opts.host, opts.port);
+    const firstInternal = await listenSocket("127.0.0.1", Number(opts.env.INTERNAL_PORT ?? 0));
     const port = first.port;
+    const internalPort = firstInternal.port;
     url = `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}`;
+    internalUrl = `http://127.0.0.1:${internalPort}`;
     const onLine = (line: string) => opts.log(`[workerd] ${line}`);
-    const run = async (socket = first) => {
-      const proc = startWorkerd({ releaseDir: release.releaseDir, socket, env, onLine });
+    const run = async (socket = first, internalSocket = firstInternal) => {
+      const proc = startWorkerd({ releaseDir: release.releaseDir, socket, internalSocket, env, onLine });
       try {
         await waitUntilAnswering(url, proc);
       } catch (err) {
@@ -158,7 +191,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     workerd = keepAlive({
       name: "workerd",
       first: await run(),
-      restart: async () => run(await listenSocket(opts.host, port)),
+      restart: async () => run(await listenSocket(opts.host, port), await listenSocket("127.0.0.1", internalPort)),
       log: opts.log,
       onFatal: opts.onFatal,
     });
@@ -167,12 +200,32 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     throw new StartError(`workerd did not start: ${(err as Error).message}`, { cause: err });
   }
 
+  let scheduler: Scheduler | undefined;
+  let control: Awaited<ReturnType<typeof startControl>> | undefined;
+  if (opts.env.WORKYARD_SCHEDULER !== "off") {
+    scheduler = new Scheduler({ databaseUrl: database.directUrl, internalUrl, internalToken, jobs: jobsOf(release.manifest.functions), log: opts.log });
+    try {
+      await scheduler.start();
+      control = await startControl(scheduler, opts.paths.controlInfo);
+    } catch (err) {
+      await scheduler.stop();
+      await workerd.stop();
+      await database.stop();
+      throw new StartError(`The scheduler did not start: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   return {
     url,
+    internalUrl,
+    internalToken,
+    scheduler,
     release,
     backends: { database: database.backend },
     missingSecrets,
     async stop() {
+      await control?.stop();
+      await scheduler?.stop();
       await workerd.stop();
       await database.stop();
     },

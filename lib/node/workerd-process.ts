@@ -6,7 +6,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import type { ListenSocket } from "./listen-socket.ts";
-import { CONFIG_FILE, PUBLIC_SOCKET } from "./serve-config.ts";
+import { CONFIG_FILE, INTERNAL_SOCKET, PUBLIC_SOCKET } from "./serve-config.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -26,6 +26,8 @@ export interface WorkerdProcess {
 export interface WorkerdStartOptions {
   releaseDir: string;
   socket: ListenSocket;
+  /** The internal (loopback, token-protected) socket. */
+  internalSocket: ListenSocket;
   /** The process environment workerd sees: secrets bound with fromEnvironment are read from it. */
   env: Record<string, string>;
   /** Each line workerd writes to stdout or stderr. */
@@ -33,13 +35,17 @@ export interface WorkerdStartOptions {
 }
 
 /** Starts workerd serving the release; the caller's copy of the socket is closed once workerd has it. */
-export function startWorkerd({ releaseDir, socket, env, onLine }: WorkerdStartOptions): WorkerdProcess {
-  const child = spawn(workerdBinary(), ["serve", join(releaseDir, CONFIG_FILE), "--socket-fd", `${PUBLIC_SOCKET}=3`], {
+export function startWorkerd({ releaseDir, socket, internalSocket, env, onLine }: WorkerdStartOptions): WorkerdProcess {
+  // --experimental: the internal worker fires scheduled() through a service binding
+  // (compatibility flag service_binding_extra_handlers), which workerd only allows as experimental.
+  const args = ["serve", join(releaseDir, CONFIG_FILE), "--experimental", "--socket-fd", `${PUBLIC_SOCKET}=3`, "--socket-fd", `${INTERNAL_SOCKET}=4`];
+  const child = spawn(workerdBinary(), args, {
     cwd: releaseDir,
     env,
-    stdio: ["ignore", "pipe", "pipe", socket.fd],
+    stdio: ["ignore", "pipe", "pipe", socket.fd, internalSocket.fd],
   });
   socket.close();
+  internalSocket.close();
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", (code) => resolve(code));
     child.once("error", (err) => {

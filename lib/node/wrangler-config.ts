@@ -19,6 +19,12 @@ const cronsSchema = z.strictObject({ crons: z.array(z.string()) });
 const routeSchema = z.strictObject({
   timeout_ms: z.number().int().min(100).max(600_000).optional(),
   max_body_bytes: z.number().int().min(1).max(100 * 1024 * 1024).optional(),
+  /** Run a fire time missed while the service was down, once, at start. */
+  cron_catch_up: z.boolean().optional(),
+  /** Let a cron run start while the previous run of the same cron is still going. */
+  cron_overlap: z.boolean().optional(),
+  /** How long one scheduled run may take. */
+  cron_timeout_ms: z.number().int().min(1000).max(3_600_000).optional(),
 });
 export type RouteOptions = z.infer<typeof routeSchema>;
 
@@ -95,7 +101,7 @@ function explain(file: string, error: z.ZodError): ConfigError {
   const lines = error.issues.map((i) => {
     const key = i.path.map(String).join(".") || "(file)";
     if (i.code === "unrecognized_keys") {
-      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, workyard.timeout_ms, workyard.max_body_bytes)`;
+      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms)`;
     }
     return `  - ${key}: ${i.message}`;
   });

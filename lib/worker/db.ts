@@ -54,17 +54,40 @@ export const database = ({ binding = "DATABASE_URL", connectTimeoutSeconds = 5 }
     }
   };
 
+function connect(url: string, connectTimeoutSeconds: number): Sql {
+  return postgres(url, {
+    max: 1,
+    prepare: false,
+    fetch_types: false,
+    connect_timeout: connectTimeoutSeconds,
+    idle_timeout: 1,
+    onnotice: () => {},
+  });
+}
+
 /** The request's postgres.js client; connects on first use. */
 export function db(c: Context): Sql {
   const holder = c.get("database");
   if (!holder) throw new Error("db(c) needs app.use(database()) before the route");
-  holder.client ??= postgres(holder.url, {
-    max: 1,
-    prepare: false,
-    fetch_types: false,
-    connect_timeout: holder.connectTimeoutSeconds,
-    idle_timeout: 1,
-    onnotice: () => {},
-  });
+  holder.client ??= connect(holder.url, holder.connectTimeoutSeconds);
   return holder.client;
+}
+
+/**
+ * A client for work outside a request (a scheduled task): `await withDatabase(env, (sql) => sql\`...\`)`.
+ * The connection is closed when `work` is done.
+ */
+export async function withDatabase<T>(
+  env: Record<string, unknown> | undefined,
+  work: (sql: Sql) => Promise<T>,
+  { binding = "DATABASE_URL", connectTimeoutSeconds = 5 }: DatabaseOptions = {},
+): Promise<T> {
+  const url = env?.[binding];
+  if (typeof url !== "string" || url === "") throw new Error(`${binding} is not set: declare it under [secrets] required and set it`);
+  const sql = connect(url, connectTimeoutSeconds);
+  try {
+    return await work(sql);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }

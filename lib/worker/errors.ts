@@ -28,6 +28,7 @@ const codeByStatus: Record<number, string> = {
   405: "method_not_allowed",
   408: "request_timeout",
   409: "conflict",
+  410: "gone",
   413: "payload_too_large",
   415: "unsupported_media_type",
   422: "unprocessable_entity",

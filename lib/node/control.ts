@@ -1,0 +1,88 @@
+/**
+ * The supervisor's control endpoint, for the project's own commands (`npm run trigger`, `npm run crons`):
+ * a small HTTP server on loopback that needs a bearer token. Its address and token are written to
+ * .workyard/run/control.json (mode 0600), which only the project's owner can read.
+ *   GET  /crons                          each cron with its next fire time and last runs
+ *   POST /trigger {function, cron?}      fires one by hand and answers the recorded run
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createServer } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { z } from "zod";
+import type { Scheduler } from "./scheduler.ts";
+
+export interface ControlInfo {
+  url: string;
+  token: string;
+  pid: number;
+}
+
+const triggerSchema = z.object({ function: z.string().min(1), cron: z.string().optional() });
+
+const sha = (s: string) => createHash("sha256").update(s).digest();
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
+  res.end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<unknown> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new Error("body too large");
+    chunks.push(chunk);
+  }
+  return JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+}
+
+/** Starts the control endpoint and writes its address and token to `infoFile`. */
+export async function startControl(scheduler: Scheduler, infoFile: string): Promise<{ info: ControlInfo; stop(): Promise<void> }> {
+  const token = randomBytes(24).toString("base64url");
+  const server = createServer((req, res) => {
+    const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
+    if (!timingSafeEqual(sha(presented), sha(token))) return send(res, 401, { error: { code: "unauthorized", message: "Bad or missing token" } });
+    void (async () => {
+      try {
+        if (req.method === "GET" && req.url === "/crons") return send(res, 200, await scheduler.listing());
+        if (req.method === "POST" && req.url === "/trigger") {
+          const input = triggerSchema.safeParse(await readBody(req));
+          if (!input.success) return send(res, 400, { error: { code: "invalid_input", message: 'Send {"function": "<name>", "cron"?: "<expression>"}' } });
+          const run = await scheduler.trigger(input.data.function, input.data.cron);
+          return send(res, 200, { run });
+        }
+        send(res, 404, { error: { code: "not_found", message: "GET /crons or POST /trigger" } });
+      } catch (err) {
+        send(res, 400, { error: { code: "failed", message: (err as Error).message } });
+      }
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen({ host: "127.0.0.1", port: 0 }, resolve));
+  const info: ControlInfo = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token, pid: process.pid };
+  await mkdir(dirname(infoFile), { recursive: true });
+  await writeFile(infoFile, JSON.stringify(info), { mode: 0o600 });
+  return {
+    info,
+    async stop() {
+      await rm(infoFile, { force: true });
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** Reads the running supervisor's control info, or explains that none is running. */
+export async function readControlInfo(infoFile: string): Promise<ControlInfo> {
+  const text = await readFile(infoFile, "utf8").catch(() => undefined);
+  if (!text) throw new Error("workyard is not running here: start it with npm start, then try again");
+  const info = JSON.parse(text) as ControlInfo;
+  try {
+    process.kill(info.pid, 0);
+  } catch {
+    throw new Error(`workyard is not running (the process ${info.pid} that wrote ${infoFile} is gone): start it with npm start`);
+  }
+  return info;
+}

@@ -1,0 +1,25 @@
+/** npm run crons: every cron of the running release, its next fire time (UTC) and its last runs. */
+import { readControlInfo } from "../lib/node/control.ts";
+import { projectPaths } from "../lib/node/paths.ts";
+import type { CronJob, CronRun } from "../lib/node/scheduler.ts";
+
+try {
+  const control = await readControlInfo(projectPaths(process.env.WORKYARD_ROOT).controlInfo);
+  const res = await fetch(`${control.url}/crons`, { headers: { authorization: `Bearer ${control.token}` } });
+  if (!res.ok) throw new Error(`the supervisor answered ${res.status}`);
+  const listing = (await res.json()) as { job: CronJob; next: string | null; runs: CronRun[] }[];
+  if (listing.length === 0) console.log("No function declares crons ([triggers] crons in its wrangler.toml).");
+  for (const { job, next, runs } of listing) {
+    const flags = [job.catchUp && "catch-up", job.overlap && "overlap allowed"].filter(Boolean).join(", ");
+    console.log(`${job.functionName}  "${job.cron}"${flags ? `  (${flags})` : ""}`);
+    console.log(`  next: ${next ?? "never"}`);
+    for (const r of runs) {
+      const ms = r.finishedAt ? `${new Date(r.finishedAt).getTime() - new Date(r.startedAt).getTime()} ms` : "running";
+      console.log(`  ${r.scheduledAt}  ${r.trigger.padEnd(8)} ${r.status.padEnd(9)} ${ms}${r.error ? `  ${r.error}` : ""}`);
+    }
+    if (runs.length === 0) console.log("  no runs yet");
+  }
+} catch (err) {
+  console.error((err as Error).message);
+  process.exitCode = 1;
+}
