@@ -1,0 +1,38 @@
+/** Reads a request body up to a limit; past it, the request is answered 413 without reading further. */
+import type { IncomingMessage } from "node:http";
+import { ProxyHttpError } from "./errors.ts";
+
+function tooLarge(limit: number): ProxyHttpError {
+  return new ProxyHttpError(413, `ERR the request body is larger than the limit of ${limit} bytes: send smaller values or batches`, {
+    headers: { connection: "close" },
+  });
+}
+
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (declared > limit) return Promise.reject(tooLarge(limit));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    const onData = (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) {
+        failed = true;
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on("data", onData);
+    req.once("end", () => {
+      if (!failed) resolve(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size));
+    });
+    req.once("error", (err) => {
+      if (failed) return;
+      failed = true;
+      reject(err);
+    });
+  });
+}
