@@ -50,7 +50,11 @@ try {
       ? `  database: embedded PGlite (data in ${db.dataDir}); set DATABASE_URL to use PostgreSQL`
       : `  database: PostgreSQL at ${redactUrl(db.url)}, through PgBouncer (transaction pooling) at ${redactUrl(db.pooler.url)}`,
   );
-  log("  redis:    none configured");
+  const redis = sup.backends.redis;
+  log(
+    `  redis:    ${redis.label} through the Upstash-compatible proxy at ${redis.proxyUrl}` +
+      (redis.kind === "memory" ? "; set REDIS_URL to use Redis" : ""),
+  );
   log("Ctrl-C stops.");
 
   let stopping = false;

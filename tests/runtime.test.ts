@@ -14,6 +14,7 @@ import type { TestProject } from "./helpers/test-project.ts";
 
 const secret = `s3cr3t-${crypto.randomUUID()}`;
 const databaseUrl = inject("databaseUrl");
+const redisUrl = inject("redisUrl");
 let project: TestProject;
 let sup: Supervisor;
 const logs: string[] = [];
@@ -23,7 +24,7 @@ async function start(): Promise<Supervisor> {
     paths: project.paths,
     host: "127.0.0.1",
     port: 0,
-    env: { WORKYARD_TEST_SECRET: secret, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) },
+    env: { WORKYARD_TEST_SECRET: secret, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}), ...(redisUrl ? { REDIS_URL: redisUrl } : {}) },
     log: (line) => logs.push(line),
   });
 }
@@ -186,8 +187,12 @@ describe("secrets", () => {
   });
 });
 
-describe("links (PostgreSQL)", () => {
-  const post = (body: unknown) => call("/links", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+describe("links (PostgreSQL, Redis)", () => {
+  // Each run is its own client (the gateway believes X-Forwarded-For from a loopback peer), so a shared real
+  // Redis never carries one run's rate-limit budget into the next.
+  const ip = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
+  const post = (body: unknown, from = ip) =>
+    call("/links", { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": from }, body: JSON.stringify(body) });
 
   it("creates, lists, redirects with a click count, and deletes", async () => {
     const code = `t${Date.now().toString(36)}`;
@@ -221,9 +226,46 @@ describe("links (PostgreSQL)", () => {
     await new Promise((r) => setTimeout(r, 1100));
     expectError(await call(`/links/${code}`), 410, "expired");
     expect((await call(`/links/${code}/stats`)).status).toBe(200);
-    const run = await sup.scheduler?.trigger("links");
+    const run = await sup.scheduler?.trigger("links", "*/5 * * * *");
     expect(run).toMatchObject({ status: "ok", trigger: "manual", cron: "*/5 * * * *" });
     expectError(await call(`/links/${code}/stats`), 404, "not_found");
+  });
+
+  it("serves repeat redirects from the cache, without PostgreSQL, and invalidates on delete", async () => {
+    const code = `c${Date.now().toString(36)}`;
+    await post({ url: "https://example.com/cached", code });
+    const first = await call(`/links/${code}`);
+    expect(first.res.headers.get("x-cache")).toBe("miss");
+    await new Promise((r) => setTimeout(r, 100)); // the cache is filled after the response
+    const second = await call(`/links/${code}`);
+    expect(second.res.headers.get("x-cache")).toBe("hit");
+    expect(second.res.headers.get("location")).toBe("https://example.com/cached");
+    // Clicks are counted in Redis, shown at once, and moved into PostgreSQL by the minute cron.
+    await expect.poll(async () => (await call(`/links/${code}/stats`)).body, { timeout: 5000 }).toMatchObject({ clicks: 2 });
+    const rollUp = await sup.scheduler?.trigger("links", "* * * * *");
+    if (rollUp?.status !== "ok") console.log(logs.filter((l) => /cron|links/.test(l)).slice(-20).join("\n"));
+    expect(rollUp).toMatchObject({ status: "ok" });
+    expect((await call(`/links/${code}/stats`)).body).toMatchObject({ clicks: 2 });
+
+    expect((await call(`/links/${code}`, { method: "DELETE" })).status).toBe(204);
+    const gone = await call(`/links/${code}`);
+    expectError(gone, 404, "not_found");
+    expect(gone.res.headers.get("x-cache")).toBe("miss");
+  });
+
+  it("rate limits creation per client IP with 429, Retry-After and RateLimit headers", async () => {
+    const from = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
+    const first = await post({ url: "https://example.com/limit-0" }, from);
+    expect(first.status).toBe(201);
+    expect(first.res.headers.get("ratelimit-limit")).toBe("30");
+    expect(first.res.headers.get("ratelimit-remaining")).toBe("29");
+    let last = first;
+    for (let i = 1; i <= 30 && last.status === 201; i++) last = await post({ url: `https://example.com/limit-${i}` }, from);
+    expectError(last, 429, "too_many_requests");
+    expect(Number(last.res.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(last.res.headers.get("ratelimit-remaining")).toBe("0");
+    // Another client is not affected.
+    expect((await post({ url: "https://example.com/other-client" })).status).toBe(201);
   });
 
   it("refuses URLs that are not http(s) and codes of the wrong form", async () => {

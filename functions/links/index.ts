@@ -1,17 +1,24 @@
 /**
- * links: a small link shortener on PostgreSQL.
- *   POST   /            {url, code?, expiresInSeconds?}  create (201); a taken code is 409
+ * links: a small link shortener on PostgreSQL, with Redis in front.
+ *   POST   /            {url, code?, expiresInSeconds?}  create (201); a taken code is 409; rate limited per IP
  *   GET    /            ?limit&before                    list, newest first
- *   GET    /:code                                        redirect (302), or 410 once expired; the click
- *                                                        is counted after the response
+ *   GET    /:code                                        redirect (302), or 410 once expired. Served from the
+ *                                                        Redis cache when it can be (x-cache: hit), and the click
+ *                                                        is counted in Redis after the response
  *   GET    /:code/stats                                  the link and its click count
  *   DELETE /:code                                        delete (204)
- *   cron "*\/5 * * * *"                                   delete expired links (wrangler.toml)
+ *   cron "* * * * *"                                     move click counts from Redis into PostgreSQL
+ *   cron "*\/5 * * * *"                                   delete expired links
  */
+import type { Context } from "hono";
 import { z } from "zod";
 import { createApp } from "../../lib/worker/app.ts";
+import { cached, invalidate } from "../../lib/worker/cache.ts";
 import { database, db, withDatabase } from "../../lib/worker/db.ts";
+import { defineEnv } from "../../lib/worker/env.ts";
 import { ApiError } from "../../lib/worker/errors.ts";
+import { rateLimit } from "../../lib/worker/rate-limit.ts";
+import { redis, redisFromEnv } from "../../lib/worker/redis.ts";
 import { withCrons } from "../../lib/worker/scheduled.ts";
 import { validate } from "../../lib/worker/validate.ts";
 
@@ -23,6 +30,14 @@ interface Link {
   expires_at: Date | null;
 }
 
+/** What the redirect needs, as cached in Redis. */
+interface Target {
+  url: string;
+  expiresAt: number | null;
+}
+
+const env = defineEnv(z.object({ CREATE_PER_MINUTE: z.coerce.number().int().positive().default(30) }));
+
 const codeSchema = z.string().regex(/^[A-Za-z0-9_-]{3,64}$/, "3 to 64 letters, digits, '-' or '_'");
 const createSchema = z.object({
   url: z.url({ protocol: /^https?$/, error: "an absolute http(s) URL" }).max(2048),
@@ -33,6 +48,13 @@ const listSchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   before: z.iso.datetime({ offset: true }).optional(),
 });
+const params = validate("param", z.object({ code: codeSchema }));
+
+const CACHE_TTL_SECONDS = 300;
+const targetKey = (code: string) => `links:target:${code}`;
+/** Clicks not yet in PostgreSQL: a hash code → count, moved to ROLLING while the cron folds it in. */
+const CLICKS = "links:clicks";
+const ROLLING = "links:clicks:rolling";
 
 const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 function newCode(length = 7): string {
@@ -40,36 +62,69 @@ function newCode(length = 7): string {
   return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
 }
 
-function toJson(link: Link) {
+const columns = "code, url, clicks, created_at, expires_at";
+
+function toJson(link: Link, pendingClicks = 0) {
   return {
     code: link.code,
     url: link.url,
-    clicks: Number(link.clicks),
+    clicks: Number(link.clicks) + pendingClicks,
     createdAt: link.created_at.toISOString(),
     expiresAt: link.expires_at?.toISOString() ?? null,
   };
 }
 
-const columns = "code, url, clicks, created_at, expires_at";
+/** Counts a click in Redis (one fast write); without Redis, in PostgreSQL. Runs after the response. */
+async function countClick(c: Context, code: string): Promise<void> {
+  const client = redis(c);
+  if (client) {
+    try {
+      await client.hincrby(CLICKS, code, 1);
+      return;
+    } catch {
+      // Redis is down: fall through and count in PostgreSQL
+    }
+  }
+  await db(c)`update links set clicks = clicks + 1 where code = ${code}`;
+}
+
+/** Clicks counted in Redis and not yet rolled up into PostgreSQL (0 when Redis cannot say). */
+async function pendingClicks(c: Context, code: string): Promise<number> {
+  try {
+    const counts = await redis(c)?.hmget<Record<string, number | null>>(CLICKS, code);
+    const rolling = await redis(c)?.hmget<Record<string, number | null>>(ROLLING, code);
+    return Number(counts?.[code] ?? 0) + Number(rolling?.[code] ?? 0);
+  } catch {
+    return 0;
+  }
+}
 
 const app = createApp();
 app.use(database());
 
-app.post("/", validate("json", createSchema), async (c) => {
-  const { url, code, expiresInSeconds } = c.req.valid("json");
-  const sql = db(c);
-  const expiresAt = expiresInSeconds === undefined ? null : new Date(Date.now() + expiresInSeconds * 1000);
-  // A generated code can collide; try a few before giving up. A code the client chose cannot be retried.
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const [link] = await sql<Link[]>`
-      insert into links (code, url, expires_at) values (${code ?? newCode()}, ${url}, ${expiresAt})
-      on conflict (code) do nothing
-      returning ${sql.unsafe(columns)}`;
-    if (link) return c.json(toJson(link), 201, { location: `${c.req.header("x-forwarded-prefix") ?? ""}/${link.code}` });
-    if (code) throw new ApiError(409, `The code "${code}" is taken`, { code: "code_taken" });
-  }
-  throw new ApiError(503, "Could not find a free code; try again", { headers: { "retry-after": "1" } });
-});
+app.post(
+  "/",
+  rateLimit({ limit: (c) => env(c).CREATE_PER_MINUTE, window: "1 m", prefix: "links:create" }),
+  validate("json", createSchema),
+  async (c) => {
+    const { url, code, expiresInSeconds } = c.req.valid("json");
+    const sql = db(c);
+    const expiresAt = expiresInSeconds === undefined ? null : new Date(Date.now() + expiresInSeconds * 1000);
+    // A generated code can collide; try a few before giving up. A code the client chose cannot be retried.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const [link] = await sql<Link[]>`
+        insert into links (code, url, expires_at) values (${code ?? newCode()}, ${url}, ${expiresAt})
+        on conflict (code) do nothing
+        returning ${sql.unsafe(columns)}`;
+      if (link) {
+        await invalidate(c, targetKey(link.code)); // a code deleted and created again must not redirect to the old URL
+        return c.json(toJson(link), 201, { location: `${c.req.header("x-forwarded-prefix") ?? ""}/${link.code}` });
+      }
+      if (code) throw new ApiError(409, `The code "${code}" is taken`, { code: "code_taken" });
+    }
+    throw new ApiError(503, "Could not find a free code; try again", { headers: { "retry-after": "1" } });
+  },
+);
 
 app.get("/", validate("query", listSchema), async (c) => {
   const { limit, before } = c.req.valid("query");
@@ -79,40 +134,62 @@ app.get("/", validate("query", listSchema), async (c) => {
     ${before ? sql`where created_at < ${before}` : sql``}
     order by created_at desc, code limit ${limit}`;
   const last = rows.at(-1);
-  return c.json({ links: rows.map(toJson), next: rows.length === limit && last ? last.created_at.toISOString() : null });
+  return c.json({ links: rows.map((r) => toJson(r)), next: rows.length === limit && last ? last.created_at.toISOString() : null });
 });
 
-app.get("/:code", validate("param", z.object({ code: codeSchema })), async (c) => {
+app.get("/:code", params, async (c) => {
   const { code } = c.req.valid("param");
-  const sql = db(c);
-  const [link] = await sql<(Pick<Link, "url"> & { expired: boolean })[]>`
-    select url, coalesce(expires_at <= now(), false) as expired from links where code = ${code}`;
-  if (!link) throw new ApiError(404, `No link "${code}"`);
-  if (link.expired) throw new ApiError(410, `The link "${code}" has expired`, { code: "expired" });
-  // Count the click after the response is sent: the redirect does not wait for the write.
-  c.executionCtx.waitUntil(sql`update links set clicks = clicks + 1 where code = ${code}`.then(() => undefined));
-  return c.redirect(link.url, 302);
+  const target = await cached<Target>(c, targetKey(code), CACHE_TTL_SECONDS, async () => {
+    const [row] = await db(c)<{ url: string; expires_at: Date | null }[]>`select url, expires_at from links where code = ${code}`;
+    return row ? { url: row.url, expiresAt: row.expires_at?.getTime() ?? null } : undefined;
+  });
+  if (!target) throw new ApiError(404, `No link "${code}"`);
+  if (target.expiresAt !== null && target.expiresAt <= Date.now()) throw new ApiError(410, `The link "${code}" has expired`, { code: "expired" });
+  c.executionCtx.waitUntil(countClick(c, code).catch((err: unknown) => console.error(`click not counted for ${code}`, err)));
+  return c.redirect(target.url, 302);
 });
 
-app.get("/:code/stats", validate("param", z.object({ code: codeSchema })), async (c) => {
+app.get("/:code/stats", params, async (c) => {
   const { code } = c.req.valid("param");
   const sql = db(c);
   const [link] = await sql<Link[]>`select ${sql.unsafe(columns)} from links where code = ${code}`;
   if (!link) throw new ApiError(404, `No link "${code}"`);
-  return c.json(toJson(link));
+  return c.json(toJson(link, await pendingClicks(c, code)));
 });
 
-app.delete("/:code", validate("param", z.object({ code: codeSchema })), async (c) => {
+app.delete("/:code", params, async (c) => {
   const { code } = c.req.valid("param");
   const deleted = await db(c)`delete from links where code = ${code}`;
   if (deleted.count === 0) throw new ApiError(404, `No link "${code}"`);
+  await invalidate(c, targetKey(code));
   return c.body(null, 204);
 });
 
-/** Deletes links whose expiry has passed. Runs every 5 minutes (wrangler.toml [triggers]). */
-async function expire(_event: ScheduledController, env: unknown) {
-  const deleted = await withDatabase(env as Record<string, unknown>, (sql) => sql`delete from links where expires_at <= now()`);
+/** Moves click counts from Redis into PostgreSQL in one statement. A leftover from a failed run goes first. */
+async function rollUpClicks(_event: ScheduledController, bindings: unknown) {
+  const client = redisFromEnv(bindings);
+  if (!client) return;
+  if ((await client.exists(ROLLING)) === 0) {
+    if ((await client.exists(CLICKS)) === 0) return;
+    await client.rename(CLICKS, ROLLING);
+  }
+  const counts = (await client.hgetall<Record<string, number>>(ROLLING)) ?? {};
+  const codes = Object.keys(counts);
+  if (codes.length > 0) {
+    // One JSON parameter ({"code": count, ...}): no array types needed (fetch_types is off behind PgBouncer).
+    await withDatabase(bindings as Record<string, unknown>, (sql) =>
+      sql`update links set clicks = links.clicks + c.n::bigint
+          from jsonb_each_text(${sql.json(counts)}) as c(code, n) where links.code = c.code`,
+    );
+  }
+  await client.del(ROLLING);
+  console.log(`links: rolled up clicks of ${codes.length} link(s)`);
+}
+
+/** Deletes links whose expiry has passed. */
+async function expire(_event: ScheduledController, bindings: unknown) {
+  const deleted = await withDatabase(bindings as Record<string, unknown>, (sql) => sql`delete from links where expires_at <= now()`);
   console.log(`links: deleted ${deleted.count} expired link(s)`);
 }
 
-export default withCrons(app, { "*/5 * * * *": expire });
+export default withCrons(app, { "* * * * *": rollUpClicks, "*/5 * * * *": expire });

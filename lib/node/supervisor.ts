@@ -16,6 +16,7 @@ import { migrateUp, pendingMigrations, PLATFORM_MIGRATIONS } from "./migrations.
 import type { ProjectPaths } from "./paths.ts";
 import { newClientPassword, startPgbouncer } from "./pgbouncer.ts";
 import type { Pgbouncer } from "./pgbouncer.ts";
+import { createBackend, startRedisProxy } from "./redis-proxy/index.ts";
 import { Scheduler, jobsOf } from "./scheduler.ts";
 import { INTERNAL_TOKEN_VAR } from "./serve-config.ts";
 import { startWorkerd, waitUntilAnswering } from "./workerd-process.ts";
@@ -27,8 +28,8 @@ export interface SupervisorOptions {
   /** 0 picks a free port (tests). */
   port: number;
   /**
-   * The process environment: DATABASE_URL, PGBOUNCER_PORT, INTERNAL_PORT, WORKYARD_INTERNAL_TOKEN,
-   * WORKYARD_SCHEDULER=off, and the secrets functions declare.
+   * The process environment: DATABASE_URL, PGBOUNCER_PORT, REDIS_URL, REDIS_PROXY_PORT, INTERNAL_PORT,
+   * WORKYARD_INTERNAL_TOKEN, WORKYARD_SCHEDULER=off, and the secrets functions declare.
    */
   env: NodeJS.ProcessEnv;
   log: (line: string) => void;
@@ -42,8 +43,17 @@ export type DatabaseBackend =
   | { kind: "embedded-pglite"; url: string; dataDir: string }
   | { kind: "postgres"; url: string; pooler: { kind: "pgbouncer"; url: string; pid: () => number } };
 
+export interface RedisInfo {
+  kind: "redis" | "memory";
+  /** What the proxy talks to, for people: "redis at redis://127.0.0.1:6379" or "in-memory (...)". */
+  label: string;
+  /** The Upstash-compatible HTTP proxy functions use. */
+  proxyUrl: string;
+}
+
 export interface Backends {
   database: DatabaseBackend;
+  redis: RedisInfo;
 }
 
 export interface Supervisor {
@@ -139,20 +149,56 @@ async function startEmbeddedDatabase(opts: SupervisorOptions): Promise<Database>
   };
 }
 
+interface RedisService {
+  info: RedisInfo;
+  /** Bindings for functions that declare them (the names @upstash/redis's fromEnv reads). */
+  bindings: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** The Redis proxy in this process, in front of REDIS_URL or the in-memory backend. */
+async function startRedis(opts: SupervisorOptions): Promise<RedisService> {
+  const backend = createBackend({ redisUrl: opts.env.REDIS_URL || undefined, log: (line) => opts.log(`[redis] ${line}`) });
+  const token = randomBytes(24).toString("base64url");
+  try {
+    const proxy = await startRedisProxy({
+      port: Number(opts.env.REDIS_PROXY_PORT ?? 0),
+      token,
+      backend,
+      log: (line) => opts.log(`[redis-proxy] ${line}`),
+    });
+    return {
+      info: { kind: opts.env.REDIS_URL ? "redis" : "memory", label: backend.label, proxyUrl: proxy.url },
+      bindings: { UPSTASH_REDIS_REST_URL: proxy.url, UPSTASH_REDIS_REST_TOKEN: token },
+      async stop() {
+        await proxy.stop();
+        await backend.close();
+      },
+    };
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+}
+
 /** Builds if needed, starts the backends and workerd, and resolves once the functions answer. */
 export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
-  // The build (Wrangler child processes) and the database (PGlite in this process, or PgBouncer) do not
-  // depend on each other: start both at once.
-  const [built, started] = await Promise.allSettled([
+  // The build (Wrangler child processes), the database (PGlite in this process, or PgBouncer) and the Redis
+  // proxy do not depend on each other: start them at once.
+  const [built, started, redisStarted] = await Promise.allSettled([
     build(opts.paths),
     opts.env.DATABASE_URL ? startRealDatabase(opts, opts.env.DATABASE_URL) : startEmbeddedDatabase(opts),
+    startRedis(opts),
   ]);
-  if (built.status === "rejected" || started.status === "rejected") {
+  if (built.status === "rejected" || started.status === "rejected" || redisStarted.status === "rejected") {
     if (started.status === "fulfilled") await started.value.stop();
-    throw built.status === "rejected" ? built.reason : (started as PromiseRejectedResult).reason;
+    if (redisStarted.status === "fulfilled") await redisStarted.value.stop();
+    const failed = [built, started, redisStarted].find((r): r is PromiseRejectedResult => r.status === "rejected");
+    throw failed?.reason;
   }
   const release = built.value;
   const database = started.value;
+  const redisService = redisStarted.value;
   opts.log(`${release.reused ? "sources unchanged, using" : "built"} release ${release.manifest.id} (${Math.round(release.ms)} ms)`);
 
   // workerd sees only what functions declare as secrets (and the internal token): nothing else leaks in.
@@ -161,7 +207,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   const missingSecrets = new Map<string, string[]>();
   for (const fn of release.manifest.functions) {
     for (const name of fn.secrets) {
-      const value = name === "DATABASE_URL" ? database.functionUrl : opts.env[name];
+      const value = name === "DATABASE_URL" ? database.functionUrl : (redisService.bindings[name] ?? opts.env[name]);
       if (value === undefined) missingSecrets.set(fn.name, [...(missingSecrets.get(fn.name) ?? []), name]);
       else env[name] = value;
     }
@@ -197,6 +243,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     });
   } catch (err) {
     await database.stop();
+    await redisService.stop();
     throw new StartError(`workerd did not start: ${(err as Error).message}`, { cause: err });
   }
 
@@ -211,6 +258,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       await scheduler.stop();
       await workerd.stop();
       await database.stop();
+      await redisService.stop();
       throw new StartError(`The scheduler did not start: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -221,13 +269,14 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     internalToken,
     scheduler,
     release,
-    backends: { database: database.backend },
+    backends: { database: database.backend, redis: redisService.info },
     missingSecrets,
     async stop() {
       await control?.stop();
       await scheduler?.stop();
       await workerd.stop();
       await database.stop();
+      await redisService.stop();
     },
   };
 }

@@ -26,6 +26,28 @@ interface FunctionBinding {
 
 class DeadlineExceeded extends Error {}
 
+/** "127.0.0.1:5123" → "127.0.0.1", "[::1]:5123" → "::1". */
+function withoutPort(address: string): string {
+  if (address.startsWith("[")) return address.slice(1, address.indexOf("]"));
+  return address.split(":").length === 2 ? (address.split(":")[0] ?? address) : address;
+}
+
+const loopback = /^(127\.|::1$|::ffff:127\.)/;
+
+/**
+ * The client's IP: the peer workerd saw, or, when the peer is a proxy on this machine (Caddy in front), the
+ * address that proxy appended to X-Forwarded-For. A header from a remote client is never believed.
+ */
+function clientIp(request: Request): string {
+  const peer = withoutPort(((request as { cf?: { clientIp?: string } }).cf?.clientIp ?? "").trim());
+  const forwarded = request.headers.get("x-forwarded-for");
+  if (forwarded && (peer === "" || loopback.test(peer))) {
+    const last = forwarded.split(",").at(-1)?.trim();
+    if (last && /^[0-9a-fA-F.:]{2,45}$/.test(last)) return last;
+  }
+  return peer || "unknown";
+}
+
 function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -66,6 +88,7 @@ export default {
     const forwarded = new Request(url, request);
     forwarded.headers.set(REQUEST_ID_HEADER, requestId);
     forwarded.headers.set("x-forwarded-prefix", `/${name}`);
+    forwarded.headers.set("x-client-ip", clientIp(request));
 
     let response: Response;
     try {

@@ -26,7 +26,13 @@ export function withCrons<E extends HonoEnv>(
         // A cron in wrangler.toml with no task here is a mistake worth failing loudly on.
         throw new Error(`No task for cron "${event.cron}"; tasks exist for: ${Object.keys(tasks).join(", ") || "none"}`);
       }
-      await task(event, env, ctx);
+      try {
+        await task(event, env, ctx);
+      } catch (err) {
+        // workerd records only the outcome of a failed scheduled(); say what failed where an operator looks.
+        console.error(`cron "${event.cron}" failed:`, err);
+        throw err;
+      }
     },
   };
 }

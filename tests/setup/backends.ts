@@ -2,6 +2,8 @@
  * Decides which real backends the test run uses, and says so. PostgreSQL: TEST_DATABASE_URL when set,
  * else the machine's server on 127.0.0.1:5432 when it answers, else the embedded PGlite default. A real
  * server gets a fresh database for this run, dropped at the end. TEST_DATABASE=embedded forces PGlite.
+ * Redis: TEST_REDIS_URL, else the machine's on 127.0.0.1:6379 when it answers, else the in-memory backend
+ * (TEST_REDIS=memory forces it).
  */
 import { connect } from "node:net";
 import postgres from "postgres";
@@ -11,6 +13,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** A migrated-on-demand database for this run, or null for the embedded PGlite. */
     databaseUrl: string | null;
+    /** A real Redis for this run, or null for the proxy's in-memory backend. */
+    redisUrl: string | null;
   }
 }
 
@@ -28,7 +32,16 @@ function answers(host: string, port: number): Promise<boolean> {
   });
 }
 
+async function chooseRedis(project: TestProject): Promise<void> {
+  const forced = process.env.TEST_REDIS === "memory";
+  const url = forced ? undefined : (process.env.TEST_REDIS_URL ?? ((await answers("127.0.0.1", 6379)) ? "redis://127.0.0.1:6379" : undefined));
+  const why = forced ? "TEST_REDIS=memory" : "no Redis at 127.0.0.1:6379 and no TEST_REDIS_URL";
+  console.log(url ? `[backends] redis: ${url}` : `[backends] redis: in-memory backend (${why})`);
+  project.provide("redisUrl", url ?? null);
+}
+
 export default async function setup(project: TestProject) {
+  await chooseRedis(project);
   const forced = process.env.TEST_DATABASE === "embedded";
   const admin = forced
     ? undefined

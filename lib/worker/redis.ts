@@ -1,0 +1,45 @@
+/**
+ * Redis for functions, through `@upstash/redis` (HTTP). Bindings are the names Upstash itself uses,
+ * UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN (secrets from the environment): `npm start` points them
+ * at the project's proxy; on Cloudflare the same code talks to Upstash. One client per request (cached on the
+ * context), failing fast: callers decide what a Redis outage means (the cache bypasses, the rate limit
+ * follows its fail mode).
+ */
+import type { Context } from "hono";
+import { Redis } from "@upstash/redis/cloudflare";
+
+export const REDIS_URL_BINDING = "UPSTASH_REDIS_REST_URL";
+export const REDIS_TOKEN_BINDING = "UPSTASH_REDIS_REST_TOKEN";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    redis: Redis | null;
+  }
+}
+
+/** A client from the bindings, or null when the function has no Redis configured. */
+export function redisFromEnv(env: unknown): Redis | null {
+  const bindings = (env ?? {}) as Record<string, unknown>;
+  const url = bindings[REDIS_URL_BINDING];
+  const token = bindings[REDIS_TOKEN_BINDING];
+  if (typeof url !== "string" || !url || typeof token !== "string" || !token) return null;
+  return new Redis({
+    url,
+    token,
+    // One try: a Redis outage should cost a request milliseconds, not the client's five retries with backoff.
+    retry: false,
+    enableTelemetry: false,
+    // Per request anyway; batching across requests would share I/O between them, which workerd forbids.
+    enableAutoPipelining: false,
+  });
+}
+
+/** The request's Redis client (made on first use), or null when none is configured. */
+export function redis(c: Context): Redis | null {
+  let client = c.get("redis");
+  if (client === undefined) {
+    client = redisFromEnv(c.env);
+    c.set("redis", client);
+  }
+  return client;
+}
