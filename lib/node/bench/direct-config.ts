@@ -1,0 +1,47 @@
+/**
+ * A workerd config that serves one function of a release straight on the public socket: no gateway, no
+ * service-binding hop. The bench compares it with the release's own config to price the gateway. It is
+ * the release's config (`serveConfig`) with one change, the public socket pointed at the function's
+ * service instead of the gateway, so the hop is the only difference between the two setups (the other
+ * services and sockets stay, idle, and `startWorkerd` finds every socket it hands over).
+ */
+import { posix } from "node:path";
+import type { Manifest } from "../manifest.ts";
+import { PUBLIC_SOCKET, serveConfig, serviceName } from "../serve-config.ts";
+import type { ServeOptions } from "../serve-config.ts";
+import { Embed } from "../workerd-config.ts";
+import type { Module, WorkerdConfig } from "../workerd-config.ts";
+
+export interface DirectSocketOptions {
+  /**
+   * Path of the release folder as seen from the folder the config file is written to (embed paths in
+   * capnp are relative to the config file). Default "." (the config sits in the release folder).
+   */
+  releasePath?: string;
+}
+
+function rebase(module: Module, releasePath: string): Module {
+  const moved = (e: Embed) => new Embed(posix.join(releasePath, e.path));
+  if ("esModule" in module) return { name: module.name, esModule: moved(module.esModule) };
+  if ("text" in module) return { name: module.name, text: moved(module.text) };
+  if ("json" in module) return { name: module.name, json: moved(module.json) };
+  return { name: module.name, wasm: moved(module.wasm) };
+}
+
+/** The release's config with the public socket bound directly to the function `fnName`'s service. */
+export function directSocketConfig(manifest: Manifest, fnName: string, serve: ServeOptions, { releasePath = "." }: DirectSocketOptions = {}): WorkerdConfig {
+  const fn = manifest.functions.find((f) => f.name === fnName);
+  if (!fn) {
+    const names = manifest.functions.map((f) => f.name).join(", ") || "none";
+    throw new Error(`Release ${manifest.id} has no function named "${fnName}" (it has: ${names})`);
+  }
+  const full = serveConfig(manifest, serve);
+  if (!full.sockets.some((s) => s.name === PUBLIC_SOCKET)) throw new Error(`The release config has no "${PUBLIC_SOCKET}" socket to rebind`);
+  return {
+    ...full,
+    services: full.services.map((s) =>
+      "worker" in s ? { ...s, worker: { ...s.worker, modules: s.worker.modules.map((m) => rebase(m, releasePath)) } } : s,
+    ),
+    sockets: full.sockets.map((s) => (s.name === PUBLIC_SOCKET ? { ...s, service: { name: serviceName(fn) } } : s)),
+  };
+}

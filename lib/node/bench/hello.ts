@@ -1,0 +1,93 @@
+/**
+ * The gateway rows: `hello`'s `GET /` (no I/O) served three ways, to price the gateway's service-binding
+ * hop (design target: gateway >= 0.8x the same worker on its own socket) and to show where workerd stands
+ * against Node.
+ */
+import { rmSync } from "node:fs";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import type { BuildResult } from "../build.ts";
+import type { ProjectPaths } from "../paths.ts";
+import { CONFIG_FILE } from "../serve-config.ts";
+import { serializeConfig } from "../workerd-config.ts";
+import { directSocketConfig } from "./direct-config.ts";
+import type { Comparison, Scenario } from "./scenario.ts";
+import { serveOnNode, serveWorkerd } from "./servers.ts";
+
+export const HELLO_GATEWAY = "hello via gateway (workerd)";
+export const HELLO_OWN_SOCKET = "hello on own socket (workerd)";
+export const HELLO_NODE = "hello on Node (@hono/node-server)";
+
+export interface HelloBenchOptions {
+  paths: ProjectPaths;
+  release: BuildResult;
+  /** Where workerd's and the Node server's own output goes. */
+  onLine: (source: string, line: string) => void;
+}
+
+/** The three hello scenarios and their ratio rows. */
+export function helloBench({ paths, release, onLine }: HelloBenchOptions): { scenarios: Scenario[]; comparisons: Comparison[] } {
+  const fn = release.manifest.functions.find((f) => f.name === "hello");
+  if (!fn) throw new Error(`Release ${release.manifest.id} has no "hello" function; the gateway bench needs functions/hello`);
+
+  const gateway: Scenario = {
+    name: HELLO_GATEWAY,
+    // The release's own config, started as `npm start` starts it (sockets as fds). No secrets in its env:
+    // hello declares none, and no database or scheduler is started.
+    start: () => serveWorkerd({ configDir: release.releaseDir, path: fn.route, onLine: (l) => onLine("workerd gateway", l) }),
+  };
+
+  const ownSocket: Scenario = {
+    name: HELLO_OWN_SOCKET,
+    async start() {
+      // Outside the immutable release folder; embed paths point back into it.
+      const configDir = join(paths.work, "bench", `direct-${process.pid}-${Date.now()}`);
+      await mkdir(configDir, { recursive: true });
+      // Also when the process exits without stopping this scenario (a forced quit).
+      const removeOnExit = () => rmSync(configDir, { recursive: true, force: true });
+      process.once("exit", removeOnExit);
+      const removeDir = async () => {
+        process.off("exit", removeOnExit);
+        await rm(configDir, { recursive: true, force: true });
+      };
+      try {
+        // Addresses are placeholders: the sockets are handed over as fds.
+        const serve = { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" };
+        const config = directSocketConfig(release.manifest, fn.name, serve, { releasePath: relative(configDir, release.releaseDir) });
+        await writeFile(join(configDir, CONFIG_FILE), serializeConfig(config));
+        const running = await serveWorkerd({ configDir, path: "/", onLine: (l) => onLine("workerd own socket", l) });
+        return {
+          url: running.url,
+          async stop() {
+            await running.stop();
+            await removeDir();
+          },
+        };
+      } catch (err) {
+        await removeDir();
+        throw err;
+      }
+    },
+  };
+
+  const node: Scenario = {
+    name: HELLO_NODE,
+    start: () =>
+      serveOnNode({
+        modulePath: join(paths.functions, fn.name, "index.ts"),
+        vars: fn.vars,
+        path: "/",
+        cwd: paths.root,
+        onLine: (l) => onLine("node", l),
+      }),
+  };
+
+  return {
+    scenarios: [gateway, ownSocket, node],
+    comparisons: [
+      { name: "gateway / own socket", a: HELLO_GATEWAY, b: HELLO_OWN_SOCKET, target: 0.8 },
+      { name: "own socket / Node", a: HELLO_OWN_SOCKET, b: HELLO_NODE },
+      { name: "gateway / Node", a: HELLO_GATEWAY, b: HELLO_NODE },
+    ],
+  };
+}

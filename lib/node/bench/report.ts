@@ -1,0 +1,51 @@
+/**
+ * Turning results into ratio rows and Markdown tables the README can hold verbatim. Pure functions.
+ */
+import type { Comparison, ComparisonResult, ScenarioResult } from "./scenario.ts";
+
+/** Ratio rows for the comparisons whose two sides were measured; the others are marked "not run". */
+export function compare(results: readonly ScenarioResult[], comparisons: readonly Comparison[]): ComparisonResult[] {
+  return comparisons.map((c) => {
+    const a = results.find((r) => r.name === c.a);
+    const b = results.find((r) => r.name === c.b);
+    if (!a || !b || b.rps === 0) return { ...c, ratio: null, result: "not run" };
+    const ratio = a.rps / b.rps;
+    return { ...c, ratio, result: c.target === undefined ? "info" : ratio >= c.target ? "PASS" : "BELOW TARGET" };
+  });
+}
+
+function table(header: string[], rows: string[][], rightAligned: boolean[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (rightAligned[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(" | ")} |`;
+  const rule = `|${widths.map((w, i) => (rightAligned[i] ? `${"-".repeat(w + 1)}:` : `${"-".repeat(w + 2)}`)).join("|")}|`;
+  return [line(header), rule, ...rows.map(line)].join("\n");
+}
+
+const ms = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(2));
+
+/** setup | rps | p50 ms | p99 ms | mean ms | non-200 | errors */
+export function resultsTable(results: readonly ScenarioResult[]): string {
+  return table(
+    ["setup", "rps", "p50 ms", "p99 ms", "mean ms", "non-200", "errors"],
+    results.map((r) => [
+      r.name,
+      Math.round(r.rps).toLocaleString("en-US"),
+      ms(r.p50Ms),
+      ms(r.p99Ms),
+      ms(r.meanMs),
+      String(r.non200),
+      String(r.errors + r.timeouts),
+    ]),
+    [false, true, true, true, true, true, true],
+  );
+}
+
+/** comparison | ratio | target | result */
+export function ratioTable(rows: readonly ComparisonResult[]): string {
+  return table(
+    ["comparison", "ratio", "target", "result"],
+    rows.map((r) => [r.name, r.ratio === null ? "-" : `${r.ratio.toFixed(2)}x`, r.target === undefined ? "-" : `>= ${r.target}x`, r.result]),
+    [false, true, true, false],
+  );
+}

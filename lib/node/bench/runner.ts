@@ -1,0 +1,88 @@
+/**
+ * Runs scenarios one after another (never two at once: they would share the cores) and collects their
+ * results. Each scenario's servers are stopped before the next one starts, also when it fails or the run
+ * is aborted. With several rounds the whole list is run again, so a burst of noise from elsewhere on the
+ * machine hits one round of one setup rather than a whole setup; each setup reports its median round.
+ */
+import { measure } from "./load.ts";
+import type { LoadOptions, Scenario, ScenarioResult } from "./scenario.ts";
+
+export interface ScenarioFailure {
+  name: string;
+  error: string;
+}
+
+export interface RunOptions extends LoadOptions {
+  signal?: AbortSignal;
+  log: (line: string) => void;
+}
+
+/** Fails unless `url` answers 200: a benchmark of error pages measures nothing. */
+async function preflight(url: string): Promise<void> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}, not 200: ${body.slice(0, 300)}`);
+}
+
+/**
+ * The round with the median throughput (the lower middle one for an even count), with every round's rps;
+ * non-200s, errors and timeouts are summed over all rounds, so none is hidden by the choice of round.
+ */
+export function medianRound(rounds: readonly ScenarioResult[]): ScenarioResult | undefined {
+  const sorted = [...rounds].sort((a, b) => a.rps - b.rps);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  const sum = (pick: (r: ScenarioResult) => number) => rounds.reduce((n, r) => n + pick(r), 0);
+  return (
+    median && {
+      ...median,
+      non200: sum((r) => r.non200),
+      errors: sum((r) => r.errors),
+      timeouts: sum((r) => r.timeouts),
+      rpsRounds: rounds.map((r) => r.rps),
+    }
+  );
+}
+
+/** Starts, checks, loads and stops one scenario. */
+async function runOne(scenario: Scenario, opts: RunOptions): Promise<ScenarioResult> {
+  const running = await scenario.start();
+  try {
+    await preflight(running.url);
+    opts.log(`  loading ${running.url} (${opts.warmupSeconds} s warmup + ${opts.durationSeconds} s, ${opts.connections} connections)`);
+    return await measure(scenario.name, running.url, opts, opts.signal);
+  } finally {
+    await running.stop();
+  }
+}
+
+/** Runs every scenario in turn, `opts.rounds` times; a scenario that fails once is not run again. */
+export async function runScenarios(scenarios: readonly Scenario[], opts: RunOptions): Promise<{ results: ScenarioResult[]; failures: ScenarioFailure[] }> {
+  const rounds = new Map<string, ScenarioResult[]>(scenarios.map((s) => [s.name, []]));
+  const failures: ScenarioFailure[] = [];
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const scenario of scenarios) {
+      if (opts.signal?.aborted) break;
+      if (failures.some((f) => f.name === scenario.name)) continue;
+      opts.log(`> ${scenario.name}${opts.rounds > 1 ? ` (round ${round} of ${opts.rounds})` : ""}: starting`);
+      try {
+        const result = await runOne(scenario, opts);
+        rounds.get(scenario.name)?.push(result);
+        opts.log(
+          `  ${Math.round(result.rps)} rps, mean ${result.meanMs} ms, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
+            `non-200 ${result.non200}, errors ${result.errors + result.timeouts}`,
+        );
+      } catch (err) {
+        if (opts.signal?.aborted) break;
+        const error = err instanceof Error ? err.message : String(err);
+        failures.push({ name: scenario.name, error });
+        opts.log(`  FAILED: ${error}`);
+      }
+    }
+  }
+  const results = scenarios.flatMap((s) => {
+    if (failures.some((f) => f.name === s.name)) return [];
+    const median = medianRound(rounds.get(s.name) ?? []);
+    return median ? [median] : [];
+  });
+  return { results, failures };
+}

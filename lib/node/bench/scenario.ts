@@ -1,0 +1,62 @@
+/**
+ * The benchmark's vocabulary. A scenario is one setup that serves one URL (a workerd config, a Node
+ * server ...); a comparison is a ratio row between two scenarios' throughput, with the target the design
+ * sets. New rows (database, Redis, proxy, cores) are new scenarios and comparisons, not new runners.
+ */
+
+/** A server a scenario started: the URL to load and how to stop everything it started. */
+export interface RunningScenario {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface Scenario {
+  /** Shown in the table and matched by `--only`; comparisons refer to it. */
+  name: string;
+  start(): Promise<RunningScenario>;
+}
+
+/** A ratio row: throughput of `a` divided by throughput of `b`. */
+export interface Comparison {
+  name: string;
+  a: string;
+  b: string;
+  /** The ratio the design asks for (a/b >= target); none for rows that are information only. */
+  target?: number;
+}
+
+export interface LoadOptions {
+  /** Seconds of load whose results are thrown away (JIT, connection setup, caches). */
+  warmupSeconds: number;
+  /** Seconds of load that are measured. */
+  durationSeconds: number;
+  connections: number;
+  /** Times the whole list is run; each setup reports its median round (this box is noisy). */
+  rounds: number;
+}
+
+export interface ScenarioResult {
+  name: string;
+  url: string;
+  /** Completed responses per second over the measured run. */
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  /** Responses whose status was not 200. */
+  non200: number;
+  /** Connection errors and timeouts. */
+  errors: number;
+  timeouts: number;
+  responses: number;
+  durationSeconds: number;
+  statusCodes: Record<string, number>;
+  /** Throughput of every round, in run order; the fields above are those of the median round. */
+  rpsRounds: number[];
+}
+
+export interface ComparisonResult extends Comparison {
+  /** Null when one side was not run (e.g. `--only`) or answered nothing. */
+  ratio: number | null;
+  result: "PASS" | "BELOW TARGET" | "info" | "not run";
+}
