@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { startEmbeddedPostgres } from "../lib/node/embedded-postgres.ts";
 import { migrateDown, migrateUp, MigrationError, migrationStatus } from "../lib/node/migrations.ts";
 import { projectPaths } from "../lib/node/paths.ts";
-import { redactUrl } from "../lib/node/supervisor.ts";
+import { redactUrl } from "../lib/node/redact.ts";
 
 const usage = "usage: npm run migrate -- [status|up|down [N]]";
 const paths = projectPaths(process.env.WORKYARD_ROOT);

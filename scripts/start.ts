@@ -7,7 +7,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { projectPaths } from "../lib/node/paths.ts";
-import { redactUrl, startSupervisor } from "../lib/node/supervisor.ts";
+import { redactUrl } from "../lib/node/redact.ts";
+import { startSupervisor } from "../lib/node/supervisor.ts";
 
 const paths = projectPaths(process.env.WORKYARD_ROOT);
 if (existsSync(join(paths.root, ".env"))) process.loadEnvFile(join(paths.root, ".env"));

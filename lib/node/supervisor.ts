@@ -16,6 +16,7 @@ import { migrateUp, pendingMigrations, PLATFORM_MIGRATIONS } from "./migrations.
 import type { ProjectPaths } from "./paths.ts";
 import { newClientPassword, startPgbouncer } from "./pgbouncer.ts";
 import type { Pgbouncer } from "./pgbouncer.ts";
+import { redactUrl } from "./redact.ts";
 import { createBackend, startRedisProxy } from "./redis-proxy/index.ts";
 import { Scheduler, jobsOf } from "./scheduler.ts";
 import { INTERNAL_TOKEN_VAR } from "./serve-config.ts";
@@ -77,16 +78,6 @@ export class StartError extends Error {
   }
 }
 
-/** postgres://user:secret@host/db → postgres://user:***@host/db, for printing. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "(an unparsable URL)";
-  }
-}
 
 interface Database {
   backend: DatabaseBackend;

@@ -7,6 +7,7 @@
  * once with BackendUnavailableError (503) instead of piling up; ioredis reconnects by itself, and every
  * connection has an 'error' listener so that a Redis error never takes the process down.
  */
+import { redactUrl } from "../redact.ts";
 import { Command, Redis, ReplyError } from "ioredis";
 import type { RedisOptions } from "ioredis";
 import type { PubSubEvent, RedisArgs, RedisBackend, RedisOutcome, RedisReply, SubscribeRequest, Subscription } from "./backend.ts";
@@ -38,15 +39,7 @@ function isReplyError(value: unknown): value is Error {
 }
 
 /** redis://user:secret@host → redis://user:***@host, for labels and logs. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "(an unparsable URL)";
-  }
-}
+export const redactRedisUrl = redactUrl;
 
 /** Converts what the parser produced: nested ReplyErrors (EXEC, Lua) become RedisReplyErrors. */
 function toReply(raw: unknown): RedisReply {
