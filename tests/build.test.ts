@@ -24,7 +24,8 @@ describe("build", () => {
     ]);
     const hello = manifest.functions[0];
     expect(hello?.vars).toEqual({ APP_NAME: "workyard", GREETING: "Hello" });
-    expect(manifest.functions[1]?.secrets).toEqual(["DATABASE_URL"]);
+    expect(manifest.functions[1]?.secrets).toEqual(["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"]);
+    expect(manifest.functions[1]?.crons).toEqual(["* * * * *", "*/5 * * * *"]);
     for (const fn of manifest.functions) {
       expect(existsSync(join(releaseDir, fn.module))).toBe(true);
       expect(existsSync(join(releaseDir, `${fn.module}.map`))).toBe(true);
