@@ -161,6 +161,13 @@ describe("isolation and deadlines", () => {
     expect((await call("/boom/ok")).text).toBe("fine");
   });
 
+  it("a function in the gateway's isolate that throws answers a JSON 500 that leaks nothing", async () => {
+    const r = await call("/hang/throw");
+    expectError(r, 500, "internal_error");
+    expect(r.text).not.toMatch(/internals|srv/);
+    expect((await call("/hang/ok")).text).toBe("fine");
+  });
+
   it("a function that does not answer gets a 504 at its deadline, and the others keep serving", async () => {
     const started = Date.now();
     const [hung, hello] = await Promise.all([call("/hang"), call("/hello")]);

@@ -27,6 +27,7 @@ const manifest: Manifest = {
       cron: { catchUp: false, overlap: false, timeoutMs: 60_000 },
       timeoutMs: 1000,
       maxBodyBytes: 2048,
+      isolate: true,
     },
   ],
 };
@@ -47,6 +48,27 @@ describe("serializeConfig", () => {
   it("escapes quotes, backslashes and control characters and keeps unicode", () => {
     const text = serializeConfig({ services: [{ name: 'a"b\\c\n\x01✓', network: {} }], sockets: [] });
     expect(text).toContain('name = "a\\"b\\\\c\\n\\x01✓"');
+  });
+});
+
+describe("serveConfig with a function in the gateway's isolate", () => {
+  const fn = manifest.functions[0];
+  if (!fn) throw new Error("fixture");
+  const inlined: Manifest = { ...manifest, functions: [{ ...fn, isolate: false }] };
+  const config = serveConfig(inlined, { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" });
+  const gateway = config.services.find((s) => s.name === "gateway");
+
+  it("routes it in-isolate, with its vars and secrets held by the gateway", () => {
+    expect(gateway && "worker" in gateway && gateway.worker.bindings).toEqual([
+      { name: "ROUTES", json: JSON.stringify({ "my-fn": { binding: "FN_MY_FN", timeoutMs: 1000, maxBodyBytes: 2048, inline: true } }) },
+      { name: "INLINE_ENV", json: JSON.stringify({ "my-fn": { vars: fn.vars, secrets: ["API_KEY"] } }) },
+      { name: "SECRET__my_fn__API_KEY", fromEnvironment: "API_KEY" },
+    ]);
+    expect(gateway && "worker" in gateway && gateway.worker.globalOutbound).toEqual({ name: "outbound" });
+  });
+
+  it("keeps its own worker for scheduled runs", () => {
+    expect(config.services.map((s) => s.name)).toContain("fn-my-fn");
   });
 });
 

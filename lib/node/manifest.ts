@@ -30,6 +30,8 @@ export const functionEntrySchema = moduleSchema.extend({
   cron: z.object({ catchUp: z.boolean(), overlap: z.boolean(), timeoutMs: z.number().int().positive() }),
   timeoutMs: z.number().int().positive(),
   maxBodyBytes: z.number().int().positive(),
+  /** False: HTTP requests run in the gateway's isolate (crons still run in the function's own worker). */
+  isolate: z.boolean(),
 });
 export type FunctionEntry = z.infer<typeof functionEntrySchema>;
 

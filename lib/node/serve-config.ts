@@ -4,6 +4,7 @@
  * written into a file), and an outbound network that lets functions reach local services (PgBouncer,
  * the Redis proxy) as well as public ones.
  */
+import { inlineSecretBinding } from "../worker/inline-names.ts";
 import type { FunctionEntry, Manifest } from "./manifest.ts";
 import { Embed } from "./workerd-config.ts";
 import type { Binding, Service, WorkerdConfig } from "./workerd-config.ts";
@@ -51,8 +52,13 @@ function functionService(fn: FunctionEntry): Service {
 /** The workerd config that serves `manifest` (paths relative to the release folder). */
 export function serveConfig(manifest: Manifest, { address, internalAddress }: ServeOptions): WorkerdConfig {
   const routes = Object.fromEntries(
-    manifest.functions.map((fn) => [fn.name, { binding: fn.binding, timeoutMs: fn.timeoutMs, maxBodyBytes: fn.maxBodyBytes }]),
+    manifest.functions.map((fn) => [
+      fn.name,
+      { binding: fn.binding, timeoutMs: fn.timeoutMs, maxBodyBytes: fn.maxBodyBytes, ...(fn.isolate ? {} : { inline: true }) },
+    ]),
   );
+  const inline = manifest.functions.filter((fn) => !fn.isolate);
+  const inlineEnv = Object.fromEntries(inline.map((fn) => [fn.name, { vars: fn.vars, secrets: fn.secrets }]));
   const gateway: Service = {
     name: "gateway",
     worker: {
@@ -61,8 +67,12 @@ export function serveConfig(manifest: Manifest, { address, internalAddress }: Se
       compatibilityFlags: manifest.gateway.compatibilityFlags,
       bindings: [
         { name: "ROUTES", json: JSON.stringify(routes) },
-        ...manifest.functions.map((fn) => ({ name: fn.binding, service: { name: serviceName(fn) } })),
+        ...(inline.length > 0 ? [{ name: "INLINE_ENV", json: JSON.stringify(inlineEnv) }] : []),
+        ...inline.flatMap((fn) => fn.secrets.map((secret) => ({ name: inlineSecretBinding(fn.name, secret), fromEnvironment: secret }))),
+        ...manifest.functions.filter((fn) => fn.isolate).map((fn) => ({ name: fn.binding, service: { name: serviceName(fn) } })),
       ],
+      // Functions in the gateway's isolate reach local services (PgBouncer, the Redis proxy) from here.
+      ...(inline.length > 0 ? { globalOutbound: { name: OUTBOUND } } : {}),
     },
   };
   const internal: Service = {

@@ -25,6 +25,11 @@ const routeSchema = z.strictObject({
   cron_overlap: z.boolean().optional(),
   /** How long one scheduled run may take. */
   cron_timeout_ms: z.number().int().min(1000).max(3_600_000).optional(),
+  /**
+   * false: serve the function's HTTP requests in the gateway's isolate (no service-binding hop, about twice
+   * the throughput of a small request; shares globals and compatibility settings with other such functions).
+   */
+  isolate: z.boolean().optional(),
 });
 export type RouteOptions = z.infer<typeof routeSchema>;
 
@@ -101,7 +106,7 @@ function explain(file: string, error: z.ZodError): ConfigError {
   const lines = error.issues.map((i) => {
     const key = i.path.map(String).join(".") || "(file)";
     if (i.code === "unrecognized_keys") {
-      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms)`;
+      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms, workyard.isolate)`;
     }
     return `  - ${key}: ${i.message}`;
   });

@@ -28,6 +28,24 @@ function rebase(module: Module, releasePath: string): Module {
   return { name: module.name, wasm: moved(module.wasm) };
 }
 
+function rebased(config: WorkerdConfig, releasePath: string): WorkerdConfig {
+  return {
+    ...config,
+    services: config.services.map((s) =>
+      "worker" in s ? { ...s, worker: { ...s.worker, modules: s.worker.modules.map((m) => rebase(m, releasePath)) } } : s,
+    ),
+  };
+}
+
+/**
+ * The release's config with every function reached through its service binding, including those built to
+ * run in the gateway's isolate (isolate = false): prices the hop that option saves.
+ */
+export function serviceBindingConfig(manifest: Manifest, serve: ServeOptions, { releasePath = "." }: DirectSocketOptions = {}): WorkerdConfig {
+  const isolated = { ...manifest, functions: manifest.functions.map((f) => ({ ...f, isolate: true })) };
+  return rebased(serveConfig(isolated, serve), releasePath);
+}
+
 /** The release's config with the public socket bound directly to the function `fnName`'s service. */
 export function directSocketConfig(manifest: Manifest, fnName: string, serve: ServeOptions, { releasePath = "." }: DirectSocketOptions = {}): WorkerdConfig {
   const fn = manifest.functions.find((f) => f.name === fnName);
@@ -38,10 +56,7 @@ export function directSocketConfig(manifest: Manifest, fnName: string, serve: Se
   const full = serveConfig(manifest, serve);
   if (!full.sockets.some((s) => s.name === PUBLIC_SOCKET)) throw new Error(`The release config has no "${PUBLIC_SOCKET}" socket to rebind`);
   return {
-    ...full,
-    services: full.services.map((s) =>
-      "worker" in s ? { ...s, worker: { ...s.worker, modules: s.worker.modules.map((m) => rebase(m, releasePath)) } } : s,
-    ),
+    ...rebased(full, releasePath),
     sockets: full.sockets.map((s) => (s.name === PUBLIC_SOCKET ? { ...s, service: { name: serviceName(fn) } } : s)),
   };
 }

@@ -1,7 +1,8 @@
 /**
- * The gateway rows: `hello`'s `GET /` (no I/O) served three ways, to price the gateway's service-binding
- * hop (design target: gateway >= 0.8x the same worker on its own socket) and to show where workerd stands
- * against Node.
+ * The gateway rows: `hello`'s `GET /` (no I/O) served four ways, to price the gateway (design target:
+ * gateway >= 0.8x the same worker on its own socket) and to show where workerd stands against Node:
+ * through the gateway as built (hello runs in the gateway's isolate: isolate = false), through the gateway
+ * with a service-binding hop (the default for functions), on its own socket, and on Node.
  */
 import { rmSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
@@ -10,11 +11,14 @@ import type { BuildResult } from "../build.ts";
 import type { ProjectPaths } from "../paths.ts";
 import { CONFIG_FILE } from "../serve-config.ts";
 import { serializeConfig } from "../workerd-config.ts";
-import { directSocketConfig } from "./direct-config.ts";
+import { directSocketConfig, serviceBindingConfig } from "./direct-config.ts";
+import type { ServeOptions } from "../serve-config.ts";
+import type { WorkerdConfig } from "../workerd-config.ts";
 import type { Comparison, Scenario } from "./scenario.ts";
 import { serveOnNode, serveWorkerd } from "./servers.ts";
 
 export const HELLO_GATEWAY = "hello via gateway (workerd)";
+export const HELLO_BINDING = "hello via gateway, service binding (workerd)";
 export const HELLO_OWN_SOCKET = "hello on own socket (workerd)";
 export const HELLO_NODE = "hello on Node (@hono/node-server)";
 
@@ -37,8 +41,9 @@ export function helloBench({ paths, release, onLine }: HelloBenchOptions): { sce
     start: () => serveWorkerd({ configDir: release.releaseDir, path: fn.route, onLine: (l) => onLine("workerd gateway", l) }),
   };
 
-  const ownSocket: Scenario = {
-    name: HELLO_OWN_SOCKET,
+  /** A scenario serving a config derived from the release, written outside the immutable release folder. */
+  const derived = (name: string, path: string, make: (serve: ServeOptions, releasePath: string) => WorkerdConfig): Scenario => ({
+    name,
     async start() {
       // Outside the immutable release folder; embed paths point back into it.
       const configDir = join(paths.work, "bench", `direct-${process.pid}-${Date.now()}`);
@@ -53,9 +58,9 @@ export function helloBench({ paths, release, onLine }: HelloBenchOptions): { sce
       try {
         // Addresses are placeholders: the sockets are handed over as fds.
         const serve = { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" };
-        const config = directSocketConfig(release.manifest, fn.name, serve, { releasePath: relative(configDir, release.releaseDir) });
+        const config = make(serve, relative(configDir, release.releaseDir));
         await writeFile(join(configDir, CONFIG_FILE), serializeConfig(config));
-        const running = await serveWorkerd({ configDir, path: "/", onLine: (l) => onLine("workerd own socket", l) });
+        const running = await serveWorkerd({ configDir, path, onLine: (l) => onLine(`workerd ${name}`, l) });
         return {
           url: running.url,
           async stop() {
@@ -68,7 +73,9 @@ export function helloBench({ paths, release, onLine }: HelloBenchOptions): { sce
         throw err;
       }
     },
-  };
+  });
+  const binding = derived(HELLO_BINDING, fn.route, (serve, releasePath) => serviceBindingConfig(release.manifest, serve, { releasePath }));
+  const ownSocket = derived(HELLO_OWN_SOCKET, "/", (serve, releasePath) => directSocketConfig(release.manifest, fn.name, serve, { releasePath }));
 
   const node: Scenario = {
     name: HELLO_NODE,
@@ -83,9 +90,10 @@ export function helloBench({ paths, release, onLine }: HelloBenchOptions): { sce
   };
 
   return {
-    scenarios: [gateway, ownSocket, node],
+    scenarios: [gateway, binding, ownSocket, node],
     comparisons: [
       { name: "gateway / own socket", a: HELLO_GATEWAY, b: HELLO_OWN_SOCKET, target: 0.8 },
+      { name: "gateway with a service binding / own socket", a: HELLO_BINDING, b: HELLO_OWN_SOCKET },
       { name: "own socket / Node", a: HELLO_OWN_SOCKET, b: HELLO_NODE },
       { name: "gateway / Node", a: HELLO_GATEWAY, b: HELLO_NODE },
     ],
