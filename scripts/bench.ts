@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { execa } from "execa";
 import { build } from "../lib/node/build.ts";
+import { databaseBench } from "../lib/node/bench/database.ts";
 import { helloBench } from "../lib/node/bench/hello.ts";
 import { compare, ratioTable, resultsTable } from "../lib/node/bench/report.ts";
 import { runScenarios } from "../lib/node/bench/runner.ts";
@@ -79,6 +80,9 @@ try {
   log(`${release.reused ? "sources unchanged, using" : "built"} release ${release.manifest.id} (${Math.round(release.ms)} ms)`);
 
   const bench = helloBench({ paths, release, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
+  const databaseRows = await databaseBench({ paths, log, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
+  bench.scenarios.push(...databaseRows.scenarios);
+  bench.comparisons.push(...databaseRows.comparisons);
   const scenarios = args.only === undefined ? bench.scenarios : bench.scenarios.filter((s) => s.name.includes(args.only ?? ""));
   if (scenarios.length === 0) {
     console.error(`--only "${args.only}" matches no setup; setups are:\n${bench.scenarios.map((s) => `  ${s.name}`).join("\n")}`);

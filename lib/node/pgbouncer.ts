@@ -171,7 +171,12 @@ export async function startPgbouncer(
       clearTimeout(timer);
     },
   };
-  await waitForPooler(url, exited);
+  try {
+    await waitForPooler(url, exited);
+  } catch (err) {
+    await handle.stop(); // never leave a half-started PgBouncer behind
+    throw err;
+  }
   return handle;
 }
 

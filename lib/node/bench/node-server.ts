@@ -1,6 +1,6 @@
 /**
  * A function's Hono app served on Node by @hono/node-server: the bench's baseline. Runs as its own
- * process (`node --import tsx node-server.ts <module.ts> '<vars json>'`) so that it does not share a
+ * process (`WORKYARD_BENCH_VARS='<vars json>' node --import tsx node-server.ts <module.ts>`) so that it does not share a
  * thread with the load generator, as workerd does not. Prints `{"port":N}` once it listens on a free
  * loopback port; SIGTERM or SIGINT closes it.
  */
@@ -11,9 +11,10 @@ interface FetchApp {
   fetch(request: Request, env: Record<string, unknown>): Response | Promise<Response>;
 }
 
-const [modulePath, varsJson = "{}"] = process.argv.slice(2);
+const [modulePath] = process.argv.slice(2);
+const varsJson = process.env.WORKYARD_BENCH_VARS ?? "{}";
 if (!modulePath) {
-  console.error("usage: node --import tsx node-server.ts <function module> [vars as JSON]");
+  console.error("usage: WORKYARD_BENCH_VARS='<vars as JSON>' node --import tsx node-server.ts <function module>");
   process.exit(2);
 }
 const mod = (await import(pathToFileURL(modulePath).href)) as { default?: Partial<FetchApp> };

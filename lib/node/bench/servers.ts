@@ -74,9 +74,10 @@ export interface NodeServerOptions {
 /** A function's Hono app on Node (@hono/node-server), in a child process. */
 export async function serveOnNode({ modulePath, vars, path, cwd, onLine, timeoutMs = 30_000 }: NodeServerOptions): Promise<RunningScenario> {
   const entry = fileURLToPath(new URL("./node-server.ts", import.meta.url));
-  const child = execa(process.execPath, ["--import", "tsx", entry, modulePath, JSON.stringify(vars)], {
+  // The vars go through the environment, not the command line, where `ps` would show any secret among them.
+  const child = execa(process.execPath, ["--import", "tsx", entry, modulePath], {
     cwd,
-    env: { NODE_ENV: "production" },
+    env: { NODE_ENV: "production", WORKYARD_BENCH_VARS: JSON.stringify(vars) },
     stdio: ["ignore", "pipe", "pipe"],
     reject: false,
     buffer: false,

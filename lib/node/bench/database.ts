@@ -1,0 +1,312 @@
+/**
+ * The database rows: one-row reads by primary key (`GET /:id` → `select id, name from bench_items where
+ * id = $1`) served by the same Hono handler (db-read/items.ts) three ways, to measure the design target
+ * "database read endpoint >= 1.0x the same handler on Node with a persistent postgres.js pool, through the
+ * same PgBouncer", and what the pooler buys:
+ *   - workerd through the gateway, a postgres.js client per request (lib/worker/db.ts), via PgBouncer
+ *   - Node (@hono/node-server), one persistent pool (max 10, prepare false), via PgBouncer
+ *   - workerd through the gateway, a client per request, straight to PostgreSQL
+ * Each scenario gets its own scratch database (seeded with the same rows) and its own PgBouncer started by
+ * `startPgbouncer` with the settings `npm start` uses; its stop() ends them and drops the database, also when
+ * starting fails halfway. The database is the one DATABASE_URL names (from the environment or .env) or,
+ * without it, postgres://postgres@127.0.0.1:5432/postgres when that answers; otherwise the rows are skipped.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { copyFile, mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseEnv } from "node:util";
+import postgres from "postgres";
+import type { Sql } from "postgres";
+import { build } from "../build.ts";
+import type { BuildResult } from "../build.ts";
+import { freePort } from "../listen-socket.ts";
+import { projectPaths } from "../paths.ts";
+import type { ProjectPaths } from "../paths.ts";
+import { findPgbouncer, INSTALL_HINT, newClientPassword, startPgbouncer } from "../pgbouncer.ts";
+import { redactUrl } from "../redact.ts";
+import { ITEMS_TABLE } from "./db-read/items.ts";
+import type { Comparison, RunningScenario, Scenario } from "./scenario.ts";
+import { serveOnNode, serveWorkerd } from "./servers.ts";
+
+export const DB_GATEWAY = "db read via gateway (workerd, PgBouncer)";
+export const DB_NODE = "db read on Node (postgres.js pool, PgBouncer)";
+export const DB_DIRECT = "db read via gateway (workerd, direct to PostgreSQL)";
+
+/** The function's name in the bench's project: served at /db-read. */
+const FN = "db-read";
+/** Rows in the scratch table; requests ask for ids 1..ITEMS. */
+const ITEMS = 1000;
+const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres";
+/** Scratch databases are `<prefix><pid>_<random>`; the pid lets a later run drop what a killed run left. */
+const SCRATCH_PREFIX = "workyard_bench_";
+const fixture = fileURLToPath(new URL("./db-read/", import.meta.url));
+
+/**
+ * A running scenario that would rather spread its requests over the table: `requestPath()` is a fresh path
+ * with a random id. The runner does not use it yet (load.ts loads `url` only); see the report of this change.
+ */
+export interface RandomPathScenario extends RunningScenario {
+  requestPath(): string;
+}
+
+export interface DatabaseBenchOptions {
+  paths: ProjectPaths;
+  /** Each line workerd, PgBouncer and the Node server print. */
+  onLine: (source: string, line: string) => void;
+  /** The bench's own messages (why the rows are skipped, builds). */
+  log: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+const quiet = { onnotice: () => {} };
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+/** DATABASE_URL from the environment, else from the project's .env (read, not loaded into process.env). */
+function configuredDatabaseUrl(paths: ProjectPaths, env: NodeJS.ProcessEnv): string | undefined {
+  if (env.DATABASE_URL) return env.DATABASE_URL;
+  const file = join(paths.root, ".env");
+  return existsSync(file) ? parseEnv(readFileSync(file, "utf8")).DATABASE_URL || undefined : undefined;
+}
+
+function onLoopback(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === "" || host === "localhost" || host === "[::1]" || host.startsWith("127.") || host.startsWith("/");
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function dropDatabase(sql: Sql, name: string): Promise<void> {
+  try {
+    // FORCE (PostgreSQL 13+) ends connections still open to it, e.g. a killed run's.
+    await sql.unsafe(`drop database if exists ${quoteIdent(name)} with (force)`);
+  } catch (err) {
+    if ((err as { code?: string }).code !== "42601") throw err; // syntax error: an older server
+    await sql.unsafe(`drop database if exists ${quoteIdent(name)}`);
+  }
+}
+
+/** Drops scratch databases of bench runs that died without cleaning up (their pid is gone; loopback only). */
+async function dropLeftovers(sql: Sql, url: string, log: (line: string) => void): Promise<void> {
+  if (!onLoopback(url)) return;
+  const rows = await sql<{ datname: string }[]>`select datname from pg_database where datname like ${`${SCRATCH_PREFIX}%`}`;
+  for (const { datname } of rows) {
+    const pid = Number(/^workyard_bench_(\d+)_/.exec(datname)?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || pidAlive(pid)) continue;
+    await dropDatabase(sql, datname).then(
+      () => log(`dropped ${datname}, left by an earlier bench run`),
+      (err: unknown) => log(`could not drop ${datname}, left by an earlier bench run: ${message(err)}`),
+    );
+  }
+}
+
+/** The admin URL to use, or why there is none. */
+async function findPostgres(paths: ProjectPaths, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<{ url: string } | { skip: string }> {
+  if (!findPgbouncer(env)) return { skip: INSTALL_HINT };
+  const configured = configuredDatabaseUrl(paths, env);
+  const url = configured ?? DEFAULT_DATABASE_URL;
+  let sql: Sql;
+  try {
+    sql = postgres(url, { max: 1, connect_timeout: 3, ...quiet });
+  } catch (err) {
+    return { skip: `DATABASE_URL is not usable: ${message(err)}` };
+  }
+  try {
+    const [role] = await sql<{ name: string; may: boolean }[]>`
+      select rolname as name, rolcreatedb or rolsuper as may from pg_roles where rolname = current_user`;
+    if (!role?.may) return { skip: `the user "${role?.name}" at ${redactUrl(url)} may not create databases (the bench seeds a scratch one)` };
+    await dropLeftovers(sql, url, log);
+    return { url };
+  } catch (err) {
+    return {
+      skip: configured
+        ? `PostgreSQL at DATABASE_URL (${redactUrl(url)}) does not answer: ${message(err)}`
+        : `DATABASE_URL is not set and no PostgreSQL answers at ${DEFAULT_DATABASE_URL}: ${message(err)}`,
+    };
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** Creates a database, seeds `bench_items` with ITEMS rows and returns its URL and how to drop it. */
+async function createScratchDatabase(adminUrl: string): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `${SCRATCH_PREFIX}${process.pid}_${randomBytes(4).toString("hex")}`;
+  const withAdmin = async (work: (sql: Sql) => Promise<unknown>) => {
+    const sql = postgres(adminUrl, { max: 1, connect_timeout: 5, ...quiet });
+    try {
+      await work(sql);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  };
+  await withAdmin((sql) => sql.unsafe(`create database ${quoteIdent(name)}`));
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const drop = () => withAdmin((sql) => dropDatabase(sql, name));
+  try {
+    const sql = postgres(url, { max: 1, connect_timeout: 5, ...quiet });
+    try {
+      await sql.unsafe(`create table ${ITEMS_TABLE} (id int primary key, name text not null)`);
+      await sql.unsafe(`insert into ${ITEMS_TABLE} (id, name) select i, 'item ' || i from generate_series(1, ${ITEMS}) as i`);
+      await sql.unsafe(`analyze ${ITEMS_TABLE}`);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  } catch (err) {
+    await drop();
+    throw err;
+  }
+  return { name, url, drop };
+}
+
+/**
+ * The bench's own project under .workyard/bench/db-project: functions/db-read (an index.ts re-exporting
+ * db-read/worker.ts, and its wrangler.toml), the shared wrangler.toml, and links to lib, migrations and the
+ * lockfile. Kept between runs so that build() reuses its release while the sources are unchanged.
+ */
+async function buildProject(paths: ProjectPaths): Promise<BuildResult> {
+  const root = join(paths.work, "bench", "db-project");
+  const fnDir = join(root, "functions", FN);
+  await mkdir(fnDir, { recursive: true });
+  await writeFile(
+    join(fnDir, "index.ts"),
+    `// Written by the bench (lib/node/bench/database.ts): the database read function.\nexport { default } from "../../lib/node/bench/db-read/worker.ts";\n`,
+  );
+  await copyFile(join(fixture, "wrangler.toml"), join(fnDir, "wrangler.toml"));
+  await copyFile(paths.sharedConfig, join(root, "wrangler.toml"));
+  const links: [string, string][] = [
+    [join(paths.root, "lib"), join(root, "lib")],
+    [paths.migrations, join(root, "migrations")],
+    [join(paths.root, "package-lock.json"), join(root, "package-lock.json")],
+  ];
+  for (const [target, path] of links) {
+    await symlink(target, path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw err;
+    });
+  }
+  return build(projectPaths(root));
+}
+
+/** Cleanups run in reverse order, every one of them even when one fails; the first failure is thrown. */
+class Teardown {
+  private steps: (() => Promise<void>)[] = [];
+  add(step: () => Promise<void>) {
+    this.steps.push(step);
+  }
+  async run(): Promise<void> {
+    let first: unknown;
+    for (const step of this.steps.reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    this.steps = [];
+    if (first !== undefined) throw first;
+  }
+}
+
+/** The three database scenarios and their ratio rows; no scenarios (with the reason logged) when there is no PostgreSQL. */
+export async function databaseBench({ paths, onLine, log, env = process.env }: DatabaseBenchOptions): Promise<{ scenarios: Scenario[]; comparisons: Comparison[] }> {
+  const comparisons: Comparison[] = [
+    { name: "db read: gateway / Node", a: DB_GATEWAY, b: DB_NODE, target: 1.0 },
+    { name: "db read: PgBouncer / direct (workerd)", a: DB_GATEWAY, b: DB_DIRECT },
+  ];
+  const found = await findPostgres(paths, env, log);
+  if ("skip" in found) {
+    log(`database rows skipped: ${found.skip}`);
+    return { scenarios: [], comparisons };
+  }
+  const adminUrl = found.url;
+
+  let release: Promise<BuildResult> | undefined;
+  const buildOnce = () =>
+    (release ??= buildProject(paths).then((r) => {
+      log(`  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${FN} function (${Math.round(r.ms)} ms)`);
+      return r;
+    }));
+
+  /** A scenario: a scratch database, PgBouncer in front of it unless `pooled` is false, then `serve`. */
+  function scenario(name: string, pooled: boolean, serve: (databaseUrl: string) => Promise<RunningScenario>, prefix: string): Scenario {
+    return {
+      name,
+      async start() {
+        const teardown = new Teardown();
+        try {
+          const scratch = await createScratchDatabase(adminUrl);
+          teardown.add(scratch.drop);
+          let databaseUrl = scratch.url;
+          if (pooled) {
+            const dir = join(paths.work, "bench", `pgbouncer-${process.pid}-${randomBytes(4).toString("hex")}`);
+            // Also when the process exits without stopping this scenario (a forced quit).
+            const removeOnExit = () => rmSync(dir, { recursive: true, force: true });
+            process.once("exit", removeOnExit);
+            teardown.add(async () => {
+              process.off("exit", removeOnExit);
+              await rm(dir, { recursive: true, force: true });
+            });
+            const settings = { databaseUrl: scratch.url, port: await freePort(), dir, clientPassword: newClientPassword() };
+            const pooler = await startPgbouncer(settings, (l) => onLine("pgbouncer", l), env);
+            teardown.add(() => pooler.stop());
+            databaseUrl = pooler.url;
+          }
+          const running = await serve(databaseUrl);
+          teardown.add(() => running.stop());
+          const started: RandomPathScenario = {
+            url: running.url,
+            requestPath: () => `${prefix}/${1 + Math.floor(Math.random() * ITEMS)}`,
+            stop: () => teardown.run(),
+          };
+          return started;
+        } catch (err) {
+          await teardown.run().catch((cleanupErr: unknown) => log(`  cleaning up after a failed start: ${message(cleanupErr)}`));
+          throw err;
+        }
+      },
+    };
+  }
+
+  // A fixed id while load.ts loads one URL; every setup reads the same row of the same table.
+  const id = ITEMS / 2;
+  const viaGateway = async (databaseUrl: string, label: string) => {
+    const built = await buildOnce();
+    const fn = built.manifest.functions.find((f) => f.name === FN);
+    if (!fn) throw new Error(`the bench's release ${built.manifest.id} has no "${FN}" function`);
+    // As the supervisor does: workerd sees the internal token and the secrets the function declares, nothing else.
+    const secrets: Record<string, string> = {};
+    for (const secret of fn.secrets) {
+      if (secret !== "DATABASE_URL") throw new Error(`the bench's ${FN} function declares a secret it cannot set: ${secret}`);
+      secrets[secret] = databaseUrl;
+    }
+    return serveWorkerd({ configDir: built.releaseDir, path: `${fn.route}/${id}`, env: secrets, onLine: (l) => onLine(label, l) });
+  };
+
+  const gateway = scenario(DB_GATEWAY, true, (url) => viaGateway(url, "workerd db"), `/${FN}`);
+  const node = scenario(
+    DB_NODE,
+    true,
+    (url) =>
+      serveOnNode({
+        modulePath: join(fixture, "node.ts"),
+        // On the command line, as for hello: this PgBouncer's client password is random and lives as long as it.
+        vars: { DATABASE_URL: url },
+        path: `/${id}`,
+        cwd: paths.root,
+        onLine: (l) => onLine("node db", l),
+      }),
+    "",
+  );
+  const direct = scenario(DB_DIRECT, false, (url) => viaGateway(url, "workerd db direct"), `/${FN}`);
+  return { scenarios: [gateway, node, direct], comparisons };
+}

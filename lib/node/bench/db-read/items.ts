@@ -1,0 +1,42 @@
+/**
+ * The database read endpoint the bench loads, written once and served two ways: `GET /:id` answers one row
+ * of `bench_items` as JSON (404 when there is none). Only where `sql` comes from differs between the two:
+ * inside workerd (worker.ts) a client per request from lib/worker/db.ts, on Node (node.ts) one pool for the
+ * process. Everything else (the app factory's middleware, validation, the query, the response) is this code.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import type { Sql } from "postgres";
+import { z } from "zod";
+import { createApp } from "../../../worker/app.ts";
+import { ApiError } from "../../../worker/errors.ts";
+import { validate } from "../../../worker/validate.ts";
+
+/** The table the bench seeds in its scratch database and the endpoint reads. */
+export const ITEMS_TABLE = "bench_items";
+
+export interface Item {
+  id: number;
+  name: string;
+}
+
+export interface ItemsAppOptions {
+  /** Middleware before the route (inside workerd: `database()`). */
+  use?: MiddlewareHandler[];
+  /** The postgres.js client for this request. */
+  sql: (c: Context) => Sql;
+}
+
+const params = validate("param", z.object({ id: z.coerce.number().int().min(1).max(2 ** 31 - 1) }));
+
+/** The app: the project's app factory plus `GET /:id`. */
+export function itemsApp({ use = [], sql }: ItemsAppOptions) {
+  const app = createApp();
+  for (const middleware of use) app.use(middleware);
+  app.get("/:id", params, async (c) => {
+    const { id } = c.req.valid("param");
+    const [item] = await sql(c)<Item[]>`select id, name from bench_items where id = ${id}`;
+    if (!item) throw new ApiError(404, `No item ${id}`);
+    return c.json(item);
+  });
+  return app;
+}
