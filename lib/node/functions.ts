@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS } from "./manifest.ts";
 import { ConfigError, mergeConfig, mergeRouteOptions, readFunctionConfig, readSharedConfig } from "./wrangler-config.ts";
 import type { MergedConfig, RouteOptions } from "./wrangler-config.ts";
 
@@ -24,6 +25,26 @@ const ENTRIES = ["index.ts", "index.js", "index.mts", "index.mjs"];
 /** The function's service binding name in the gateway: "my-fn" → "FN_MY_FN". */
 export function bindingName(name: string): string {
   return `FN_${name.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/** What the gateway needs to route to a function, with the defaults applied. */
+export interface RouteSettings {
+  name: string;
+  binding: string;
+  timeoutMs: number;
+  maxBodyBytes: number;
+  isolate: boolean;
+}
+
+/** A function's route settings from its merged config. */
+export function routeSettings(fn: FunctionSource): RouteSettings {
+  return {
+    name: fn.name,
+    binding: bindingName(fn.name),
+    timeoutMs: fn.route.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+    maxBodyBytes: fn.route.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+    isolate: fn.route.isolate ?? true,
+  };
 }
 
 /** Finds every function under `functionsDir`, validates names and reads each one's merged Wrangler config. */

@@ -5,6 +5,7 @@
  * the Redis proxy) as well as public ones.
  */
 import { inlineSecretBinding } from "../worker/inline-names.ts";
+import type { RouteSettings } from "./functions.ts";
 import type { FunctionEntry, Manifest } from "./manifest.ts";
 import { Embed } from "./workerd-config.ts";
 import type { Binding, Service, WorkerdConfig } from "./workerd-config.ts";
@@ -49,14 +50,19 @@ function functionService(fn: FunctionEntry): Service {
   };
 }
 
-/** The workerd config that serves `manifest` (paths relative to the release folder). */
-export function serveConfig(manifest: Manifest, { address, internalAddress }: ServeOptions): WorkerdConfig {
-  const routes = Object.fromEntries(
-    manifest.functions.map((fn) => [
+/** The gateway's ROUTES binding: how to reach each function, its deadline and body limit. */
+export function gatewayRoutes(functions: RouteSettings[]) {
+  return Object.fromEntries(
+    functions.map((fn) => [
       fn.name,
       { binding: fn.binding, timeoutMs: fn.timeoutMs, maxBodyBytes: fn.maxBodyBytes, ...(fn.isolate ? {} : { inline: true }) },
     ]),
   );
+}
+
+/** The workerd config that serves `manifest` (paths relative to the release folder). */
+export function serveConfig(manifest: Manifest, { address, internalAddress }: ServeOptions): WorkerdConfig {
+  const routes = gatewayRoutes(manifest.functions);
   const inline = manifest.functions.filter((fn) => !fn.isolate);
   const inlineEnv = Object.fromEntries(inline.map((fn) => [fn.name, { vars: fn.vars, secrets: fn.secrets }]));
   const gateway: Service = {

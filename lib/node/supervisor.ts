@@ -17,7 +17,9 @@ import type { ProjectPaths } from "./paths.ts";
 import { newClientPassword, startPgbouncer } from "./pgbouncer.ts";
 import type { Pgbouncer } from "./pgbouncer.ts";
 import { redactUrl } from "./redact.ts";
-import { createBackend, startRedisProxy } from "./redis-proxy/index.ts";
+import { startRedisService } from "./redis-service.ts";
+import type { RedisInfo } from "./redis-service.ts";
+export type { RedisInfo };
 import { Scheduler, jobsOf } from "./scheduler.ts";
 import { INTERNAL_TOKEN_VAR } from "./serve-config.ts";
 import { startWorkerd, waitUntilAnswering } from "./workerd-process.ts";
@@ -43,14 +45,6 @@ export interface SupervisorOptions {
 export type DatabaseBackend =
   | { kind: "embedded-pglite"; url: string; dataDir: string }
   | { kind: "postgres"; url: string; pooler: { kind: "pgbouncer"; url: string; pid: () => number } };
-
-export interface RedisInfo {
-  kind: "redis" | "memory";
-  /** What the proxy talks to, for people: "redis at redis://127.0.0.1:6379" or "in-memory (...)". */
-  label: string;
-  /** The Upstash-compatible HTTP proxy functions use. */
-  proxyUrl: string;
-}
 
 export interface Backends {
   database: DatabaseBackend;
@@ -140,38 +134,6 @@ async function startEmbeddedDatabase(opts: SupervisorOptions): Promise<Database>
   };
 }
 
-interface RedisService {
-  info: RedisInfo;
-  /** Bindings for functions that declare them (the names @upstash/redis's fromEnv reads). */
-  bindings: Record<string, string>;
-  stop(): Promise<void>;
-}
-
-/** The Redis proxy in this process, in front of REDIS_URL or the in-memory backend. */
-async function startRedis(opts: SupervisorOptions): Promise<RedisService> {
-  const backend = createBackend({ redisUrl: opts.env.REDIS_URL || undefined, log: (line) => opts.log(`[redis] ${line}`) });
-  const token = randomBytes(24).toString("base64url");
-  try {
-    const proxy = await startRedisProxy({
-      port: Number(opts.env.REDIS_PROXY_PORT ?? 0),
-      token,
-      backend,
-      log: (line) => opts.log(`[redis-proxy] ${line}`),
-    });
-    return {
-      info: { kind: opts.env.REDIS_URL ? "redis" : "memory", label: backend.label, proxyUrl: proxy.url },
-      bindings: { UPSTASH_REDIS_REST_URL: proxy.url, UPSTASH_REDIS_REST_TOKEN: token },
-      async stop() {
-        await proxy.stop();
-        await backend.close();
-      },
-    };
-  } catch (err) {
-    await backend.close();
-    throw err;
-  }
-}
-
 /** Builds if needed, starts the backends and workerd, and resolves once the functions answer. */
 export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
   // The build (Wrangler child processes), the database (PGlite in this process, or PgBouncer) and the Redis
@@ -179,7 +141,11 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   const [built, started, redisStarted] = await Promise.allSettled([
     build(opts.paths),
     opts.env.DATABASE_URL ? startRealDatabase(opts, opts.env.DATABASE_URL) : startEmbeddedDatabase(opts),
-    startRedis(opts),
+    startRedisService({
+      redisUrl: opts.env.REDIS_URL,
+      port: Number(opts.env.REDIS_PROXY_PORT ?? 0),
+      log: opts.log,
+    }),
   ]);
   if (built.status === "rejected" || started.status === "rejected" || redisStarted.status === "rejected") {
     if (started.status === "fulfilled") await started.value.stop();
@@ -260,7 +226,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     internalToken,
     scheduler,
     release,
-    backends: { database: database.backend, redis: redisService.info },
+    backends: { database: database.backend, redis: redisService.backend },
     missingSecrets,
     async stop() {
       await control?.stop();

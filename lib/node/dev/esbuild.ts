@@ -1,0 +1,95 @@
+/**
+ * esbuild settings for `npm run dev`, equivalent to what Wrangler uses when it bundles a worker (its
+ * `bundleWorker`: ESM, target es2024, conditions workerd/worker/browser, esbuild's default browser
+ * platform and main fields, keepNames, `.js` read as JSX, `cloudflare:*` external, `node:*` external under
+ * nodejs_compat), with minify off and an inline source map. Uses the esbuild that Wrangler itself depends
+ * on, so dev and `npm run build` bundle with the same version.
+ */
+import { builtinModules, createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+import type * as EsbuildApi from "esbuild";
+import type { BuildOptions, Plugin } from "esbuild";
+
+type Esbuild = typeof EsbuildApi;
+
+let loaded: Promise<Esbuild> | undefined;
+
+/** Wrangler's own esbuild (node_modules/wrangler/node_modules/esbuild when it differs from the top-level one). */
+export function loadEsbuild(): Promise<Esbuild> {
+  const fromWrangler = createRequire(createRequire(import.meta.url).resolve("wrangler/package.json"));
+  loaded ??= import(pathToFileURL(fromWrangler.resolve("esbuild")).href) as Promise<Esbuild>;
+  return loaded;
+}
+
+const NODE_BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith("_")));
+
+/** True when the flags give the worker Node.js built-ins (`node:*` imports), as workerd reads them. */
+export function hasNodejsCompat(flags: string[]): boolean {
+  return flags.includes("nodejs_compat") || flags.includes("nodejs_compat_v2");
+}
+
+/**
+ * Runtime modules stay imports, as Wrangler leaves them: `cloudflare:*` and `workerd:*` always, Node
+ * built-ins under nodejs_compat (a bare `buffer` becomes `node:buffer`). Without the flag a Node import is
+ * an error that says which flag to add.
+ */
+function runtimeModules(nodejsCompat: boolean): Plugin {
+  return {
+    name: "workyard-runtime-modules",
+    setup(build) {
+      build.onResolve({ filter: /^(cloudflare|workerd):/ }, (args) => ({ path: args.path, external: true }));
+      build.onResolve({ filter: /^node:|^[a-z_]+(\/[a-z_]+)?$/ }, (args) => {
+        const bare = args.path.replace(/^node:/, "");
+        if (!args.path.startsWith("node:") && !NODE_BUILTINS.has(bare)) return undefined; // an npm package
+        if (nodejsCompat) return { path: `node:${bare}`, external: true };
+        return {
+          errors: [{ text: `"${args.path}" is a Node.js built-in: add "nodejs_compat" to compatibility_flags in wrangler.toml to use it` }],
+        };
+      });
+    },
+  };
+}
+
+export interface WorkerBuildSettings {
+  /** The project root: paths in messages and in the metafile are relative to it. */
+  root: string;
+  /** The entry file, or a generated entry module (resolved from the root). */
+  entry: string | { contents: string; sourcefile: string };
+  /** Where the bundle would be written (nothing is written; source map paths are relative to it). */
+  outdir: string;
+  compatibilityFlags: string[];
+}
+
+/** esbuild options for one worker, as Wrangler would bundle it for `wrangler dev`. */
+export function workerBuildOptions({ root, entry, outdir, compatibilityFlags }: WorkerBuildSettings): BuildOptions {
+  const nodeEnv = JSON.stringify("development");
+  return {
+    ...(typeof entry === "string"
+      ? { entryPoints: { index: entry } }
+      : { stdin: { contents: entry.contents, sourcefile: entry.sourcefile, resolveDir: root, loader: "ts" } }),
+    absWorkingDir: root,
+    outdir,
+    bundle: true,
+    write: false,
+    metafile: true,
+    format: "esm",
+    target: "es2024",
+    supported: { "import-source": true },
+    conditions: ["workerd", "worker", "browser"],
+    // platform left at esbuild's default ("browser", main fields browser, module, main), as Wrangler does.
+    keepNames: true,
+    minify: false,
+    // Inline, as miniflare reads it for stack traces; without the sources' text, which would double the
+    // script workerd loads on every reload (the files are on disk for anyone who needs them).
+    sourcemap: "inline",
+    sourcesContent: false,
+    loader: { ".js": "jsx", ".mjs": "jsx", ".cjs": "jsx" },
+    define: {
+      "process.env.NODE_ENV": nodeEnv,
+      "global.process.env.NODE_ENV": nodeEnv,
+      "globalThis.process.env.NODE_ENV": nodeEnv,
+    },
+    plugins: [runtimeModules(hasNodejsCompat(compatibilityFlags))],
+    logLevel: "silent",
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * The miniflare workers for `npm run dev`, shaped like the production workerd config (serve-config.ts):
+ * the gateway first (miniflare sends every request to the first worker) with the same ROUTES binding, the
+ * vars and secrets of the functions in its isolate (INLINE_ENV, SECRET__<fn>__<name>) and one
+ * `FN_<NAME>` service binding per isolated function; then one worker per function (an in-isolate
+ * function's own worker still runs its crons), with its vars and secrets as bindings.
+ */
+import { join } from "node:path";
+import type { WorkerOptions } from "miniflare";
+import { inlineSecretBinding } from "../../worker/inline-names.ts";
+import { bindingName, routeSettings } from "../functions.ts";
+import type { FunctionSource } from "../functions.ts";
+import { gatewayRoutes, serviceName } from "../serve-config.ts";
+
+export const GATEWAY_WORKER = "gateway";
+
+export interface SecretSources {
+  /** What the dev server itself provides (DATABASE_URL, the Redis proxy's URL and token): these win. */
+  provided: Record<string, string>;
+  /** The process environment: it wins over .dev.vars, as it wins over .env for `npm start`. */
+  env: NodeJS.ProcessEnv;
+  /** Values from .dev.vars. */
+  devVars: Record<string, string>;
+}
+
+export interface FunctionBindings {
+  vars: Record<string, unknown>;
+  secrets: Record<string, string>;
+  /** Secrets the function declares that nothing sets. */
+  missing: string[];
+}
+
+/**
+ * A function's bindings: its merged vars (a .dev.vars value of the same name overrides one, as in
+ * `wrangler dev`), and the secrets it declares; nothing else from the environment.
+ */
+export function functionBindings(fn: FunctionSource, { provided, env, devVars }: SecretSources): FunctionBindings {
+  const vars: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(fn.config.vars)) vars[name] = devVars[name] ?? value;
+  const secrets: Record<string, string> = {};
+  const missing: string[] = [];
+  for (const name of fn.config.secrets?.required ?? []) {
+    const value = provided[name] ?? env[name] ?? devVars[name];
+    if (value === undefined) missing.push(name);
+    else secrets[name] = value;
+  }
+  return { vars, secrets, missing };
+}
+
+const isInline = (fn: FunctionSource) => fn.route.isolate === false;
+
+
+/** One bundled ES module for miniflare; `dir` is where it would live (its source map is relative to it). */
+function module(dir: string, script: string): Pick<WorkerOptions, "modules" | "modulesRoot"> {
+  return { modulesRoot: dir, modules: [{ type: "ESModule", path: join(dir, "index.js"), contents: script }] };
+}
+
+export interface GatewayWorker {
+  dir: string;
+  script: string;
+  compatibilityDate: string;
+  compatibilityFlags: string[];
+}
+
+export interface FunctionWorker {
+  fn: FunctionSource;
+  dir: string;
+  /** Undefined while the function has never built: not routed (unless it runs in the gateway's isolate). */
+  script: string | undefined;
+  bindings: FunctionBindings;
+}
+
+function gatewayBindings(functions: FunctionWorker[]): Pick<WorkerOptions, "bindings" | "serviceBindings"> {
+  const routed = functions.filter((f) => isInline(f.fn) || f.script !== undefined);
+  const inline = routed.filter((f) => isInline(f.fn));
+  const isolated = routed.filter((f) => !isInline(f.fn));
+  const inlineEnv = Object.fromEntries(inline.map(({ fn, bindings }) => [fn.name, { vars: bindings.vars, secrets: fn.config.secrets?.required ?? [] }]));
+  const inlineSecrets = inline.flatMap(({ fn, bindings }) =>
+    Object.entries(bindings.secrets).map(([name, value]) => [inlineSecretBinding(fn.name, name), value] as const),
+  );
+  return {
+    bindings: {
+      ROUTES: gatewayRoutes(routed.map((f) => routeSettings(f.fn))),
+      ...(inline.length > 0 ? { INLINE_ENV: inlineEnv } : {}),
+      ...Object.fromEntries(inlineSecrets),
+    },
+    serviceBindings: Object.fromEntries(isolated.map(({ fn }) => [bindingName(fn.name), serviceName(fn)])),
+  };
+}
+
+/** The workers miniflare runs: the gateway, then one per function that has built. */
+export function devWorkers(gateway: GatewayWorker, functions: FunctionWorker[]): WorkerOptions[] {
+  return [
+    {
+      name: GATEWAY_WORKER,
+      ...module(gateway.dir, gateway.script),
+      compatibilityDate: gateway.compatibilityDate,
+      compatibilityFlags: gateway.compatibilityFlags,
+      ...gatewayBindings(functions),
+    },
+    ...functions.flatMap(({ fn, dir, script, bindings }): WorkerOptions[] =>
+      script === undefined
+        ? []
+        : [
+            {
+              name: serviceName(fn),
+              ...module(dir, script),
+              compatibilityDate: fn.config.compatibility_date,
+              compatibilityFlags: fn.config.compatibility_flags,
+              bindings: { ...bindings.vars, ...bindings.secrets } as WorkerOptions["bindings"],
+            },
+          ],
+    ),
+  ];
+}

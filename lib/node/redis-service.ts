@@ -1,0 +1,49 @@
+/**
+ * Redis for functions, in `npm start` and `npm run dev`: the project's Upstash-compatible HTTP proxy in this
+ * process, in front of REDIS_URL or the in-memory backend, bound into functions that declare
+ * UPSTASH_REDIS_REST_URL / UPSTASH_REDIS_REST_TOKEN.
+ */
+import { randomBytes } from "node:crypto";
+import { createBackend, startRedisProxy } from "./redis-proxy/index.ts";
+
+export interface RedisInfo {
+  kind: "redis" | "memory";
+  /** What the proxy talks to, for people. */
+  label: string;
+  proxyUrl: string;
+}
+
+export interface RedisService {
+  backend: RedisInfo;
+  /** What functions that declare these names get. */
+  bindings: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export interface RedisServiceOptions {
+  /** A real Redis; without it, the in-memory backend. */
+  redisUrl: string | undefined;
+  /** The proxy's loopback port; 0 (default) picks a free one. */
+  port?: number;
+  log: (line: string) => void;
+}
+
+/** Starts the backend and the proxy in front of it. */
+export async function startRedisService({ redisUrl, port = 0, log }: RedisServiceOptions): Promise<RedisService> {
+  const backend = createBackend({ redisUrl: redisUrl || undefined, log: (line) => log(`[redis] ${line}`) });
+  const token = randomBytes(24).toString("base64url");
+  try {
+    const proxy = await startRedisProxy({ port, token, backend, log: (line) => log(`[redis-proxy] ${line}`) });
+    return {
+      backend: { kind: redisUrl ? "redis" : "memory", label: backend.label, proxyUrl: proxy.url },
+      bindings: { UPSTASH_REDIS_REST_URL: proxy.url, UPSTASH_REDIS_REST_TOKEN: token },
+      async stop() {
+        await proxy.stop();
+        await backend.close();
+      },
+    };
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+}
