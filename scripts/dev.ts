@@ -13,7 +13,7 @@ import { startDevServer } from "../lib/node/dev/server.ts";
 import { withoutAddedSignalListeners } from "../lib/node/dev/signals.ts";
 import { projectPaths } from "../lib/node/paths.ts";
 
-const paths = projectPaths();
+const paths = projectPaths(process.env.WORKYARD_ROOT);
 if (existsSync(join(paths.root, ".env"))) process.loadEnvFile(join(paths.root, ".env"));
 
 const port = z.coerce.number().int().min(0).max(65535);
