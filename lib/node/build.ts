@@ -47,11 +47,18 @@ async function listFiles(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
 }
 
-/** Hash of everything that goes into a release: functions, lib, shared config and locked dependencies. */
+/**
+ * Hash of everything that goes into a release: functions, the code that runs in workerd, the build and
+ * config code (lib/node/*.ts; not its subfolders: the proxy, dev server and bench are not in a release),
+ * the shared config and the locked dependencies.
+ */
 export async function sourceHash(paths: ProjectPaths): Promise<string> {
+  const nodeLib = join(paths.root, "lib/node");
+  const buildCode = existsSync(nodeLib) ? (await readdir(nodeLib)).filter((f) => f.endsWith(".ts")).map((f) => join(nodeLib, f)) : [];
   const files = [
     ...(await listFiles(paths.functions)),
-    ...(await listFiles(join(paths.root, "lib"))),
+    ...(await listFiles(join(paths.root, "lib/worker"))),
+    ...buildCode,
     paths.sharedConfig,
     join(paths.root, "package-lock.json"),
   ].filter((f) => existsSync(f));
