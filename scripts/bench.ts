@@ -15,6 +15,7 @@ import { build } from "../lib/node/build.ts";
 import { databaseBench } from "../lib/node/bench/database.ts";
 import { helloBench } from "../lib/node/bench/hello.ts";
 import { compare, ratioTable, resultsTable } from "../lib/node/bench/report.ts";
+import { redisBench } from "../lib/node/bench/redis.ts";
 import { runScenarios } from "../lib/node/bench/runner.ts";
 import { projectPaths } from "../lib/node/paths.ts";
 import { workerdBinary } from "../lib/node/workerd-process.ts";
@@ -83,6 +84,9 @@ try {
   const databaseRows = await databaseBench({ paths, log, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
   bench.scenarios.push(...databaseRows.scenarios);
   bench.comparisons.push(...databaseRows.comparisons);
+  const redisRows = await redisBench({ paths, log, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
+  bench.scenarios.push(...redisRows.scenarios);
+  bench.comparisons.push(...redisRows.comparisons);
   const scenarios = args.only === undefined ? bench.scenarios : bench.scenarios.filter((s) => s.name.includes(args.only ?? ""));
   if (scenarios.length === 0) {
     console.error(`--only "${args.only}" matches no setup; setups are:\n${bench.scenarios.map((s) => `  ${s.name}`).join("\n")}`);

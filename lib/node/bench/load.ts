@@ -3,13 +3,27 @@
  * measured run. Bounded by duration, stoppable through an AbortSignal (Ctrl-C).
  */
 import autocannon from "autocannon";
-import type { Result } from "autocannon";
-import type { LoadOptions, ScenarioResult } from "./scenario.ts";
+import type { Options, Result } from "autocannon";
+import type { BenchRequest, LoadOptions, ScenarioResult } from "./scenario.ts";
+
+declare module "autocannon" {
+  interface Options {
+    /** The request body (autocannon README, "API"). */
+    body?: string;
+  }
+}
 
 /** One autocannon run; resolves with its result, or early (partial result) when `signal` aborts. */
-function runOnce(url: string, connections: number, seconds: number, signal?: AbortSignal): Promise<Result> {
+function runOnce(url: string, request: BenchRequest | undefined, connections: number, seconds: number, signal?: AbortSignal): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const instance = autocannon({ url, connections, duration: seconds, timeout: 10 }, (err, result) => {
+    // Only the fields that are set: autocannon takes an explicit `method: undefined` for a method.
+    const options: Options = { url, connections, duration: seconds, timeout: 10 };
+    if (request) {
+      options.method = request.method;
+      if (request.headers) options.headers = request.headers;
+      if (request.body !== undefined) options.body = request.body;
+    }
+    const instance = autocannon(options, (err, result) => {
       signal?.removeEventListener("abort", onAbort);
       if (err) reject(err);
       else resolve(result);
@@ -43,16 +57,17 @@ export function summarize(name: string, result: Result): ScenarioResult {
   };
 }
 
-/** Warms `url` up, then measures it. */
+/** Warms `url` up, then measures it, sending `request` (default: a plain GET). */
 export async function measure(
   name: string,
   url: string,
+  request: BenchRequest | undefined,
   { warmupSeconds, durationSeconds, connections }: Omit<LoadOptions, "rounds">,
   signal?: AbortSignal,
 ): Promise<ScenarioResult> {
-  if (warmupSeconds > 0) await runOnce(url, connections, warmupSeconds, signal);
+  if (warmupSeconds > 0) await runOnce(url, request, connections, warmupSeconds, signal);
   signal?.throwIfAborted();
-  const result = await runOnce(url, connections, durationSeconds, signal);
+  const result = await runOnce(url, request, connections, durationSeconds, signal);
   signal?.throwIfAborted();
   return summarize(name, result);
 }

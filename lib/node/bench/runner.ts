@@ -5,7 +5,7 @@
  * machine hits one round of one setup rather than a whole setup; each setup reports its median round.
  */
 import { measure } from "./load.ts";
-import type { LoadOptions, Scenario, ScenarioResult } from "./scenario.ts";
+import type { BenchRequest, LoadOptions, Scenario, ScenarioResult } from "./scenario.ts";
 
 export interface ScenarioFailure {
   name: string;
@@ -17,11 +17,12 @@ export interface RunOptions extends LoadOptions {
   log: (line: string) => void;
 }
 
-/** Fails unless `url` answers 200: a benchmark of error pages measures nothing. */
-async function preflight(url: string): Promise<void> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+/** Fails unless the request answers 200: a benchmark of error pages measures nothing. */
+async function preflight(url: string, request: BenchRequest | undefined): Promise<void> {
+  const method = request?.method ?? "GET";
+  const res = await fetch(url, { method, headers: request?.headers, body: request?.body, signal: AbortSignal.timeout(10_000) });
   const body = await res.text();
-  if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}, not 200: ${body.slice(0, 300)}`);
+  if (res.status !== 200) throw new Error(`${method} ${url} answered ${res.status}, not 200: ${body.slice(0, 300)}`);
 }
 
 /**
@@ -47,9 +48,13 @@ export function medianRound(rounds: readonly ScenarioResult[]): ScenarioResult |
 async function runOne(scenario: Scenario, opts: RunOptions): Promise<ScenarioResult> {
   const running = await scenario.start();
   try {
-    await preflight(running.url);
-    opts.log(`  loading ${running.url} (${opts.warmupSeconds} s warmup + ${opts.durationSeconds} s, ${opts.connections} connections)`);
-    return await measure(scenario.name, running.url, opts, opts.signal);
+    const request = running.request;
+    await preflight(running.url, request);
+    opts.log(
+      `  loading ${request && request.method !== "GET" ? `${request.method} ` : ""}${running.url} ` +
+        `(${opts.warmupSeconds} s warmup + ${opts.durationSeconds} s, ${opts.connections} connections)`,
+    );
+    return await measure(scenario.name, running.url, request, opts, opts.signal);
   } finally {
     await running.stop();
   }

@@ -5,8 +5,17 @@
  */
 
 /** A server a scenario started: the URL to load and how to stop everything it started. */
+/** What is sent to a scenario's URL; by default a GET without a body. */
+export interface BenchRequest {
+  method: "GET" | "POST";
+  headers?: Record<string, string>;
+  body?: string;
+}
+
 export interface RunningScenario {
   url: string;
+  /** Sent instead of a plain GET (the Redis proxy is loaded as @upstash/redis calls it: POST / with a token). */
+  request?: BenchRequest;
   stop(): Promise<void>;
 }
 

@@ -25,3 +25,16 @@ export function tokenChecker(expected: string): (presented: string | undefined) 
     return timingSafeEqual(digest(presented), want);
   };
 }
+
+/**
+ * The fast path for the header every client sends as is, `Authorization: Bearer <token>`: one constant-time
+ * comparison with a precomputed buffer, no regex and no hashing per request. Only the length can differ
+ * in time, and the token's length is not a secret (the proxy makes them all the same length).
+ */
+export function exactHeaderChecker(expected: string): (authorization: string) => boolean {
+  const want = Buffer.from(`Bearer ${expected}`, "utf8");
+  return function exactHeader(authorization) {
+    const got = Buffer.from(authorization, "utf8");
+    return got.length === want.length && timingSafeEqual(got, want);
+  };
+}

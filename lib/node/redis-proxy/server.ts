@@ -15,7 +15,7 @@ import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
-import { presentedToken, tokenChecker } from "./auth.ts";
+import { exactHeaderChecker, presentedToken, tokenChecker } from "./auth.ts";
 import type { RedisArgs, RedisBackend, RedisOutcome } from "./backend.ts";
 import { readBody } from "./body.ts";
 import { commandName, refusal } from "./commands.ts";
@@ -82,6 +82,7 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
   const { backend } = options;
   const log = options.log ?? ((line: string) => console.error(line));
   const checkToken = tokenChecker(token);
+  const exactHeader = exactHeaderChecker(token);
   const streams = subscriptionStreams(backend);
   // One Redis behind the proxy, so any opaque value satisfies read-your-writes.
   const syncToken = randomBytes(8).toString("hex");
@@ -161,8 +162,9 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
     const q = rawUrl.indexOf("?");
     const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
     const authorization = req.headers.authorization;
-    const presented = presentedToken(authorization, authorization === undefined && q !== -1 ? new URL(rawUrl, "http://proxy") : undefined);
-    if (!checkToken(presented)) {
+    const exact = authorization !== undefined && exactHeader(authorization);
+    const presented = exact ? undefined : presentedToken(authorization, authorization === undefined && q !== -1 ? new URL(rawUrl, "http://proxy") : undefined);
+    if (!exact && !checkToken(presented)) {
       req.resume();
       throw new ProxyHttpError(
         401,
