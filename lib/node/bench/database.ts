@@ -13,17 +13,16 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { copyFile, mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
 import postgres from "postgres";
 import type { Sql } from "postgres";
-import { build } from "../build.ts";
 import type { BuildResult } from "../build.ts";
 import { freePort } from "../listen-socket.ts";
-import { projectPaths } from "../paths.ts";
 import type { ProjectPaths } from "../paths.ts";
+import { buildBenchProject, Teardown } from "./project.ts";
 import { findPgbouncer, INSTALL_HINT, newClientPassword, startPgbouncer } from "../pgbouncer.ts";
 import { redactUrl } from "../redact.ts";
 import { ITEMS_TABLE } from "./db-read/items.ts";
@@ -169,53 +168,6 @@ async function createScratchDatabase(adminUrl: string): Promise<{ name: string; 
   return { name, url, drop };
 }
 
-/**
- * The bench's own project under .workyard/bench/db-project: functions/db-read (an index.ts re-exporting
- * db-read/worker.ts, and its wrangler.toml), the shared wrangler.toml, and links to lib, migrations and the
- * lockfile. Kept between runs so that build() reuses its release while the sources are unchanged.
- */
-async function buildProject(paths: ProjectPaths): Promise<BuildResult> {
-  const root = join(paths.work, "bench", "db-project");
-  const fnDir = join(root, "functions", FN);
-  await mkdir(fnDir, { recursive: true });
-  await writeFile(
-    join(fnDir, "index.ts"),
-    `// Written by the bench (lib/node/bench/database.ts): the database read function.\nexport { default } from "../../lib/node/bench/db-read/worker.ts";\n`,
-  );
-  await copyFile(join(fixture, "wrangler.toml"), join(fnDir, "wrangler.toml"));
-  await copyFile(paths.sharedConfig, join(root, "wrangler.toml"));
-  const links: [string, string][] = [
-    [join(paths.root, "lib"), join(root, "lib")],
-    [paths.migrations, join(root, "migrations")],
-    [join(paths.root, "package-lock.json"), join(root, "package-lock.json")],
-  ];
-  for (const [target, path] of links) {
-    await symlink(target, path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== "EEXIST") throw err;
-    });
-  }
-  return build(projectPaths(root));
-}
-
-/** Cleanups run in reverse order, every one of them even when one fails; the first failure is thrown. */
-class Teardown {
-  private steps: (() => Promise<void>)[] = [];
-  add(step: () => Promise<void>) {
-    this.steps.push(step);
-  }
-  async run(): Promise<void> {
-    let first: unknown;
-    for (const step of this.steps.reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        first ??= err;
-      }
-    }
-    this.steps = [];
-    if (first !== undefined) throw first;
-  }
-}
 
 /** The three database scenarios and their ratio rows; no scenarios (with the reason logged) when there is no PostgreSQL. */
 export async function databaseBench({ paths, onLine, log, env = process.env }: DatabaseBenchOptions): Promise<{ scenarios: Scenario[]; comparisons: Comparison[] }> {
@@ -232,7 +184,7 @@ export async function databaseBench({ paths, onLine, log, env = process.env }: D
 
   let release: Promise<BuildResult> | undefined;
   const buildOnce = () =>
-    (release ??= buildProject(paths).then((r) => {
+    (release ??= buildBenchProject(paths, FN, fixture).then((r) => {
       log(`  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${FN} function (${Math.round(r.ms)} ms)`);
       return r;
     }));

@@ -12,15 +12,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { copyFile, mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
 import { Redis } from "ioredis";
-import { build } from "../build.ts";
 import type { BuildResult } from "../build.ts";
-import { projectPaths } from "../paths.ts";
 import type { ProjectPaths } from "../paths.ts";
+import { buildBenchProject, Teardown } from "./project.ts";
 import { redactRedisUrl } from "../redis-proxy/index.ts";
 import { startChildServer } from "./child-server.ts";
 import type { ChildServer } from "./child-server.ts";
@@ -102,54 +100,6 @@ async function findRedis(paths: ProjectPaths, env: NodeJS.ProcessEnv): Promise<{
   }
 }
 
-/**
- * The bench's own project under .workyard/bench/redis-project: functions/redis-read (an index.ts
- * re-exporting redis-read/worker.ts, and its wrangler.toml), the shared wrangler.toml, and links to lib,
- * migrations and the lockfile. Kept between runs so that build() reuses its release while the sources are
- * unchanged.
- */
-async function buildProject(paths: ProjectPaths): Promise<BuildResult> {
-  const root = join(paths.work, "bench", "redis-project");
-  const fnDir = join(root, "functions", FN);
-  await mkdir(fnDir, { recursive: true });
-  await writeFile(
-    join(fnDir, "index.ts"),
-    `// Written by the bench (lib/node/bench/redis.ts): the Redis read function.\nexport { default } from "../../lib/node/bench/redis-read/worker.ts";\n`,
-  );
-  await copyFile(join(fixture, "wrangler.toml"), join(fnDir, "wrangler.toml"));
-  await copyFile(paths.sharedConfig, join(root, "wrangler.toml"));
-  const links: [string, string][] = [
-    [join(paths.root, "lib"), join(root, "lib")],
-    [paths.migrations, join(root, "migrations")],
-    [join(paths.root, "package-lock.json"), join(root, "package-lock.json")],
-  ];
-  for (const [target, path] of links) {
-    await symlink(target, path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== "EEXIST") throw err;
-    });
-  }
-  return build(projectPaths(root));
-}
-
-/** Cleanups run in reverse order, every one of them even when one fails; the first failure is thrown. */
-class Teardown {
-  private steps: (() => Promise<void>)[] = [];
-  add(step: () => Promise<void>) {
-    this.steps.push(step);
-  }
-  async run(): Promise<void> {
-    let first: unknown;
-    for (const step of this.steps.reverse()) {
-      try {
-        await step();
-      } catch (err) {
-        first ??= err;
-      }
-    }
-    this.steps = [];
-    if (first !== undefined) throw first;
-  }
-}
 
 /** The Redis scenarios and their ratio rows; none (with the reason logged) when there is no Redis. */
 export async function redisBench({ paths, onLine, log, env = process.env }: RedisBenchOptions): Promise<{ scenarios: Scenario[]; comparisons: Comparison[] }> {
@@ -166,7 +116,7 @@ export async function redisBench({ paths, onLine, log, env = process.env }: Redi
 
   let release: Promise<BuildResult> | undefined;
   const buildOnce = () =>
-    (release ??= buildProject(paths).then((r) => {
+    (release ??= buildBenchProject(paths, FN, fixture).then((r) => {
       log(`  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${FN} function (${Math.round(r.ms)} ms)`);
       return r;
     }));

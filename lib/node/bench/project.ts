@@ -1,0 +1,58 @@
+/**
+ * Pieces the database and Redis benches share: a small project of the bench's own holding one function,
+ * built with the project's real build(), and an ordered teardown.
+ */
+import { copyFile, mkdir, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { build } from "../build.ts";
+import type { BuildResult } from "../build.ts";
+import { projectPaths } from "../paths.ts";
+import type { ProjectPaths } from "../paths.ts";
+
+/**
+ * Builds .workyard/bench/<fn>-project: functions/<fn> (an index.ts re-exporting `<fixtureDir>/worker.ts`, and
+ * `<fixtureDir>/wrangler.toml`), the shared wrangler.toml, and links to lib, migrations and the lockfile. Kept
+ * between runs so that build() reuses its release while the sources are unchanged.
+ */
+export async function buildBenchProject(paths: ProjectPaths, fn: string, fixtureDir: string): Promise<BuildResult> {
+  const root = join(paths.work, "bench", `${fn}-project`);
+  const fnDir = join(root, "functions", fn);
+  await mkdir(fnDir, { recursive: true });
+  await writeFile(
+    join(fnDir, "index.ts"),
+    `// Written by the bench: the ${fn} function.\nexport { default } from "../../lib/node/bench/${fn}/worker.ts";\n`,
+  );
+  await copyFile(join(fixtureDir, "wrangler.toml"), join(fnDir, "wrangler.toml"));
+  await copyFile(paths.sharedConfig, join(root, "wrangler.toml"));
+  const links: [string, string][] = [
+    [join(paths.root, "lib"), join(root, "lib")],
+    [paths.migrations, join(root, "migrations")],
+    [join(paths.root, "package-lock.json"), join(root, "package-lock.json")],
+  ];
+  for (const [target, path] of links) {
+    await symlink(target, path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw err;
+    });
+  }
+  return build(projectPaths(root));
+}
+
+/** Cleanups run in reverse order, every one of them even when one fails; the first failure is thrown. */
+export class Teardown {
+  private steps: (() => Promise<void>)[] = [];
+  add(step: () => Promise<void>) {
+    this.steps.push(step);
+  }
+  async run(): Promise<void> {
+    let first: unknown;
+    for (const step of this.steps.reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    this.steps = [];
+    if (first !== undefined) throw first;
+  }
+}
