@@ -3,17 +3,14 @@
  * PgBouncer: the runner's advisory lock is a session feature that transaction pooling does not keep).
  * Without DATABASE_URL it works on the embedded database, as long as `npm start` is not running on it.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startEmbeddedPostgres } from "../lib/node/embedded-postgres.ts";
 import { migrateDown, migrateUp, MigrationError, migrationStatus } from "../lib/node/migrations.ts";
-import { projectPaths } from "../lib/node/paths.ts";
 import { redactUrl } from "../lib/node/redact.ts";
+import { projectWithEnv } from "../lib/node/serve-cli.ts";
 
 const usage = "usage: npm run migrate -- [status|up|down [N]]";
-const paths = projectPaths(process.env.WORKYARD_ROOT);
-if (existsSync(join(paths.root, ".env"))) process.loadEnvFile(join(paths.root, ".env"));
+const paths = projectWithEnv();
 
 const { positionals } = parseArgs({ allowPositionals: true, strict: true });
 const [command = "status", count] = positionals;

@@ -3,34 +3,20 @@
  * Reads a git-ignored .env file if there is one. Uses DATABASE_URL when set, else the embedded PGlite.
  * Ctrl-C or SIGTERM stops everything.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { z } from "zod";
-import { projectPaths } from "../lib/node/paths.ts";
 import { redactUrl } from "../lib/node/redact.ts";
+import { projectWithEnv, serveSettings, stopOnSignals } from "../lib/node/serve-cli.ts";
 import { startSupervisor } from "../lib/node/supervisor.ts";
 
-const paths = projectPaths(process.env.WORKYARD_ROOT);
-if (existsSync(join(paths.root, ".env"))) process.loadEnvFile(join(paths.root, ".env"));
-
-const settings = z
-  .object({
-    PORT: z.coerce.number().int().min(0).max(65535).default(8787),
-    HOST: z.string().default("127.0.0.1"),
-  })
-  .safeParse(process.env);
-if (!settings.success) {
-  console.error(`Bad settings: ${settings.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-  process.exit(2);
-}
+const paths = projectWithEnv();
+const settings = serveSettings();
 
 const log = (line: string) => console.log(line);
 try {
   const started = performance.now();
   const sup = await startSupervisor({
     paths,
-    host: settings.data.HOST,
-    port: settings.data.PORT,
+    host: settings.HOST,
+    port: settings.PORT,
     env: process.env,
     log,
     onFatal: (err) => {
@@ -58,21 +44,7 @@ try {
   );
   log("Ctrl-C stops.");
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log(`\n${signal}: stopping...`);
-    sup.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error(err);
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
+  stopOnSignals(() => sup.stop(), log);
 } catch (err) {
   console.error(`\nCould not start: ${(err as Error).message}`);
   process.exit(1);
