@@ -109,6 +109,9 @@ describe.runIf(bin && pgbouncer)("functions on PostgreSQL through PgBouncer", ()
     expect(down.status).toBe(503);
     expect(down.headers.get("retry-after")).toBe("5");
     expect(down.body).toMatchObject({ error: { code: "database_unavailable", requestId: expect.any(String) } });
+    const ready = await fetch(`${sup.internalUrl}/readyz`, { headers: { authorization: `Bearer ${sup.internalToken}` } });
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ ok: false, checks: { database: { ok: false, error: expect.any(String) }, redis: { ok: true } } });
     await expect.poll(async () => (await call("/links")).status, { timeout: 15_000, interval: 200 }).toBe(200);
     await expect.poll(() => db.pooler.pid(), { timeout: 5000 }).not.toBe(before);
   });

@@ -59,6 +59,9 @@ describe.runIf(haveRedisServer())("functions when Redis goes down and comes back
     expect(closed.status).toBe(503);
     expect(closed.headers.get("retry-after")).toBe("5");
     expect(await closed.json()).toMatchObject({ error: { code: "rate_limit_unavailable" } });
+    const ready = await fetch(`${sup.internalUrl}/readyz`, { headers: { authorization: `Bearer ${sup.internalToken}` } });
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ ok: false, checks: { redis: { ok: false }, database: { ok: true } } });
 
     // Writes still work; their click counts fall back to PostgreSQL.
     const created = await call("/links", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: "https://example.com/while-down" }) });

@@ -157,6 +157,15 @@ describe("the internal endpoint", () => {
     expect(await ok.json()).toEqual({ ok: true });
   });
 
+  it("answers readiness with each dependency, reached from inside workerd", async () => {
+    expect((await fetch(`${sup.internalUrl}/readyz`)).status).toBe(401);
+    const res = await fetch(`${sup.internalUrl}/readyz`, { headers: { authorization: `Bearer ${sup.internalToken}` } });
+    const body = (await res.json()) as { ok: boolean; checks: Record<string, { ok: boolean; ms: number }> };
+    expect(res.status).toBe(200);
+    expect(body).toMatchObject({ ok: true, checks: { workerd: { ok: true }, database: { ok: true }, redis: { ok: true } } });
+    expect(body.checks.database?.ms).toBeGreaterThanOrEqual(0);
+  });
+
   it("listens on loopback only", () => {
     expect(new URL(sup.internalUrl).hostname).toBe("127.0.0.1");
   });

@@ -92,6 +92,9 @@ describe("serveConfig", () => {
       compatibilityFlags: ["service_binding_extra_handlers"],
       bindings: [
         { name: "WORKYARD_INTERNAL_TOKEN", fromEnvironment: "WORKYARD_INTERNAL_TOKEN" },
+        { name: "DATABASE_URL", fromEnvironment: "DATABASE_URL" },
+        { name: "UPSTASH_REDIS_REST_URL", fromEnvironment: "UPSTASH_REDIS_REST_URL" },
+        { name: "UPSTASH_REDIS_REST_TOKEN", fromEnvironment: "UPSTASH_REDIS_REST_TOKEN" },
         { name: "FUNCTIONS", json: '{"my-fn":"FN_MY_FN"}' },
         { name: "FN_MY_FN", service: { name: "fn-my-fn" } },
       ],

@@ -112,7 +112,8 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
     name: "_internal",
     main: join(paths.root, "lib/worker/internal.ts"),
     // Lets this worker call a function's scheduled() through a service binding (needs workerd --experimental).
-    compatibility_flags: ["service_binding_extra_handlers"],
+    // nodejs_compat: its /readyz checks the database with postgres.js.
+    compatibility_flags: ["service_binding_extra_handlers", "nodejs_compat"],
   };
 
   const staging = join(paths.releases, `.staging-${id}-${process.pid}`);

@@ -22,6 +22,8 @@ export const PUBLIC_SOCKET = "http";
 export const INTERNAL_SOCKET = "internal";
 /** The environment variable workerd reads the internal token from. */
 export const INTERNAL_TOKEN_VAR = "WORKYARD_INTERNAL_TOKEN";
+/** What the internal worker's /readyz checks, read from workerd's environment. */
+export const READINESS_TARGETS = ["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"] as const;
 /** The config file inside a release folder. */
 export const CONFIG_FILE = "workerd.capnp";
 const OUTBOUND = "outbound";
@@ -89,9 +91,12 @@ export function serveConfig(manifest: Manifest, { address, internalAddress }: Se
       compatibilityFlags: manifest.internal.compatibilityFlags,
       bindings: [
         { name: INTERNAL_TOKEN_VAR, fromEnvironment: INTERNAL_TOKEN_VAR },
+        // For /readyz: the pooler and the proxy, as functions reach them (null when not configured).
+        ...READINESS_TARGETS.map((name) => ({ name, fromEnvironment: name })),
         { name: "FUNCTIONS", json: JSON.stringify(Object.fromEntries(manifest.functions.map((fn) => [fn.name, fn.binding]))) },
         ...manifest.functions.map((fn) => ({ name: fn.binding, service: { name: serviceName(fn) } })),
       ],
+      globalOutbound: { name: OUTBOUND },
     },
   };
   return {

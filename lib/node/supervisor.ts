@@ -158,9 +158,11 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   const redisService = redisStarted.value;
   opts.log(`${release.reused ? "sources unchanged, using" : "built"} release ${release.manifest.id} (${Math.round(release.ms)} ms)`);
 
-  // workerd sees only what functions declare as secrets (and the internal token): nothing else leaks in.
+  // workerd sees only what functions declare as secrets, the internal token and what /readyz checks:
+  // nothing else from this environment leaks in (and each function is bound only to what it declares).
   const internalToken = opts.env[INTERNAL_TOKEN_VAR] || randomBytes(24).toString("base64url");
-  const env: Record<string, string> = { [INTERNAL_TOKEN_VAR]: internalToken };
+  // The internal worker's /readyz reaches the pooler and the proxy as functions do.
+  const env: Record<string, string> = { [INTERNAL_TOKEN_VAR]: internalToken, DATABASE_URL: database.functionUrl, ...redisService.bindings };
   const missingSecrets = new Map<string, string[]>();
   for (const fn of release.manifest.functions) {
     for (const name of fn.secrets) {

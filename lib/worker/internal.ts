@@ -1,20 +1,82 @@
 /**
  * The internal worker: the platform's own surface, on a socket that listens on loopback only and is never
  * routed from the public one. Every request needs `Authorization: Bearer <WORKYARD_INTERNAL_TOKEN>`.
- *   GET  /healthz                                  liveness of workerd itself
+ *   GET  /healthz                                  liveness of workerd itself (no I/O)
+ *   GET  /readyz                                   readiness: PostgreSQL through the pooler and Redis through the
+ *                                                  proxy, reached from inside workerd as functions reach them;
+ *                                                  each check with its status and latency; 503 when one fails
  *   POST /scheduled/<function>?cron=..&scheduledTime=<ms>   runs the function's real scheduled() handler
  * Firing scheduled() through a service binding needs the `service_binding_extra_handlers` compatibility flag
  * on this worker, and workerd started with --experimental.
  */
+import postgres from "postgres";
+
 interface ScheduledTarget {
   scheduled(options: { cron?: string; scheduledTime?: Date }): Promise<{ outcome: string; noRetry: boolean }>;
 }
 
 export interface InternalEnv {
   WORKYARD_INTERNAL_TOKEN?: string;
+  /** What functions use: PgBouncer (or the embedded database) and the Redis proxy; unset when not configured. */
+  DATABASE_URL?: string;
+  UPSTASH_REDIS_REST_URL?: string;
+  UPSTASH_REDIS_REST_TOKEN?: string;
   /** Function name → service binding name. */
   FUNCTIONS: Record<string, string>;
   [binding: string]: unknown;
+}
+
+interface Check {
+  ok: boolean;
+  ms: number;
+  error?: string;
+}
+
+const CHECK_TIMEOUT_MS = 2000;
+
+async function timed(work: () => Promise<unknown>): Promise<Check> {
+  const started = Date.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      work(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+      }),
+    ]);
+    return { ok: true, ms: Date.now() - started };
+  } catch (err) {
+    return { ok: false, ms: Date.now() - started, error: (err as Error).message };
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+async function checkDatabase(url: string, ctx: ExecutionContext): Promise<Check> {
+  const sql = postgres(url, { max: 1, prepare: false, fetch_types: false, connect_timeout: 2, onnotice: () => {} });
+  try {
+    return await timed(() => sql`select 1`);
+  } finally {
+    ctx.waitUntil(sql.end({ timeout: 1 }));
+  }
+}
+
+function checkRedis(url: string, token: string): Promise<Check> {
+  return timed(async () => {
+    const res = await fetch(url, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: '["PING"]' });
+    const body = (await res.json()) as { result?: unknown; error?: string };
+    if (!res.ok || body.result !== "PONG") throw new Error(body.error ?? `the proxy answered ${res.status}`);
+  });
+}
+
+/** Every configured dependency, checked at once. */
+async function readiness(env: InternalEnv, ctx: ExecutionContext): Promise<Response> {
+  const checks: Record<string, Check | Promise<Check>> = { workerd: { ok: true, ms: 0 } };
+  if (env.DATABASE_URL) checks.database = checkDatabase(env.DATABASE_URL, ctx);
+  if (env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN) checks.redis = checkRedis(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN);
+  const done = Object.fromEntries(await Promise.all(Object.entries(checks).map(async ([name, c]) => [name, await c] as const)));
+  const ok = Object.values(done).every((c) => c.ok);
+  return json({ ok, checks: done }, ok ? 200 : 503);
 }
 
 const json = (body: unknown, status = 200) =>
@@ -34,12 +96,13 @@ async function authorized(request: Request, expected: string | undefined): Promi
 }
 
 export default {
-  async fetch(request: Request, env: InternalEnv): Promise<Response> {
+  async fetch(request: Request, env: InternalEnv, ctx: ExecutionContext): Promise<Response> {
     if (!(await authorized(request, env.WORKYARD_INTERNAL_TOKEN))) {
       return error(401, "unauthorized", "The internal endpoints need Authorization: Bearer <WORKYARD_INTERNAL_TOKEN>");
     }
     const url = new URL(request.url);
     if (url.pathname === "/healthz") return json({ ok: true });
+    if (url.pathname === "/readyz") return readiness(env, ctx);
 
     const scheduled = /^\/scheduled\/([a-z][a-z0-9-]*)$/.exec(url.pathname);
     if (scheduled) {
