@@ -7,6 +7,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import { migrateUp, PLATFORM_MIGRATIONS } from "./migrations.ts";
 
 export interface EmbeddedPostgres {
   url: string;
@@ -67,4 +68,21 @@ export async function startEmbeddedPostgres(dataDir: string, port = 0): Promise<
       await release();
     },
   };
+}
+
+/**
+ * The embedded database as `npm start` and `npm run dev` use it: opened, with the platform's tables and the
+ * project's migrations applied (said through `log`). Stopped again if a migration fails.
+ */
+export async function startMigratedEmbeddedPostgres(dataDir: string, migrationsDir: string, log: (line: string) => void): Promise<EmbeddedPostgres> {
+  const embedded = await startEmbeddedPostgres(dataDir);
+  try {
+    await migrateUp(embedded.url, PLATFORM_MIGRATIONS.dir, PLATFORM_MIGRATIONS.table);
+    const applied = await migrateUp(embedded.url, migrationsDir);
+    if (applied.length > 0) log(`applied migrations to the embedded database: ${applied.join(", ")}`);
+  } catch (err) {
+    await embedded.stop();
+    throw err;
+  }
+  return embedded;
 }

@@ -62,43 +62,52 @@ export function gatewayRoutes(functions: RouteSettings[]) {
   );
 }
 
+/** A service binding from a system worker to a function's own worker. */
+const toFunction = (fn: FunctionEntry): Binding => ({ name: fn.binding, service: { name: serviceName(fn) } });
+
+/** One of the platform's own workers (gateway, internal) from its bundle in the release. */
+function systemWorker(name: string, module: Manifest["gateway"], bindings: Binding[], outbound: boolean): Service {
+  return {
+    name,
+    worker: {
+      modules: [{ name: `${name}.js`, esModule: new Embed(module.module) }],
+      compatibilityDate: module.compatibilityDate,
+      compatibilityFlags: module.compatibilityFlags,
+      bindings,
+      ...(outbound ? { globalOutbound: { name: OUTBOUND } } : {}),
+    },
+  };
+}
+
 /** The workerd config that serves `manifest` (paths relative to the release folder). */
 export function serveConfig(manifest: Manifest, { address, internalAddress }: ServeOptions): WorkerdConfig {
   const routes = gatewayRoutes(manifest.functions);
   const inline = manifest.functions.filter((fn) => !fn.isolate);
   const inlineEnv = Object.fromEntries(inline.map((fn) => [fn.name, { vars: fn.vars, secrets: fn.secrets }]));
-  const gateway: Service = {
-    name: "gateway",
-    worker: {
-      modules: [{ name: "gateway.js", esModule: new Embed(manifest.gateway.module) }],
-      compatibilityDate: manifest.gateway.compatibilityDate,
-      compatibilityFlags: manifest.gateway.compatibilityFlags,
-      bindings: [
-        { name: "ROUTES", json: JSON.stringify(routes) },
-        ...(inline.length > 0 ? [{ name: "INLINE_ENV", json: JSON.stringify(inlineEnv) }] : []),
-        ...inline.flatMap((fn) => fn.secrets.map((secret) => ({ name: inlineSecretBinding(fn.name, secret), fromEnvironment: secret }))),
-        ...manifest.functions.filter((fn) => fn.isolate).map((fn) => ({ name: fn.binding, service: { name: serviceName(fn) } })),
-      ],
-      // Functions in the gateway's isolate reach local services (PgBouncer, the Redis proxy) from here.
-      ...(inline.length > 0 ? { globalOutbound: { name: OUTBOUND } } : {}),
-    },
-  };
-  const internal: Service = {
-    name: "internal",
-    worker: {
-      modules: [{ name: "internal.js", esModule: new Embed(manifest.internal.module) }],
-      compatibilityDate: manifest.internal.compatibilityDate,
-      compatibilityFlags: manifest.internal.compatibilityFlags,
-      bindings: [
-        { name: INTERNAL_TOKEN_VAR, fromEnvironment: INTERNAL_TOKEN_VAR },
-        // For /readyz: the pooler and the proxy, as functions reach them (null when not configured).
-        ...READINESS_TARGETS.map((name) => ({ name, fromEnvironment: name })),
-        { name: "FUNCTIONS", json: JSON.stringify(Object.fromEntries(manifest.functions.map((fn) => [fn.name, fn.binding]))) },
-        ...manifest.functions.map((fn) => ({ name: fn.binding, service: { name: serviceName(fn) } })),
-      ],
-      globalOutbound: { name: OUTBOUND },
-    },
-  };
+  const gateway = systemWorker(
+    "gateway",
+    manifest.gateway,
+    [
+      { name: "ROUTES", json: JSON.stringify(routes) },
+      ...(inline.length > 0 ? [{ name: "INLINE_ENV", json: JSON.stringify(inlineEnv) }] : []),
+      ...inline.flatMap((fn) => fn.secrets.map((secret) => ({ name: inlineSecretBinding(fn.name, secret), fromEnvironment: secret }))),
+      ...manifest.functions.filter((fn) => fn.isolate).map(toFunction),
+    ],
+    // Functions in the gateway's isolate reach local services (PgBouncer, the Redis proxy) from here.
+    inline.length > 0,
+  );
+  const internal = systemWorker(
+    "internal",
+    manifest.internal,
+    [
+      { name: INTERNAL_TOKEN_VAR, fromEnvironment: INTERNAL_TOKEN_VAR },
+      // For /readyz: the pooler and the proxy, as functions reach them (null when not configured).
+      ...READINESS_TARGETS.map((name) => ({ name, fromEnvironment: name })),
+      { name: "FUNCTIONS", json: JSON.stringify(Object.fromEntries(manifest.functions.map((fn) => [fn.name, fn.binding]))) },
+      ...manifest.functions.map(toFunction),
+    ],
+    true,
+  );
   return {
     services: [
       gateway,

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { startControl } from "./control.ts";
 import { build } from "./build.ts";
 import type { BuildResult } from "./build.ts";
-import { startEmbeddedPostgres } from "./embedded-postgres.ts";
+import { startMigratedEmbeddedPostgres } from "./embedded-postgres.ts";
 import { keepAlive } from "./keep-alive.ts";
 import type { KeepAlive } from "./keep-alive.ts";
 import { freePort, listenSocket } from "./listen-socket.ts";
@@ -117,15 +117,7 @@ async function startRealDatabase(opts: SupervisorOptions, given: string): Promis
 }
 
 async function startEmbeddedDatabase(opts: SupervisorOptions): Promise<Database> {
-  const embedded = await startEmbeddedPostgres(opts.embeddedDbDir ?? opts.paths.embeddedDb);
-  try {
-    await migrateUp(embedded.url, PLATFORM_MIGRATIONS.dir, PLATFORM_MIGRATIONS.table);
-    const applied = await migrateUp(embedded.url, opts.paths.migrations);
-    if (applied.length > 0) opts.log(`applied migrations to the embedded database: ${applied.join(", ")}`);
-  } catch (err) {
-    await embedded.stop();
-    throw err;
-  }
+  const embedded = await startMigratedEmbeddedPostgres(opts.embeddedDbDir ?? opts.paths.embeddedDb, opts.paths.migrations, opts.log);
   return {
     backend: { kind: "embedded-pglite", url: embedded.url, dataDir: embedded.dataDir },
     functionUrl: embedded.url,

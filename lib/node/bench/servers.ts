@@ -4,11 +4,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { execa } from "execa";
 import { listenSocket } from "../listen-socket.ts";
 import { INTERNAL_TOKEN_VAR } from "../serve-config.ts";
 import { startWorkerd, waitUntilAnswering } from "../workerd-process.ts";
 import type { WorkerdProcess } from "../workerd-process.ts";
+import { startChildServer } from "./child-server.ts";
 import type { RunningScenario } from "./scenario.ts";
 
 const HOST = "127.0.0.1";
@@ -75,47 +75,14 @@ export interface NodeServerOptions {
 export async function serveOnNode({ modulePath, vars, path, cwd, onLine, timeoutMs = 30_000 }: NodeServerOptions): Promise<RunningScenario> {
   const entry = fileURLToPath(new URL("./node-server.ts", import.meta.url));
   // The vars go through the environment, not the command line, where `ps` would show any secret among them.
-  const child = execa(process.execPath, ["--import", "tsx", entry, modulePath], {
-    cwd,
+  const server = await startChildServer({
+    what: "the Node server",
+    file: process.execPath,
+    args: ["--import", "tsx", entry, modulePath],
     env: { NODE_ENV: "production", WORKYARD_BENCH_VARS: JSON.stringify(vars) },
-    stdio: ["ignore", "pipe", "pipe"],
-    reject: false,
-    buffer: false,
-    cleanup: true,
+    cwd,
+    onLine,
+    timeoutMs,
   });
-  const exited = child.then((r) => r.exitCode ?? null);
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (chunk: string) => {
-    for (const line of chunk.split("\n")) if (line.trim() !== "") onLine(line);
-  });
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the Node server did not listen within ${timeoutMs} ms`)), timeoutMs);
-      let seen = "";
-      child.stdout?.setEncoding("utf8");
-      child.stdout?.on("data", (chunk: string) => {
-        seen += chunk;
-        const match = /\{"port":(\d+)\}/.exec(seen);
-        if (match) {
-          clearTimeout(timer);
-          resolve(Number(match[1]));
-        }
-      });
-      void exited.then((code) => {
-        clearTimeout(timer);
-        reject(new Error(`the Node server exited (code ${code}) before it listened; see its output above`));
-      });
-    });
-    return { url: `http://${HOST}:${port}${path}`, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+  return { url: `http://${HOST}:${server.port}${path}`, stop: server.stop };
 }

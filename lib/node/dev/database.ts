@@ -2,8 +2,8 @@
  * The database `npm run dev` hands to functions: DATABASE_URL as given (no PgBouncer: one developer's
  * requests do not need a pooler), or the embedded PGlite in .workyard/pglite, migrated, as `npm start` uses.
  */
-import { startEmbeddedPostgres } from "../embedded-postgres.ts";
-import { migrateUp, pendingMigrations } from "../migrations.ts";
+import { startMigratedEmbeddedPostgres } from "../embedded-postgres.ts";
+import { pendingMigrations } from "../migrations.ts";
 import { redactUrl } from "../redact.ts";
 
 export type DevDatabaseBackend =
@@ -34,13 +34,6 @@ export async function startDevDatabase({ given, embeddedDir, migrations, log }: 
     }
     return { kind: "postgres", url: given, pending, stop: async () => {} };
   }
-  const embedded = await startEmbeddedPostgres(embeddedDir);
-  try {
-    const applied = await migrateUp(embedded.url, migrations);
-    if (applied.length > 0) log(`applied migrations to the embedded database: ${applied.join(", ")}`);
-  } catch (err) {
-    await embedded.stop();
-    throw err;
-  }
+  const embedded = await startMigratedEmbeddedPostgres(embeddedDir, migrations, log);
   return { kind: "embedded-pglite", url: embedded.url, dataDir: embedded.dataDir, stop: () => embedded.stop() };
 }
