@@ -4,6 +4,9 @@
  * as Markdown tables; writes them to .workyard/bench/latest.json. Information, not a gate: exits 0 whether
  * or not a target is met, non-zero only when a setup could not be run.
  *
+ * The memory row (workerd RSS with 1 and with 50 functions) runs after the throughput rows, or alone with
+ * `--only memory`.
+ *
  *   npm run bench -- [--duration 8] [--warmup 2] [--connections 32] [--rounds 1] [--only <substring>]
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -13,6 +16,8 @@ import { parseArgs } from "node:util";
 import { execa } from "execa";
 import { build } from "../lib/node/build.ts";
 import { databaseBench } from "../lib/node/bench/database.ts";
+import { memoryBench, memoryTable } from "../lib/node/bench/memory.ts";
+import type { MemoryReport } from "../lib/node/bench/memory.ts";
 import { helloBench } from "../lib/node/bench/hello.ts";
 import { compare, ratioTable, resultsTable } from "../lib/node/bench/report.ts";
 import { redisBench } from "../lib/node/bench/redis.ts";
@@ -88,7 +93,8 @@ try {
   bench.scenarios.push(...redisRows.scenarios);
   bench.comparisons.push(...redisRows.comparisons);
   const scenarios = args.only === undefined ? bench.scenarios : bench.scenarios.filter((s) => s.name.includes(args.only ?? ""));
-  if (scenarios.length === 0) {
+  const withMemory = args.only === undefined || "memory".includes(args.only);
+  if (scenarios.length === 0 && !withMemory) {
     console.error(`--only "${args.only}" matches no setup; setups are:\n${bench.scenarios.map((s) => `  ${s.name}`).join("\n")}`);
     process.exit(2);
   }
@@ -111,12 +117,24 @@ try {
     process.exit(130);
   }
   const ratios = compare(results, bench.comparisons);
+  let memory: MemoryReport | undefined;
+  if (withMemory) {
+    try {
+      memory = await memoryBench(paths, log, (line) => console.error(`  [workerd memory] ${line}`));
+    } catch (err) {
+      failures.push({ name: "memory", error: (err as Error).message });
+    }
+  }
 
   log("");
   log(resultsTable(results));
   log("");
   log(ratioTable(ratios));
   log("");
+  if (memory) {
+    log(memoryTable(memory));
+    log("");
+  }
   log(
     `${load.connections} connections, ${load.warmupSeconds} s warmup + ${load.durationSeconds} s measured per setup, one setup at a time` +
       `${load.rounds > 1 ? `, median of ${load.rounds} rounds (non-200/errors summed over all)` : ""}; p50/p99 at autocannon's 1 ms resolution.`,
@@ -135,6 +153,7 @@ try {
         only: args.only ?? null,
         results,
         comparisons: ratios,
+        memory: memory ?? null,
         failures,
       },
       null,

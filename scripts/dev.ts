@@ -8,12 +8,9 @@
 import { devBanner } from "../lib/node/dev/banner.ts";
 import { startDevServer } from "../lib/node/dev/server.ts";
 import { withoutAddedSignalListeners } from "../lib/node/dev/signals.ts";
-import { projectWithEnv, serveSettings, stopOnSignals } from "../lib/node/serve-cli.ts";
+import { serveCommand, stopOnSignals } from "../lib/node/serve-cli.ts";
 
-const paths = projectWithEnv();
-const settings = serveSettings();
-
-const log = (line: string) => console.log(line);
+const { paths, settings, log } = await serveCommand();
 try {
   const started = performance.now();
   const dev = await withoutAddedSignalListeners(() =>

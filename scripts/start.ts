@@ -4,13 +4,10 @@
  * Ctrl-C or SIGTERM stops everything.
  */
 import { redactUrl } from "../lib/node/redact.ts";
-import { projectWithEnv, serveSettings, stopOnSignals } from "../lib/node/serve-cli.ts";
+import { serveCommand, stopOnSignals } from "../lib/node/serve-cli.ts";
 import { startSupervisor } from "../lib/node/supervisor.ts";
 
-const paths = projectWithEnv();
-const settings = serveSettings();
-
-const log = (line: string) => console.log(line);
+const { paths, settings, log } = await serveCommand();
 try {
   const started = performance.now();
   const sup = await startSupervisor({
@@ -27,6 +24,8 @@ try {
   const db = sup.backends.database;
   log("");
   log(`workyard is serving ${sup.url}  (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  if (sup.tls) log(`  (${sup.httpUrl} redirects to HTTPS)`);
+  log(`  release ${sup.release.manifest.id} on ${sup.processes} workerd process${sup.processes === 1 ? "" : "es"} (WORKERD_PROCESSES; default one per core)`);
   for (const fn of sup.release.manifest.functions) {
     const missing = sup.missingSecrets.get(fn.name);
     log(`  ${sup.url}${fn.route}${missing ? `   (missing secrets: ${missing.join(", ")}; set them in the environment or .env)` : ""}`);
@@ -42,6 +41,14 @@ try {
     `  redis:    ${redis.label} through the Upstash-compatible proxy at ${redis.proxyUrl}` +
       (redis.kind === "memory" ? "; set REDIS_URL to use Redis" : ""),
   );
+  // What /readyz says from inside workerd: the functions' own path to each dependency.
+  const ready = await fetch(`${sup.internalUrl}/readyz`, { headers: { authorization: `Bearer ${sup.internalToken}` } })
+    .then((r) => r.json() as Promise<{ ok: boolean; checks: Record<string, { ok: boolean; ms: number; error?: string }> }>)
+    .catch((err: unknown) => ({ ok: false, checks: { readyz: { ok: false, ms: 0, error: (err as Error).message } } }));
+  log(`readiness: ${Object.entries(ready.checks).map(([name, c]) => `${name} ${c.ok ? "ok" : `FAILING (${c.error ?? "?"})`} ${c.ms} ms`).join(", ")}`);
+  log("observability:");
+  log(`  npm run logs [-- <function>]   the request log, live; npm run dashboard   the dashboard's address`);
+  log(`  metrics: ${sup.internalUrl}/metrics (Authorization: Bearer <WORKYARD_INTERNAL_TOKEN>)`);
   log("Ctrl-C stops.");
 
   stopOnSignals(() => sup.stop(), log);

@@ -19,13 +19,14 @@ describe("build", () => {
     expect(first.reused).toBe(false);
     const { manifest, releaseDir } = first;
     expect(manifest.functions.map((f) => [f.name, f.route, f.binding])).toEqual([
+      ["auth", "/auth", "FN_AUTH"],
       ["hello", "/hello", "FN_HELLO"],
       ["links", "/links", "FN_LINKS"],
     ]);
-    const hello = manifest.functions[0];
-    expect(hello?.vars).toEqual({ APP_NAME: "workyard", GREETING: "Hello" });
-    expect(manifest.functions[1]?.secrets).toEqual(["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"]);
-    expect(manifest.functions[1]?.crons).toEqual(["* * * * *", "*/5 * * * *"]);
+    const hello = manifest.functions[1];
+    expect(hello?.vars).toEqual({ APP_NAME: "workyard", GREETING: "Hello", CORS_ORIGINS: "", AUTH_ISSUER: "workyard", AUTH_AUDIENCE: "workyard" });
+    expect(manifest.functions[2]?.secrets).toEqual(["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "AUTH_JWT_SECRET"]);
+    expect(manifest.functions[2]?.crons).toEqual(["* * * * *", "*/5 * * * *"]);
     for (const fn of manifest.functions) {
       expect(existsSync(join(releaseDir, fn.module))).toBe(true);
       expect(existsSync(join(releaseDir, `${fn.module}.map`))).toBe(true);

@@ -3,15 +3,31 @@
  * started by the supervisor, functions in real workerd. Faults are real: the processes are killed and
  * started again while requests are made.
  */
+import { connect } from "node:net";
+import pgLib from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_DB_POOL } from "../lib/node/functions.ts";
 import { migrateUp, pendingMigrations } from "../lib/node/migrations.ts";
 import { findPgbouncer, INSTALL_HINT, parseDatabaseUrl, pgbouncerFiles } from "../lib/node/pgbouncer.ts";
 import { startSupervisor, StartError } from "../lib/node/supervisor.ts";
 import type { Supervisor } from "../lib/node/supervisor.ts";
 import { createPrivatePostgres, postgresBinDir } from "./helpers/private-postgres.ts";
 import type { PrivatePostgres } from "./helpers/private-postgres.ts";
+import { bearer, mintToken, testJwtSecret } from "./helpers/auth.ts";
 import { createTestProject } from "./helpers/test-project.ts";
 import type { TestProject } from "./helpers/test-project.ts";
+
+/** True when nothing accepts connections on 127.0.0.1:<port>. */
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("error", () => resolve(true));
+  });
+}
 
 describe("pgbouncer config", () => {
   it("is written from DATABASE_URL for transaction pooling on loopback, quoting what needs it", () => {
@@ -48,6 +64,7 @@ describe.runIf(bin && pgbouncer)("functions on PostgreSQL through PgBouncer", ()
   let project: TestProject;
   let sup: Supervisor;
   const logs: string[] = [];
+  const jwtSecret = testJwtSecret();
 
   beforeAll(async () => {
     pg = await createPrivatePostgres();
@@ -79,12 +96,13 @@ describe.runIf(bin && pgbouncer)("functions on PostgreSQL through PgBouncer", ()
   });
 
   it("serves the functions through PgBouncer", async () => {
-    sup = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env: { DATABASE_URL: pg.url }, log: (l) => logs.push(l) });
+    sup = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env: { DATABASE_URL: pg.url, AUTH_JWT_SECRET: jwtSecret }, log: (l) => logs.push(l) });
     const db = sup.backends.database;
     expect(db.kind).toBe("postgres");
     if (db.kind !== "postgres") return;
     expect(new URL(db.pooler.url).port).not.toBe(String(pg.port));
-    const created = await call("/links", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: "https://example.com/x" }) });
+    const headers = { "content-type": "application/json", ...bearer(await mintToken(jwtSecret)) };
+    const created = await call("/links", { method: "POST", headers, body: JSON.stringify({ url: "https://example.com/x" }) });
     expect(created.status).toBe(201);
   });
 
@@ -100,11 +118,46 @@ describe.runIf(bin && pgbouncer)("functions on PostgreSQL through PgBouncer", ()
     expect(syntax.body).toEqual({ error: { code: "internal_error", message: "Internal error", requestId: expect.any(String) } });
   });
 
+  it("keeps each function's connections open across requests (the host object's pool)", async () => {
+    const db = sup.backends.database;
+    if (db.kind !== "postgres") throw new Error("expected PostgreSQL");
+    const burst = async () => {
+      const statuses = await Promise.all(Array.from({ length: 40 }, () => call("/dberrors/ok").then((r) => r.status)));
+      expect(statuses.every((s) => s === 200)).toBe(true);
+    };
+    // PgBouncer's own view of its clients (the admin console, as the stats-only user the metrics use).
+    const clientPorts = async () => {
+      const statsUrl = db.pooler.statsUrl?.();
+      if (!statsUrl) throw new Error("the supervisor's PgBouncer has no stats user");
+      const admin = new pgLib.Client({ connectionString: statsUrl });
+      await admin.connect();
+      try {
+        const { rows } = await admin.query<{ database: string; port: number }>("SHOW CLIENTS");
+        return new Set(rows.filter((r) => r.database !== "pgbouncer").map((r) => r.port));
+      } finally {
+        await admin.end();
+      }
+    };
+    const before = await clientPorts(); // other functions' pools (links) from earlier tests
+    await burst();
+    const after1 = new Set([...(await clientPorts())].filter((p) => !before.has(p)));
+    expect(after1.size).toBeGreaterThan(0); // a connection per request would be closed by now
+    await burst();
+    const after2 = await clientPorts();
+    expect([...after2].filter((p) => after1.has(p)).length).toBeGreaterThan(0); // the same connections served the second burst
+    // At most a pool per process for this function (the other functions' pools were there before).
+    expect([...after2].filter((p) => !before.has(p)).length).toBeLessThanOrEqual(DEFAULT_DB_POOL * sup.processes);
+  });
+
   it("answers 503 with Retry-After while PgBouncer is down, and recovers when the supervisor restarts it", async () => {
     const db = sup.backends.database;
     if (db.kind !== "postgres") throw new Error("expected PostgreSQL");
     const before = db.pooler.pid();
     process.kill(before, "SIGKILL");
+    // The signal is asynchronous and the functions' pooled connections are already open: wait until PgBouncer's
+    // port refuses connections (the supervisor restarts it only after 500 ms) so the request meets it down.
+    const port = Number(new URL(db.pooler.url).port);
+    await expect.poll(() => refuses(port), { timeout: 5000, interval: 10 }).toBe(true);
     const down = await call("/links");
     expect(down.status).toBe(503);
     expect(down.headers.get("retry-after")).toBe("5");

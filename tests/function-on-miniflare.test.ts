@@ -7,6 +7,7 @@ import { migrateUp } from "../lib/node/migrations.ts";
 import { projectPaths } from "../lib/node/paths.ts";
 import { functionOnMiniflare } from "../lib/node/testing.ts";
 import type { FunctionUnderTest } from "../lib/node/testing.ts";
+import { bearer, mintToken, testJwtSecret } from "./helpers/auth.ts";
 import { freshDatabase } from "./helpers/fresh-database.ts";
 import type { FreshDatabase } from "./helpers/fresh-database.ts";
 
@@ -32,10 +33,11 @@ describe("hello on miniflare", () => {
 describe("links on miniflare, with a real database", () => {
   let db: FreshDatabase;
   let links: FunctionUnderTest;
+  const jwtSecret = testJwtSecret();
   beforeAll(async () => {
     db = await freshDatabase();
     await migrateUp(db.url, projectPaths().migrations);
-    links = await functionOnMiniflare("links", { bindings: { DATABASE_URL: db.url } });
+    links = await functionOnMiniflare("links", { bindings: { DATABASE_URL: db.url, AUTH_JWT_SECRET: jwtSecret } });
   });
   afterAll(async () => {
     await links?.dispose();
@@ -43,7 +45,8 @@ describe("links on miniflare, with a real database", () => {
   });
 
   it("creates and redirects (no Redis bound: the cache is bypassed)", async () => {
-    const created = await links.fetch("/", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: "https://example.com/mf", code: "on-mf" }) });
+    const headers = { "content-type": "application/json", ...bearer(await mintToken(jwtSecret)) };
+    const created = await links.fetch("/", { method: "POST", headers, body: JSON.stringify({ url: "https://example.com/mf", code: "on-mf" }) });
     expect(created.status).toBe(201);
     const redirect = await links.fetch("/on-mf");
     expect(redirect.status).toBe(302);

@@ -8,6 +8,7 @@ import { migrateUp } from "../lib/node/migrations.ts";
 import { startSupervisor } from "../lib/node/supervisor.ts";
 import type { Supervisor } from "../lib/node/supervisor.ts";
 import { freePort, haveRedisServer, PrivateRedis } from "./redis-proxy-helpers.ts";
+import { bearer, mintToken, testJwtSecret } from "./helpers/auth.ts";
 import { createTestProject } from "./helpers/test-project.ts";
 import type { TestProject } from "./helpers/test-project.ts";
 
@@ -19,13 +20,16 @@ describe.runIf(haveRedisServer())("functions when Redis goes down and comes back
   let project: TestProject;
   let sup: Supervisor;
   const ip = `192.0.2.${Math.floor(Math.random() * 250) + 1}`;
+  const jwtSecret = testJwtSecret();
+  let token: string;
 
   beforeAll(async () => {
     redisServer = new PrivateRedis(await freePort());
     await redisServer.start();
     project = await createTestProject({ fixtures: ["limited"] });
     if (databaseUrl) await migrateUp(databaseUrl, project.paths.migrations);
-    const env = { REDIS_URL: redisServer.url, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
+    token = await mintToken(jwtSecret);
+    const env = { REDIS_URL: redisServer.url, AUTH_JWT_SECRET: jwtSecret, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
     sup = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env, log: () => {} });
   });
   afterAll(async () => {
@@ -39,7 +43,7 @@ describe.runIf(haveRedisServer())("functions when Redis goes down and comes back
 
   it("uses the real Redis while it is up", async () => {
     expect(sup.backends.redis).toMatchObject({ kind: "redis", label: `redis at ${redisServer.url}` });
-    const res = await call("/links", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: "https://example.com/r", code: "redis-down" }) });
+    const res = await call("/links", { method: "POST", headers: { "content-type": "application/json", ...bearer(token) }, body: JSON.stringify({ url: "https://example.com/r", code: "redis-down" }) });
     expect(res.status).toBe(201);
     expect((await call("/links/redis-down")).headers.get("x-cache")).toBe("miss");
     await expect.poll(async () => (await call("/links/redis-down")).headers.get("x-cache")).toBe("hit");
@@ -64,7 +68,7 @@ describe.runIf(haveRedisServer())("functions when Redis goes down and comes back
     expect(await ready.json()).toMatchObject({ ok: false, checks: { redis: { ok: false }, database: { ok: true } } });
 
     // Writes still work; their click counts fall back to PostgreSQL.
-    const created = await call("/links", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: "https://example.com/while-down" }) });
+    const created = await call("/links", { method: "POST", headers: { "content-type": "application/json", ...bearer(token) }, body: JSON.stringify({ url: "https://example.com/while-down" }) });
     expect(created.status).toBe(201);
     expect((await call("/hello")).status).toBe(200);
   });

@@ -9,10 +9,14 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { migrateUp } from "../lib/node/migrations.ts";
 import { startSupervisor } from "../lib/node/supervisor.ts";
 import type { Supervisor } from "../lib/node/supervisor.ts";
+import { bearer, signUp, testJwtSecret } from "./helpers/auth.ts";
+import type { Session } from "./helpers/auth.ts";
+import { expectError, fetchAnswer } from "./helpers/stack.ts";
 import { createTestProject } from "./helpers/test-project.ts";
 import type { TestProject } from "./helpers/test-project.ts";
 
 const secret = `s3cr3t-${crypto.randomUUID()}`;
+const jwtSecret = testJwtSecret();
 const databaseUrl = inject("databaseUrl");
 const redisUrl = inject("redisUrl");
 let project: TestProject;
@@ -24,7 +28,7 @@ async function start(): Promise<Supervisor> {
     paths: project.paths,
     host: "127.0.0.1",
     port: 0,
-    env: { WORKYARD_TEST_SECRET: secret, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}), ...(redisUrl ? { REDIS_URL: redisUrl } : {}) },
+    env: { WORKYARD_TEST_SECRET: secret, AUTH_JWT_SECRET: jwtSecret, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}), ...(redisUrl ? { REDIS_URL: redisUrl } : {}) },
     log: (line) => logs.push(line),
   });
 }
@@ -40,30 +44,13 @@ afterAll(async () => {
   await project?.dispose();
 });
 
-async function call(path: string, init?: RequestInit) {
-  const res = await fetch(`${sup.url}${path}`, { redirect: "manual", ...init });
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = text;
-  }
-  return { res, status: res.status, body: body as Record<string, never>, text, requestId: res.headers.get("x-request-id") };
-}
-
-function expectError(r: Awaited<ReturnType<typeof call>>, status: number, code: string) {
-  expect(r.status).toBe(status);
-  expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
-  expect(r.body).toMatchObject({ error: { code, requestId: r.requestId } });
-  expect(r.requestId).toMatch(/^[A-Za-z0-9._:-]{8,128}$/);
-}
+const call = (path: string, init?: RequestInit) => fetchAnswer(`${sup.url}${path}`, init);
 
 describe("routing", () => {
   it("lists the functions at /", async () => {
     const r = await call("/");
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ service: "workyard", functions: ["/boom", "/hang", "/hello", "/links", "/secret"] });
+    expect(r.body).toEqual({ service: "workyard", functions: ["/auth", "/boom", "/hang", "/hello", "/links", "/secret"] });
     expect((await call("/scheduled/links", { method: "POST" })).status).toBe(404); // the internal surface is not public
   });
 
@@ -188,7 +175,10 @@ describe("secrets", () => {
     const files = await readdir(sup.release.releaseDir, { recursive: true, withFileTypes: true });
     const contents = await Promise.all(files.filter((f) => f.isFile()).map((f) => readFile(join(f.parentPath, f.name), "utf8")));
     expect(contents.length).toBeGreaterThan(5);
-    for (const text of contents) expect(text).not.toContain(secret);
+    for (const text of contents) {
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain(jwtSecret);
+    }
     const config = await readFile(join(sup.release.releaseDir, "workerd.capnp"), "utf8");
     expect(config).toContain('fromEnvironment = "WORKYARD_TEST_SECRET"');
   });
@@ -198,8 +188,18 @@ describe("links (PostgreSQL, Redis)", () => {
   // Each run is its own client (the gateway believes X-Forwarded-For from a loopback peer), so a shared real
   // Redis never carries one run's rate-limit budget into the next.
   const ip = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
+  // Creating and deleting links needs a signed-in user: one signed up through the real auth function.
+  let user: Session;
+  beforeAll(async () => {
+    user = await signUp(sup.url);
+  });
   const post = (body: unknown, from = ip) =>
-    call("/links", { method: "POST", headers: { "content-type": "application/json", "x-forwarded-for": from }, body: JSON.stringify(body) });
+    call("/links", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-for": from, ...bearer(user.accessToken) },
+      body: JSON.stringify(body),
+    });
+  const remove = (code: string) => call(`/links/${code}`, { method: "DELETE", headers: bearer(user.accessToken) });
 
   it("creates, lists, redirects with a click count, and deletes", async () => {
     const code = `t${Date.now().toString(36)}`;
@@ -216,7 +216,7 @@ describe("links (PostgreSQL, Redis)", () => {
     expect(redirect.res.headers.get("location")).toBe("https://example.com/a?b=c");
     await expect.poll(async () => (await call(`/links/${code}/stats`)).body, { timeout: 5000 }).toMatchObject({ clicks: 1 });
 
-    expect((await call(`/links/${code}`, { method: "DELETE" })).status).toBe(204);
+    expect((await remove(code)).status).toBe(204);
     expectError(await call(`/links/${code}`), 404, "not_found");
   });
 
@@ -262,7 +262,7 @@ describe("links (PostgreSQL, Redis)", () => {
     expect(rollUp).toMatchObject({ status: "ok" });
     expect((await call(`/links/${code}/stats`)).body).toMatchObject({ clicks });
 
-    expect((await call(`/links/${code}`, { method: "DELETE" })).status).toBe(204);
+    expect((await remove(code)).status).toBe(204);
     const gone = await call(`/links/${code}`);
     expectError(gone, 404, "not_found");
     expect(gone.res.headers.get("x-cache")).toBe("miss");

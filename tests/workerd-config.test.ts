@@ -11,6 +11,7 @@ const manifest: Manifest = {
   sourceHash: hash,
   gateway: { module: "gateway/gateway.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: [] },
   internal: { module: "internal/internal.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: ["service_binding_extra_handlers"] },
+  tail: { module: "tail/tail.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: [] },
   functions: [
     {
       name: "my-fn",
@@ -28,6 +29,7 @@ const manifest: Manifest = {
       timeoutMs: 1000,
       maxBodyBytes: 2048,
       isolate: true,
+      dbPool: 0,
     },
   ],
 };
@@ -95,10 +97,16 @@ describe("serveConfig", () => {
         { name: "DATABASE_URL", fromEnvironment: "DATABASE_URL" },
         { name: "UPSTASH_REDIS_REST_URL", fromEnvironment: "UPSTASH_REDIS_REST_URL" },
         { name: "UPSTASH_REDIS_REST_TOKEN", fromEnvironment: "UPSTASH_REDIS_REST_TOKEN" },
+        { name: "WORKYARD_COLLECTOR_URL", fromEnvironment: "WORKYARD_COLLECTOR_URL" },
+        { name: "WORKYARD_COLLECTOR_TOKEN", fromEnvironment: "WORKYARD_COLLECTOR_TOKEN" },
         { name: "FUNCTIONS", json: '{"my-fn":"FN_MY_FN"}' },
         { name: "FN_MY_FN", service: { name: "fn-my-fn" } },
+        // Drains this process's gateway before it is replaced (lib/worker/drain.ts).
+        { name: "GATEWAY_CONTROL", service: { name: "gateway", entrypoint: "control" } },
       ],
     });
+    // Each process's own probe socket serves the same internal worker (the supervisor hands it over as an fd).
+    expect(config.sockets[2]).toEqual({ name: "probe", address: "127.0.0.1:0", http: {}, service: { name: "internal" } });
     // The gateway has no way to reach it: only function bindings.
     const gateway = config.services.find((s) => s.name === "gateway");
     expect(JSON.stringify(gateway)).not.toContain("internal");
@@ -118,5 +126,17 @@ describe("serveConfig", () => {
     });
     expect(config.services.find((s) => s.name === "outbound")).toEqual({ name: "outbound", network: { allow: ["public", "local"] } });
     expect(text).toContain('fromEnvironment = "API_KEY"');
+  });
+
+  it("attaches the tail worker to every function and the gateway, naming each through props", () => {
+    const tails = (name: string) => {
+      const s = config.services.find((x) => x.name === name);
+      return s && "worker" in s ? s.worker.tails : undefined;
+    };
+    expect(tails("fn-my-fn")).toEqual([{ name: "tail", props: { json: '{"worker":"my-fn"}' } }]);
+    expect(tails("gateway")).toEqual([{ name: "tail", props: { json: '{"worker":"gateway"}' } }]);
+    expect(tails("internal")).toBeUndefined();
+    expect(tails("tail")).toBeUndefined();
+    expect(text).toContain('json = "{\\"worker\\":\\"my-fn\\"}"');
   });
 });

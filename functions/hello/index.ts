@@ -1,7 +1,8 @@
 /**
  * hello: the smallest function. No I/O; shows the app factory, a var from wrangler.toml, a path
- * parameter, a validated query and a validated JSON body.
+ * parameter, a validated query, a validated JSON body, and an HTML page whose input is escaped by construction.
  */
+import { html } from "hono/html";
 import { z } from "zod";
 import { createApp } from "../../lib/worker/app.ts";
 import { defineEnv } from "../../lib/worker/env.ts";
@@ -19,5 +20,16 @@ app.get("/greet/:name", validate("query", z.object({ shout: z.enum(["true", "fal
 });
 
 app.post("/echo", validate("json", z.object({ text: z.string().max(1000) })), (c) => c.json({ echo: c.req.valid("json").text }));
+
+// HTML from a tagged template: every interpolated value is escaped (`<script>` arrives as `&lt;script&gt;`), so
+// a name cannot inject markup. Build HTML this way (or with Hono's JSX), never by concatenating strings.
+app.get("/card/:name", (c) => {
+  const greeting = `${env(c).GREETING}, ${c.req.param("name")}!`;
+  return c.html(html`<!doctype html>
+<html lang="en">
+  <head><meta charset="utf-8"><title>${greeting}</title></head>
+  <body><h1>${greeting}</h1><p>Served by ${env(c).APP_NAME}.</p></body>
+</html>`);
+});
 
 export default app;

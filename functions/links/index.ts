@@ -1,18 +1,20 @@
 /**
  * links: a small link shortener on PostgreSQL, with Redis in front.
- *   POST   /            {url, code?, expiresInSeconds?}  create (201); a taken code is 409; rate limited per IP
+ *   POST   /            {url, code?, expiresInSeconds?}  create (201); a taken code is 409; rate limited per IP.
+ *                                                        Needs a signed-in user or an API key for "links" (401)
  *   GET    /            ?limit&before                    list, newest first
  *   GET    /:code                                        redirect (302), or 410 once expired. Served from the
  *                                                        Redis cache when it can be (x-cache: hit), and the click
  *                                                        is counted in Redis after the response
  *   GET    /:code/stats                                  the link and its click count
- *   DELETE /:code                                        delete (204)
+ *   DELETE /:code                                        delete (204): its owner, or an admin (403 otherwise)
  *   cron "* * * * *"                                     move click counts from Redis into PostgreSQL
  *   cron "*\/5 * * * *"                                   delete expired links
  */
 import type { Context } from "hono";
 import { z } from "zod";
 import { createApp } from "../../lib/worker/app.ts";
+import { requireAuth, requireOwner } from "../../lib/worker/auth.ts";
 import { cached, invalidate } from "../../lib/worker/cache.ts";
 import { database, db, withDatabase } from "../../lib/worker/db.ts";
 import { defineEnv } from "../../lib/worker/env.ts";
@@ -102,8 +104,12 @@ async function pendingClicks(c: Context, code: string): Promise<number> {
 const app = createApp();
 app.use(database());
 
+/** Who may write: a signed-in user, or a machine client with an API key made for this function. */
+const signedIn = requireAuth({ apiKeysFor: "links" });
+
 app.post(
   "/",
+  signedIn,
   rateLimit({ limit: (c) => env(c).CREATE_PER_MINUTE, window: "1 m", prefix: "links:create" }),
   validate("json", createSchema),
   async (c) => {
@@ -113,7 +119,7 @@ app.post(
     // A generated code can collide; try a few before giving up. A code the client chose cannot be retried.
     for (let attempt = 0; attempt < 5; attempt++) {
       const [link] = await sql<Link[]>`
-        insert into links (code, url, expires_at) values (${code ?? newCode()}, ${url}, ${expiresAt})
+        insert into links (code, url, expires_at, owner) values (${code ?? newCode()}, ${url}, ${expiresAt}, ${c.get("principal").subject})
         on conflict (code) do nothing
         returning ${sql.unsafe(columns)}`;
       if (link) {
@@ -157,9 +163,13 @@ app.get("/:code/stats", params, async (c) => {
   return c.json(toJson(link, await pendingClicks(c, code)));
 });
 
-app.delete("/:code", params, async (c) => {
+app.delete("/:code", signedIn, params, async (c) => {
   const { code } = c.req.valid("param");
-  const deleted = await db(c)`delete from links where code = ${code}`;
+  const sql = db(c);
+  const [link] = await sql<{ owner: string | null }[]>`select owner from links where code = ${code}`;
+  if (!link) throw new ApiError(404, `No link "${code}"`);
+  requireOwner(c, link.owner);
+  const deleted = await sql`delete from links where code = ${code} and owner is not distinct from ${link.owner}`;
   if (deleted.count === 0) throw new ApiError(404, `No link "${code}"`);
   await invalidate(c, targetKey(code));
   return c.body(null, 204);

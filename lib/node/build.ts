@@ -12,6 +12,7 @@ import { join, relative } from "node:path";
 import pLimit from "p-limit";
 import { BundleError, bundleWorker, writeWranglerConfig } from "./bundle.ts";
 import { checkCrons } from "./crons.ts";
+import { gitCommit } from "./git-commit.ts";
 import { discoverFunctions, routeSettings } from "./functions.ts";
 import type { FunctionSource } from "./functions.ts";
 import { DEFAULT_CRON_TIMEOUT_MS, MANIFEST_FILE, readManifest, writeManifest } from "./manifest.ts";
@@ -20,6 +21,7 @@ import type { ProjectPaths } from "./paths.ts";
 import { CONFIG_FILE, serveConfig } from "./serve-config.ts";
 import { serializeConfig } from "./workerd-config.ts";
 import { gatewayEntry, inlineFunctions } from "./gateway-entry.ts";
+import { writeFunctionEntry } from "./function-entry.ts";
 import { readSharedConfig } from "./wrangler-config.ts";
 import type { MergedConfig } from "./wrangler-config.ts";
 
@@ -116,20 +118,39 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
     compatibility_flags: ["service_binding_extra_handlers", "nodejs_compat"],
   };
 
+  const tailConfig: MergedConfig = {
+    ...gatewayConfig,
+    name: "_tail",
+    main: join(paths.root, "lib/worker/tail.ts"),
+    compatibility_flags: [],
+  };
+
   const staging = join(paths.releases, `.staging-${id}-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   const limit = pLimit(Math.max(1, availableParallelism()));
-  const jobs = [
+  // A function with a database pool is bundled from a generated entry that adds its host object; the config
+  // for Cloudflare (<name>.json) keeps the function's own entry.
+  const functionJobs = await Promise.all(
+    functions.map(async (f) => {
+      const pool = routeSettings(f).dbPool;
+      if (pool === 0) return { name: f.name, config: f.config, out: `functions/${f.name}` };
+      await writeWranglerConfig(paths.wranglerConfigs, f.config);
+      const main = await writeFunctionEntry(paths.wranglerConfigs, paths.root, f, pool);
+      return { name: f.name, config: { ...f.config, main }, out: `functions/${f.name}`, file: `${f.name}.host.json` };
+    }),
+  );
+  const jobs: { name: string; config: MergedConfig; out: string; file?: string }[] = [
     { name: "_gateway", config: gatewayConfig, out: "gateway" },
     { name: "_internal", config: internalConfig, out: "internal" },
-    ...functions.map((f) => ({ name: f.name, config: f.config, out: `functions/${f.name}` })),
+    { name: "_tail", config: tailConfig, out: "tail" },
+    ...functionJobs,
   ];
   try {
     const results = await Promise.allSettled(
       jobs.map((job) =>
         limit(async () => {
-          const configFile = await writeWranglerConfig(paths.wranglerConfigs, job.config);
+          const configFile = await writeWranglerConfig(paths.wranglerConfigs, job.config, job.file);
           const file = await bundleWorker(job.name, configFile, join(staging, job.out), paths.logs, paths.root);
           return `${job.out}/${file}`;
         }),
@@ -141,7 +162,7 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
       throw failures[0];
     }
     const modules = results.map((r) => (r.status === "fulfilled" ? r.value : ""));
-    const manifest = await writeRelease(staging, id, hash, { gateway: gatewayConfig, internal: internalConfig }, functions, modules);
+    const manifest = await writeRelease(staging, id, hash, { gateway: gatewayConfig, internal: internalConfig, tail: tailConfig }, functions, modules, await gitCommit(paths.root));
     await rm(releaseDir, { recursive: true, force: true });
     await rename(staging, releaseDir);
     return { releaseDir, manifest, reused: false, ms: performance.now() - started };
@@ -163,9 +184,10 @@ async function writeRelease(
   staging: string,
   id: string,
   hash: string,
-  system: { gateway: MergedConfig; internal: MergedConfig },
+  system: { gateway: MergedConfig; internal: MergedConfig; tail: MergedConfig },
   functions: FunctionSource[],
-  [gatewayModule = "", internalModule = "", ...functionModules]: string[],
+  [gatewayModule = "", internalModule = "", tailModule = "", ...functionModules]: string[],
+  git: Manifest["git"],
 ): Promise<Manifest> {
   const entries: FunctionEntry[] = [];
   for (const [i, f] of functions.entries()) {
@@ -188,8 +210,10 @@ async function writeRelease(
     id,
     createdAt: new Date().toISOString(),
     sourceHash: hash,
+    git,
     gateway: await describeModule(staging, gatewayModule, system.gateway),
     internal: await describeModule(staging, internalModule, system.internal),
+    tail: await describeModule(staging, tailModule, system.tail),
     functions: entries,
   };
   await writeManifest(staging, manifest);

@@ -21,9 +21,12 @@ export class BundleError extends Error {
   }
 }
 
-/** Writes the merged config as Wrangler JSON beside the others, with `main` relative to the file. */
-export async function writeWranglerConfig(dir: string, config: MergedConfig): Promise<string> {
-  const file = join(dir, `${config.name}.json`);
+/**
+ * Writes the merged config as Wrangler JSON beside the others, with `main` relative to the file. `fileName`
+ * defaults to `<name>.json`, the config `wrangler deploy -c` reads for Cloudflare.
+ */
+export async function writeWranglerConfig(dir: string, config: MergedConfig, fileName = `${config.name}.json`): Promise<string> {
+  const file = join(dir, fileName);
   await mkdir(dir, { recursive: true });
   const main = relative(dir, config.main);
   await writeFile(file, `${JSON.stringify({ ...config, main }, null, 2)}\n`);

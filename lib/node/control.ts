@@ -1,9 +1,13 @@
 /**
- * The supervisor's control endpoint, for the project's own commands (`npm run trigger`, `npm run crons`):
- * a small HTTP server on loopback that needs a bearer token. Its address and token are written to
- * .workyard/run/control.json (mode 0600), which only the project's owner can read.
+ * The supervisor's control endpoint, for the project's own commands (`npm run trigger`, `npm run crons`,
+ * `npm run deploy`, `npm run rollback`): a small HTTP server on loopback that needs a bearer token. Its
+ * address and token are written to .workyard/run/control.json (mode 0600), which only the project's owner
+ * can read.
  *   GET  /crons                          each cron with its next fire time and last runs
  *   POST /trigger {function, cron?}      fires one by hand and answers the recorded run
+ *   GET  /status                         the live release and its processes
+ *   POST /deploy {release}               migrates, then switches to that (already built) release
+ *   POST /rollback {release?}            switches back to the previous release (or the one named)
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
@@ -21,6 +25,24 @@ export interface ControlInfo {
 }
 
 const triggerSchema = z.object({ function: z.string().min(1), cron: z.string().optional() });
+const releaseSchema = z.object({ release: z.string().regex(/^[0-9a-f]{6,64}$/).optional() });
+
+/** What the control endpoint serves; the release switches are absent where nothing can switch. */
+export interface ControlHandlers {
+  /** Undefined while the scheduler is off. */
+  scheduler(): Scheduler | undefined;
+  status(): unknown;
+  deploy(release: string): Promise<unknown>;
+  rollback(release?: string): Promise<unknown>;
+}
+
+/** A refused switch (a failed migration or readiness, an unknown release): answered 409 with its message. */
+export class SwitchError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SwitchError";
+  }
+}
 
 const sha = (s: string) => createHash("sha256").update(s).digest();
 
@@ -41,21 +63,38 @@ async function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<unknow
 }
 
 /** Starts the control endpoint and writes its address and token to `infoFile`. */
-export async function startControl(scheduler: Scheduler, infoFile: string): Promise<{ info: ControlInfo; stop(): Promise<void> }> {
+export async function startControl(handlers: ControlHandlers, infoFile: string): Promise<{ info: ControlInfo; stop(): Promise<void> }> {
   const token = randomBytes(24).toString("base64url");
   const server = createServer((req, res) => {
     const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
     if (!timingSafeEqual(sha(presented), sha(token))) return send(res, 401, { error: { code: "unauthorized", message: "Bad or missing token" } });
     void (async () => {
       try {
-        if (req.method === "GET" && req.url === "/crons") return send(res, 200, await scheduler.listing());
-        if (req.method === "POST" && req.url === "/trigger") {
+        if (req.method === "GET" && req.url === "/status") return send(res, 200, handlers.status());
+        if (req.method === "POST" && (req.url === "/deploy" || req.url === "/rollback")) {
+          const input = releaseSchema.safeParse(await readBody(req));
+          if (!input.success) return send(res, 400, { error: { code: "invalid_input", message: 'Send {"release": "<release id>"}' } });
+          const release = input.data.release;
+          if (req.url === "/deploy" && !release) return send(res, 400, { error: { code: "invalid_input", message: "Name the release to deploy" } });
+          try {
+            return send(res, 200, req.url === "/deploy" ? await handlers.deploy(release ?? "") : await handlers.rollback(release));
+          } catch (err) {
+            if (err instanceof SwitchError) return send(res, 409, { error: { code: "switch_refused", message: err.message } });
+            throw err;
+          }
+        }
+        const scheduler = handlers.scheduler();
+        if (!scheduler && (req.url === "/crons" || req.url === "/trigger")) {
+          return send(res, 409, { error: { code: "scheduler_off", message: "The scheduler is off here (WORKYARD_SCHEDULER=off)" } });
+        }
+        if (scheduler && req.method === "GET" && req.url === "/crons") return send(res, 200, await scheduler.listing());
+        if (scheduler && req.method === "POST" && req.url === "/trigger") {
           const input = triggerSchema.safeParse(await readBody(req));
           if (!input.success) return send(res, 400, { error: { code: "invalid_input", message: 'Send {"function": "<name>", "cron"?: "<expression>"}' } });
           const run = await scheduler.trigger(input.data.function, input.data.cron);
           return send(res, 200, { run });
         }
-        send(res, 404, { error: { code: "not_found", message: "GET /crons or POST /trigger" } });
+        send(res, 404, { error: { code: "not_found", message: "GET /crons, POST /trigger, GET /status, POST /deploy or POST /rollback" } });
       } catch (err) {
         send(res, 400, { error: { code: "failed", message: (err as Error).message } });
       }

@@ -7,6 +7,8 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import postgres from "postgres";
+import type { Sql } from "postgres";
 import { migrateUp, PLATFORM_MIGRATIONS } from "./migrations.ts";
 
 export interface EmbeddedPostgres {
@@ -43,6 +45,41 @@ async function claim(dataDir: string): Promise<() => Promise<void>> {
   return () => rm(lock, { force: true });
 }
 
+/** Frontend messages of the extended query protocol that leave a sequence open until its Sync. */
+const EXTENDED = new Set(["P", "B", "D", "E", "H", "C"].map((c) => c.charCodeAt(0)));
+/** Longest a connection may hold the database between two messages of one sequence before others go on. */
+const SEQUENCE_HOLD_MS = 5000;
+
+/**
+ * PGlite is one session, and pglite-socket serves every connection from it, one message at a time, keeping a
+ * connection's messages together only inside a transaction. A client's extended query (Parse, Describe, Flush; then
+ * Bind, Execute, Sync: what postgres.js sends for every query with parameters) spans two messages with a round trip
+ * between, and another connection's Parse in between replaces the unnamed statement: "unnamed prepared statement
+ * does not exist", or a Bind against the wrong statement. So until a connection's sequence reaches its Sync, this
+ * tells the queue that a transaction is open, which makes it take that connection's next message first.
+ */
+export function serializeExtendedQueries(db: PGlite): PGlite {
+  let openSince = 0;
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === "isInTransaction") {
+        return () => (openSince > 0 && Date.now() - openSince < SEQUENCE_HOLD_MS) || target.isInTransaction();
+      }
+      if (prop === "execProtocolRawStream") {
+        return async (message: Uint8Array, options: Parameters<PGlite["execProtocolRawStream"]>[1]) => {
+          try {
+            return await target.execProtocolRawStream(message, options);
+          } finally {
+            openSince = EXTENDED.has(message[0] ?? 0) ? openSince || Date.now() : 0;
+          }
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 /** Opens (or creates) the PGlite database in `dataDir` and serves it on 127.0.0.1:`port` (0 picks one). */
 export async function startEmbeddedPostgres(dataDir: string, port = 0): Promise<EmbeddedPostgres> {
   await mkdir(dataDir, { recursive: true });
@@ -51,7 +88,7 @@ export async function startEmbeddedPostgres(dataDir: string, port = 0): Promise<
   let server: PGLiteSocketServer;
   try {
     db = await PGlite.create(dataDir);
-    server = new PGLiteSocketServer({ db, host: "127.0.0.1", port, maxConnections: 64 });
+    server = new PGLiteSocketServer({ db: serializeExtendedQueries(db), host: "127.0.0.1", port, maxConnections: 64 });
     await server.start();
   } catch (err) {
     await db?.close();
@@ -85,4 +122,19 @@ export async function startMigratedEmbeddedPostgres(dataDir: string, migrationsD
     throw err;
   }
   return embedded;
+}
+
+/**
+ * Runs `work` (a project command: `npm run apikey`, `npm run user`) with a connection to DATABASE_URL, or to the
+ * embedded database in `dataDir`, opened for the call (it refuses while `npm start` has it open).
+ */
+export async function withProjectDatabase<T>(env: NodeJS.ProcessEnv, dataDir: string, work: (sql: Sql) => Promise<T>): Promise<T> {
+  const embedded = env.DATABASE_URL ? undefined : await startEmbeddedPostgres(dataDir);
+  const sql = postgres(env.DATABASE_URL ?? embedded?.url ?? "", { max: 1, onnotice: () => {} });
+  try {
+    return await work(sql);
+  } finally {
+    await sql.end();
+    await embedded?.stop();
+  }
 }

@@ -34,7 +34,12 @@ export interface RouteSettings {
   timeoutMs: number;
   maxBodyBytes: number;
   isolate: boolean;
+  /** Size of the function host's database pool per workerd process; 0: no host, a connection per request. */
+  dbPool: number;
 }
+
+/** The pool a function gets when it declares DATABASE_URL and does not set db_pool_size. */
+export const DEFAULT_DB_POOL = 10;
 
 /** A function's route settings from its merged config. */
 export function routeSettings(fn: FunctionSource): RouteSettings {
@@ -44,7 +49,23 @@ export function routeSettings(fn: FunctionSource): RouteSettings {
     timeoutMs: fn.route.timeout_ms ?? DEFAULT_TIMEOUT_MS,
     maxBodyBytes: fn.route.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
     isolate: fn.route.isolate ?? true,
+    dbPool: dbPool(fn),
   };
+}
+
+function dbPool(fn: FunctionSource): number {
+  // The pool serves DATABASE_URL; a function without it has nothing to pool (a shared setting does not apply).
+  if (!(fn.config.secrets?.required?.includes("DATABASE_URL") ?? false)) return 0;
+  if (fn.route.isolate === false) {
+    if ((fn.route.db_pool_size ?? 0) > 0) {
+      throw new ConfigError(
+        `functions/${fn.name}: db_pool_size needs the function's own isolate (its pool lives in a host object there); ` +
+          "remove isolate = false, or db_pool_size for a connection per request.",
+      );
+    }
+    return 0;
+  }
+  return fn.route.db_pool_size ?? DEFAULT_DB_POOL;
 }
 
 /** Finds every function under `functionsDir`, validates names and reads each one's merged Wrangler config. */

@@ -30,10 +30,13 @@ export function gatewayEntry(root: string, compatibilityDate: string, inline: Fu
     `import { createGateway } from ${JSON.stringify(join(root, "lib/worker/gateway.ts"))};`,
     ...inline.map((f, i) => `import fn${i} from ${JSON.stringify(f.entry)};`),
     `export default createGateway({ ${inline.map((f, i) => `${JSON.stringify(f.name)}: fn${i}`).join(", ")} });`,
+    // The entrypoint the internal worker drains this process through before it is replaced (drain.ts).
+    `export { drainControl as control } from ${JSON.stringify(join(root, "lib/worker/drain.ts"))};`,
   ];
   return {
     contents: `${lines.join("\n")}\n`,
     sourcefile: "gateway.entry.ts",
-    compatibilityFlags: [...new Set(inline.flatMap((f) => f.config.compatibility_flags))],
+    // nodejs_compat: the gateway publishes its access records on a node:diagnostics_channel.
+    compatibilityFlags: [...new Set(["nodejs_compat", ...inline.flatMap((f) => f.config.compatibility_flags)])],
   };
 }

@@ -11,6 +11,8 @@ export interface KeepAlive<T extends Managed> {
   current(): T;
   /** Stops the process and the watching. */
   stop(): Promise<void>;
+  /** Stops the watching only and hands back the process, still running, for the caller to stop its own way. */
+  release(): T;
 }
 
 export interface KeepAliveOptions<T extends Managed> {
@@ -60,6 +62,10 @@ export function keepAlive<T extends Managed>({ name, first, restart, log, onFata
     async stop() {
       stopping = true;
       await current.stop();
+    },
+    release() {
+      stopping = true;
+      return current;
     },
   };
 }

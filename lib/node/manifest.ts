@@ -32,6 +32,8 @@ export const functionEntrySchema = moduleSchema.extend({
   maxBodyBytes: z.number().int().positive(),
   /** False: HTTP requests run in the gateway's isolate (crons still run in the function's own worker). */
   isolate: z.boolean(),
+  /** Size of the function host's database pool per process; 0: a connection per request, no host object. */
+  dbPool: z.number().int().nonnegative(),
 });
 export type FunctionEntry = z.infer<typeof functionEntrySchema>;
 
@@ -40,8 +42,12 @@ export const manifestSchema = z.object({
   id: z.string(),
   createdAt: z.string(),
   sourceHash: z.string(),
+  /** The git commit the release was built from (null outside git); absent in releases built before it was recorded. */
+  git: z.object({ commit: z.string(), dirty: z.boolean() }).nullable().optional(),
   gateway: moduleSchema,
   internal: moduleSchema,
+  /** The tail worker: every invocation's trace, sent to the supervisor's collector. */
+  tail: moduleSchema,
   functions: z.array(functionEntrySchema),
 });
 export type Manifest = z.infer<typeof manifestSchema>;

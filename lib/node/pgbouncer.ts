@@ -40,7 +40,12 @@ export interface PgbouncerSettings {
   clientPassword: string;
   poolSize?: number;
   maxClientConnections?: number;
+  /** Password of the `workyard_stats` user, who may read SHOW POOLS / SHOW STATS on the admin console (metrics). */
+  statsPassword?: string;
 }
+
+/** The user the metrics read PgBouncer's admin console as (stats only, no admin commands). */
+export const STATS_USER = "workyard_stats";
 
 /** Quotes a value for pgbouncer.ini's [databases] connection string. */
 function connValue(value: string): string {
@@ -101,14 +106,17 @@ query_wait_timeout = 5
 server_login_retry = 1
 log_connections = 0
 log_disconnections = 0
-`;
+${s.statsPassword ? `stats_users = ${STATS_USER}\n` : ""}`;
   const quote = (v: string) => `"${v.replaceAll('"', '""')}"`;
-  return { ini, userlist: `${quote(db.user)} ${quote(s.clientPassword)}\n` };
+  const stats = s.statsPassword ? `${quote(STATS_USER)} ${quote(s.statsPassword)}\n` : "";
+  return { ini, userlist: `${quote(db.user)} ${quote(s.clientPassword)}\n${stats}` };
 }
 
 export interface Pgbouncer {
   /** What functions connect to: PgBouncer's address with the client password. */
   url: string;
+  /** PgBouncer's admin console as the stats user (when a stats password was set). */
+  statsUrl?: string;
   pid: number;
   exited: Promise<number | null>;
   stop(): Promise<void>;
@@ -161,6 +169,7 @@ export async function startPgbouncer(
   const url = `postgres://${encodeURIComponent(db.user)}:${encodeURIComponent(s.clientPassword)}@127.0.0.1:${s.port}/${encodeURIComponent(db.database)}`;
   const handle: Pgbouncer = {
     url,
+    ...(s.statsPassword ? { statsUrl: `postgres://${STATS_USER}:${encodeURIComponent(s.statsPassword)}@127.0.0.1:${s.port}/pgbouncer` } : {}),
     pid: child.pid ?? -1,
     exited,
     async stop() {

@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { ensureLocalSecrets } from "./local-secrets.ts";
 import { projectPaths } from "./paths.ts";
 import type { ProjectPaths } from "./paths.ts";
 
@@ -17,6 +18,18 @@ export function projectWithEnv(): ProjectPaths {
   const paths = projectPaths(process.env.WORKYARD_ROOT);
   if (existsSync(join(paths.root, ".env"))) process.loadEnvFile(join(paths.root, ".env"));
   return paths;
+}
+
+/**
+ * What `npm start` and `npm run dev` begin with: the project (and its .env), the listening settings, a log to
+ * stdout, and the signing keys they may make for themselves (local-secrets.ts).
+ */
+export async function serveCommand(): Promise<{ paths: ProjectPaths; settings: ServeSettings; log: (line: string) => void }> {
+  const paths = projectWithEnv();
+  const settings = serveSettings();
+  const log = (line: string) => console.log(line);
+  await ensureLocalSecrets(paths, process.env, log);
+  return { paths, settings, log };
 }
 
 /** PORT, HOST and DEV_PORT from the environment; exits with a message naming each bad one. */

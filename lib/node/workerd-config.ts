@@ -2,11 +2,18 @@
  * The workerd config (the parts of workerd.capnp this project uses) as typed data, and the one serializer
  * that writes it as Cap'n Proto text. Schema: node_modules/workerd/workerd.capnp.
  */
+import { posix } from "node:path";
 
 /** A file embedded into the config (`embed "path"`), relative to the config file's folder. */
 export class Embed {
   constructor(readonly path: string) {}
 }
+
+/** Cap'n Proto's `void`, for union members that carry no value (e.g. `durableObjectStorage = (inMemory = void)`). */
+export class Void {
+  readonly capnp = "void";
+}
+export const VOID = new Void();
 
 /** A ServiceDesignator: the service's name, optionally an entrypoint and props handed to it. */
 export interface ServiceDesignator {
@@ -23,7 +30,15 @@ export type Binding = { name: string } & (
   | { fromEnvironment: string }
   | { service: ServiceDesignator }
   | { hyperdrive: { designator: ServiceDesignator; database: string; user: string; password: string; scheme: string } }
+  | { durableObjectNamespace: { className: string; serviceName?: string } }
 );
+
+/** A Durable Object class a worker exports; `preventEviction` keeps an object (and its sockets) alive while idle. */
+export interface DurableObjectNamespace {
+  className: string;
+  uniqueKey: string;
+  preventEviction?: boolean;
+}
 
 export interface Worker {
   modules: Module[];
@@ -32,6 +47,9 @@ export interface Worker {
   bindings?: Binding[];
   globalOutbound?: ServiceDesignator;
   tails?: ServiceDesignator[];
+  durableObjectNamespaces?: DurableObjectNamespace[];
+  /** Where Durable Objects keep storage; `inMemory` (a Void) is enough for objects that store nothing. */
+  durableObjectStorage?: { inMemory: Void };
 }
 
 export interface Network {
@@ -66,7 +84,28 @@ export interface WorkerdConfig {
   logging?: { structuredLogging?: boolean };
 }
 
-type Value = string | number | boolean | Embed | Value[] | { [key: string]: Value | undefined };
+function rebaseModule(module: Module, releasePath: string): Module {
+  const moved = (e: Embed) => new Embed(posix.join(releasePath, e.path));
+  if ("esModule" in module) return { name: module.name, esModule: moved(module.esModule) };
+  if ("text" in module) return { name: module.name, text: moved(module.text) };
+  if ("json" in module) return { name: module.name, json: moved(module.json) };
+  return { name: module.name, wasm: moved(module.wasm) };
+}
+
+/**
+ * The config with every worker module's embed path prefixed by `releasePath`: for a config file written outside
+ * the release folder (embed paths in capnp are relative to the config file, and absolute ones are not allowed).
+ */
+export function rebaseModules(config: WorkerdConfig, releasePath: string): WorkerdConfig {
+  return {
+    ...config,
+    services: config.services.map((s) =>
+      "worker" in s ? { ...s, worker: { ...s.worker, modules: s.worker.modules.map((m) => rebaseModule(m, releasePath)) } } : s,
+    ),
+  };
+}
+
+type Value = string | number | boolean | Embed | Void | Value[] | { [key: string]: Value | undefined };
 
 /** A Cap'n Proto text string literal. */
 function quote(text: string): string {
@@ -85,6 +124,7 @@ function quote(text: string): string {
 
 function write(value: Value, indent: string): string {
   if (value instanceof Embed) return `embed ${quote(value.path)}`;
+  if (value instanceof Void) return "void";
   if (typeof value === "string") return quote(value);
   if (typeof value === "number") {
     if (!Number.isFinite(value)) throw new Error(`workerd config: ${value} is not a number Cap'n Proto can hold`);

@@ -30,6 +30,12 @@ const routeSchema = z.strictObject({
    * the throughput of a small request; shares globals and compatibility settings with other such functions).
    */
   isolate: z.boolean().optional(),
+  /**
+   * Connections to PgBouncer each workerd process keeps open for this function, reused across requests (the
+   * function runs inside a host object that owns them). Default 10 for a function that declares DATABASE_URL;
+   * 0 opens a connection per request instead.
+   */
+  db_pool_size: z.number().int().min(0).max(100).optional(),
 });
 export type RouteOptions = z.infer<typeof routeSchema>;
 
@@ -106,7 +112,7 @@ function explain(file: string, error: z.ZodError): ConfigError {
   const lines = error.issues.map((i) => {
     const key = i.path.map(String).join(".") || "(file)";
     if (i.code === "unrecognized_keys") {
-      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms, workyard.isolate)`;
+      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms, workyard.isolate, workyard.db_pool_size)`;
     }
     return `  - ${key}: ${i.message}`;
   });

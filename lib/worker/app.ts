@@ -1,7 +1,8 @@
 /**
  * The app factory every function starts from: a Hono app with the project's standard middleware.
  *   - a request id on every request and response (`c.get("requestId")`)
- *   - secure headers suited to a JSON API
+ *   - CORS for the origins in the CORS_ORIGINS setting (none by default; see cors.ts)
+ *   - secure headers suited to a JSON API, no X-Powered-By
  *   - a request body limit (413 beyond it)
  *   - one error handler: errors a handler means (ApiError, HTTPException) become the JSON error shape;
  *     anything else is logged with its stack and answered as a plain 500 that leaks nothing
@@ -9,11 +10,13 @@
  */
 import { Hono } from "hono";
 import type { Env as HonoEnv, Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { bodyLimit, discardUnreadBody } from "./body-limit.ts";
+import { corsFromSettings } from "./cors.ts";
 import { databaseApiError } from "./db-errors.ts";
+import { errorDetails } from "./error-details.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { allowedMethods } from "./method-not-allowed.ts";
 import { requestId } from "./request-id.ts";
@@ -27,8 +30,11 @@ export interface AppOptions {
 export function renderError(thrown: Error, c: Context): Response {
   const id = c.get("requestId") ?? "unknown";
   const err = databaseApiError(thrown) ?? thrown;
-  if (err !== thrown) console.error(`database error in ${c.req.method} ${new URL(c.req.url).pathname} [${id}]`, thrown);
+  if (err !== thrown) console.error(`database error in ${c.req.method} ${new URL(c.req.url).pathname} [${id}]`, errorDetails(thrown));
   if (err instanceof ApiError) {
+    // Set on the context too: Hono copies headers set earlier in the request (e.g. by an earlier rate limit)
+    // over the error response, and the error's own must win.
+    for (const [name, value] of Object.entries(err.headers ?? {})) c.header(name, value);
     const res = c.json(errorBody(err.status, err.message, id, { code: err.code, issues: err.issues }), err.status);
     for (const [name, value] of Object.entries(err.headers ?? {})) res.headers.set(name, value);
     return res;
@@ -39,14 +45,20 @@ export function renderError(thrown: Error, c: Context): Response {
     return c.json(errorBody(status, message, id), status);
   }
   // Not meant for the client: log everything, answer nothing about it.
-  console.error(`unhandled error in ${c.req.method} ${new URL(c.req.url).pathname} [${id}]`, err);
+  console.error(`unhandled error in ${c.req.method} ${new URL(c.req.url).pathname} [${id}]`, errorDetails(err));
   return c.json(errorBody(500, "Internal error", id), 500);
 }
 
 /** A Hono app with the standard middleware and error handling installed. */
 export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1024 }: AppOptions = {}): Hono<E> {
   const app = new Hono<E>();
+  app.use(async function discardUnread(c, next) {
+    const received = c.req.raw;
+    await next();
+    await discardUnreadBody(received);
+  });
   app.use(requestId());
+  app.use(corsFromSettings());
   app.use(
     secureHeaders({
       // A JSON API never needs to load anything, frame anything or be framed.
@@ -55,6 +67,7 @@ export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1
       xFrameOptions: "DENY",
       // HSTS only means something over TLS; sent below when the request came in over https.
       strictTransportSecurity: false,
+      removePoweredBy: true,
     }),
   );
   app.use(async function hsts(c, next) {
@@ -63,14 +76,7 @@ export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1
       c.header("strict-transport-security", "max-age=31536000; includeSubDomains");
     }
   });
-  app.use(
-    bodyLimit({
-      maxSize: maxBodyBytes,
-      onError: () => {
-        throw new ApiError(413, `Request body is larger than ${maxBodyBytes} bytes`);
-      },
-    }),
-  );
+  app.use(bodyLimit({ maxBytes: maxBodyBytes }));
   app.onError(renderError);
   app.notFound((c) => {
     const path = new URL(c.req.url).pathname;
@@ -79,7 +85,8 @@ export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1
       c.header("allow", allow.join(", "));
       return c.json(errorBody(405, `${c.req.method} is not allowed here; use ${allow.join(", ")}`, c.get("requestId")), 405);
     }
-    return c.json(errorBody(404, `No route for ${c.req.method} ${path}`, c.get("requestId")), 404);
+    const shown = path.length > 200 ? `${path.slice(0, 200)}…` : path;
+    return c.json(errorBody(404, `No route for ${c.req.method} ${shown}`, c.get("requestId")), 404);
   });
   return app;
 }

@@ -64,6 +64,8 @@ export function databaseApiError(err: unknown): ApiError | undefined {
     case "22001":
     case "22003":
     case "22P02":
+    case "22021": // a NUL or an invalid byte sequence in text: PostgreSQL cannot store it
+    case "22P05":
       return new ApiError(400, "A value is missing, too long or of the wrong form", { code: "invalid_value", cause: err });
     case "40001":
     case "40P01":

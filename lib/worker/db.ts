@@ -1,8 +1,10 @@
 /**
- * PostgreSQL for functions, with postgres.js. `app.use(database())` then `const sql = db(c)` in a handler:
- * the client is made on first use in a request and closed after the response (`waitUntil`), because
- * workerd forbids reusing a socket across requests. Settings are the ones that are correct behind
- * PgBouncer transaction pooling: no prepared statements, no type fetch round trip, one connection.
+ * PostgreSQL for functions, with postgres.js. `app.use(database())` then `const sql = db(c)` in a handler.
+ * Served by workyard, a function runs inside a host object that owns a pool (function-host.ts) and `db(c)`
+ * is that pool, kept across requests. Anywhere else (Cloudflare, miniflare, a plain `app.request` in a
+ * test) the client is made on first use in a request and closed after the response (`waitUntil`), because
+ * workerd forbids reusing a plain worker's socket across requests. Settings are the ones that are correct
+ * behind PgBouncer transaction pooling: no prepared statements, no type fetch round trip.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import postgres from "postgres";
@@ -15,7 +17,12 @@ interface Holder {
   url: string;
   connectTimeoutSeconds: number;
   client?: Sql;
+  /** The host's pool: shared, never closed by a request. */
+  pooled?: boolean;
 }
+
+/** Where the function host puts its pool in the env it hands the function. */
+export const POOL_BINDING = "__workyardPool";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -33,7 +40,13 @@ export interface DatabaseOptions {
 /** Makes `db(c)` available in the handlers after it and closes the connection after each response. */
 export const database = ({ binding = "DATABASE_URL", connectTimeoutSeconds = 5 }: DatabaseOptions = {}): MiddlewareHandler =>
   async function database(c, next) {
-    const url = (c.env as Record<string, unknown> | undefined)?.[binding];
+    const env = c.env as Record<string, unknown> | undefined;
+    const pool = env?.[POOL_BINDING] as Sql | undefined;
+    if (pool && binding === "DATABASE_URL") {
+      c.set("database", { url: "", connectTimeoutSeconds, client: pool, pooled: true });
+      return next();
+    }
+    const url = env?.[binding];
     if (typeof url !== "string" || url === "") {
       console.error(`${binding} is not set: declare it under [secrets] required = ["${binding}"] and set it in the environment`);
       throw new ApiError(500, "This function is misconfigured; see the server log", { code: "misconfigured" });
@@ -61,6 +74,21 @@ function connect(url: string, connectTimeoutSeconds: number): Sql {
     fetch_types: false,
     connect_timeout: connectTimeoutSeconds,
     idle_timeout: 1,
+    onnotice: () => {},
+  });
+}
+
+/**
+ * A pool of up to `size` connections for a function host. Connections open on demand, idle ones close after
+ * a minute, and a connection that breaks (PgBouncer restarted) is replaced on the next query.
+ */
+export function openPool(url: string, size: number, connectTimeoutSeconds = 5): Sql {
+  return postgres(url, {
+    max: size,
+    prepare: false,
+    fetch_types: false,
+    connect_timeout: connectTimeoutSeconds,
+    idle_timeout: 60,
     onnotice: () => {},
   });
 }

@@ -9,15 +9,23 @@
  * small request, at the price of sharing globals and compatibility settings with the other such functions.
  * The build generates an entry module that passes those handlers to `createGateway`.
  */
+import { channel } from "node:diagnostics_channel";
+import { discardUnreadBody } from "./body-limit.ts";
+import { holdWhileDraining } from "./drain.ts";
 import { errorResponse } from "./errors.ts";
+import { errorDetails } from "./error-details.ts";
 import { inlineSecretBinding } from "./inline-names.ts";
 import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "./request-id.ts";
+import { ACCESS_CHANNEL } from "./trace-record.ts";
+import type { AccessRecord } from "./trace-record.ts";
 
 export interface GatewayRoute {
   /** Name of the service binding that reaches the function (isolated functions). */
   binding: string;
   /** True when the function runs in the gateway's isolate. */
   inline?: boolean;
+  /** True when the binding is the function's host object namespace (a function with a database pool). */
+  hosted?: boolean;
   timeoutMs: number;
   maxBodyBytes: number;
 }
@@ -29,6 +37,8 @@ export interface InlineHandler {
 
 export interface GatewayEnv {
   ROUTES: Record<string, GatewayRoute>;
+  /** Set when TLS is on: plain-HTTP requests are redirected to HTTPS on this port. */
+  HTTPS_PORT?: number;
   /** Vars of each in-isolate function, and the names of its secrets. */
   INLINE_ENV?: Record<string, { vars: Record<string, unknown>; secrets: string[] }>;
   [binding: string]: unknown;
@@ -37,6 +47,18 @@ export interface GatewayEnv {
 
 interface FunctionBinding {
   fetch(request: Request): Promise<Response>;
+}
+
+/**
+ * The host object's id in this process, made once (ids are plain values). Stubs are per request: a stub kept from
+ * an earlier request fails every later one (tried: all answers were errors).
+ */
+const hostIds = new WeakMap<DurableObjectNamespace, DurableObjectId>();
+
+function hostObject(namespace: DurableObjectNamespace): FunctionBinding {
+  let id = hostIds.get(namespace);
+  if (!id) hostIds.set(namespace, (id = namespace.idFromName("pool")));
+  return namespace.get(id);
 }
 
 class DeadlineExceeded extends Error {}
@@ -80,6 +102,17 @@ function index(env: GatewayEnv, requestId: string): Response {
   });
 }
 
+/** The same URL over HTTPS: 301 for GET and HEAD, 308 otherwise (so a POST stays a POST with its body). */
+function toHttps(url: URL, port: number, method: string, requestId: string): Response {
+  const target = new URL(url);
+  target.protocol = "https:";
+  target.port = port === 443 ? "" : String(port);
+  return new Response(null, {
+    status: method === "GET" || method === "HEAD" ? 301 : 308,
+    headers: { location: target.href, [REQUEST_ID_HEADER]: requestId },
+  });
+}
+
 /** Each in-isolate function's env, built once per gateway env (so a function's own caches keyed by env hold). */
 const inlineEnvs = new WeakMap<object, Map<string, Record<string, unknown>>>();
 
@@ -96,44 +129,103 @@ function inlineEnv(env: GatewayEnv, name: string): Record<string, unknown> {
   return fnEnv;
 }
 
+// The access log: one record per request on a diagnostics channel, which workerd puts into the trace the
+// tail worker receives (and, unlike console.log, does not also print). See tail.ts.
+const access = channel(ACCESS_CHANNEL);
+const inFlight = new Map<string, number>();
+let processId: string | undefined;
+
+/** A request's URL split once per request: the first path segment names the function, the rest goes to it. */
+interface Target {
+  url: URL;
+  /** The first path segment ("" for the index). */
+  name: string;
+  /** The path the function sees: what follows the first segment, "/" at least. */
+  rest: string;
+  clientIp: string;
+}
+
+function target(request: Request): Target {
+  const url = new URL(request.url);
+  const slash = url.pathname.indexOf("/", 1);
+  const name = slash === -1 ? url.pathname.slice(1) : url.pathname.slice(1, slash);
+  return { url, name, rest: slash === -1 ? "/" : url.pathname.slice(slash), clientIp: clientIp(request) };
+}
+
 /** The gateway worker, with the handlers of the functions that run in its isolate. */
 export function createGateway(inline: Record<string, InlineHandler> = {}) {
   return {
     async fetch(request: Request, env: GatewayEnv, ctx: ExecutionContext): Promise<Response> {
-      return handle(request, env, ctx, inline);
+      // Only while this process is being replaced (see drain.ts); otherwise undefined, no await.
+      const hold = holdWhileDraining();
+      if (hold) await hold;
+      const started = Date.now();
+      const to = target(request);
+      const path = to.url.pathname.slice(0, 256);
+      const fn = to.name !== "" && Object.hasOwn(env.ROUTES, to.name) ? to.name : null;
+      const key = fn ?? "";
+      const current = (inFlight.get(key) ?? 0) + 1;
+      inFlight.set(key, current);
+      let status = 500;
+      let id = "";
+      try {
+        const response = await handle(request, to, env, ctx, inline);
+        status = response.status;
+        id = response.headers.get(REQUEST_ID_HEADER) ?? "";
+        return response;
+      } finally {
+        inFlight.set(key, (inFlight.get(key) ?? 1) - 1);
+        processId ??= crypto.randomUUID();
+        const record: AccessRecord = {
+          id,
+          fn,
+          method: request.method,
+          path,
+          status,
+          ms: Date.now() - started,
+          ip: to.clientIp,
+          inflight: current,
+          proc: processId,
+        };
+        access.publish(record);
+      }
     },
   };
 }
 
 async function handle(
   request: Request,
+  { url, name, rest, clientIp: ip }: Target,
   env: GatewayEnv,
   ctx: ExecutionContext,
   inline: Record<string, InlineHandler>,
 ): Promise<Response> {
   const requestId = acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER));
-  const url = new URL(request.url);
-  const slash = url.pathname.indexOf("/", 1);
-  const name = slash === -1 ? url.pathname.slice(1) : url.pathname.slice(1, slash);
+  if (env.HTTPS_PORT !== undefined && url.protocol === "http:") return toHttps(url, env.HTTPS_PORT, request.method, requestId);
   if (name === "") return index(env, requestId);
 
   const route = Object.hasOwn(env.ROUTES, name) ? env.ROUTES[name] : undefined;
   const handler = route?.inline ? inline[name] : undefined;
-  const target = route && !route.inline ? (env[route.binding] as FunctionBinding | undefined) : undefined;
+  const bound = route && !route.inline ? env[route.binding] : undefined;
+  const target = bound && route?.hosted ? hostObject(bound as DurableObjectNamespace) : (bound as FunctionBinding | undefined);
   if (!route || !(target || handler)) {
+    await discardUnreadBody(request);
     return errorResponse(404, `No function named "${name.slice(0, 64)}"; see / for the list`, requestId);
   }
 
   const length = Number(request.headers.get("content-length") ?? 0);
   if (length > route.maxBodyBytes) {
+    // Answering while the client is still sending makes workerd reset the connection (body-limit.ts): read and
+    // drop a body of moderate size first.
+    await discardUnreadBody(request);
     return errorResponse(413, `Request body is larger than ${route.maxBodyBytes} bytes`, requestId);
   }
 
-  url.pathname = slash === -1 ? "/" : url.pathname.slice(slash);
+  url.pathname = rest;
   const forwarded = new Request(url, request);
   forwarded.headers.set(REQUEST_ID_HEADER, requestId);
   forwarded.headers.set("x-forwarded-prefix", `/${name}`);
-  forwarded.headers.set("x-client-ip", clientIp(request));
+  forwarded.headers.set("x-client-ip", ip);
 
   let response: Response;
   try {
@@ -144,7 +236,7 @@ async function handle(
       console.error(`function "${name}" did not answer within ${route.timeoutMs} ms [${requestId}]`);
       return errorResponse(504, `The function did not answer within ${route.timeoutMs} ms`, requestId);
     }
-    console.error(`function "${name}" threw [${requestId}]`, err);
+    console.error(`function "${name}" threw [${requestId}]`, errorDetails(err));
     return errorResponse(500, "Internal error", requestId);
   }
   if (response.headers.get(REQUEST_ID_HEADER) === requestId) return response;

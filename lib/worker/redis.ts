@@ -11,12 +11,6 @@ import { Redis } from "@upstash/redis/cloudflare";
 export const REDIS_URL_BINDING = "UPSTASH_REDIS_REST_URL";
 export const REDIS_TOKEN_BINDING = "UPSTASH_REDIS_REST_TOKEN";
 
-declare module "hono" {
-  interface ContextVariableMap {
-    redis: Redis | null;
-  }
-}
-
 /** A client from the bindings, or null when the function has no Redis configured. */
 export function redisFromEnv(env: unknown): Redis | null {
   const bindings = (env ?? {}) as Record<string, unknown>;
@@ -34,12 +28,20 @@ export function redisFromEnv(env: unknown): Redis | null {
   });
 }
 
-/** The request's Redis client (made on first use), or null when none is configured. */
+/**
+ * One client per env object (per worker), made on first use: the client keeps no connection of its own (each
+ * command is a `fetch` in the calling request), so it is safe to share, and making one per request cost more
+ * than the command itself in a small read.
+ */
+const clients = new WeakMap<object, Redis | null>();
+
+/** The Redis client for this function (made on first use), or null when none is configured. */
 export function redis(c: Context): Redis | null {
-  let client = c.get("redis");
+  const env = (c.env ?? {}) as object;
+  let client = clients.get(env);
   if (client === undefined) {
-    client = redisFromEnv(c.env);
-    c.set("redis", client);
+    client = redisFromEnv(env);
+    clients.set(env, client);
   }
   return client;
 }

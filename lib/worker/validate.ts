@@ -30,6 +30,27 @@ const requireJson: MiddlewareHandler = async function requireJson(c, next) {
   await next();
 };
 
+// With the u flag, \p{Cs} matches only a surrogate that is not half of a pair.
+const loneSurrogate = /\p{Cs}/u;
+
+/**
+ * Where the validated value holds a string with an unpaired UTF-16 surrogate (JSON allows "\ud800"). Such text
+ * is not Unicode: it would be stored as U+FFFD, so two different inputs would become the same value.
+ */
+function unpairedSurrogates(value: unknown): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const stack: { value: unknown; path: string }[] = [{ value, path: "" }];
+  while (stack.length > 0 && issues.length < 20) {
+    const item = stack.pop() as { value: unknown; path: string };
+    if (typeof item.value === "string") {
+      if (loneSurrogate.test(item.value)) issues.push({ path: item.path || "(root)", message: "Contains an unpaired surrogate: send valid Unicode text" });
+    } else if (item.value !== null && typeof item.value === "object") {
+      for (const [key, v] of Object.entries(item.value)) stack.push({ value: v, path: item.path ? `${item.path}.${key}` : key });
+    }
+  }
+  return issues;
+}
+
 /** Validates one part of the request with a zod schema; handlers read it with `c.req.valid(target)`. */
 export function validate<T extends ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
   const check = zValidator(target, schema, (result) => {
@@ -39,6 +60,8 @@ export function validate<T extends ZodType, Target extends keyof ValidationTarge
         issues: toIssues(result.error.issues),
       });
     }
+    const unpaired = unpairedSurrogates(result.data);
+    if (unpaired.length > 0) throw new ApiError(400, `Invalid ${targetNames[target] ?? target}: see issues`, { code: "invalid_input", issues: unpaired });
   });
   if (target !== "json") return check;
   return (async function validateJson(c, next) {

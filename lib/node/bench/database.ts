@@ -1,9 +1,12 @@
 /**
  * The database rows: one-row reads by primary key (`GET /:id` → `select id, name from bench_items where
- * id = $1`) served by the same Hono handler (db-read/items.ts) three ways, to measure the design target
+ * id = $1`) served by the same Hono handler (db-read/items.ts) four ways, to measure the design target
  * "database read endpoint >= 1.0x the same handler on Node with a persistent postgres.js pool, through the
- * same PgBouncer", and what the pooler buys:
- *   - workerd through the gateway, a postgres.js client per request (lib/worker/db.ts), via PgBouncer
+ * same PgBouncer", what the function host's pool buys, and what the pooler buys:
+ *   - workerd through the gateway, the function in its host object with a pool (what `npm start` does for a
+ *     function that declares DATABASE_URL: lib/worker/function-host.ts), via PgBouncer
+ *   - workerd through the gateway, a postgres.js client per request (db_pool_size = 0, in the gateway's
+ *     isolate: the fastest per-request path), via PgBouncer
  *   - Node (@hono/node-server), one persistent pool (max 10, prepare false), via PgBouncer
  *   - workerd through the gateway, a client per request, straight to PostgreSQL
  * Each scenario gets its own scratch database (seeded with the same rows) and its own PgBouncer started by
@@ -29,12 +32,23 @@ import { ITEMS_TABLE } from "./db-read/items.ts";
 import type { Comparison, RunningScenario, Scenario } from "./scenario.ts";
 import { serveOnNode, serveWorkerd } from "./servers.ts";
 
-export const DB_GATEWAY = "db read via gateway (workerd, PgBouncer)";
+export const DB_GATEWAY = "db read via gateway (workerd host pool, PgBouncer)";
+export const DB_PER_REQUEST = "db read via gateway (workerd, connection per request, PgBouncer)";
 export const DB_NODE = "db read on Node (postgres.js pool, PgBouncer)";
 export const DB_DIRECT = "db read via gateway (workerd, direct to PostgreSQL)";
 
 /** The function's name in the bench's project: served at /db-read. */
 const FN = "db-read";
+/** The same function with a connection per request, in the gateway's isolate. */
+const PER_REQUEST_FN = "db-read-per-request";
+const PER_REQUEST_TOML = `# Written by the bench: db-read with a connection per request, in the gateway's isolate.
+[secrets]
+required = ["DATABASE_URL"]
+
+[workyard]
+isolate = false
+db_pool_size = 0
+`;
 /** Rows in the scratch table; requests ask for ids 1..ITEMS. */
 const ITEMS = 1000;
 const DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -173,7 +187,8 @@ async function createScratchDatabase(adminUrl: string): Promise<{ name: string; 
 export async function databaseBench({ paths, onLine, log, env = process.env }: DatabaseBenchOptions): Promise<{ scenarios: Scenario[]; comparisons: Comparison[] }> {
   const comparisons: Comparison[] = [
     { name: "db read: gateway / Node", a: DB_GATEWAY, b: DB_NODE, target: 1.0 },
-    { name: "db read: PgBouncer / direct (workerd)", a: DB_GATEWAY, b: DB_DIRECT },
+    { name: "db read: host pool / connection per request", a: DB_GATEWAY, b: DB_PER_REQUEST },
+    { name: "db read: PgBouncer / direct (per request)", a: DB_PER_REQUEST, b: DB_DIRECT },
   ];
   const found = await findPostgres(paths, env, log);
   if ("skip" in found) {
@@ -184,7 +199,7 @@ export async function databaseBench({ paths, onLine, log, env = process.env }: D
 
   let release: Promise<BuildResult> | undefined;
   const buildOnce = () =>
-    (release ??= buildBenchProject(paths, FN, fixture).then((r) => {
+    (release ??= buildBenchProject(paths, FN, fixture, [{ name: PER_REQUEST_FN, wranglerToml: PER_REQUEST_TOML }]).then((r) => {
       log(`  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${FN} function (${Math.round(r.ms)} ms)`);
       return r;
     }));
@@ -231,13 +246,13 @@ export async function databaseBench({ paths, onLine, log, env = process.env }: D
 
   // A fixed id while load.ts loads one URL; every setup reads the same row of the same table.
   const id = ITEMS / 2;
-  const viaGateway = async (databaseUrl: string, label: string) => {
+  const viaGateway = async (databaseUrl: string, label: string, name = FN) => {
     const built = await buildOnce();
-    const fn = built.manifest.functions.find((f) => f.name === FN);
-    if (!fn) throw new Error(`the bench's release ${built.manifest.id} has no "${FN}" function`);
-    // As the supervisor does: workerd sees the internal token and the secrets the function declares, nothing else.
+    const fn = built.manifest.functions.find((f) => f.name === name);
+    if (!fn) throw new Error(`the bench's release ${built.manifest.id} has no "${name}" function`);
+    // As the supervisor does: workerd sees the internal token and the secrets the functions declare, nothing else.
     const secrets: Record<string, string> = {};
-    for (const secret of fn.secrets) {
+    for (const secret of built.manifest.functions.flatMap((f) => f.secrets)) {
       if (secret !== "DATABASE_URL") throw new Error(`the bench's ${FN} function declares a secret it cannot set: ${secret}`);
       secrets[secret] = databaseUrl;
     }
@@ -245,6 +260,7 @@ export async function databaseBench({ paths, onLine, log, env = process.env }: D
   };
 
   const gateway = scenario(DB_GATEWAY, true, (url) => viaGateway(url, "workerd db"), `/${FN}`);
+  const perRequest = scenario(DB_PER_REQUEST, true, (url) => viaGateway(url, "workerd db per request", PER_REQUEST_FN), `/${PER_REQUEST_FN}`);
   const node = scenario(
     DB_NODE,
     true,
@@ -259,6 +275,6 @@ export async function databaseBench({ paths, onLine, log, env = process.env }: D
       }),
     "",
   );
-  const direct = scenario(DB_DIRECT, false, (url) => viaGateway(url, "workerd db direct"), `/${FN}`);
-  return { scenarios: [gateway, node, direct], comparisons };
+  const direct = scenario(DB_DIRECT, false, (url) => viaGateway(url, "workerd db direct", PER_REQUEST_FN), `/${PER_REQUEST_FN}`);
+  return { scenarios: [gateway, perRequest, node, direct], comparisons };
 }

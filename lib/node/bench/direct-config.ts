@@ -5,12 +5,11 @@
  * service instead of the gateway, so the hop is the only difference between the two setups (the other
  * services and sockets stay, idle, and `startWorkerd` finds every socket it hands over).
  */
-import { posix } from "node:path";
 import type { Manifest } from "../manifest.ts";
 import { PUBLIC_SOCKET, serveConfig, serviceName } from "../serve-config.ts";
 import type { ServeOptions } from "../serve-config.ts";
-import { Embed } from "../workerd-config.ts";
-import type { Module, WorkerdConfig } from "../workerd-config.ts";
+import { rebaseModules } from "../workerd-config.ts";
+import type { WorkerdConfig } from "../workerd-config.ts";
 
 export interface DirectSocketOptions {
   /**
@@ -20,30 +19,13 @@ export interface DirectSocketOptions {
   releasePath?: string;
 }
 
-function rebase(module: Module, releasePath: string): Module {
-  const moved = (e: Embed) => new Embed(posix.join(releasePath, e.path));
-  if ("esModule" in module) return { name: module.name, esModule: moved(module.esModule) };
-  if ("text" in module) return { name: module.name, text: moved(module.text) };
-  if ("json" in module) return { name: module.name, json: moved(module.json) };
-  return { name: module.name, wasm: moved(module.wasm) };
-}
-
-function rebased(config: WorkerdConfig, releasePath: string): WorkerdConfig {
-  return {
-    ...config,
-    services: config.services.map((s) =>
-      "worker" in s ? { ...s, worker: { ...s.worker, modules: s.worker.modules.map((m) => rebase(m, releasePath)) } } : s,
-    ),
-  };
-}
-
 /**
  * The release's config with every function reached through its service binding, including those built to
  * run in the gateway's isolate (isolate = false): prices the hop that option saves.
  */
 export function serviceBindingConfig(manifest: Manifest, serve: ServeOptions, { releasePath = "." }: DirectSocketOptions = {}): WorkerdConfig {
   const isolated = { ...manifest, functions: manifest.functions.map((f) => ({ ...f, isolate: true })) };
-  return rebased(serveConfig(isolated, serve), releasePath);
+  return rebaseModules(serveConfig(isolated, serve), releasePath);
 }
 
 /** The release's config with the public socket bound directly to the function `fnName`'s service. */
@@ -56,7 +38,7 @@ export function directSocketConfig(manifest: Manifest, fnName: string, serve: Se
   const full = serveConfig(manifest, serve);
   if (!full.sockets.some((s) => s.name === PUBLIC_SOCKET)) throw new Error(`The release config has no "${PUBLIC_SOCKET}" socket to rebind`);
   return {
-    ...rebased(full, releasePath),
+    ...rebaseModules(full, releasePath),
     sockets: full.sockets.map((s) => (s.name === PUBLIC_SOCKET ? { ...s, service: { name: serviceName(fn) } } : s)),
   };
 }

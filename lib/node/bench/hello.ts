@@ -5,6 +5,7 @@
  * with a service-binding hop (the default for functions), on its own socket, and on Node.
  */
 import { rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { BuildResult } from "../build.ts";
@@ -21,16 +22,20 @@ export const HELLO_GATEWAY = "hello via gateway (workerd)";
 export const HELLO_BINDING = "hello via gateway, service binding (workerd)";
 export const HELLO_OWN_SOCKET = "hello on own socket (workerd)";
 export const HELLO_NODE = "hello on Node (@hono/node-server)";
+/** The gateway row again, on one workerd process per core (the `npm start` default). */
+export const helloProcesses = (n: number) => `hello via gateway, ${n} workerd processes`;
 
 export interface HelloBenchOptions {
   paths: ProjectPaths;
   release: BuildResult;
+  /** Processes for the all-cores row (default: one per core). */
+  processes?: number;
   /** Where workerd's and the Node server's own output goes. */
   onLine: (source: string, line: string) => void;
 }
 
 /** The three hello scenarios and their ratio rows. */
-export function helloBench({ paths, release, onLine }: HelloBenchOptions): { scenarios: Scenario[]; comparisons: Comparison[] } {
+export function helloBench({ paths, release, processes = availableParallelism(), onLine }: HelloBenchOptions): { scenarios: Scenario[]; comparisons: Comparison[] } {
   const fn = release.manifest.functions.find((f) => f.name === "hello");
   if (!fn) throw new Error(`Release ${release.manifest.id} has no "hello" function; the gateway bench needs functions/hello`);
 
@@ -74,6 +79,10 @@ export function helloBench({ paths, release, onLine }: HelloBenchOptions): { sce
       }
     },
   });
+  const allCores: Scenario = {
+    name: helloProcesses(processes),
+    start: () => serveWorkerd({ configDir: release.releaseDir, path: fn.route, processes, onLine: (l) => onLine("workerd gateway", l) }),
+  };
   const binding = derived(HELLO_BINDING, fn.route, (serve, releasePath) => serviceBindingConfig(release.manifest, serve, { releasePath }));
   const ownSocket = derived(HELLO_OWN_SOCKET, "/", (serve, releasePath) => directSocketConfig(release.manifest, fn.name, serve, { releasePath }));
 
@@ -90,8 +99,10 @@ export function helloBench({ paths, release, onLine }: HelloBenchOptions): { sce
   };
 
   return {
-    scenarios: [gateway, binding, ownSocket, node],
+    scenarios: [gateway, allCores, binding, ownSocket, node],
     comparisons: [
+      // Information: "close to linear" (N x) needs a quiet machine with a core to spare for the load generator.
+      { name: `${processes} processes / 1 process (gateway)`, a: helloProcesses(processes), b: HELLO_GATEWAY },
       { name: "gateway / own socket", a: HELLO_GATEWAY, b: HELLO_OWN_SOCKET, target: 0.8 },
       { name: "gateway with a service binding / own socket", a: HELLO_BINDING, b: HELLO_OWN_SOCKET },
       { name: "own socket / Node", a: HELLO_OWN_SOCKET, b: HELLO_NODE },

@@ -9,20 +9,29 @@ import type { BuildResult } from "../build.ts";
 import { projectPaths } from "../paths.ts";
 import type { ProjectPaths } from "../paths.ts";
 
+/** The same function code served a second way: another folder with its own wrangler.toml. */
+export interface BenchVariant {
+  name: string;
+  wranglerToml: string;
+}
+
 /**
  * Builds .workyard/bench/<fn>-project: functions/<fn> (an index.ts re-exporting `<fixtureDir>/worker.ts`, and
  * `<fixtureDir>/wrangler.toml`), the shared wrangler.toml, and links to lib, migrations and the lockfile. Kept
  * between runs so that build() reuses its release while the sources are unchanged.
  */
-export async function buildBenchProject(paths: ProjectPaths, fn: string, fixtureDir: string): Promise<BuildResult> {
+export async function buildBenchProject(paths: ProjectPaths, fn: string, fixtureDir: string, variants: BenchVariant[] = []): Promise<BuildResult> {
   const root = join(paths.work, "bench", `${fn}-project`);
-  const fnDir = join(root, "functions", fn);
-  await mkdir(fnDir, { recursive: true });
-  await writeFile(
-    join(fnDir, "index.ts"),
-    `// Written by the bench: the ${fn} function.\nexport { default } from "../../lib/node/bench/${fn}/worker.ts";\n`,
-  );
-  await copyFile(join(fixtureDir, "wrangler.toml"), join(fnDir, "wrangler.toml"));
+  for (const variant of [{ name: fn }, ...variants]) {
+    const fnDir = join(root, "functions", variant.name);
+    await mkdir(fnDir, { recursive: true });
+    await writeFile(
+      join(fnDir, "index.ts"),
+      `// Written by the bench: the ${variant.name} function.\nexport { default } from "../../lib/node/bench/${fn}/worker.ts";\n`,
+    );
+    if ("wranglerToml" in variant) await writeFile(join(fnDir, "wrangler.toml"), variant.wranglerToml);
+    else await copyFile(join(fixtureDir, "wrangler.toml"), join(fnDir, "wrangler.toml"));
+  }
   await copyFile(paths.sharedConfig, join(root, "wrangler.toml"));
   const links: [string, string][] = [
     [join(paths.root, "lib"), join(root, "lib")],

@@ -4,9 +4,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { listenSocket } from "../listen-socket.ts";
+import { heldSocket, listenSocket } from "../listen-socket.ts";
 import { INTERNAL_TOKEN_VAR } from "../serve-config.ts";
-import { startWorkerd, waitUntilAnswering } from "../workerd-process.ts";
+import { startWorkerd, waitUntilReady } from "../workerd-process.ts";
 import type { WorkerdProcess } from "../workerd-process.ts";
 import { startChildServer } from "./child-server.ts";
 import type { RunningScenario } from "./scenario.ts";
@@ -20,43 +20,54 @@ export interface WorkerdServerOptions {
   path: string;
   /** The process environment workerd sees (secrets bound with fromEnvironment). */
   env?: Record<string, string>;
+  /** How many workerd processes share the socket (default 1). */
+  processes?: number;
   /** Each line workerd prints. */
   onLine: (line: string) => void;
 }
 
+/** A running workerd setup: its URL, its processes (for their memory) and how to stop it all. */
+export interface RunningWorkerd extends RunningScenario {
+  pids: number[];
+}
+
 /**
- * workerd serving `configDir/workerd.capnp` as `npm start` runs it: the public and internal sockets
- * made here on free loopback ports and handed over as fds, a fresh internal token in its environment.
+ * workerd serving `configDir/workerd.capnp` as `npm start` runs it: `processes` workerd processes sharing the
+ * public and internal sockets (made here on free loopback ports and handed over as fds), each with its own
+ * probe socket, and a fresh internal token in their environment.
  */
-export async function serveWorkerd({ configDir, path, env = {}, onLine }: WorkerdServerOptions): Promise<RunningScenario> {
-  const socket = await listenSocket(HOST, 0);
-  const internalSocket = await listenSocket(HOST, 0).catch((err: unknown) => {
+export async function serveWorkerd({ configDir, path, env = {}, processes = 1, onLine }: WorkerdServerOptions): Promise<RunningWorkerd> {
+  const socket = await heldSocket(HOST, 0);
+  const internalSocket = await heldSocket(HOST, 0).catch((err: unknown) => {
     socket.close();
     throw err;
   });
-  let proc: WorkerdProcess;
-  try {
-    proc = startWorkerd({
-      releaseDir: configDir,
-      socket,
-      internalSocket,
-      env: { [INTERNAL_TOKEN_VAR]: randomBytes(24).toString("base64url"), ...env },
-      onLine: (line) => onLine(line),
-    });
-  } catch (err) {
-    // Our copies are open until workerd has them; left open they would keep this process alive.
+  const token = randomBytes(24).toString("base64url");
+  const started: WorkerdProcess[] = [];
+  const stop = async () => {
+    await Promise.all(started.map((p) => p.stop(5000)));
     socket.close();
     internalSocket.close();
-    throw err;
-  }
-  const url = `http://${HOST}:${socket.port}${path}`;
+  };
   try {
-    await waitUntilAnswering(url, proc);
+    for (let i = 0; i < processes; i++) {
+      const probe = await listenSocket(HOST, 0);
+      const proc = startWorkerd({
+        releaseDir: configDir,
+        socket: socket.lend(),
+        internalSocket: internalSocket.lend(),
+        probeSocket: probe,
+        env: { [INTERNAL_TOKEN_VAR]: token, ...env },
+        onLine: (line) => onLine(processes > 1 ? `#${i + 1} ${line}` : line),
+      });
+      started.push(proc);
+      await waitUntilReady(`http://${HOST}:${probe.port}/healthz`, token, proc, 15_000);
+    }
   } catch (err) {
-    await proc.stop(1000);
+    await stop();
     throw err;
   }
-  return { url, stop: () => proc.stop(5000) };
+  return { url: `http://${HOST}:${socket.port}${path}`, pids: started.map((p) => p.pid), stop };
 }
 
 export interface NodeServerOptions {

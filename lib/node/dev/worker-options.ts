@@ -80,7 +80,8 @@ function gatewayBindings(functions: FunctionWorker[]): Pick<WorkerOptions, "bind
   );
   return {
     bindings: {
-      ROUTES: gatewayRoutes(routed.map((f) => routeSettings(f.fn))),
+      // No host objects in dev: a function's db(c) opens a connection per request, as on Cloudflare.
+      ROUTES: gatewayRoutes(routed.map((f) => ({ ...routeSettings(f.fn), dbPool: 0 }))),
       ...(inline.length > 0 ? { INLINE_ENV: inlineEnv } : {}),
       ...Object.fromEntries(inlineSecrets),
     },

@@ -1,6 +1,6 @@
 /** The Redis HTTP proxy (Upstash REST protocol) and its backends; see server.ts for the routes. */
 export { startRedisProxy } from "./server.ts";
-export type { RedisProxy, RedisProxyOptions } from "./server.ts";
+export type { RedisProxy, RedisProxyOptions, RedisProxyStats } from "./server.ts";
 export { createBackend } from "./create-backend.ts";
 export type { CreateBackendOptions } from "./create-backend.ts";
 export type { RedisBackend, RedisArgs, RedisReply, RedisOutcome, PubSubEvent, Subscription, SubscribeRequest } from "./backend.ts";

@@ -41,10 +41,19 @@ export interface RedisProxyOptions {
   log?: (line: string) => void;
 }
 
+/** The proxy's own counters since it started (for the metrics). */
+export interface RedisProxyStats {
+  /** Answers sent, by status code. */
+  responses: Map<number, number>;
+  /** Open subscription streams. */
+  subscriptions: number;
+}
+
 export interface RedisProxy {
   /** Base URL for clients, e.g. http://127.0.0.1:40123 (UPSTASH_REDIS_REST_URL). */
   url: string;
   port: number;
+  stats(): RedisProxyStats;
   /** Stops accepting requests, ends open subscription streams and connections. The backend stays open. */
   stop(): Promise<void>;
 }
@@ -88,7 +97,10 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
   const syncToken = randomBytes(8).toString("hex");
   const jsonHeaders = { "content-type": "application/json", "upstash-sync-token": syncToken };
 
+  const responses = new Map<number, number>();
+
   function send(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
+    responses.set(status, (responses.get(status) ?? 0) + 1);
     res.writeHead(status, { ...jsonHeaders, "content-length": Buffer.byteLength(body), ...extra });
     res.end(body);
   }
@@ -248,6 +260,7 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
   return {
     url: `http://${urlHost}:${address.port}`,
     port: address.port,
+    stats: () => ({ responses: new Map(responses), subscriptions: streams.active }),
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await streams.closeAll();

@@ -1,7 +1,7 @@
 /**
  * The database read endpoint the bench loads, written once and served two ways: `GET /:id` answers one row
  * of `bench_items` as JSON (404 when there is none). Only where `sql` comes from differs between the two:
- * inside workerd (worker.ts) a client per request from lib/worker/db.ts, on Node (node.ts) one pool for the
+ * inside workerd (worker.ts) `db(c)` from lib/worker/db.ts (the host's pool, or a client per request), on Node (node.ts) one pool for the
  * process. Everything else (the app factory's middleware, validation, the query, the response) is this code.
  */
 import type { Context, MiddlewareHandler } from "hono";

@@ -1,7 +1,8 @@
 /**
- * The database read endpoint as a workyard function: `app.use(database())` and `db(c)`, a postgres.js client
- * per request, closed after the response. The bench's project serves it as functions/db-read (an index.ts
- * that re-exports this module), with DATABASE_URL declared as a secret (wrangler.toml next to this file).
+ * The database read endpoint as a workyard function: `app.use(database())` and `db(c)`. The bench's project
+ * serves it twice (an index.ts that re-exports this module, DATABASE_URL declared as a secret): as
+ * functions/db-read in its host object, where `db(c)` is the host's pool (wrangler.toml next to this file),
+ * and as functions/db-read-per-request, where it is a client per request, closed after the response.
  */
 import { database, db } from "../../../worker/db.ts";
 import { itemsApp } from "./items.ts";

@@ -1,0 +1,212 @@
+/**
+ * auth: accounts and sessions, on PostgreSQL, with Redis for the login rate limits.
+ *   POST /signup   {email, password}             create an account (201) and sign in; a taken email is 409
+ *   POST /login    {email, password}             sign in (200); wrong email or password is 401; rate limited
+ *                                                per client IP and per account (429)
+ *   POST /refresh  {refreshToken}                a new access token and a new refresh token (the old one stops
+ *                                                working); presenting a replaced token again ends the session
+ *   POST /logout   {refreshToken, everywhere?}   end the session (or every session of the account): 204
+ *   GET  /me                                     the signed-in account (Authorization: Bearer <access token>)
+ *   cron "17 * * * *"                            delete refresh tokens that expired more than a day ago
+ * Token answers: {tokenType, accessToken, expiresIn, refreshToken, refreshExpiresIn, user}, never cached.
+ * Passwords: scrypt (lib/worker/password.ts). Access tokens: HS256 JWTs (lib/worker/jwt.ts).
+ */
+import type { Context } from "hono";
+import { z } from "zod";
+import { createApp } from "../../lib/worker/app.ts";
+import { requireAuth } from "../../lib/worker/auth.ts";
+import { database, db, withDatabase } from "../../lib/worker/db.ts";
+import type { Sql } from "../../lib/worker/db.ts";
+import { defineEnv } from "../../lib/worker/env.ts";
+import { ApiError } from "../../lib/worker/errors.ts";
+import { jwtEnv, signAccessToken } from "../../lib/worker/jwt.ts";
+import { dummyHash, hashPassword, MAX_PASSWORD_BYTES, needsRehash, verifyPassword } from "../../lib/worker/password.ts";
+import { rateLimit } from "../../lib/worker/rate-limit.ts";
+import { withCrons } from "../../lib/worker/scheduled.ts";
+import { validate } from "../../lib/worker/validate.ts";
+
+const env = defineEnv(
+  z.object({
+    AUTH_REFRESH_TTL_SECONDS: z.coerce.number().int().min(60).max(400 * 24 * 3600).default(30 * 24 * 3600),
+    LOGIN_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
+    LOGIN_PER_IP: z.coerce.number().int().positive().default(30),
+    SIGNUP_PER_IP: z.coerce.number().int().positive().default(20),
+  }),
+);
+
+interface User {
+  id: string;
+  email: string;
+  password_hash: string;
+  role: string;
+  created_at: Date;
+}
+
+const email = z
+  .string()
+  .trim()
+  .max(254)
+  .pipe(z.email("an email address"))
+  .transform((e) => e.toLowerCase());
+const password = z
+  .string()
+  .min(10, "at least 10 characters")
+  .refine((p) => new TextEncoder().encode(p).length <= MAX_PASSWORD_BYTES, `at most ${MAX_PASSWORD_BYTES} bytes`);
+const credentials = z.object({ email, password });
+// At login, any string up to the limits: a password that would not be accepted today just fails to match.
+const loginSchema = z.object({ email: z.string().max(254), password: z.string().max(MAX_PASSWORD_BYTES) });
+const refreshSchema = z.object({ refreshToken: z.string().min(1).max(128) });
+const logoutSchema = refreshSchema.extend({ everywhere: z.boolean().default(false) });
+
+const userJson = (u: Pick<User, "id" | "email" | "role" | "created_at">) => ({
+  id: u.id,
+  email: u.email,
+  role: u.role,
+  createdAt: u.created_at.toISOString(),
+});
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function newRefreshToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** Stores a new refresh token in `family` and answers both tokens. */
+async function issueTokens(c: Context, sql: Sql, user: Pick<User, "id" | "email" | "role" | "created_at">, family: string, status: 200 | 201 = 200) {
+  const refreshTtl = env(c).AUTH_REFRESH_TTL_SECONDS;
+  const refreshToken = newRefreshToken();
+  await sql`insert into auth_refresh_tokens (token_hash, user_id, family, expires_at)
+            values (${await sha256(refreshToken)}, ${user.id}, ${family}, now() + ${refreshTtl} * interval '1 second')`;
+  const settings = jwtEnv(c);
+  const accessToken = await signAccessToken(settings, { sub: user.id, role: user.role, sid: family });
+  c.header("cache-control", "no-store");
+  return c.json(
+    { tokenType: "Bearer", accessToken, expiresIn: settings.AUTH_ACCESS_TTL_SECONDS, refreshToken, refreshExpiresIn: refreshTtl, user: userJson(user) },
+    status,
+  );
+}
+
+const invalidCredentials = () =>
+  new ApiError(401, "The email or password is wrong", { code: "invalid_credentials", headers: { "www-authenticate": 'Bearer realm="workyard"' } });
+
+const invalidRefresh = (message: string, code = "invalid_token") =>
+  new ApiError(401, message, { code, headers: { "www-authenticate": `Bearer realm="workyard", error="invalid_token"` } });
+
+/** The per-account limit's key: a hash of the normalized email, so no address is written into Redis. */
+async function accountKey(c: Context): Promise<string> {
+  const body = await c.req.json<{ email: string }>();
+  return sha256(body.email.trim().toLowerCase());
+}
+
+const app = createApp();
+app.use(database());
+
+// What this function offers, for a person or a client finding its way.
+app.get("/", (c) =>
+  c.json({
+    service: "auth",
+    endpoints: {
+      "POST /signup": "{ email, password } → 201 with an access token and a refresh token",
+      "POST /login": "{ email, password } → 200 with tokens (rate limited per account and per IP)",
+      "POST /refresh": "{ refreshToken } → new tokens; the old refresh token stops working",
+      "POST /logout": "{ refreshToken, everywhere? } → 204",
+      "GET /me": "the signed-in user (Authorization: Bearer <access token>)",
+    },
+  }),
+);
+
+app.post(
+  "/signup",
+  rateLimit({ limit: (c) => env(c).SIGNUP_PER_IP, window: "1 h", prefix: "auth:signup:ip", failMode: "closed" }),
+  validate("json", credentials),
+  async (c) => {
+    const { email, password } = c.req.valid("json");
+    const hash = await hashPassword(password);
+    const sql = db(c);
+    const [user] = await sql<User[]>`
+      insert into auth_users (email, password_hash) values (${email}, ${hash})
+      on conflict (email) do nothing
+      returning id, email, role, created_at`;
+    if (!user) throw new ApiError(409, "An account with this email exists; log in instead", { code: "email_taken" });
+    return issueTokens(c, sql, user, crypto.randomUUID(), 201);
+  },
+);
+
+app.post(
+  "/login",
+  // Per client IP first (garbage counts too), then per account: both fail closed, since an outage of Redis
+  // must not turn off brute-force protection.
+  rateLimit({ limit: (c) => env(c).LOGIN_PER_IP, window: "15 m", prefix: "auth:login:ip", failMode: "closed" }),
+  validate("json", loginSchema),
+  rateLimit({ limit: (c) => env(c).LOGIN_PER_ACCOUNT, window: "15 m", prefix: "auth:login:account", key: accountKey, failMode: "closed" }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const sql = db(c);
+    const [user] = await sql<User[]>`select id, email, password_hash, role, created_at from auth_users where email = ${body.email.trim().toLowerCase()}`;
+    // An unknown account costs one hash too, so the answer's timing does not tell which accounts exist.
+    const ok = await verifyPassword(body.password, user?.password_hash ?? (await dummyHash()));
+    if (!user || !ok) throw invalidCredentials();
+    if (needsRehash(user.password_hash)) {
+      await sql`update auth_users set password_hash = ${await hashPassword(body.password)} where id = ${user.id}`;
+    }
+    return issueTokens(c, sql, user, crypto.randomUUID());
+  },
+);
+
+app.post("/refresh", validate("json", refreshSchema), async (c) => {
+  const hash = await sha256(c.req.valid("json").refreshToken);
+  const sql = db(c);
+  // Rotation: the token is spent in the same statement that checks it, so two uses cannot both succeed.
+  const [spent] = await sql<{ user_id: string; family: string }[]>`
+    update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'rotated'
+    where token_hash = ${hash} and revoked_at is null and expires_at > now()
+    returning user_id, family`;
+  if (!spent) {
+    const [old] = await sql<{ family: string; revoked_reason: string | null }[]>`
+      select family, revoked_reason from auth_refresh_tokens where token_hash = ${hash}`;
+    if (old?.revoked_reason === "rotated") {
+      // A replaced token came back: someone holds a copy. End the whole session, for both of them.
+      await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'reuse' where family = ${old.family} and revoked_at is null`;
+      console.warn(`auth: a replaced refresh token was used again; session ${old.family} revoked`);
+      throw invalidRefresh("This refresh token was already used; the session has been ended. Log in again", "refresh_token_reused");
+    }
+    throw invalidRefresh("The refresh token is not valid (unknown, expired or revoked). Log in again");
+  }
+  const [user] = await sql<User[]>`select id, email, role, created_at from auth_users where id = ${spent.user_id}`;
+  if (!user) throw invalidRefresh("The account no longer exists");
+  return issueTokens(c, sql, user, spent.family);
+});
+
+app.post("/logout", validate("json", logoutSchema), async (c) => {
+  const { refreshToken, everywhere } = c.req.valid("json");
+  const hash = await sha256(refreshToken);
+  const sql = db(c);
+  if (everywhere) {
+    await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'logout'
+              where revoked_at is null and user_id = (select user_id from auth_refresh_tokens where token_hash = ${hash})`;
+  } else {
+    await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'logout'
+              where revoked_at is null and family = (select family from auth_refresh_tokens where token_hash = ${hash})`;
+  }
+  // The same answer whether or not the token was known: logging out twice is fine.
+  return c.body(null, 204);
+});
+
+app.get("/me", requireAuth(), async (c) => {
+  const [user] = await db(c)<User[]>`select id, email, role, created_at from auth_users where id = ${c.get("principal").id}`;
+  if (!user) throw new ApiError(404, "The account no longer exists");
+  return c.json(userJson(user));
+});
+
+async function purgeExpired(_event: ScheduledController, bindings: unknown) {
+  const deleted = await withDatabase(bindings as Record<string, unknown>, (sql) =>
+    sql`delete from auth_refresh_tokens where expires_at < now() - interval '1 day'`,
+  );
+  console.log(`auth: deleted ${deleted.count} expired refresh token(s)`);
+}
+
+export default withCrons(app, { "17 * * * *": purgeExpired });

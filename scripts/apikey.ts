@@ -1,0 +1,43 @@
+/**
+ * npm run apikey -- create <function> --name <who uses it> [--role user|admin]
+ * npm run apikey -- list
+ * npm run apikey -- revoke <id>
+ * API keys for machine clients of one function, in DATABASE_URL (or the embedded database when `npm start` is
+ * not running on it). A new key is printed once; only its hash is stored.
+ */
+import { parseArgs } from "node:util";
+import { AccountError, createApiKey, listApiKeys, revokeApiKey, ROLES } from "../lib/node/accounts.ts";
+import type { Role } from "../lib/node/accounts.ts";
+import { withProjectDatabase } from "../lib/node/embedded-postgres.ts";
+import { projectWithEnv } from "../lib/node/serve-cli.ts";
+
+const usage = "usage: npm run apikey -- create <function> --name <who> [--role user|admin] | list | revoke <id>";
+const paths = projectWithEnv();
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { name: { type: "string" }, role: { type: "string", default: "user" } } });
+const [command, arg] = positionals;
+if (!(command === "list" || ((command === "create" || command === "revoke") && arg)) || !ROLES.includes(values.role as Role)) {
+  console.error(usage);
+  process.exit(2);
+}
+
+try {
+  await withProjectDatabase(process.env, paths.embeddedDb, async (sql) => {
+    if (command === "create") {
+      const { id, key } = await createApiKey(sql, arg ?? "", values.name ?? "", values.role as Role);
+      console.log(`API key ${id} for the function "${arg}" (role ${values.role}). Shown once; store it now:\n\n  ${key}\n`);
+      console.log(`Use it as: curl -H "X-Api-Key: ${key.slice(0, 20)}..." ...   Revoke: npm run apikey -- revoke ${id}`);
+    } else if (command === "revoke") {
+      await revokeApiKey(sql, arg ?? "");
+      console.log(`revoked ${arg}`);
+    } else {
+      const keys = await listApiKeys(sql);
+      if (keys.length === 0) console.log("no API keys: make one with npm run apikey -- create <function> --name <who>");
+      for (const k of keys) {
+        console.log(`${k.id}  ${k.function.padEnd(12)} ${k.role.padEnd(6)} ${k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : "active".padEnd(32)}  ${k.name}`);
+      }
+    }
+  });
+} catch (err) {
+  console.error(err instanceof AccountError ? err.message : err);
+  process.exitCode = 1;
+}

@@ -1,0 +1,26 @@
+/**
+ * npm run backup: a compressed, timestamped pg_dump of DATABASE_URL into BACKUP_DIR (default .workyard/backups;
+ * /var/backups/workyard in production), then retention (BACKUP_KEEP newest, none older than BACKUP_MAX_AGE_DAYS).
+ */
+import { join } from "node:path";
+import { backupSettingsSchema, runBackup } from "../lib/node/backup.ts";
+import { redactUrl } from "../lib/node/redact.ts";
+import { projectWithEnv } from "../lib/node/serve-cli.ts";
+
+const paths = projectWithEnv();
+const parsed = backupSettingsSchema.safeParse(process.env);
+if (!parsed.success) {
+  console.error(`Cannot back up: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+  process.exit(2);
+}
+const settings = { ...parsed.data, BACKUP_DIR: parsed.data.BACKUP_DIR ?? join(paths.work, "backups") };
+try {
+  const r = await runBackup(settings);
+  const rows = Object.values(r.info.tables).reduce((a, b) => a + b, 0);
+  console.log(`backed up ${redactUrl(settings.DATABASE_URL)} to ${r.path}`);
+  console.log(`  ${r.info.bytes.toLocaleString("en-US")} bytes, ${Object.keys(r.info.tables).length} tables, ${rows.toLocaleString("en-US")} rows, ${Math.round(r.ms)} ms (${r.info.pgDump})`);
+  console.log(r.pruned.length ? `  pruned ${r.pruned.length} old backup(s): ${r.pruned.join(", ")}` : `  nothing to prune (keep ${settings.BACKUP_KEEP}, max age ${settings.BACKUP_MAX_AGE_DAYS} days)`);
+} catch (err) {
+  console.error(`Backup failed: ${(err as Error).message}`);
+  process.exit(1);
+}

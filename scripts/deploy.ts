@@ -1,0 +1,14 @@
+/**
+ * npm run deploy: builds the sources into a new immutable release, then has the running `npm start` apply
+ * pending migrations, start the new workerd processes on the same socket, wait until each is ready, and
+ * drain and stop the old ones. Any failure leaves the live release serving; exits 1 with the reason.
+ */
+import { deploy } from "../lib/node/release-commands.ts";
+import { projectWithEnv } from "../lib/node/serve-cli.ts";
+
+try {
+  await deploy(projectWithEnv(), (line) => console.log(line));
+} catch (err) {
+  console.error(`\ndeploy failed: ${(err as Error).message}`);
+  process.exitCode = 1;
+}

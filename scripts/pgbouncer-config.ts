@@ -1,0 +1,23 @@
+/**
+ * npm run pgbouncer-config -- <dir>: writes pgbouncer.ini and userlist.txt for a PgBouncer of its own (the
+ * workyard-pgbouncer unit runs this before PgBouncer starts), from DATABASE_URL and PGBOUNCER_URL, so the
+ * database password lives only in the environment file.
+ */
+import { parseArgs } from "node:util";
+import { projectWithEnv } from "../lib/node/serve-cli.ts";
+import { pgbouncerSettingsFromEnv, writePgbouncerConfig } from "../lib/node/standalone-services.ts";
+
+projectWithEnv();
+const { positionals } = parseArgs({ allowPositionals: true, strict: true });
+const [dir] = positionals;
+if (!dir || positionals.length !== 1) {
+  console.error("usage: npm run pgbouncer-config -- <dir>   (writes <dir>/pgbouncer.ini and <dir>/userlist.txt)");
+  process.exit(2);
+}
+try {
+  const ini = await writePgbouncerConfig(pgbouncerSettingsFromEnv(process.env, dir));
+  console.log(`wrote ${ini}`);
+} catch (err) {
+  console.error(`Could not write the PgBouncer config: ${(err as Error).message}`);
+  process.exit(1);
+}

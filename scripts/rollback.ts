@@ -1,0 +1,19 @@
+/**
+ * npm run rollback -- [release]: switches the running `npm start` back to the release that was live before
+ * (or to the kept release named), without building or migrating: release folders are immutable.
+ */
+import { parseArgs } from "node:util";
+import { rollback } from "../lib/node/release-commands.ts";
+import { projectWithEnv } from "../lib/node/serve-cli.ts";
+
+const { positionals } = parseArgs({ allowPositionals: true });
+if (positionals.length > 1) {
+  console.error("usage: npm run rollback -- [release]");
+  process.exit(2);
+}
+try {
+  await rollback(projectWithEnv(), (line) => console.log(line), positionals[0]);
+} catch (err) {
+  console.error(`rollback failed: ${(err as Error).message}`);
+  process.exitCode = 1;
+}

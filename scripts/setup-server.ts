@@ -1,0 +1,57 @@
+/**
+ * npm run setup:server [-- --domain api.example.com --email you@example.com ...]: installs workyard as systemd
+ * services on this server (root): a system user, units for PgBouncer, the Redis proxy and the supervisor, a
+ * nightly backup timer, log retention, a Caddyfile for TLS, and /etc/workyard/env for settings and secrets.
+ *   --dry-run      print every file and command, touch nothing
+ *   --out <dir>    write the files into <dir> (at their server paths) instead, touch nothing else
+ */
+import { parseArgs } from "node:util";
+import { findPgbouncer } from "../lib/node/pgbouncer.ts";
+import { redactUrl } from "../lib/node/redact.ts";
+import { installPlan, writePlanTo } from "../lib/node/server-setup/apply.ts";
+import { kebab, parseSetupOptions, setupOptionsSchema } from "../lib/node/server-setup/options.ts";
+import { formatPlan, setupPlan } from "../lib/node/server-setup/plan.ts";
+import { projectWithEnv } from "../lib/node/serve-cli.ts";
+
+const paths = projectWithEnv();
+const names = Object.keys(setupOptionsSchema.shape).filter((k) => k !== "databaseUrl");
+let values: Record<string, string | boolean | undefined>;
+try {
+  ({ values } = parseArgs({
+    strict: true,
+    options: {
+      "dry-run": { type: "boolean" },
+      out: { type: "string" },
+      ...Object.fromEntries(names.map((n) => [kebab(n), { type: "string" as const }])),
+    },
+  }));
+} catch (err) {
+  console.error(`${(err as Error).message}\nflags: --dry-run, --out <dir>, ${names.map((n) => `--${kebab(n)}`).join(", ")}`);
+  process.exit(2);
+}
+
+try {
+  const given = Object.fromEntries(names.map((n) => [n, values[kebab(n)]]).filter(([, v]) => v !== undefined));
+  const options = parseSetupOptions({
+    root: paths.root,
+    node: process.execPath,
+    pgbouncerBin: findPgbouncer(),
+    databaseUrl: process.env.DATABASE_URL,
+    ...given,
+  });
+  if (values["dry-run"]) {
+    const plan = setupPlan({ ...options, databaseUrl: options.databaseUrl && redactUrl(options.databaseUrl) }, () => "GENERATED");
+    console.log("setup:server --dry-run: this is what an install would do; nothing was written or run.\n");
+    process.stdout.write(formatPlan(plan));
+  } else if (typeof values.out === "string") {
+    const written = await writePlanTo(setupPlan(options), values.out);
+    console.log(`wrote ${written.length} files under ${values.out}:`);
+    for (const f of written) console.log(`  ${f}`);
+  } else {
+    if (!given.domain) console.warn("note: no --domain given: Caddy is set up for example.com; run again with --domain <your host name>");
+    await installPlan(setupPlan(options), options.user, (line) => console.log(line));
+  }
+} catch (err) {
+  console.error(`setup:server: ${(err as Error).message}`);
+  process.exit(1);
+}
