@@ -3,10 +3,13 @@
  * started by the supervisor, functions in real workerd. Faults are real: the processes are killed and
  * started again while requests are made.
  */
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
+import type { AddressInfo } from "node:net";
 import pgLib from "pg";
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_DB_POOL } from "../lib/node/functions.ts";
+import { databaseApiError } from "../lib/worker/db-errors.ts";
 import { migrateUp, pendingMigrations } from "../lib/node/migrations.ts";
 import { findPgbouncer, INSTALL_HINT, parseDatabaseUrl, pgbouncerFiles } from "../lib/node/pgbouncer.ts";
 import { startSupervisor, StartError } from "../lib/node/supervisor.ts";
@@ -104,6 +107,27 @@ describe.runIf(bin && pgbouncer)("functions on PostgreSQL through PgBouncer", ()
     const headers = { "content-type": "application/json", ...bearer(await mintToken(jwtSecret)) };
     const created = await call("/links", { method: "POST", headers, body: JSON.stringify({ url: "https://example.com/x" }) });
     expect(created.status).toBe(201);
+  });
+
+  it("maps a connection failing under a query to 503, and leaves a wrong query to be a 500", async () => {
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, "127.0.0.1", r));
+    const { port } = free.address() as AddressInfo;
+    await new Promise((r) => free.close(r));
+    const gone = postgres({ host: "127.0.0.1", port, max: 1, connect_timeout: 2, onnotice: () => {} });
+    const down = await gone`select 1`.catch((e: unknown) => e);
+    await gone.end({ timeout: 1 });
+    expect(databaseApiError(down)).toMatchObject({ status: 503, code: "database_unavailable" });
+    const sql = postgres(pg.url, { max: 1, onnotice: () => {} });
+    const wrong = await sql`select ${undefined as unknown as number}`.catch((e: unknown) => e);
+    await sql.end({ timeout: 1 });
+    expect(wrong).toMatchObject({ code: "UNDEFINED_VALUE" });
+    expect(databaseApiError(wrong)).toBeUndefined();
+    // What postgres.js rejects a query with inside workerd when the pooled connection's peer has just died:
+    // the socket's TypeError, with the query attached.
+    const closed = Object.defineProperty(new TypeError("This WritableStream has been closed."), "query", { value: "select 1" });
+    expect(databaseApiError(closed)).toMatchObject({ status: 503 });
+    expect(databaseApiError(new TypeError("This WritableStream has been closed."))).toBeUndefined(); // not a query's
   });
 
   it("maps query errors to 409/500 JSON without leaking SQL", async () => {

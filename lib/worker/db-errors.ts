@@ -37,7 +37,13 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as MaybePgError;
   const code = typeof e.code === "string" ? e.code : "";
   if (connectionCodes.has(code) || (e.name === "PostgresError" && unavailableStates.test(code))) return true;
-  return e.name !== "PostgresError" && typeof e.message === "string" && connectionMessages.test(e.message);
+  if (e.name === "PostgresError") return false;
+  // postgres.js attaches `query` to every error it rejects a query with. One that is not PostgreSQL's answer and
+  // carries no postgres.js code of its own (UNDEFINED_VALUE and the like are programming errors) is the socket
+  // failing under the query: in workerd a pooled connection whose peer just died says "This WritableStream has
+  // been closed" before its close event has been seen.
+  if ("query" in e && code === "") return true;
+  return typeof e.message === "string" && connectionMessages.test(e.message);
 }
 
 /** The ApiError a database error should become, or undefined when it is not a database error. */
