@@ -5,6 +5,7 @@
  *     to the project's Redis proxy (startRedisProxy + createBackend, in a process of its own)
  *   - Node (@hono/node-server): the same app (redis-read/route.ts) with one persistent ioredis client, direct
  *   - the proxy alone, loaded as @upstash/redis calls it: `POST /` `["GET","bench:greeting"]`, bearer token
+ *   - the proxy alone, loaded with webdis's request shape: `GET /get/bench:greeting` (path style), bearer token
  *   - webdis (Debian package) on the same Redis: `GET /GET/bench:greeting`
  * Redis is REDIS_URL (from the environment or .env), else redis://127.0.0.1:6379 when it answers; without
  * one the rows are skipped and the reason printed. The key is (re)written before each setup, so a Redis
@@ -30,6 +31,7 @@ import { findWebdis, startWebdis, WEBDIS_INSTALL_HINT } from "./webdis.ts";
 export const REDIS_GATEWAY = "redis read via gateway (workerd, @upstash/redis, proxy)";
 export const REDIS_NODE = "redis read on Node (ioredis, direct)";
 export const REDIS_PROXY = "redis GET via the proxy (POST /, 1 process)";
+export const REDIS_PROXY_PATH = "redis GET via the proxy (GET /get/key, 1 process)";
 export const REDIS_WEBDIS = "redis GET via webdis (GET /GET/key, 2 threads)";
 
 /** The function's name in the bench's project: served at /redis-read. */
@@ -106,6 +108,7 @@ export async function redisBench({ paths, onLine, log, env = process.env }: Redi
   const comparisons: Comparison[] = [
     { name: "redis read: gateway / Node", a: REDIS_GATEWAY, b: REDIS_NODE, target: 0.5 },
     { name: "redis proxy / webdis", a: REDIS_PROXY, b: REDIS_WEBDIS, target: 1.0 },
+    { name: "redis proxy / webdis, both GET /<cmd>/key", a: REDIS_PROXY_PATH, b: REDIS_WEBDIS, target: 1.0 },
   ];
   const found = await findRedis(paths, env);
   if ("skip" in found) {
@@ -196,7 +199,17 @@ export async function redisBench({ paths, onLine, log, env = process.env }: Redi
     };
   });
 
-  const scenarios = [gateway, node, proxyAlone];
+  // The same request webdis gets: a GET with the command in the path, no body to read or parse.
+  const proxyPath = scenario(REDIS_PROXY_PATH, async () => {
+    const proxy = await startProxy("redis proxy");
+    return {
+      url: `${proxy.url}/get/${GREETING_KEY}`,
+      request: { method: "GET", headers: { authorization: `Bearer ${proxy.token}` } },
+      stop: () => proxy.stop(),
+    };
+  });
+
+  const scenarios = [gateway, node, proxyAlone, proxyPath];
   const webdisBin = findWebdis(env);
   if (webdisBin) {
     scenarios.push(
