@@ -2,18 +2,17 @@
  * npm run backup: a compressed, timestamped pg_dump of DATABASE_URL into BACKUP_DIR (default .workyard/backups;
  * /var/backups/workyard in production), then retention (BACKUP_KEEP newest, none older than BACKUP_MAX_AGE_DAYS).
  */
-import { join } from "node:path";
-import { backupSettingsSchema, runBackup } from "../lib/node/backup.ts";
+import { backupSettingsFromEnv, runBackup } from "../lib/node/backup.ts";
 import { redactUrl } from "../lib/node/redact.ts";
 import { projectWithEnv } from "../lib/node/serve-cli.ts";
 
 const paths = projectWithEnv();
-const parsed = backupSettingsSchema.safeParse(process.env);
-if (!parsed.success) {
-  console.error(`Cannot back up: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
+const parsed = backupSettingsFromEnv(process.env, paths.work);
+if (!parsed.ok) {
+  console.error(`Cannot back up: ${parsed.error}`);
   process.exit(2);
 }
-const settings = { ...parsed.data, BACKUP_DIR: parsed.data.BACKUP_DIR ?? join(paths.work, "backups") };
+const settings = parsed.settings;
 try {
   const r = await runBackup(settings);
   const rows = Object.values(r.info.tables).reduce((a, b) => a + b, 0);

@@ -3,12 +3,10 @@
  * into a scratch database that is dropped after, per-table comparison that names the tables that differ,
  * a damaged file caught by its checksum, and retention that removes only this database's old backups.
  */
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import postgres from "postgres";
 import type { Sql } from "postgres";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -17,8 +15,7 @@ import { migrateUp } from "../lib/node/migrations.ts";
 import { parseDatabaseUrl } from "../lib/node/pgbouncer.ts";
 import { freshDatabase } from "./helpers/fresh-database.ts";
 import type { FreshDatabase } from "./helpers/fresh-database.ts";
-
-const execFileP = promisify(execFile);
+import { runScript } from "./helpers/run-script.ts";
 
 describe("retention", () => {
   const now = new Date("2025-06-30T03:15:00Z");
@@ -40,10 +37,7 @@ describe.skipIf(!databaseUrl)("npm run backup and backup:verify", () => {
   let sql: Sql;
   let dir: string;
   const run = (script: string, env: Record<string, string> = {}, args: string[] = []) =>
-    execFileP(process.execPath, ["--import", "tsx", `scripts/${script}`, ...args], { env: { ...process.env, DATABASE_URL: db.url, BACKUP_DIR: dir, ...env } }).then(
-      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
-    );
+    runScript(script, args, { DATABASE_URL: db.url, BACKUP_DIR: dir, ...env });
   const scratchDatabases = async () => (await sql<{ datname: string }[]>`select datname from pg_database where datname like 'workyard_verify_%'`).map((r) => r.datname);
 
   beforeAll(async () => {
@@ -152,7 +146,7 @@ describe.skipIf(!databaseUrl)("npm run backup and backup:verify", () => {
   });
 
   it("explains what is missing", async () => {
-    const r = await execFileP(process.execPath, ["--import", "tsx", "scripts/backup.ts"], { env: { ...process.env, DATABASE_URL: "" } }).catch((e: { code: number; stderr: string }) => e);
-    expect((r as { stderr: string }).stderr).toMatch(/DATABASE_URL is not set: backups are of a real PostgreSQL/);
+    const r = await runScript("backup.ts", [], { DATABASE_URL: "" });
+    expect(r.stderr).toMatch(/DATABASE_URL is not set: backups are of a real PostgreSQL/);
   });
 });

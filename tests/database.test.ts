@@ -3,12 +3,12 @@
  * started by the supervisor, functions in real workerd. Faults are real: the processes are killed and
  * started again while requests are made.
  */
-import { connect, createServer } from "node:net";
-import type { AddressInfo } from "node:net";
+import { connect } from "node:net";
 import pgLib from "pg";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_DB_POOL } from "../lib/node/functions.ts";
+import { freePort } from "../lib/node/listen-socket.ts";
 import { databaseApiError } from "../lib/worker/db-errors.ts";
 import { migrateUp, pendingMigrations } from "../lib/node/migrations.ts";
 import { findPgbouncer, INSTALL_HINT, parseDatabaseUrl, pgbouncerFiles } from "../lib/node/pgbouncer.ts";
@@ -110,10 +110,7 @@ describe.runIf(bin && pgbouncer)("functions on PostgreSQL through PgBouncer", ()
   });
 
   it("maps a connection failing under a query to 503, and leaves a wrong query to be a 500", async () => {
-    const free = createServer();
-    await new Promise<void>((r) => free.listen(0, "127.0.0.1", r));
-    const { port } = free.address() as AddressInfo;
-    await new Promise((r) => free.close(r));
+    const port = await freePort(); // nothing listens there
     const gone = postgres({ host: "127.0.0.1", port, max: 1, connect_timeout: 2, onnotice: () => {} });
     const down = await gone`select 1`.catch((e: unknown) => e);
     await gone.end({ timeout: 1 });

@@ -266,7 +266,7 @@ describe("processes", () => {
     const [victim, other] = sup.pids();
     process.kill(victim ?? -1, "SIGKILL");
     expect((await send(false, "GET", "/rollout")).status).toBe(200);
-    while (sup.pids().includes(victim ?? -1)) await new Promise((r) => setTimeout(r, 100));
+    await expect.poll(() => sup.pids().includes(victim ?? -1), { timeout: 30_000, interval: 100 }).toBe(false);
     const after = sup.pids();
     expect(after).toHaveLength(2);
     expect(after).toContain(other);

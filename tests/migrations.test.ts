@@ -1,14 +1,13 @@
 /** The migration runner on a real database: order, status, rollback of a failing file, and two runners at once. */
-import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import postgres from "postgres";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { migrateDown, migrateUp, migrationStatus, pendingMigrations } from "../lib/node/migrations.ts";
 import { freshDatabase } from "./helpers/fresh-database.ts";
 import type { FreshDatabase } from "./helpers/fresh-database.ts";
+import { runScript } from "./helpers/run-script.ts";
 
 let db: FreshDatabase;
 let dir: string;
@@ -70,12 +69,7 @@ describe(`migrations`, () => {
 });
 
 describe("npm run migrate", () => {
-  const run = promisify(execFile);
-  const cli = (args: string[], env: Record<string, string>) =>
-    run(process.execPath, ["--import", "tsx", "scripts/migrate.ts", ...args], { env: { ...process.env, ...env } }).then(
-      (r) => ({ code: 0, out: r.stdout + r.stderr }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-    );
+  const cli = (args: string[], env: Record<string, string>) => runScript("migrate.ts", args, env).then((r) => ({ code: r.code, out: r.stdout + r.stderr }));
 
   it("prints status, applies, and exits non-zero on a bad command", async () => {
     if (db.kind !== "postgres") return; // the CLI without DATABASE_URL uses the project's own embedded database

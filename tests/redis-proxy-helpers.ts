@@ -150,13 +150,3 @@ export async function openSse(url: string, token: string): Promise<{ status: num
   if (!res.body) throw new Error("no body");
   return { status: res.status, headers: res.headers, reader: new SseReader(res.body, controller) };
 }
-
-/** Polls fn until it returns true or timeoutMs passes; returns the last answer. */
-export async function eventually(fn: () => Promise<boolean>, timeoutMs = 5000, stepMs = 50): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}

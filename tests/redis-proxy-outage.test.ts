@@ -8,7 +8,8 @@ import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBackend, startRedisProxy } from "../lib/node/redis-proxy/index.ts";
 import type { RedisBackend, RedisProxy } from "../lib/node/redis-proxy/index.ts";
-import { PrivateRedis, REDIS_SERVER_BINARY, eventually, freePort, haveRedisServer, openSse, raw } from "./redis-proxy-helpers.ts";
+import { eventually } from "./helpers/eventually.ts";
+import { PrivateRedis, REDIS_SERVER_BINARY, freePort, haveRedisServer, openSse, raw } from "./redis-proxy-helpers.ts";
 
 if (!haveRedisServer()) console.log(`redis-proxy outage tests: SKIPPED, no ${REDIS_SERVER_BINARY} (apt-get install redis-server)`);
 

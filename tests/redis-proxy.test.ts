@@ -9,7 +9,8 @@ import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBackend, startRedisProxy } from "../lib/node/redis-proxy/index.ts";
 import type { RedisBackend, RedisProxy } from "../lib/node/redis-proxy/index.ts";
-import { eventually, openSse, raw, redisAnswers } from "./redis-proxy-helpers.ts";
+import { eventually } from "./helpers/eventually.ts";
+import { openSse, raw, redisAnswers } from "./redis-proxy-helpers.ts";
 
 const REAL_URL = process.env.REDIS_PROXY_TEST_URL ?? "redis://127.0.0.1:6379";
 const real = new URL(REAL_URL);

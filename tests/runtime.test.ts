@@ -11,6 +11,7 @@ import { startSupervisor } from "../lib/node/supervisor.ts";
 import type { Supervisor } from "../lib/node/supervisor.ts";
 import { bearer, signUp, testJwtSecret } from "./helpers/auth.ts";
 import type { Session } from "./helpers/auth.ts";
+import { eventually } from "./helpers/eventually.ts";
 import { expectError, fetchAnswer } from "./helpers/stack.ts";
 import { createTestProject } from "./helpers/test-project.ts";
 import type { TestProject } from "./helpers/test-project.ts";
@@ -230,7 +231,7 @@ describe("links (PostgreSQL, Redis)", () => {
     const code = `e${Date.now().toString(36)}`;
     const created = await post({ url: "https://example.com/soon", code, expiresInSeconds: 1 });
     expect(created.body).toMatchObject({ code, expiresAt: expect.any(String) });
-    await new Promise((r) => setTimeout(r, 1500));
+    await expect.poll(async () => (await call(`/links/${code}`)).status, { timeout: 5000, interval: 100 }).toBe(410);
     expectError(await call(`/links/${code}`), 410, "expired");
     expect((await call(`/links/${code}/stats`)).status).toBe(200);
     const run = await sup.scheduler?.trigger("links", "*/5 * * * *");
@@ -245,11 +246,10 @@ describe("links (PostgreSQL, Redis)", () => {
     expect(first.res.headers.get("x-cache")).toBe("miss");
     // The cache is filled after the response: redirect until a hit, counting the clicks made.
     let clicks = 1;
-    let hit = false;
-    for (const deadline = Date.now() + 5000; !hit && Date.now() < deadline; clicks++) {
-      hit = (await call(`/links/${code}`)).res.headers.get("x-cache") === "hit";
-      if (!hit) await new Promise((r) => setTimeout(r, 50));
-    }
+    const hit = await eventually(async () => {
+      clicks++;
+      return (await call(`/links/${code}`)).res.headers.get("x-cache") === "hit";
+    });
     expect(hit).toBe(true);
     const again = await call(`/links/${code}`);
     clicks++;

@@ -14,6 +14,7 @@ import { Scheduler } from "../lib/node/scheduler.ts";
 import type { CronJob } from "../lib/node/scheduler.ts";
 import { startSupervisor } from "../lib/node/supervisor.ts";
 import type { Supervisor } from "../lib/node/supervisor.ts";
+import { runScript } from "./helpers/run-script.ts";
 import { createTestProject } from "./helpers/test-project.ts";
 import type { TestProject } from "./helpers/test-project.ts";
 
@@ -130,20 +131,16 @@ describe("scheduled triggers", () => {
   });
 
   it("fire by hand with npm run trigger", async () => {
-    const run = promisify(execFile);
     // ticker's own schedule fires every 2 s: a manual run that meets a scheduled one still going is skipped (no
     // overlap), as it should be; try again then.
-    const trigger = () => run(process.execPath, ["--import", "tsx", "scripts/trigger.ts", "ticker"], { env: { ...process.env, WORKYARD_ROOT: project.paths.root } });
     let stdout = "";
     for (let attempt = 0; attempt < 3; attempt++) {
-      const outcome = await trigger().then(
-        (r) => r.stdout,
-        (err: { stdout?: string }) => err.stdout ?? "",
-      );
+      const outcome = (await runScript("trigger.ts", ["ticker"], { WORKYARD_ROOT: project.paths.root })).stdout;
       stdout = outcome;
       if (!/: skipped in/.test(outcome)) break;
     }
     expect(stdout).toMatch(/^ticker "\*\/2 \* \* \* \* \*": ok in \d+ ms/);
+    const run = promisify(execFile);
     const listing = await run(process.execPath, ["--import", "tsx", "scripts/crons.ts"], { env: { ...process.env, WORKYARD_ROOT: project.paths.root } });
     expect(listing.stdout).toMatch(/ticker {2}"\*\/2 \* \* \* \* \*"\n {2}next: \d{4}-/);
     expect(listing.stdout).toMatch(/manual\s+ok/);

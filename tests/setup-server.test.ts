@@ -14,9 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSetupOptions } from "../lib/node/server-setup/options.ts";
 import { setupPlan } from "../lib/node/server-setup/plan.ts";
 import { pgbouncerSettingsFromEnv } from "../lib/node/standalone-services.ts";
+import { runScript } from "./helpers/run-script.ts";
 
 const run = promisify(execFile);
-const tsx = (script: string, args: string[]) => run(process.execPath, ["--import", "tsx", `scripts/${script}`, ...args], { env: { ...process.env, DATABASE_URL: "postgres://app:db-secret@127.0.0.1:5432/app" } });
+const scriptEnv = { DATABASE_URL: "postgres://app:db-secret@127.0.0.1:5432/app" };
+/** Runs a script and rejects when it fails (unlike runScript, for runs that must succeed). */
+const tsx = (script: string, args: string[]) => run(process.execPath, ["--import", "tsx", `scripts/${script}`, ...args], { env: { ...process.env, ...scriptEnv } });
 
 let out: string;
 let stdout: string;
@@ -147,7 +150,7 @@ describe("setup:server --dry-run", () => {
   });
 
   it("refuses bad options, naming each flag", async () => {
-    const err = await tsx("setup-server.ts", ["--dry-run", "--memory-max", "lots", "--cpu-quota", "1.5"]).catch((e: { stderr: string }) => e);
-    expect((err as { stderr: string }).stderr).toMatch(/--memory-max: a size such as 512M or 2G; --cpu-quota: a percentage/);
+    const refused = await runScript("setup-server.ts", ["--dry-run", "--memory-max", "lots", "--cpu-quota", "1.5"], scriptEnv);
+    expect(refused.stderr).toMatch(/--memory-max: a size such as 512M or 2G; --cpu-quota: a percentage/);
   });
 });

@@ -13,6 +13,7 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
+import { randomToken, sha256Hex } from "../../lib/worker/api-keys.ts";
 import { createApp } from "../../lib/worker/app.ts";
 import { requireAuth } from "../../lib/worker/auth.ts";
 import { database, db, withDatabase } from "../../lib/worker/db.ts";
@@ -65,15 +66,8 @@ const userJson = (u: Pick<User, "id" | "email" | "role" | "created_at">) => ({
   createdAt: u.created_at.toISOString(),
 });
 
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function newRefreshToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
+const sha256 = sha256Hex;
+const newRefreshToken = () => randomToken(32);
 
 /** Stores a new refresh token in `family` and answers both tokens. */
 async function issueTokens(c: Context, sql: Sql, user: Pick<User, "id" | "email" | "role" | "created_at">, family: string, status: 200 | 201 = 200) {

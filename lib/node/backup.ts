@@ -14,13 +14,30 @@ import { z } from "zod";
 import { parseDatabaseUrl } from "./pgbouncer.ts";
 import { runPgTool, tableRowCounts } from "./pg-tools.ts";
 
+/** How many backups retention keeps, and the age (in days) past which it removes them, unless told otherwise. */
+export const DEFAULT_BACKUP_KEEP = 14;
+export const DEFAULT_BACKUP_MAX_AGE_DAYS = 30;
+
 export const backupSettingsSchema = z.object({
   DATABASE_URL: z.string({ error: "DATABASE_URL is not set: backups are of a real PostgreSQL (the embedded PGlite has none)" }).min(1),
   BACKUP_DIR: z.string().min(1).optional(),
-  BACKUP_KEEP: z.coerce.number().int().min(1, { error: "BACKUP_KEEP must be at least 1" }).default(14),
-  BACKUP_MAX_AGE_DAYS: z.coerce.number().min(0).default(30),
+  BACKUP_KEEP: z.coerce.number().int().min(1, { error: "BACKUP_KEEP must be at least 1" }).default(DEFAULT_BACKUP_KEEP),
+  BACKUP_MAX_AGE_DAYS: z.coerce.number().min(0).default(DEFAULT_BACKUP_MAX_AGE_DAYS),
 });
 export type BackupSettings = z.infer<typeof backupSettingsSchema>;
+
+/**
+ * The backup settings in `env`, BACKUP_DIR defaulting to <work>/backups (`work`: the project's .workyard);
+ * or every problem with them, in one message.
+ */
+export function backupSettingsFromEnv(
+  env: NodeJS.ProcessEnv,
+  work: string,
+): { ok: true; settings: BackupSettings & { BACKUP_DIR: string } } | { ok: false; error: string } {
+  const parsed = backupSettingsSchema.safeParse(env);
+  if (!parsed.success) return { ok: false, error: parsed.error.issues.map((i) => i.message).join("; ") };
+  return { ok: true, settings: { ...parsed.data, BACKUP_DIR: parsed.data.BACKUP_DIR ?? join(work, "backups") } };
+}
 
 /** What a backup's sidecar file says about it. */
 export const backupInfoSchema = z.object({

@@ -73,6 +73,11 @@ export async function sourceHash(paths: ProjectPaths): Promise<string> {
   return hash.digest("hex");
 }
 
+/** A release's id (and folder name): the start of its sources' hash. */
+export function releaseId(hash: string): string {
+  return hash.slice(0, 12);
+}
+
 async function describeModule(releaseDir: string, module: string, config: MergedConfig) {
   const bytes = await readFile(join(releaseDir, module));
   return {
@@ -88,7 +93,7 @@ async function describeModule(releaseDir: string, module: string, config: Merged
 export async function build(paths: ProjectPaths, { force = false } = {}): Promise<BuildResult> {
   const started = performance.now();
   const hash = await sourceHash(paths);
-  const id = hash.slice(0, 12);
+  const id = releaseId(hash);
   const releaseDir = join(paths.releases, id);
   if (!force && existsSync(join(releaseDir, MANIFEST_FILE))) {
     return { releaseDir, manifest: await readManifest(releaseDir), reused: true, ms: performance.now() - started };

@@ -9,13 +9,14 @@
  *   POST /deploy {release}               migrates, then switches to that (already built) release
  *   POST /rollback {release?}            switches back to the previous release (or the one named)
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { z } from "zod";
+import { tokenChecker } from "./redis-proxy/auth.ts";
 import type { Scheduler } from "./scheduler.ts";
 
 export interface ControlInfo {
@@ -44,8 +45,6 @@ export class SwitchError extends Error {
   }
 }
 
-const sha = (s: string) => createHash("sha256").update(s).digest();
-
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
   res.end(JSON.stringify(body));
@@ -65,9 +64,10 @@ async function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<unknow
 /** Starts the control endpoint and writes its address and token to `infoFile`. */
 export async function startControl(handlers: ControlHandlers, infoFile: string): Promise<{ info: ControlInfo; stop(): Promise<void> }> {
   const token = randomBytes(24).toString("base64url");
+  const checkToken = tokenChecker(token);
   const server = createServer((req, res) => {
-    const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
-    if (!timingSafeEqual(sha(presented), sha(token))) return send(res, 401, { error: { code: "unauthorized", message: "Bad or missing token" } });
+    // Exactly `Authorization: Bearer <token>` (no other scheme spelling, no query parameter).
+    if (!checkToken(/^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1])) return send(res, 401, { error: { code: "unauthorized", message: "Bad or missing token" } });
     void (async () => {
       try {
         if (req.method === "GET" && req.url === "/status") return send(res, 200, handlers.status());
@@ -124,4 +124,29 @@ export async function readControlInfo(infoFile: string): Promise<ControlInfo> {
     throw new Error(`workyard is not running (the process ${info.pid} that wrote ${infoFile} is gone): start it with npm start`);
   }
   return info;
+}
+
+/** A refusal the control endpoint answered (not ok): its message, or the status when it gave none. */
+export class ControlRequestError extends Error {
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.name = "ControlRequestError";
+    this.status = status;
+  }
+}
+
+/**
+ * Asks the running supervisor's control endpoint (`info` from readControlInfo) and answers its JSON; throws
+ * ControlRequestError with the endpoint's message when it refuses.
+ */
+export async function controlRequest<T>(info: ControlInfo, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${info.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${info.token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = (await res.json()) as T & { error?: { message: string } };
+  if (!res.ok) throw new ControlRequestError(answer.error?.message ?? `the supervisor answered ${res.status}`, res.status);
+  return answer;
 }

@@ -4,7 +4,7 @@
  * migrate and switch to it; rollback asks it to switch back; releases lists the release folders.
  */
 import { build, BuildError } from "./build.ts";
-import { readControlInfo } from "./control.ts";
+import { controlRequest, ControlRequestError, readControlInfo } from "./control.ts";
 import type { ControlInfo } from "./control.ts";
 import type { ProjectPaths } from "./paths.ts";
 import { deployedRelease, listReleases, previousRelease, readHistory } from "./releases.ts";
@@ -19,14 +19,12 @@ export class ReleaseCommandError extends Error {
 }
 
 async function call<T>(control: ControlInfo, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${control.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${control.token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const answer = (await res.json()) as T & { error?: { message: string } };
-  if (!res.ok) throw new ReleaseCommandError(answer.error?.message ?? `the supervisor answered ${res.status}`);
-  return answer;
+  try {
+    return await controlRequest<T>(control, method, path, body);
+  } catch (err) {
+    if (err instanceof ControlRequestError) throw new ReleaseCommandError(err.message);
+    throw err;
+  }
 }
 
 async function running(paths: ProjectPaths): Promise<ControlInfo> {

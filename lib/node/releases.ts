@@ -45,11 +45,15 @@ export async function readHistory(paths: ProjectPaths): Promise<Activation[]> {
   return parsed.success ? parsed.data : [];
 }
 
-/** Records that `id` went live; a deploy or rollback also makes it what `npm start` serves. */
-export async function recordActivation(paths: ProjectPaths, id: string, how: Activation["how"]): Promise<void> {
+/**
+ * Records that `id` went live; a deploy or rollback also makes it what `npm start` serves. Returns the
+ * history as written.
+ */
+export async function recordActivation(paths: ProjectPaths, id: string, how: Activation["how"]): Promise<Activation[]> {
   const history = [...(await readHistory(paths)), { id, at: new Date().toISOString(), how }].slice(-HISTORY_KEPT);
   await writeAtomic(historyFile(paths), `${JSON.stringify(history, null, 2)}\n`);
   if (how !== "start") await writeAtomic(currentFile(paths), `${id}\n`);
+  return history;
 }
 
 /** The release that was live before `live`: what `npm run rollback` returns to. */

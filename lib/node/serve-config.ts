@@ -4,7 +4,7 @@
  * written into a file), and an outbound network that lets functions reach local services (PgBouncer,
  * the Redis proxy) as well as public ones.
  */
-import { inlineSecretBinding } from "../worker/inline-names.ts";
+import { DB_POOL_MAX_VAR, inlineSecretBinding } from "../worker/inline-names.ts";
 import type { RouteSettings } from "./functions.ts";
 import type { FunctionEntry, Manifest } from "./manifest.ts";
 import { HOST_CLASS } from "./function-entry.ts";
@@ -44,8 +44,6 @@ export const HTTPS_SOCKET = "https";
 export const INTERNAL_SOCKET = "internal";
 /** One process's own view of the internal worker (readiness, drain); loopback only, token required. */
 export const PROBE_SOCKET = "probe";
-/** The environment variable that caps a function host's pool (see function-host.ts); unset: no cap. */
-export const DB_POOL_MAX_VAR = "WORKYARD_DB_POOL_MAX";
 /** The environment variable workerd reads the internal token from. */
 export const INTERNAL_TOKEN_VAR = "WORKYARD_INTERNAL_TOKEN";
 /** What the internal worker's /readyz checks, read from workerd's environment. */

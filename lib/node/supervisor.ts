@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { startControl, SwitchError } from "./control.ts";
-import { build, sourceHash } from "./build.ts";
+import { build, releaseId, sourceHash } from "./build.ts";
 import type { BuildResult } from "./build.ts";
 import { startMigratedEmbeddedPostgres } from "./embedded-postgres.ts";
 import { keepAlive } from "./keep-alive.ts";
@@ -25,7 +25,8 @@ import { startRedisService } from "./redis-service.ts";
 import type { RedisInfo } from "./redis-service.ts";
 export type { RedisInfo };
 import { Scheduler, jobsOf } from "./scheduler.ts";
-import { DB_POOL_MAX_VAR, INTERNAL_TOKEN_VAR } from "./serve-config.ts";
+import { DB_POOL_MAX_VAR } from "../worker/inline-names.ts";
+import { INTERNAL_TOKEN_VAR } from "./serve-config.ts";
 import { attachRunningProxy, checkRunningPooler } from "./standalone-services.ts";
 import { deployedRelease, previousRelease, pruneReleases, readHistory, recordActivation, releasesKept } from "./releases.ts";
 import { livenessInterval } from "./liveness.ts";
@@ -135,8 +136,6 @@ interface Database {
   functionUrl: string;
   /** A direct URL for the platform's own use (migrations, cron runs): session features work there. */
   directUrl: string;
-  /** PgBouncer's admin console as the stats user (metrics); undefined without PgBouncer. */
-  poolStatsUrl?: () => string | undefined;
   stop(): Promise<void>;
 }
 
@@ -177,7 +176,6 @@ async function startRealDatabase(opts: SupervisorOptions, given: string): Promis
     backend: { kind: "postgres", url: given, pooler: { kind: "pgbouncer", url, pid: () => pooler.current().pid, statsUrl: () => pooler.current().statsUrl } },
     functionUrl: url,
     directUrl: given,
-    poolStatsUrl: () => pooler.current().statsUrl,
     stop: () => pooler.stop(),
   };
 }
@@ -202,7 +200,7 @@ async function startingRelease(paths: ProjectPaths): Promise<ServedRelease> {
   const deployed = await deployedRelease(paths);
   if (deployed) {
     const releaseDir = join(paths.releases, deployed);
-    const stale = (await sourceHash(paths)).slice(0, 12) !== deployed;
+    const stale = releaseId(await sourceHash(paths)) !== deployed;
     return { releaseDir, manifest: await readManifest(releaseDir), reused: true, ms: performance.now() - started, deployed: true, stale };
   }
   return { ...(await build(paths)), deployed: false, stale: false };
@@ -256,7 +254,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     const logTarget = logTargetSchema.parse(opts.env.WORKYARD_LOG || "file");
     const retention = Number(opts.env.WORKYARD_ERROR_RETENTION_DAYS || 14);
     if (!Number.isInteger(retention) || retention < 1) throw new Error(`WORKYARD_ERROR_RETENTION_DAYS must be a whole number of days (got "${opts.env.WORKYARD_ERROR_RETENTION_DAYS}")`);
-    const poolStatsUrl = database.poolStatsUrl;
+    const poolStatsUrl = database.backend.kind === "postgres" ? database.backend.pooler.statsUrl : undefined;
     collector = await startCollector({
       releaseDir: release.releaseDir,
       manifest: release.manifest,
@@ -303,7 +301,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     }
     return { env, missing };
   };
-  let { env, missing: missingSecrets } = workerdEnv(release.manifest);
+  const first = workerdEnv(release.manifest);
+  let missingSecrets = first.missing;
 
   let live: Generation;
   let url: string;
@@ -348,7 +347,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     httpUrl = `http://${host}:${publicSocket.port}`;
     url = httpsSocket ? `https://${host}:${httpsSocket.port}` : httpUrl;
     internalUrl = `http://127.0.0.1:${internalSocket.port}`;
-    live = await generation(release.releaseDir, release.manifest, env, "/healthz");
+    live = await generation(release.releaseDir, release.manifest, first.env, "/healthz");
   } catch (err) {
     publicSocket?.close();
     internalSocket?.close();
@@ -390,8 +389,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         }
       }
       if (id === from) {
-        await recordActivation(opts.paths, id, how);
-        return { live: id, previous: previousRelease(await readHistory(opts.paths), id), from, unchanged: true, migrations, processes, ms: performance.now() - startedAt, pruned: [] };
+        const history = await recordActivation(opts.paths, id, how);
+        return { live: id, previous: previousRelease(history, id), from, unchanged: true, migrations, processes, ms: performance.now() - startedAt, pruned: [] };
       }
       const next = workerdEnv(manifest);
       let started: Generation;
@@ -404,7 +403,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       live = started;
       release = { releaseDir, manifest, reused: true, ms: 0, deployed: true, stale: false };
       collector.useRelease(releaseDir, manifest);
-      ({ env, missing: missingSecrets } = next);
+      missingSecrets = next.missing;
       opts.log(`${how}: release ${id} is live (${processes} workerd process${processes === 1 ? "" : "es"}); draining release ${from}`);
       if (scheduler) {
         const replaced = scheduler;
@@ -413,8 +412,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         await replaced.stop();
       }
       await old.drainAndStop();
-      await recordActivation(opts.paths, id, how);
-      const previous = previousRelease(await readHistory(opts.paths), id);
+      const previous = previousRelease(await recordActivation(opts.paths, id, how), id);
       const pruned = await pruneReleases(opts.paths, kept, [id, previous, from]).catch((err: unknown) => {
         opts.log(`could not prune old releases: ${(err as Error).message}`);
         return [];

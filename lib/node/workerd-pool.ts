@@ -26,21 +26,28 @@ export interface PooledWorkerd extends WorkerdProcess {
   unwatch(): void;
 }
 
-export interface GenerationOptions {
+export interface ProbedWorkerdOptions {
   releaseDir: string;
-  processes: number;
   publicSocket: HeldSocket;
   internalSocket: HeldSocket;
   /** The public HTTPS socket, when TLS is on. */
   httpsSocket?: HeldSocket;
   /** The config to serve instead of the release's own (TLS adds the https socket). */
   configFile?: string;
-  /** The environment workerd sees (secrets, the internal token, readiness targets). */
+  /** The environment workerd sees (secrets, the internal token, readiness targets); it must hold `internalToken`. */
   env: Record<string, string>;
   internalToken: string;
-  /** What a new process must answer 200 to before it counts as started: /healthz (up) or /readyz (dependencies). */
+  /** What the process must answer 200 to on its probe socket before it counts as started. */
   readiness: "/healthz" | "/readyz";
+  /** Default: waitUntilReady's. */
   readyTimeoutMs?: number;
+  /** How long the process gets after SIGTERM when it is stopped for never becoming ready (default 1000). */
+  failedStopGraceMs?: number;
+  onLine: (line: string, stream: "stdout" | "stderr") => void;
+}
+
+export interface GenerationOptions extends Omit<ProbedWorkerdOptions, "onLine" | "failedStopGraceMs"> {
+  processes: number;
   /** Each line a process prints, with its index in the generation. */
   onLine: (line: string, index: number, stream: "stdout" | "stderr") => void;
   /** How often each process's /healthz is checked (liveness.ts); 0: never. Default 5000. */
@@ -67,7 +74,11 @@ export function processCount(value: string | undefined): number {
   return n;
 }
 
-async function startMember(opts: GenerationOptions, index: number, readiness: GenerationOptions["readiness"]): Promise<PooledWorkerd> {
+/**
+ * Starts one workerd process on the shared public and internal sockets (lent to it) with a probe socket of its
+ * own, and resolves once it answers `readiness` there; a process that never becomes ready is stopped first.
+ */
+export async function startProbedWorkerd(opts: ProbedWorkerdOptions): Promise<{ proc: WorkerdProcess; probeUrl: string }> {
   const probe = await listenSocket("127.0.0.1", 0);
   const probeUrl = `http://127.0.0.1:${probe.port}`;
   const proc = startWorkerd({
@@ -78,14 +89,30 @@ async function startMember(opts: GenerationOptions, index: number, readiness: Ge
     ...(opts.httpsSocket ? { httpsSocket: opts.httpsSocket.lend() } : {}),
     ...(opts.configFile ? { configFile: opts.configFile } : {}),
     env: opts.env,
-    onLine: (line, stream) => opts.onLine(line, index, stream),
+    onLine: opts.onLine,
   });
   try {
-    await waitUntilReady(`${probeUrl}${readiness}`, opts.internalToken, proc, opts.readyTimeoutMs);
+    await waitUntilReady(`${probeUrl}${opts.readiness}`, opts.internalToken, proc, opts.readyTimeoutMs);
   } catch (err) {
-    await proc.stop(1000);
+    await proc.stop(opts.failedStopGraceMs ?? 1000);
     throw err;
   }
+  return { proc, probeUrl };
+}
+
+async function startMember(opts: GenerationOptions, index: number, readiness: GenerationOptions["readiness"]): Promise<PooledWorkerd> {
+  const { proc, probeUrl } = await startProbedWorkerd({
+    releaseDir: opts.releaseDir,
+    publicSocket: opts.publicSocket,
+    internalSocket: opts.internalSocket,
+    httpsSocket: opts.httpsSocket,
+    configFile: opts.configFile,
+    env: opts.env,
+    internalToken: opts.internalToken,
+    readiness,
+    readyTimeoutMs: opts.readyTimeoutMs,
+    onLine: (line, stream) => opts.onLine(line, index, stream),
+  });
   const interval = opts.livenessIntervalMs ?? 5000;
   const watch =
     interval > 0

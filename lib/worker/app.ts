@@ -35,9 +35,7 @@ export function renderError(thrown: Error, c: Context): Response {
     // Set on the context too: Hono copies headers set earlier in the request (e.g. by an earlier rate limit)
     // over the error response, and the error's own must win.
     for (const [name, value] of Object.entries(err.headers ?? {})) c.header(name, value);
-    const res = c.json(errorBody(err.status, err.message, id, { code: err.code, issues: err.issues }), err.status);
-    for (const [name, value] of Object.entries(err.headers ?? {})) res.headers.set(name, value);
-    return res;
+    return c.json(errorBody(err.status, err.message, id, { code: err.code, issues: err.issues }), err.status);
   }
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;

@@ -17,8 +17,6 @@ interface Holder {
   url: string;
   connectTimeoutSeconds: number;
   client?: Sql;
-  /** The host's pool: shared, never closed by a request. */
-  pooled?: boolean;
 }
 
 /** Where the function host puts its pool in the env it hands the function. */
@@ -43,7 +41,8 @@ export const database = ({ binding = "DATABASE_URL", connectTimeoutSeconds = 5 }
     const env = c.env as Record<string, unknown> | undefined;
     const pool = env?.[POOL_BINDING] as Sql | undefined;
     if (pool && binding === "DATABASE_URL") {
-      c.set("database", { url: "", connectTimeoutSeconds, client: pool, pooled: true });
+      // The host's pool: shared, so this middleware never closes it (there is no `finally` on this path).
+      c.set("database", { url: "", connectTimeoutSeconds, client: pool });
       return next();
     }
     const url = env?.[binding];
@@ -67,31 +66,25 @@ export const database = ({ binding = "DATABASE_URL", connectTimeoutSeconds = 5 }
     }
   };
 
-function connect(url: string, connectTimeoutSeconds: number): Sql {
+/** A postgres.js client with the settings that are right behind PgBouncer transaction pooling. */
+export function pgClient(url: string, { max, idleSeconds, connectTimeoutSeconds }: { max: number; idleSeconds: number; connectTimeoutSeconds: number }): Sql {
   return postgres(url, {
-    max: 1,
+    max,
     prepare: false,
     fetch_types: false,
     connect_timeout: connectTimeoutSeconds,
-    idle_timeout: 1,
+    idle_timeout: idleSeconds,
     onnotice: () => {},
   });
 }
+
+const connect = (url: string, connectTimeoutSeconds: number): Sql => pgClient(url, { max: 1, idleSeconds: 1, connectTimeoutSeconds });
 
 /**
  * A pool of up to `size` connections for a function host. Connections open on demand, idle ones close after
  * a minute, and a connection that breaks (PgBouncer restarted) is replaced on the next query.
  */
-export function openPool(url: string, size: number, connectTimeoutSeconds = 5): Sql {
-  return postgres(url, {
-    max: size,
-    prepare: false,
-    fetch_types: false,
-    connect_timeout: connectTimeoutSeconds,
-    idle_timeout: 60,
-    onnotice: () => {},
-  });
-}
+export const openPool = (url: string, size: number, connectTimeoutSeconds = 5): Sql => pgClient(url, { max: size, idleSeconds: 60, connectTimeoutSeconds });
 
 /** The request's postgres.js client; connects on first use. */
 export function db(c: Context): Sql {

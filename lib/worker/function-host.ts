@@ -12,6 +12,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { openPool, POOL_BINDING } from "./db.ts";
+import { DB_POOL_MAX_VAR } from "./inline-names.ts";
 import type { Sql } from "./db.ts";
 
 /** What a function module exports: a Hono app or any `{ fetch }` worker. */
@@ -19,21 +20,13 @@ export interface HostedHandler {
   fetch(request: Request, env: unknown, ctx: ExecutionContext): Response | Promise<Response>;
 }
 
-/** A cap on the pool the supervisor sets (WORKYARD_DB_POOL_MAX: 1 on the embedded PGlite, which runs one query at a time). */
-const POOL_MAX_BINDING = "WORKYARD_DB_POOL_MAX";
-
-/** The name of the Durable Object the gateway addresses in each process: one per function per process. */
-export const HOST_OBJECT_NAME = "pool";
-
 export interface HostOptions {
   /** Connections the pool may hold. */
   poolSize: number;
-  /** The binding that holds the connection URL. */
-  binding?: string;
 }
 
 /** A Durable Object class that serves `handler`'s requests with a pool in `env` (see db.ts). */
-export function functionHost(handler: HostedHandler, { poolSize, binding = "DATABASE_URL" }: HostOptions) {
+export function functionHost(handler: HostedHandler, { poolSize }: HostOptions) {
   return class FunctionHost extends DurableObject<Record<string, unknown>> {
     readonly #env: Record<string, unknown>;
     readonly #ctx: ExecutionContext;
@@ -41,8 +34,8 @@ export function functionHost(handler: HostedHandler, { poolSize, binding = "DATA
 
     constructor(state: DurableObjectState, env: Record<string, unknown>) {
       super(state, env);
-      const url = env[binding];
-      const cap = Number(env[POOL_MAX_BINDING]);
+      const url = env.DATABASE_URL; // the binding db(c) takes the pool for (db.ts)
+      const cap = Number(env[DB_POOL_MAX_VAR]);
       const size = Number.isInteger(cap) && cap > 0 ? Math.min(poolSize, cap) : poolSize;
       // postgres.js connects lazily: a function that never queries never opens a connection.
       if (typeof url === "string" && url !== "") this.#pool = openPool(url, size);

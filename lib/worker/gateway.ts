@@ -14,7 +14,7 @@ import { discardUnreadBody } from "./body-limit.ts";
 import { holdWhileDraining } from "./drain.ts";
 import { errorResponse } from "./errors.ts";
 import { errorDetails } from "./error-details.ts";
-import { inlineSecretBinding } from "./inline-names.ts";
+import { HOST_OBJECT_NAME, inlineSecretBinding } from "./inline-names.ts";
 import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "./request-id.ts";
 import { ACCESS_CHANNEL } from "./trace-record.ts";
 import type { AccessRecord } from "./trace-record.ts";
@@ -57,7 +57,7 @@ const hostIds = new WeakMap<DurableObjectNamespace, DurableObjectId>();
 
 function hostObject(namespace: DurableObjectNamespace): FunctionBinding {
   let id = hostIds.get(namespace);
-  if (!id) hostIds.set(namespace, (id = namespace.idFromName("pool")));
+  if (!id) hostIds.set(namespace, (id = namespace.idFromName(HOST_OBJECT_NAME)));
   return namespace.get(id);
 }
 
@@ -162,14 +162,15 @@ export function createGateway(inline: Record<string, InlineHandler> = {}) {
       const started = Date.now();
       const to = target(request);
       const path = to.url.pathname.slice(0, 256);
-      const fn = to.name !== "" && Object.hasOwn(env.ROUTES, to.name) ? to.name : null;
+      const route = to.name !== "" && Object.hasOwn(env.ROUTES, to.name) ? env.ROUTES[to.name] : undefined;
+      const fn = route ? to.name : null;
       const key = fn ?? "";
       const current = (inFlight.get(key) ?? 0) + 1;
       inFlight.set(key, current);
       let status = 500;
       let id = "";
       try {
-        const response = await handle(request, to, env, ctx, inline);
+        const response = await handle(request, to, route, env, ctx, inline);
         status = response.status;
         id = response.headers.get(REQUEST_ID_HEADER) ?? "";
         return response;
@@ -196,6 +197,7 @@ export function createGateway(inline: Record<string, InlineHandler> = {}) {
 async function handle(
   request: Request,
   { url, name, rest, clientIp: ip }: Target,
+  route: GatewayRoute | undefined,
   env: GatewayEnv,
   ctx: ExecutionContext,
   inline: Record<string, InlineHandler>,
@@ -204,7 +206,6 @@ async function handle(
   if (env.HTTPS_PORT !== undefined && url.protocol === "http:") return toHttps(url, env.HTTPS_PORT, request.method, requestId);
   if (name === "") return index(env, requestId);
 
-  const route = Object.hasOwn(env.ROUTES, name) ? env.ROUTES[name] : undefined;
   const handler = route?.inline ? inline[name] : undefined;
   const bound = route && !route.inline ? env[route.binding] : undefined;
   const target = bound && route?.hosted ? hostObject(bound as DurableObjectNamespace) : (bound as FunctionBinding | undefined);

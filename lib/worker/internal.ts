@@ -18,7 +18,7 @@
  * Firing scheduled() through a service binding needs the `service_binding_extra_handlers` compatibility flag
  * on this worker, and workerd started with --experimental.
  */
-import postgres from "postgres";
+import { pgClient } from "./db.ts";
 
 interface ScheduledTarget {
   scheduled(options: { cron?: string; scheduledTime?: Date }): Promise<{ outcome: string; noRetry: boolean }>;
@@ -67,7 +67,7 @@ async function timed(work: () => Promise<unknown>): Promise<Check> {
 }
 
 async function checkDatabase(url: string, ctx: ExecutionContext): Promise<Check> {
-  const sql = postgres(url, { max: 1, prepare: false, fetch_types: false, connect_timeout: 2, onnotice: () => {} });
+  const sql = pgClient(url, { max: 1, idleSeconds: 0, connectTimeoutSeconds: 2 });
   try {
     return await timed(() => sql`select 1`);
   } finally {

@@ -53,15 +53,11 @@ function unpairedSurrogates(value: unknown): FieldIssue[] {
 
 /** Validates one part of the request with a zod schema; handlers read it with `c.req.valid(target)`. */
 export function validate<T extends ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
+  const invalid = (issues: FieldIssue[]) => new ApiError(400, `Invalid ${targetNames[target] ?? target}: see issues`, { code: "invalid_input", issues });
   const check = zValidator(target, schema, (result) => {
-    if (!result.success) {
-      throw new ApiError(400, `Invalid ${targetNames[target] ?? target}: see issues`, {
-        code: "invalid_input",
-        issues: toIssues(result.error.issues),
-      });
-    }
+    if (!result.success) throw invalid(toIssues(result.error.issues));
     const unpaired = unpairedSurrogates(result.data);
-    if (unpaired.length > 0) throw new ApiError(400, `Invalid ${targetNames[target] ?? target}: see issues`, { code: "invalid_input", issues: unpaired });
+    if (unpaired.length > 0) throw invalid(unpaired);
   });
   if (target !== "json") return check;
   return (async function validateJson(c, next) {

@@ -4,11 +4,12 @@
  * (RSS50 - RSS1) / 49 is what one more function costs; the design's target is <= 8 MB.
  * The two projects are generated under .workyard/bench/ and kept, so a second run reuses their releases.
  */
-import { readFile, rm, mkdir, symlink, writeFile, copyFile } from "node:fs/promises";
+import { readFile, rm, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { build } from "../build.ts";
 import { projectPaths } from "../paths.ts";
 import type { ProjectPaths } from "../paths.ts";
+import { linkBenchProject } from "./project.ts";
 import { serveWorkerd } from "./servers.ts";
 
 export const MEMORY_TARGET_MB_PER_FUNCTION = 8;
@@ -47,16 +48,7 @@ async function buildProject(paths: ProjectPaths, count: number) {
     await mkdir(join(root, "functions", name), { recursive: true });
     await writeFile(join(root, "functions", name, "index.ts"), source(i + 1));
   }
-  await copyFile(paths.sharedConfig, join(root, "wrangler.toml"));
-  for (const [target, path] of [
-    [join(paths.root, "lib"), join(root, "lib")],
-    [paths.migrations, join(root, "migrations")],
-    [join(paths.root, "package-lock.json"), join(root, "package-lock.json")],
-  ] as const) {
-    await symlink(target, path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== "EEXIST") throw err;
-    });
-  }
+  await linkBenchProject(paths, root);
   return { release: await build(projectPaths(root)), names };
 }
 

@@ -32,6 +32,15 @@ export async function buildBenchProject(paths: ProjectPaths, fn: string, fixture
     if ("wranglerToml" in variant) await writeFile(join(fnDir, "wrangler.toml"), variant.wranglerToml);
     else await copyFile(join(fixtureDir, "wrangler.toml"), join(fnDir, "wrangler.toml"));
   }
+  await linkBenchProject(paths, root);
+  return build(projectPaths(root));
+}
+
+/**
+ * Gives a bench project at `root` what it takes from the real one: a copy of the shared wrangler.toml, and
+ * links to lib, migrations and the lockfile (left as they are when already there).
+ */
+export async function linkBenchProject(paths: ProjectPaths, root: string): Promise<void> {
   await copyFile(paths.sharedConfig, join(root, "wrangler.toml"));
   const links: [string, string][] = [
     [join(paths.root, "lib"), join(root, "lib")],
@@ -43,7 +52,6 @@ export async function buildBenchProject(paths: ProjectPaths, fn: string, fixture
       if (err.code !== "EEXIST") throw err;
     });
   }
-  return build(projectPaths(root));
 }
 
 /** Cleanups run in reverse order, every one of them even when one fails; the first failure is thrown. */

@@ -4,9 +4,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { heldSocket, listenSocket } from "../listen-socket.ts";
+import { heldSocket } from "../listen-socket.ts";
 import { INTERNAL_TOKEN_VAR } from "../serve-config.ts";
-import { startWorkerd, waitUntilReady } from "../workerd-process.ts";
+import { startProbedWorkerd } from "../workerd-pool.ts";
 import type { WorkerdProcess } from "../workerd-process.ts";
 import { startChildServer } from "./child-server.ts";
 import type { RunningScenario } from "./scenario.ts";
@@ -51,17 +51,18 @@ export async function serveWorkerd({ configDir, path, env = {}, processes = 1, o
   };
   try {
     for (let i = 0; i < processes; i++) {
-      const probe = await listenSocket(HOST, 0);
-      const proc = startWorkerd({
+      const { proc } = await startProbedWorkerd({
         releaseDir: configDir,
-        socket: socket.lend(),
-        internalSocket: internalSocket.lend(),
-        probeSocket: probe,
+        publicSocket: socket,
+        internalSocket,
         env: { [INTERNAL_TOKEN_VAR]: token, ...env },
+        internalToken: token,
+        readiness: "/healthz",
+        readyTimeoutMs: 15_000,
+        failedStopGraceMs: 5000,
         onLine: (line) => onLine(processes > 1 ? `#${i + 1} ${line}` : line),
       });
       started.push(proc);
-      await waitUntilReady(`http://${HOST}:${probe.port}/healthz`, token, proc, 15_000);
     }
   } catch (err) {
     await stop();

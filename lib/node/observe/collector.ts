@@ -12,7 +12,7 @@
  *   GET  /logs?function=&level=&status=&tail=N&follow=1   the request log as JSON lines; follow keeps it open
  *   GET  /dashboard, /dashboard/data, /dashboard/assets/*  the dashboard page, its figures, uPlot
  */
-import { randomBytes, timingSafeEqual, createHash } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -24,6 +24,8 @@ import postgres from "postgres";
 import type { AccessRecord, TraceRecord } from "../../worker/trace-record.ts";
 import { nextFire } from "../crons.ts";
 import type { Manifest } from "../manifest.ts";
+import { tokenChecker } from "../redis-proxy/auth.ts";
+import { jobsOf } from "../scheduler.ts";
 import { dashboardPage } from "./dashboard-page.ts";
 import { ErrorStore } from "./error-store.ts";
 import type { ErrorReport } from "./error-store.ts";
@@ -99,9 +101,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 export async function startCollector(opts: CollectorOptions): Promise<Collector> {
   const token = randomBytes(24).toString("base64url");
   const sql = postgres(opts.databaseUrl, { max: 3, onnotice: () => {}, idle_timeout: 30 });
-  const jobsOf = (manifest: Manifest) => manifest.functions.flatMap((fn) => fn.crons.map((cron) => ({ function: fn.name, cron })));
   let manifest = opts.manifest;
-  let jobs = jobsOf(manifest);
   const metrics = new Metrics({
     ...opts.sources,
     cronRuns: async () => {
@@ -115,7 +115,6 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const usageCounter = new UsageCounter(sql, opts.log);
   const logs = new LogStream(opts.logTarget, opts.logFile);
   const series = new Series();
-  let functionNames = manifest.functions.map((f) => f.name);
 
   // Errors of a request wait briefly for the rest of it: the gateway's record (status) and the function's
   // trace arrive separately, and an uncaught exception is worth more than the log line of the same failure.
@@ -199,21 +198,20 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     const rows = await sql<{ function_name: string; cron: string; status: string; started_at: Date; finished_at: Date | null; error: string | null; trigger: string }[]>`
       select distinct on (function_name, cron) function_name, cron, status, started_at, finished_at, error, trigger
       from workyard.cron_runs order by function_name, cron, started_at desc`;
-    return jobs.map((j) => {
-      const last = rows.find((r) => r.function_name === j.function && r.cron === j.cron);
+    return jobsOf(manifest.functions).map((j) => {
+      const last = rows.find((r) => r.function_name === j.functionName && r.cron === j.cron);
       return {
-        ...j,
+        function: j.functionName,
+        cron: j.cron,
         next: nextFire(j.cron),
         last: last ? { status: last.status, trigger: last.trigger, startedAt: last.started_at, finishedAt: last.finished_at, error: last.error } : null,
       };
     });
   }
 
-  const tokenHash = createHash("sha256").update(token).digest();
-  const authorized = (req: IncomingMessage) => {
-    const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "";
-    return timingSafeEqual(createHash("sha256").update(presented).digest(), tokenHash);
-  };
+  const checkToken = tokenChecker(token);
+  // Exactly `Authorization: Bearer <token>` (no other scheme spelling, no query parameter).
+  const authorized = (req: IncomingMessage) => checkToken(/^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1]);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!authorized(req)) return send(res, 401, { error: { code: "unauthorized", message: "The collector needs Authorization: Bearer <collector token>" } });
@@ -246,7 +244,6 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       case "/usage": {
         const by = q.by === "day" ? "day" : "hour";
         const days = Math.min(3650, Math.max(1, Number(q.days ?? 7) || 7));
-        await usageCounter.flush();
         return send(res, 200, { by, usage: await usage(sql, by, new Date(Date.now() - days * 86_400_000)) });
       }
       case "/logs": {
@@ -270,7 +267,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         return send(res, 200, {
           now: Date.now(),
           release: manifest.id,
-          functions: series.summary(functionNames),
+          functions: series.summary(manifest.functions.map((f) => f.name)),
           series: series.series(),
           errors: await errors.recent(10),
           crons: await cronListing(),
@@ -315,8 +312,6 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     useRelease(releaseDir, next) {
       mapper.use(releaseDir, next);
       manifest = next;
-      jobs = jobsOf(next);
-      functionNames = next.functions.map((f) => f.name);
     },
     async stop() {
       job.stop();

@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Sql } from "postgres";
+import { BatchFlusher } from "./batch-flusher.ts";
 import type { SourceMapper } from "./source-maps.ts";
 
 export type ErrorKind = "exception" | "logged" | "5xx";
@@ -63,9 +64,7 @@ interface Pending {
 }
 
 export class ErrorStore {
-  private pending = new Map<string, Pending>();
-  private timer: NodeJS.Timeout;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly batches: BatchFlusher<Pending>;
 
   constructor(
     private readonly sql: Sql,
@@ -74,8 +73,7 @@ export class ErrorStore {
     /** Called once per report, with its group's fingerprint (metrics). */
     private readonly onReport: (r: ErrorReport, fingerprint: string) => void = () => {},
   ) {
-    this.timer = setInterval(() => void this.flush(), 1000);
-    this.timer.unref();
+    this.batches = new BatchFlusher((batch) => this.write(batch), 1000, (err) => this.log(`errors: could not record errors: ${(err as Error).message}`));
   }
 
   /** Records an error (written within a second). */
@@ -84,13 +82,14 @@ export class ErrorStore {
     const location = mapped?.location ?? null;
     const fingerprint = fingerprintOf(r, location);
     this.onReport(r, fingerprint);
-    let p = this.pending.get(fingerprint);
+    const pending = this.batches.pending;
+    let p = pending.get(fingerprint);
     if (!p) {
       p = {
         group: { fingerprint, function: r.function, kind: r.kind, name: r.name, message: r.message.slice(0, 2000), location, count: 0, firstSeen: r.at, lastSeen: r.at },
         events: [],
       };
-      this.pending.set(fingerprint, p);
+      pending.set(fingerprint, p);
     }
     p.group.count += 1;
     if (r.at >= p.group.lastSeen) {
@@ -104,14 +103,11 @@ export class ErrorStore {
 
   /** Writes what is pending; resolves when it is in the database. */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.write()).catch((err: unknown) => this.log(`errors: could not record errors: ${(err as Error).message}`));
-    return this.flushing;
+    return this.batches.flush();
   }
 
-  private async write(): Promise<void> {
-    if (this.pending.size === 0) return;
-    const batch = [...this.pending.values()];
-    this.pending = new Map();
+  private async write(pending: Map<string, Pending>): Promise<void> {
+    const batch = [...pending.values()];
     // Statement by statement, no transaction: each is atomic, and the embedded PGlite has one session.
     for (const { group: g, events } of batch) {
       await this.sql`
@@ -173,8 +169,7 @@ export class ErrorStore {
     await this.sql`delete from workyard.error_groups where last_seen < now() - make_interval(days => ${days})`;
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
+  stop(): Promise<void> {
+    return this.batches.stop();
   }
 }

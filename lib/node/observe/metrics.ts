@@ -112,28 +112,20 @@ export class Metrics {
 
     if (sources.cronRuns) {
       const runs = perScrape(sources.cronRuns, []);
-      new client.Gauge({
-        name: "workyard_cron_runs",
-        help: "Recorded cron runs (all nodes, within the table's history), by function, cron and status",
-        labelNames: ["function", "cron", "status"],
-        registers,
-        async collect(this: Gauge) {
-          const last = await runs();
-          this.reset();
-          for (const r of last) this.set({ function: r.function, cron: r.cron, status: r.status }, r.count);
-        },
-      });
-      new client.Gauge({
-        name: "workyard_cron_last_run_timestamp_seconds",
-        help: "Start of the latest run of each cron, by status",
-        labelNames: ["function", "cron", "status"],
-        registers,
-        async collect(this: Gauge) {
-          const last = await runs();
-          this.reset();
-          for (const r of last) this.set({ function: r.function, cron: r.cron, status: r.status }, r.lastStart.getTime() / 1000);
-        },
-      });
+      const gauge = (name: string, help: string, pick: (r: Awaited<ReturnType<typeof runs>>[number]) => number) =>
+        new client.Gauge({
+          name,
+          help,
+          labelNames: ["function", "cron", "status"],
+          registers,
+          async collect(this: Gauge) {
+            const last = await runs();
+            this.reset();
+            for (const r of last) this.set({ function: r.function, cron: r.cron, status: r.status }, pick(r));
+          },
+        });
+      gauge("workyard_cron_runs", "Recorded cron runs (all nodes, within the table's history), by function, cron and status", (r) => r.count);
+      gauge("workyard_cron_last_run_timestamp_seconds", "Start of the latest run of each cron, by status", (r) => r.lastStart.getTime() / 1000);
     }
 
     if (sources.redisProxy) {

@@ -4,6 +4,7 @@
  * hourly platform job rolls complete hours into workyard.usage_hourly (days: the view usage_daily).
  */
 import type { Sql } from "postgres";
+import { BatchFlusher } from "./batch-flusher.ts";
 
 interface Counts {
   requests: number;
@@ -22,53 +23,48 @@ export interface UsageRow {
 const minute = (ms: number) => Math.floor(ms / 60_000) * 60_000;
 
 export class UsageCounter {
-  private pending = new Map<string, Counts>();
-  private timer: NodeJS.Timeout;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly batches: BatchFlusher<Counts>;
 
   constructor(
     private readonly sql: Sql,
     private readonly log: (line: string) => void,
     flushEveryMs = 10_000,
   ) {
-    this.timer = setInterval(() => void this.flush(), flushEveryMs);
-    this.timer.unref();
+    this.batches = new BatchFlusher((batch) => this.write(batch), flushEveryMs, (err) =>
+      this.log(`usage: could not record counts: ${(err as Error).message}`),
+    );
   }
 
   count(fn: string, at: number, status: number, durationMs: number): void {
+    const pending = this.batches.pending;
     const key = `${minute(at)}\0${fn}`;
-    const c = this.pending.get(key) ?? { requests: 0, errors: 0, durationMs: 0 };
+    const c = pending.get(key) ?? { requests: 0, errors: 0, durationMs: 0 };
     c.requests += 1;
     if (status >= 500) c.errors += 1;
     c.durationMs += Math.round(durationMs);
-    this.pending.set(key, c);
+    pending.set(key, c);
   }
 
   /** Adds what was counted since the last flush to the minute rows. */
   flush(): Promise<void> {
-    this.flushing = this.flushing
-      .then(async () => {
-        if (this.pending.size === 0) return;
-        const batch = [...this.pending.entries()];
-        this.pending = new Map();
-        const rows = batch.map(([key, c]) => {
-          const [bucket = "0", fn = ""] = key.split("\0");
-          return { bucket: new Date(Number(bucket)), function_name: fn, requests: c.requests, errors: c.errors, duration_ms: c.durationMs };
-        });
-        await this.sql`
-          insert into workyard.usage_minutes ${this.sql(rows, "bucket", "function_name", "requests", "errors", "duration_ms")}
-          on conflict (bucket, function_name) do update set
-            requests = usage_minutes.requests + excluded.requests,
-            errors = usage_minutes.errors + excluded.errors,
-            duration_ms = usage_minutes.duration_ms + excluded.duration_ms`;
-      })
-      .catch((err: unknown) => this.log(`usage: could not record counts: ${(err as Error).message}`));
-    return this.flushing;
+    return this.batches.flush();
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
+  private async write(batch: Map<string, Counts>): Promise<void> {
+    const rows = [...batch.entries()].map(([key, c]) => {
+      const [bucket = "0", fn = ""] = key.split("\0");
+      return { bucket: new Date(Number(bucket)), function_name: fn, requests: c.requests, errors: c.errors, duration_ms: c.durationMs };
+    });
+    await this.sql`
+      insert into workyard.usage_minutes ${this.sql(rows, "bucket", "function_name", "requests", "errors", "duration_ms")}
+      on conflict (bucket, function_name) do update set
+        requests = usage_minutes.requests + excluded.requests,
+        errors = usage_minutes.errors + excluded.errors,
+        duration_ms = usage_minutes.duration_ms + excluded.duration_ms`;
+  }
+
+  stop(): Promise<void> {
+    return this.batches.stop();
   }
 }
 

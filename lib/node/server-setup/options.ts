@@ -1,6 +1,7 @@
 /** What `npm run setup:server` is told (command-line flags), checked once, with every default in one place. */
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import { DEFAULT_BACKUP_KEEP, DEFAULT_BACKUP_MAX_AGE_DAYS } from "../backup.ts";
 
 const port = z.coerce.number().int().min(1).max(65535);
 const size = z.string().regex(/^\d+(\.\d+)?[KMGT]?$/, { error: "a size such as 512M or 2G" });
@@ -23,8 +24,8 @@ export const setupOptionsSchema = z.object({
   cpuQuota: z.string().regex(/^\d+%$/, { error: "a percentage such as 150% (100% is one core)" }).default(`${availableParallelism() * 90}%`),
   tasksMax: z.coerce.number().int().min(16).default(1024),
   backupDir: z.string().startsWith("/").default("/var/backups/workyard"),
-  backupKeep: z.coerce.number().int().min(1).default(14),
-  backupMaxAgeDays: z.coerce.number().min(0).default(30),
+  backupKeep: z.coerce.number().int().min(1).default(DEFAULT_BACKUP_KEEP),
+  backupMaxAgeDays: z.coerce.number().min(0).default(DEFAULT_BACKUP_MAX_AGE_DAYS),
   /** A systemd calendar expression. */
   backupAt: z.string().min(1).default("*-*-* 03:15:00 UTC"),
   /** The Node binary the units run (absolute). */
