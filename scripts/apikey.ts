@@ -5,15 +5,15 @@
  * API keys for machine clients of one function, in DATABASE_URL (or the embedded database when `npm start` is
  * not running on it). A new key is printed once; only its hash is stored.
  */
-import { parseArgs } from "node:util";
 import { AccountError, createApiKey, listApiKeys, revokeApiKey, ROLES } from "../lib/node/accounts.ts";
 import type { Role } from "../lib/node/accounts.ts";
-import { withProjectDatabase } from "../lib/node/embedded-postgres.ts";
+import { cliArgs } from "../lib/node/cli-args.ts";
+import { EmbeddedInUseError, withProjectDatabase } from "../lib/node/embedded-postgres.ts";
 import { projectWithEnv } from "../lib/node/serve-cli.ts";
 
 const usage = "usage: npm run apikey -- create <function> --name <who> [--role user|admin] | list | revoke <id>";
 const paths = projectWithEnv();
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { name: { type: "string" }, role: { type: "string", default: "user" } } });
+const { positionals, values } = cliArgs({ allowPositionals: true, options: { name: { type: "string" }, role: { type: "string", default: "user" } } }, usage);
 const [command, arg] = positionals;
 if (!(command === "list" || ((command === "create" || command === "revoke") && arg)) || !ROLES.includes(values.role as Role)) {
   console.error(usage);
@@ -38,6 +38,6 @@ try {
     }
   });
 } catch (err) {
-  console.error(err instanceof AccountError ? err.message : err);
+  console.error(err instanceof AccountError || err instanceof EmbeddedInUseError ? err.message : err);
   process.exitCode = 1;
 }

@@ -3,16 +3,17 @@
  * database, compares every table's row count with the source's, drops the scratch database, and exits 1 when
  * a table differs or the backup does not restore.
  */
-import { parseArgs } from "node:util";
+import { cliArgs } from "../lib/node/cli-args.ts";
 import { backupSettingsFromEnv } from "../lib/node/backup.ts";
 import { formatVerifyReport, verifyBackup } from "../lib/node/backup-verify.ts";
 import { projectWithEnv } from "../lib/node/serve-cli.ts";
 
 const paths = projectWithEnv();
-const { positionals } = parseArgs({ allowPositionals: true, strict: true });
+const usage = "usage: npm run backup:verify [-- <backup file>]";
+const { positionals } = cliArgs({ allowPositionals: true, strict: true }, usage);
 const parsed = backupSettingsFromEnv(process.env, paths.work);
 if (!parsed.ok || positionals.length > 1) {
-  console.error(parsed.ok ? "usage: npm run backup:verify [-- <backup file>]" : `Cannot verify: ${parsed.error}`);
+  console.error(parsed.ok ? usage : `Cannot verify: ${parsed.error}`);
   process.exit(2);
 }
 try {

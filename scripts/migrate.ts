@@ -3,7 +3,7 @@
  * PgBouncer: the runner's advisory lock is a session feature that transaction pooling does not keep).
  * Without DATABASE_URL it works on the embedded database, as long as `npm start` is not running on it.
  */
-import { parseArgs } from "node:util";
+import { cliArgs } from "../lib/node/cli-args.ts";
 import { startEmbeddedPostgres } from "../lib/node/embedded-postgres.ts";
 import { migrateDown, migrateUp, MigrationError, migrationStatus } from "../lib/node/migrations.ts";
 import { redactUrl } from "../lib/node/redact.ts";
@@ -12,7 +12,7 @@ import { projectWithEnv } from "../lib/node/serve-cli.ts";
 const usage = "usage: npm run migrate -- [status|up|down [N]]";
 const paths = projectWithEnv();
 
-const { positionals } = parseArgs({ allowPositionals: true, strict: true });
+const { positionals } = cliArgs({ allowPositionals: true, strict: true }, usage);
 const [command = "status", count] = positionals;
 if (!["status", "up", "down"].includes(command) || (count !== undefined && !/^\d+$/.test(count))) {
   console.error(usage);

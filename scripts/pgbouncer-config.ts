@@ -3,15 +3,16 @@
  * workyard-pgbouncer unit runs this before PgBouncer starts), from DATABASE_URL and PGBOUNCER_URL, so the
  * database password lives only in the environment file.
  */
-import { parseArgs } from "node:util";
+import { cliArgs } from "../lib/node/cli-args.ts";
 import { projectWithEnv } from "../lib/node/serve-cli.ts";
 import { pgbouncerSettingsFromEnv, writePgbouncerConfig } from "../lib/node/standalone-services.ts";
 
 projectWithEnv();
-const { positionals } = parseArgs({ allowPositionals: true, strict: true });
+const usage = "usage: npm run pgbouncer-config -- <dir>   (writes <dir>/pgbouncer.ini and <dir>/userlist.txt)";
+const { positionals } = cliArgs({ allowPositionals: true, strict: true }, usage);
 const [dir] = positionals;
 if (!dir || positionals.length !== 1) {
-  console.error("usage: npm run pgbouncer-config -- <dir>   (writes <dir>/pgbouncer.ini and <dir>/userlist.txt)");
+  console.error(usage);
   process.exit(2);
 }
 try {

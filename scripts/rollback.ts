@@ -2,13 +2,14 @@
  * npm run rollback -- [release]: switches the running `npm start` back to the release that was live before
  * (or to the kept release named), without building or migrating: release folders are immutable.
  */
-import { parseArgs } from "node:util";
+import { cliArgs } from "../lib/node/cli-args.ts";
 import { rollback } from "../lib/node/release-commands.ts";
 import { projectWithEnv } from "../lib/node/serve-cli.ts";
 
-const { positionals } = parseArgs({ allowPositionals: true });
+const usage = "usage: npm run rollback -- [release]";
+const { positionals } = cliArgs({ allowPositionals: true }, usage);
 if (positionals.length > 1) {
-  console.error("usage: npm run rollback -- [release]");
+  console.error(usage);
   process.exit(2);
 }
 try {

@@ -2,15 +2,16 @@
  * npm run trigger -- <function> [cron]: fires a function's scheduled() now, through the running
  * supervisor (so the run is recorded like any other), and prints the outcome. Exits 1 unless it was ok.
  */
-import { parseArgs } from "node:util";
+import { cliArgs } from "../lib/node/cli-args.ts";
 import { controlRequest, readControlInfo } from "../lib/node/control.ts";
 import { projectPaths } from "../lib/node/paths.ts";
 import type { CronRun } from "../lib/node/scheduler.ts";
 
-const { positionals } = parseArgs({ allowPositionals: true });
+const usage = 'usage: npm run trigger -- <function> ["<cron>"]';
+const { positionals } = cliArgs({ allowPositionals: true }, usage);
 const [fn, cron] = positionals;
 if (!fn) {
-  console.error('usage: npm run trigger -- <function> ["<cron>"]');
+  console.error(usage);
   process.exit(2);
 }
 try {

@@ -2,17 +2,18 @@
  * npm run user -- role <email> <user|admin>: give an account a role (admins may delete any link, for example).
  * Takes effect at the account's next login or token refresh. Uses DATABASE_URL, or the embedded database.
  */
-import { parseArgs } from "node:util";
 import { AccountError, ROLES, setRole } from "../lib/node/accounts.ts";
 import type { Role } from "../lib/node/accounts.ts";
-import { withProjectDatabase } from "../lib/node/embedded-postgres.ts";
+import { cliArgs } from "../lib/node/cli-args.ts";
+import { EmbeddedInUseError, withProjectDatabase } from "../lib/node/embedded-postgres.ts";
 import { projectWithEnv } from "../lib/node/serve-cli.ts";
 
+const usage = "usage: npm run user -- role <email> <user|admin>";
 const paths = projectWithEnv();
-const { positionals } = parseArgs({ allowPositionals: true });
+const { positionals } = cliArgs({ allowPositionals: true }, usage);
 const [command, email, role] = positionals;
 if (command !== "role" || !email || !ROLES.includes(role as Role)) {
-  console.error("usage: npm run user -- role <email> <user|admin>");
+  console.error(usage);
   process.exit(2);
 }
 
@@ -20,6 +21,6 @@ try {
   await withProjectDatabase(process.env, paths.embeddedDb, (sql) => setRole(sql, email, role as Role));
   console.log(`${email} is now ${role}`);
 } catch (err) {
-  console.error(err instanceof AccountError ? err.message : err);
+  console.error(err instanceof AccountError || err instanceof EmbeddedInUseError ? err.message : err);
   process.exitCode = 1;
 }
