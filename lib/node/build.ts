@@ -10,7 +10,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/p
 import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 import pLimit from "p-limit";
-import { BundleError, bundleWorker, writeWranglerConfig } from "./bundle.ts";
+import { BundleError, bundlePlatformWorker, bundleWorker, writeWranglerConfig } from "./bundle.ts";
 import { checkCrons } from "./crons.ts";
 import { gitCommit } from "./git-commit.ts";
 import { discoverFunctions, routeSettings } from "./functions.ts";
@@ -145,16 +145,18 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
       return { name: f.name, config: { ...f.config, main }, out: `functions/${f.name}`, file: `${f.name}.host.json` };
     }),
   );
-  const jobs: { name: string; config: MergedConfig; out: string; file?: string }[] = [
+  // The gateway is bundled by Wrangler like a function: it holds the functions that run in its isolate.
+  const jobs: { name: string; config: MergedConfig; out: string; file?: string; platform?: boolean }[] = [
     { name: "_gateway", config: gatewayConfig, out: "gateway" },
-    { name: "_internal", config: internalConfig, out: "internal" },
-    { name: "_tail", config: tailConfig, out: "tail" },
+    { name: "_internal", config: internalConfig, out: "internal", platform: true },
+    { name: "_tail", config: tailConfig, out: "tail", platform: true },
     ...functionJobs,
   ];
   try {
     const results = await Promise.allSettled(
       jobs.map((job) =>
         limit(async () => {
+          if (job.platform) return `${job.out}/${await bundlePlatformWorker(job.name, job.config.main, join(staging, job.out), paths.root)}`;
           const configFile = await writeWranglerConfig(paths.wranglerConfigs, job.config, job.file);
           const file = await bundleWorker(job.name, configFile, join(staging, job.out), paths.logs, paths.root);
           return `${job.out}/${file}`;
