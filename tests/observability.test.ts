@@ -17,7 +17,7 @@ import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { migrateUp } from "../lib/node/migrations.ts";
 import { matches } from "../lib/node/observe/log-stream.ts";
-import type { LogLine } from "../lib/node/observe/records.ts";
+import type { ConsoleLine, LogLine } from "../lib/node/observe/records.ts";
 import { rollUpUsage } from "../lib/node/observe/usage.ts";
 import { projectPaths } from "../lib/node/paths.ts";
 import { listenSocket } from "../lib/node/listen-socket.ts";
@@ -156,7 +156,7 @@ describe("after a few hundred requests and forced errors", () => {
     // Uncaught in its own worker: the exception from the trace.
     expect(all.find((g) => g.function === "boom")).toMatchObject({ kind: "exception", location: "functions/boom/index.ts:5:11", count: 1 });
     // Thrown in the gateway's isolate (isolate = false): mapped through the gateway's bundle.
-    expect(all.find((g) => g.function === "hang" && g.kind === "logged")).toMatchObject({ location: "functions/hang/index.ts:8:34" });
+    expect(all.find((g) => g.function === "hang" && g.kind === "logged")).toMatchObject({ location: "functions/hang/index.ts:9:34" });
     // A 5xx with no error behind it (the deadline).
     expect(all.find((g) => g.function === "hang" && g.kind === "5xx")).toMatchObject({ message: "GET answered 504", count: 1 });
     const [row] = await sql<{ n: string }[]>`select count(*) as n from workyard.error_events where fingerprint in (select fingerprint from workyard.error_groups where function_name = 'oops')`;
@@ -237,6 +237,22 @@ describe("npm run logs", () => {
     expect(follower.output()).toMatch(/INFO {2}oops\s+about to fail on live-1 {2}\[live-request-0001\]/);
     expect(follower.output()).not.toContain("hello"); // only the function asked for
     follower.child.kill();
+  });
+
+  it("keeps each console line of a function in the gateway's isolate with its own request, when requests overlap", async () => {
+    const ids = ["inline-a-0001", "inline-b-0002"];
+    await Promise.all(ids.map((id) => fetch(`${sup.url}/hang/say/${id}`, { headers: { "x-request-id": id } })));
+    const said = async () => {
+      const out = logs("hang", "--tail", "100", "--no-follow", "--json");
+      await out.exited;
+      return out.output().trim().split("\n").map((l) => JSON.parse(l) as LogLine).filter((l): l is ConsoleLine => l.type === "log" && l.message.includes(" line from "));
+    };
+    await expect.poll(async () => (await said()).length, { timeout: 10_000 }).toBe(4);
+    for (const line of await said()) {
+      const who = /line from (\S+)$/.exec(line.message)?.[1];
+      expect(line.requestId).toBe(who);
+      expect(line.level).toBe(line.message.startsWith("first") ? "info" : "warn");
+    }
   });
 
   it("filters by status and level, and prints JSON lines with --json", async () => {

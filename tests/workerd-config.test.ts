@@ -65,6 +65,8 @@ describe("serveConfig with a function in the gateway's isolate", () => {
       { name: "ROUTES", json: JSON.stringify({ "my-fn": { binding: "FN_MY_FN", timeoutMs: 1000, maxBodyBytes: 2048, inline: true } }) },
       { name: "INLINE_ENV", json: JSON.stringify({ "my-fn": { vars: fn.vars, secrets: ["API_KEY"] } }) },
       { name: "SECRET__my_fn__API_KEY", fromEnvironment: "API_KEY" },
+      { name: "WORKYARD_COLLECTOR_URL", fromEnvironment: "WORKYARD_COLLECTOR_URL" },
+      { name: "WORKYARD_COLLECTOR_TOKEN", fromEnvironment: "WORKYARD_COLLECTOR_TOKEN" },
     ]);
     expect(gateway && "worker" in gateway && gateway.worker.globalOutbound).toEqual({ name: "outbound" });
   });
@@ -83,6 +85,8 @@ describe("serveConfig", () => {
     expect(gateway && "worker" in gateway && gateway.worker.bindings).toEqual([
       { name: "ROUTES", json: JSON.stringify({ "my-fn": { binding: "FN_MY_FN", timeoutMs: 1000, maxBodyBytes: 2048 } }) },
       { name: "FN_MY_FN", service: { name: "fn-my-fn" } },
+      { name: "WORKYARD_COLLECTOR_URL", fromEnvironment: "WORKYARD_COLLECTOR_URL" },
+      { name: "WORKYARD_COLLECTOR_TOKEN", fromEnvironment: "WORKYARD_COLLECTOR_TOKEN" },
     ]);
     expect(config.sockets[0]).toEqual({ name: "http", address: "127.0.0.1:8787", http: {}, service: { name: "gateway" } });
   });
@@ -128,13 +132,13 @@ describe("serveConfig", () => {
     expect(text).toContain('fromEnvironment = "API_KEY"');
   });
 
-  it("attaches the tail worker to every function and the gateway, naming each through props", () => {
+  it("attaches the tail worker to every function, naming each through props; the gateway reports to the collector itself", () => {
     const tails = (name: string) => {
       const s = config.services.find((x) => x.name === name);
       return s && "worker" in s ? s.worker.tails : undefined;
     };
     expect(tails("fn-my-fn")).toEqual([{ name: "tail", props: { json: '{"worker":"my-fn"}' } }]);
-    expect(tails("gateway")).toEqual([{ name: "tail", props: { json: '{"worker":"gateway"}' } }]);
+    expect(tails("gateway")).toBeUndefined();
     expect(tails("internal")).toBeUndefined();
     expect(tails("tail")).toBeUndefined();
     expect(text).toContain('json = "{\\"worker\\":\\"my-fn\\"}"');

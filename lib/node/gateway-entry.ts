@@ -36,7 +36,7 @@ export function gatewayEntry(root: string, compatibilityDate: string, inline: Fu
   return {
     contents: `${lines.join("\n")}\n`,
     sourcefile: "gateway.entry.ts",
-    // nodejs_compat: the gateway publishes its access records on a node:diagnostics_channel.
+    // nodejs_compat: the gateway keeps each request's console lines apart with AsyncLocalStorage.
     compatibilityFlags: [...new Set(["nodejs_compat", ...inline.flatMap((f) => f.config.compatibility_flags)])],
   };
 }

@@ -48,9 +48,9 @@ export const PROBE_SOCKET = "probe";
 export const INTERNAL_TOKEN_VAR = "WORKYARD_INTERNAL_TOKEN";
 /** What the internal worker's /readyz checks, read from workerd's environment. */
 export const READINESS_TARGETS = ["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"] as const;
-/** Where the tail worker sends traces and the internal worker finds metrics: the supervisor's collector. */
+/** Where the tail worker and the gateway send traces and the internal worker finds metrics: the supervisor's collector. */
 export const COLLECTOR_VARS = ["WORKYARD_COLLECTOR_URL", "WORKYARD_COLLECTOR_TOKEN"] as const;
-/** The tail worker every function and the gateway report to. */
+/** The tail worker every function in its own isolate reports to (the gateway makes its own records). */
 export const TAIL_SERVICE = "tail";
 /** Attaches the tail worker to a worker, telling it the worker's name (workerd leaves scriptName null). */
 const tailOf = (worker: string) => [{ name: TAIL_SERVICE, props: { json: JSON.stringify({ worker }) } }];
@@ -117,7 +117,7 @@ const gatewayToFunction = (fn: FunctionEntry): Binding =>
   fn.dbPool > 0 ? { name: fn.binding, durableObjectNamespace: { className: HOST_CLASS, serviceName: serviceName(fn) } } : toFunction(fn);
 
 /** One of the platform's own workers (gateway, internal) from its bundle in the release. */
-function systemWorker(name: string, module: Manifest["gateway"], bindings: Binding[], outbound: boolean, tailed = false): Service {
+function systemWorker(name: string, module: Manifest["gateway"], bindings: Binding[], outbound: boolean): Service {
   return {
     name,
     worker: {
@@ -126,7 +126,6 @@ function systemWorker(name: string, module: Manifest["gateway"], bindings: Bindi
       compatibilityFlags: module.compatibilityFlags,
       bindings,
       ...(outbound ? { globalOutbound: { name: OUTBOUND } } : {}),
-      ...(tailed ? { tails: tailOf(name) } : {}),
     },
   };
 }
@@ -146,9 +145,10 @@ export function serveConfig(manifest: Manifest, { address, internalAddress, prob
       ...manifest.functions.filter((fn) => fn.isolate).map(gatewayToFunction),
       // With TLS on, the gateway answers plain-HTTP requests with a redirect to this port.
       ...(tls ? [{ name: "HTTPS_PORT", json: String(tls.port) }] : []),
+      // It sends its records of requests to the collector itself (gateway-trace.ts): no tail worker.
+      ...COLLECTOR_VARS.map((name) => ({ name, fromEnvironment: name })),
     ],
-    // Functions in the gateway's isolate reach local services (PgBouncer, the Redis proxy) from here.
-    inline.length > 0,
+    // The collector, and the local services (PgBouncer, the Redis proxy) of the functions in its isolate.
     true,
   );
   const internal = systemWorker(

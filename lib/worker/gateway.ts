@@ -9,15 +9,14 @@
  * small request, at the price of sharing globals and compatibility settings with the other such functions.
  * The build generates an entry module that passes those handlers to `createGateway`.
  */
-import { channel } from "node:diagnostics_channel";
 import { discardUnreadBody } from "./body-limit.ts";
 import { holdWhileDraining } from "./drain.ts";
 import { errorResponse } from "./errors.ts";
 import { errorDetails } from "./error-details.ts";
 import { HOST_OBJECT_NAME, inlineSecretBinding } from "./inline-names.ts";
+import { traced } from "./gateway-trace.ts";
 import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "./request-id.ts";
-import { ACCESS_CHANNEL } from "./trace-record.ts";
-import type { AccessRecord } from "./trace-record.ts";
+import type { CollectorEnv } from "./trace-sender.ts";
 
 export interface GatewayRoute {
   /** Name of the service binding that reaches the function (isolated functions). */
@@ -35,7 +34,7 @@ export interface InlineHandler {
   fetch(request: Request, env: unknown, ctx: ExecutionContext): Response | Promise<Response>;
 }
 
-export interface GatewayEnv {
+export interface GatewayEnv extends CollectorEnv {
   ROUTES: Record<string, GatewayRoute>;
   /** Set when TLS is on: plain-HTTP requests are redirected to HTTPS on this port. */
   HTTPS_PORT?: number;
@@ -129,9 +128,7 @@ function inlineEnv(env: GatewayEnv, name: string): Record<string, unknown> {
   return fnEnv;
 }
 
-// The access log: one record per request on a diagnostics channel, which workerd puts into the trace the
-// tail worker receives (and, unlike console.log, does not also print). See tail.ts.
-const access = channel(ACCESS_CHANNEL);
+// The access log: one record per request, sent to the collector with the request's console lines (gateway-trace.ts).
 const inFlight = new Map<string, number>();
 let processId: string | undefined;
 
@@ -167,29 +164,26 @@ export function createGateway(inline: Record<string, InlineHandler> = {}) {
       const key = fn ?? "";
       const current = (inFlight.get(key) ?? 0) + 1;
       inFlight.set(key, current);
-      let status = 500;
-      let id = "";
-      try {
-        const response = await handle(request, to, route, env, ctx, inline);
-        status = response.status;
-        id = response.headers.get(REQUEST_ID_HEADER) ?? "";
-        return response;
-      } finally {
-        inFlight.set(key, (inFlight.get(key) ?? 1) - 1);
-        processId ??= crypto.randomUUID();
-        const record: AccessRecord = {
-          id,
-          fn,
-          method: request.method,
-          path,
-          status,
-          ms: Date.now() - started,
-          ip: to.clientIp,
-          inflight: current,
-          proc: processId,
-        };
-        access.publish(record);
-      }
+      return traced(
+        env,
+        ctx,
+        () => handle(request, to, route, env, ctx, inline),
+        (response) => {
+          inFlight.set(key, (inFlight.get(key) ?? 1) - 1);
+          processId ??= crypto.randomUUID();
+          return {
+            id: response?.headers.get(REQUEST_ID_HEADER) ?? "",
+            fn,
+            method: request.method,
+            path,
+            status: response?.status ?? 500,
+            ms: Date.now() - started,
+            ip: to.clientIp,
+            inflight: current,
+            proc: processId,
+          };
+        },
+      );
     },
   };
 }

@@ -1,10 +1,10 @@
 /**
- * What the tail worker sends the collector for one traced invocation: the parts of workerd's TraceItem
- * the platform uses, small and JSON-safe. Shared by the tail worker (which builds them) and the collector
- * (which validates them with a zod schema of the same shape).
+ * What the collector receives for one invocation: from the tail worker, the parts of workerd's TraceItem the
+ * platform uses; from the gateway, its own record of a request. Small and JSON-safe. Shared by those that
+ * build them and the collector (which validates them with a zod schema of the same shape).
  */
 
-/** The gateway's record of one request, published on the `workyard.access` diagnostics channel. */
+/** The gateway's record of one request. */
 export interface AccessRecord {
   /** Request id (x-request-id). */
   id: string;
@@ -22,10 +22,17 @@ export interface AccessRecord {
   proc: string;
 }
 
-export const ACCESS_CHANNEL = "workyard.access";
+const MAX_LOG_CHARS = 8_192;
+
+/** A console argument, bounded: strings as they are, anything else as it serializes to JSON. */
+export function boundedLogValue(value: unknown): unknown {
+  if (typeof value === "string") return value.length > MAX_LOG_CHARS ? `${value.slice(0, MAX_LOG_CHARS)}…` : value;
+  const text = JSON.stringify(value) ?? "undefined";
+  return text.length > MAX_LOG_CHARS ? `${text.slice(0, MAX_LOG_CHARS)}…` : value;
+}
 
 export interface TraceRecord {
-  /** Which worker was traced: a function's name, or "gateway". */
+  /** Which worker it is from: a function's name, or "gateway" (which includes the functions in its isolate). */
   worker: string;
   /** When the invocation started (ms since the epoch). */
   ts: number;

@@ -1,8 +1,8 @@
 /**
  * A workerd config that serves one function of a release straight on the public socket: no gateway, no
- * service-binding hop. The bench compares it with the release's own config to price the gateway. It is
- * the release's config (`serveConfig`) with one change, the public socket pointed at the function's
- * service instead of the gateway, so the hop is the only difference between the two setups (the other
+ * service-binding hop. The bench compares it with the release's own config to price the gateway. It is the
+ * release's config (`serveConfig`) with the public socket pointed at the function's service instead of the
+ * gateway, and, untraced, its tail worker taken off: the function as bare workerd would serve it (the other
  * services and sockets stay, idle, and `startWorkerd` finds every socket it hands over).
  */
 import type { Manifest } from "../manifest.ts";
@@ -17,6 +17,8 @@ export interface DirectSocketOptions {
    * capnp are relative to the config file). Default "." (the config sits in the release folder).
    */
   releasePath?: string;
+  /** Without the function's tail worker. */
+  untraced?: boolean;
 }
 
 /**
@@ -29,7 +31,7 @@ export function serviceBindingConfig(manifest: Manifest, serve: ServeOptions, { 
 }
 
 /** The release's config with the public socket bound directly to the function `fnName`'s service. */
-export function directSocketConfig(manifest: Manifest, fnName: string, serve: ServeOptions, { releasePath = "." }: DirectSocketOptions = {}): WorkerdConfig {
+export function directSocketConfig(manifest: Manifest, fnName: string, serve: ServeOptions, { releasePath = ".", untraced = false }: DirectSocketOptions = {}): WorkerdConfig {
   const fn = manifest.functions.find((f) => f.name === fnName);
   if (!fn) {
     const names = manifest.functions.map((f) => f.name).join(", ") || "none";
@@ -37,8 +39,14 @@ export function directSocketConfig(manifest: Manifest, fnName: string, serve: Se
   }
   const full = serveConfig(manifest, serve);
   if (!full.sockets.some((s) => s.name === PUBLIC_SOCKET)) throw new Error(`The release config has no "${PUBLIC_SOCKET}" socket to rebind`);
+  const rebased = rebaseModules(full, releasePath);
   return {
-    ...rebaseModules(full, releasePath),
+    ...rebased,
+    services: rebased.services.map((s) => {
+      if (!untraced || s.name !== serviceName(fn) || !("worker" in s)) return s;
+      const { tails: _untraced, ...worker } = s.worker;
+      return { ...s, worker };
+    }),
     sockets: full.sockets.map((s) => (s.name === PUBLIC_SOCKET ? { ...s, service: { name: serviceName(fn) } } : s)),
   };
 }

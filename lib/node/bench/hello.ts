@@ -1,8 +1,13 @@
 /**
- * The gateway rows: `hello`'s `GET /` (no I/O) served four ways, to price the gateway (design target:
+ * The gateway rows: `hello`'s `GET /` (no I/O) served several ways, to price the gateway (design target:
  * gateway >= 0.8x the same worker on its own socket) and to show where workerd stands against Node:
  * through the gateway as built (hello runs in the gateway's isolate: isolate = false), through the gateway
  * with a service-binding hop (the default for functions), on its own socket, and on Node.
+ *
+ * The gateway and own-socket rows come twice, like against like. Traced: as the platform serves them, with
+ * their records of each request going to a collector in its own process (the gateway makes its own; a
+ * function on its own socket has its tail worker). Untraced: no collector and no tail worker, which prices
+ * the routing alone; the own-socket row is then the function as bare workerd serves it.
  */
 import { rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -19,8 +24,10 @@ import type { Comparison, Scenario } from "./scenario.ts";
 import { serveOnNode, serveWorkerd } from "./servers.ts";
 
 export const HELLO_GATEWAY = "hello via gateway (workerd)";
+export const HELLO_GATEWAY_UNTRACED = "hello via gateway, untraced (workerd)";
 export const HELLO_BINDING = "hello via gateway, service binding (workerd)";
-export const HELLO_OWN_SOCKET = "hello on own socket (workerd)";
+export const HELLO_OWN_SOCKET = "hello on own socket (workerd, tail worker)";
+export const HELLO_OWN_SOCKET_UNTRACED = "hello on own socket, untraced (bare workerd)";
 export const HELLO_NODE = "hello on Node (@hono/node-server)";
 /** The gateway row again, on one workerd process per core (the `npm start` default). */
 export const helloProcesses = (n: number) => `hello via gateway, ${n} workerd processes`;
@@ -34,7 +41,7 @@ export interface HelloBenchOptions {
   onLine: (source: string, line: string) => void;
 }
 
-/** The three hello scenarios and their ratio rows. */
+/** The hello scenarios and their ratio rows. */
 export function helloBench({ paths, release, processes = availableParallelism(), onLine }: HelloBenchOptions): { scenarios: Scenario[]; comparisons: Comparison[] } {
   const fn = release.manifest.functions.find((f) => f.name === "hello");
   if (!fn) throw new Error(`Release ${release.manifest.id} has no "hello" function; the gateway bench needs functions/hello`);
@@ -45,9 +52,13 @@ export function helloBench({ paths, release, processes = availableParallelism(),
     // hello declares none, and no database or scheduler is started.
     start: () => serveWorkerd({ configDir: release.releaseDir, path: fn.route, onLine: (l) => onLine("workerd gateway", l) }),
   };
+  const gatewayUntraced: Scenario = {
+    name: HELLO_GATEWAY_UNTRACED,
+    start: () => serveWorkerd({ configDir: release.releaseDir, path: fn.route, traced: false, onLine: (l) => onLine("workerd gateway", l) }),
+  };
 
   /** A scenario serving a config derived from the release, written outside the immutable release folder. */
-  const derived = (name: string, path: string, make: (serve: ServeOptions, releasePath: string) => WorkerdConfig): Scenario => ({
+  const derived = (name: string, path: string, make: (serve: ServeOptions, releasePath: string) => WorkerdConfig, traced = true): Scenario => ({
     name,
     async start() {
       // Outside the immutable release folder; embed paths point back into it.
@@ -65,7 +76,7 @@ export function helloBench({ paths, release, processes = availableParallelism(),
         const serve = { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" };
         const config = make(serve, relative(configDir, release.releaseDir));
         await writeFile(join(configDir, CONFIG_FILE), serializeConfig(config));
-        const running = await serveWorkerd({ configDir, path, onLine: (l) => onLine(`workerd ${name}`, l) });
+        const running = await serveWorkerd({ configDir, path, releaseDir: release.releaseDir, traced, onLine: (l) => onLine(`workerd ${name}`, l) });
         return {
           url: running.url,
           async stop() {
@@ -85,6 +96,12 @@ export function helloBench({ paths, release, processes = availableParallelism(),
   };
   const binding = derived(HELLO_BINDING, fn.route, (serve, releasePath) => serviceBindingConfig(release.manifest, serve, { releasePath }));
   const ownSocket = derived(HELLO_OWN_SOCKET, "/", (serve, releasePath) => directSocketConfig(release.manifest, fn.name, serve, { releasePath }));
+  const bare = derived(
+    HELLO_OWN_SOCKET_UNTRACED,
+    "/",
+    (serve, releasePath) => directSocketConfig(release.manifest, fn.name, serve, { releasePath, untraced: true }),
+    false,
+  );
 
   const node: Scenario = {
     name: HELLO_NODE,
@@ -99,13 +116,14 @@ export function helloBench({ paths, release, processes = availableParallelism(),
   };
 
   return {
-    scenarios: [gateway, allCores, binding, ownSocket, node],
+    scenarios: [gateway, gatewayUntraced, allCores, binding, ownSocket, bare, node],
     comparisons: [
       // Information: "close to linear" (N x) needs a quiet machine with a core to spare for the load generator.
       { name: `${processes} processes / 1 process (gateway)`, a: helloProcesses(processes), b: HELLO_GATEWAY },
-      { name: "gateway / own socket", a: HELLO_GATEWAY, b: HELLO_OWN_SOCKET, target: 0.8 },
+      { name: "gateway / own socket, both traced", a: HELLO_GATEWAY, b: HELLO_OWN_SOCKET, target: 0.8 },
+      { name: "gateway / own socket, both untraced", a: HELLO_GATEWAY_UNTRACED, b: HELLO_OWN_SOCKET_UNTRACED, target: 0.8 },
       { name: "gateway with a service binding / own socket", a: HELLO_BINDING, b: HELLO_OWN_SOCKET },
-      { name: "own socket / Node", a: HELLO_OWN_SOCKET, b: HELLO_NODE },
+      { name: "own socket, untraced / Node", a: HELLO_OWN_SOCKET_UNTRACED, b: HELLO_NODE },
       { name: "gateway / Node", a: HELLO_GATEWAY, b: HELLO_NODE },
     ],
   };

@@ -12,6 +12,7 @@ import { startChildServer } from "./child-server.ts";
 import type { RunningScenario } from "./scenario.ts";
 
 const HOST = "127.0.0.1";
+const collectorEntry = fileURLToPath(new URL("./collector-server.ts", import.meta.url));
 
 export interface WorkerdServerOptions {
   /** Folder holding the `workerd.capnp` to serve (a release folder, or one with a generated config). */
@@ -24,6 +25,10 @@ export interface WorkerdServerOptions {
   processes?: number;
   /** Each line workerd prints. */
   onLine: (line: string) => void;
+  /** The release the config serves, for the collector's source maps (default `configDir`). */
+  releaseDir?: string;
+  /** With a collector receiving the traces, as under `npm start` (default); without, nothing is traced. */
+  traced?: boolean;
 }
 
 /** A running workerd setup: its URL, its processes (for their memory) and how to stop it all. */
@@ -34,12 +39,28 @@ export interface RunningWorkerd extends RunningScenario {
 /**
  * workerd serving `configDir/workerd.capnp` as `npm start` runs it: `processes` workerd processes sharing the
  * public and internal sockets (made here on free loopback ports and handed over as fds), each with its own
- * probe socket, and a fresh internal token in their environment.
+ * probe socket, a fresh internal token in their environment, and (traced) the collector in a process of its
+ * own receiving their traces.
  */
-export async function serveWorkerd({ configDir, path, env = {}, processes = 1, onLine }: WorkerdServerOptions): Promise<RunningWorkerd> {
-  const socket = await heldSocket(HOST, 0);
-  const internalSocket = await heldSocket(HOST, 0).catch((err: unknown) => {
+export async function serveWorkerd({ configDir, path, env = {}, processes = 1, onLine, releaseDir = configDir, traced = true }: WorkerdServerOptions): Promise<RunningWorkerd> {
+  const collectorToken = randomBytes(24).toString("base64url");
+  const collector = traced
+    ? await startChildServer({
+        what: "the collector",
+        file: process.execPath,
+        args: ["--import", "tsx", collectorEntry, releaseDir],
+        env: { NODE_ENV: "production", WORKYARD_COLLECTOR_TOKEN: collectorToken },
+        cwd: process.cwd(),
+        onLine: (line) => onLine(`collector: ${line}`),
+      })
+    : { port: 0, stop: async () => {} };
+  const socket = await heldSocket(HOST, 0).catch(async (err: unknown) => {
+    await collector.stop();
+    throw err;
+  });
+  const internalSocket = await heldSocket(HOST, 0).catch(async (err: unknown) => {
     socket.close();
+    await collector.stop();
     throw err;
   });
   const token = randomBytes(24).toString("base64url");
@@ -48,14 +69,17 @@ export async function serveWorkerd({ configDir, path, env = {}, processes = 1, o
     await Promise.all(started.map((p) => p.stop(5000)));
     socket.close();
     internalSocket.close();
+    // After workerd, so the last traces arrive.
+    await collector.stop();
   };
+  const collectorEnv: Record<string, string> = traced ? { WORKYARD_COLLECTOR_URL: `http://${HOST}:${collector.port}`, WORKYARD_COLLECTOR_TOKEN: collectorToken } : {};
   try {
     for (let i = 0; i < processes; i++) {
       const { proc } = await startProbedWorkerd({
         releaseDir: configDir,
         publicSocket: socket,
         internalSocket,
-        env: { [INTERNAL_TOKEN_VAR]: token, ...env },
+        env: { [INTERNAL_TOKEN_VAR]: token, ...collectorEnv, ...env },
         internalToken: token,
         readiness: "/healthz",
         readyTimeoutMs: 15_000,

@@ -51,6 +51,8 @@ export interface CollectorOptions {
   errorRetentionDays?: number;
   sources?: Omit<MetricSources, "cronRuns">;
   log: (line: string) => void;
+  /** The bearer token senders must present; default a fresh random one. */
+  token?: string;
 }
 
 export interface Collector {
@@ -99,7 +101,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 /** Starts the collector on a free loopback port. */
 export async function startCollector(opts: CollectorOptions): Promise<Collector> {
-  const token = randomBytes(24).toString("base64url");
+  const token = opts.token ?? randomBytes(24).toString("base64url");
   const sql = postgres(opts.databaseUrl, { max: 3, onnotice: () => {}, idle_timeout: 30 });
   let manifest = opts.manifest;
   const metrics = new Metrics({

@@ -49,7 +49,9 @@ interface Follower {
 const BACKLOG = 2000;
 
 export class LogStream {
-  private readonly backlog: LogLine[] = [];
+  private backlog: LogLine[] = [];
+  /** Text not yet written: lines of one ingested batch go out in one write (a write per line cost a third of the collector's CPU). */
+  private pending = "";
   private readonly followers = new Set<Follower>();
   private readonly file: RotatingFileStream | undefined;
 
@@ -66,11 +68,20 @@ export class LogStream {
 
   write(line: LogLine): void {
     this.backlog.push(line);
-    if (this.backlog.length > BACKLOG) this.backlog.splice(0, this.backlog.length - BACKLOG);
-    const text = `${JSON.stringify(line)}\n`;
-    if (this.file) this.file.write(text);
-    else if (this.target === "stdout") process.stdout.write(text);
+    if (this.backlog.length > 2 * BACKLOG) this.backlog = this.backlog.slice(-BACKLOG);
+    if (this.target !== "off") {
+      if (this.pending === "") setImmediate(() => this.flush());
+      this.pending += `${JSON.stringify(line)}\n`;
+    }
     for (const f of this.followers) if (matches(line, f.filter)) f.write(line);
+  }
+
+  private flush(): void {
+    const text = this.pending;
+    this.pending = "";
+    if (text === "") return;
+    if (this.file) this.file.write(text);
+    else process.stdout.write(text);
   }
 
   /** The last `n` lines that pass `filter`. */
@@ -92,6 +103,7 @@ export class LogStream {
 
   async stop(): Promise<void> {
     this.followers.clear();
+    this.flush();
     const file = this.file;
     if (file) await new Promise<void>((resolve) => file.end(resolve));
   }
