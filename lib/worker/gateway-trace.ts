@@ -51,21 +51,21 @@ function captureConsole(): void {
 }
 
 /**
- * Runs one request's work with its console lines kept apart, then `finish` gives its access record; the trace
- * goes to the collector. Without a collector configured, it only runs the work.
+ * Runs one request's work with its console lines kept apart, then `done`, then `record` gives its access record;
+ * the trace goes to the collector. Without a collector configured, it only runs the work and `done`.
  */
 export async function traced(
   env: CollectorEnv,
   ctx: ExecutionContext,
   work: () => Promise<Response>,
-  finish: (response: Response | undefined) => AccessRecord,
+  done: () => void,
+  record: (response: Response | undefined) => AccessRecord,
 ): Promise<Response> {
   if (!env.WORKYARD_COLLECTOR_URL) {
-    let response: Response | undefined;
     try {
-      return (response = await work());
+      return await work();
     } finally {
-      finish(response);
+      done();
     }
   }
   captureConsole();
@@ -76,7 +76,7 @@ export async function traced(
   try {
     return (response = await current.run(logs, work));
   } finally {
-    const record: TraceRecord = { worker: "gateway", ts: started, outcome: "ok", access: [finish(response)], logs, exceptions: [] };
-    deliver([record], env, (p) => ctx.waitUntil(p));
+    done();
+    deliver([{ worker: "gateway", ts: started, outcome: "ok", access: [record(response)], logs, exceptions: [] }], env, (p) => ctx.waitUntil(p));
   }
 }

@@ -140,13 +140,20 @@ interface Target {
   /** The path the function sees: what follows the first segment, "/" at least. */
   rest: string;
   clientIp: string;
+  requestId: string;
 }
 
 function target(request: Request): Target {
   const url = new URL(request.url);
   const slash = url.pathname.indexOf("/", 1);
   const name = slash === -1 ? url.pathname.slice(1) : url.pathname.slice(1, slash);
-  return { url, name, rest: slash === -1 ? "/" : url.pathname.slice(slash), clientIp: clientIp(request) };
+  return {
+    url,
+    name,
+    rest: slash === -1 ? "/" : url.pathname.slice(slash),
+    clientIp: clientIp(request),
+    requestId: acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER)),
+  };
 }
 
 /** The gateway worker, with the handlers of the functions that run in its isolate. */
@@ -168,11 +175,11 @@ export function createGateway(inline: Record<string, InlineHandler> = {}) {
         env,
         ctx,
         () => handle(request, to, route, env, ctx, inline),
+        () => inFlight.set(key, (inFlight.get(key) ?? 1) - 1),
         (response) => {
-          inFlight.set(key, (inFlight.get(key) ?? 1) - 1);
           processId ??= crypto.randomUUID();
           return {
-            id: response?.headers.get(REQUEST_ID_HEADER) ?? "",
+            id: to.requestId,
             fn,
             method: request.method,
             path,
@@ -190,13 +197,12 @@ export function createGateway(inline: Record<string, InlineHandler> = {}) {
 
 async function handle(
   request: Request,
-  { url, name, rest, clientIp: ip }: Target,
+  { url, name, rest, clientIp: ip, requestId }: Target,
   route: GatewayRoute | undefined,
   env: GatewayEnv,
   ctx: ExecutionContext,
   inline: Record<string, InlineHandler>,
 ): Promise<Response> {
-  const requestId = acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER));
   if (env.HTTPS_PORT !== undefined && url.protocol === "http:") return toHttps(url, env.HTTPS_PORT, request.method, requestId);
   if (name === "") return index(env, requestId);
 
