@@ -1,6 +1,6 @@
 /** The build with real Wrangler: a release per source state, reuse when unchanged, failures named. */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build, BuildError } from "../lib/node/build.ts";
@@ -45,6 +45,35 @@ describe("build", () => {
     const changed = await build(project.paths);
     expect(changed.reused).toBe(false);
     expect(changed.manifest.id).not.toBe(again.manifest.id);
+  });
+
+  it("runs Wrangler again only for the bundles whose inputs changed", async () => {
+    const before = await build(project.paths);
+    const hashes = (m: typeof before.manifest) => Object.fromEntries([["_gateway", m.gateway.sha256], ...m.functions.map((f) => [f.name, f.sha256])]);
+    // A file no bundle imports: a new release, every bundle from the cache.
+    await writeFile(join(project.paths.functions, "hello", "unused.ts"), "export const y = 2;\n");
+    const untouched = await build(project.paths);
+    expect(untouched.manifest.id).not.toBe(before.manifest.id);
+    expect(hashes(untouched.manifest)).toEqual(hashes(before.manifest));
+    // An imported file: hello and the gateway (which holds hello: isolate = false) are made again, the others are not.
+    // A cache entry is written only after Wrangler ran for it.
+    const written = async (name: string) => (await stat(join(project.paths.bundleCache, name, "entry.json"))).mtimeMs;
+    const writtenBefore = { hello: await written("hello"), links: await written("links"), auth: await written("auth") };
+    const entry = join(project.paths.functions, "hello", "index.ts");
+    await writeFile(entry, `${await readFile(entry, "utf8")}\nconsole.log("bundle-cache-marker");\n`);
+    const edited = await build(project.paths);
+    const [was, now] = [hashes(before.manifest), hashes(edited.manifest)];
+    expect(now.hello).not.toBe(was.hello);
+    expect(now._gateway).not.toBe(was._gateway);
+    expect(now.links).toBe(was.links);
+    expect(now.auth).toBe(was.auth);
+    expect(await written("hello")).toBeGreaterThan(writtenBefore.hello);
+    expect([await written("links"), await written("auth")]).toEqual([writtenBefore.links, writtenBefore.auth]);
+    const hello = edited.manifest.functions.find((f) => f.name === "hello");
+    expect(await readFile(join(edited.releaseDir, hello?.module ?? ""), "utf8")).toContain("bundle-cache-marker");
+    // --force makes every bundle again (the same bytes from the same sources).
+    const forced = await build(project.paths, { force: true });
+    expect(hashes(forced.manifest)).toEqual(now);
   });
 
   it("fails with the function's name and Wrangler's message, and leaves no half-written release", async () => {

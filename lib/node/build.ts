@@ -134,6 +134,8 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   const limit = pLimit(Math.max(1, availableParallelism()));
+  // --force makes every bundle again; otherwise Wrangler runs only for bundles whose inputs changed.
+  const cache = force ? undefined : { dir: paths.bundleCache, lockFile: join(paths.root, "package-lock.json") };
   // A function with a database pool is bundled from a generated entry that adds its host object; the config
   // for Cloudflare (<name>.json) keeps the function's own entry.
   const functionJobs = await Promise.all(
@@ -158,7 +160,7 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
         limit(async () => {
           if (job.platform) return `${job.out}/${await bundlePlatformWorker(job.name, job.config.main, join(staging, job.out), paths.root)}`;
           const configFile = await writeWranglerConfig(paths.wranglerConfigs, job.config, job.file);
-          const file = await bundleWorker(job.name, configFile, join(staging, job.out), paths.logs, paths.root);
+          const file = await bundleWorker(job.name, configFile, join(staging, job.out), paths.logs, paths.root, cache);
           return `${job.out}/${file}`;
         }),
       ),

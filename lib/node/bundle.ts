@@ -10,6 +10,7 @@ import { basename, dirname, join, relative } from "node:path";
 import { stripVTControlCharacters } from "node:util";
 import { build as esbuild } from "esbuild";
 import { execa } from "execa";
+import { bundleKey, restoreBundle, storeBundle } from "./bundle-cache.ts";
 import type { MergedConfig } from "./wrangler-config.ts";
 
 const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
@@ -47,20 +48,45 @@ function wranglerMessage(output: string, configDir: string, root: string): strin
   return lines.join("\n").trim();
 }
 
-/** Bundles the worker described by `configFile` into `outDir`; returns the bundle's file name (a source map sits beside it). */
-export async function bundleWorker(name: string, configFile: string, outDir: string, logDir: string, root: string): Promise<string> {
+export interface BundleCache {
+  /** Where bundles are kept between builds (bundle-cache.ts). */
+  dir: string;
+  /** package-lock.json: a changed dependency makes every bundle again. */
+  lockFile: string;
+}
+
+/**
+ * Bundles the worker described by `configFile` into `outDir`, or copies the bundle an earlier build made from
+ * the same inputs; returns the bundle's file name (a source map sits beside it).
+ */
+export async function bundleWorker(name: string, configFile: string, outDir: string, logDir: string, root: string, cache?: BundleCache): Promise<string> {
+  const key = cache ? await bundleKey(configFile, cache.lockFile) : "";
+  if (cache) {
+    const cached = await restoreBundle(cache.dir, name, key, outDir);
+    if (cached) return cached;
+  }
   await mkdir(outDir, { recursive: true });
-  const result = await execa(process.execPath, [wranglerBin, "deploy", "--dry-run", "--outdir", outDir, "-c", configFile], {
-    reject: false,
-    all: true,
-    env: { WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: logDir, NO_COLOR: "1", FORCE_COLOR: "0" },
-    stdin: "ignore",
-  });
+  const metafile = cache ? join(cache.dir, `${name}.metafile.json`) : undefined;
+  if (cache) await mkdir(cache.dir, { recursive: true });
+  const result = await execa(
+    process.execPath,
+    [wranglerBin, "deploy", "--dry-run", "--outdir", outDir, "-c", configFile, ...(metafile ? ["--metafile", metafile] : [])],
+    {
+      reject: false,
+      all: true,
+      env: { WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: logDir, NO_COLOR: "1", FORCE_COLOR: "0" },
+      stdin: "ignore",
+    },
+  );
   if (result.exitCode !== 0) throw new BundleError(name, wranglerMessage(result.all ?? "", dirname(configFile), root));
   await rm(join(outDir, "README.md"), { force: true }); // Wrangler's note about the dry run
   const modules = (await readdir(outDir)).filter((f) => /\.m?js$/.test(f));
   if (modules.length !== 1 || !modules[0]) {
     throw new BundleError(name, `expected one bundled module in ${outDir}, found: ${modules.join(", ") || "none"}`);
+  }
+  if (cache && metafile) {
+    await storeBundle(cache.dir, name, key, outDir, modules[0], metafile, dirname(configFile)).catch(() => undefined);
+    await rm(metafile, { force: true });
   }
   return modules[0];
 }

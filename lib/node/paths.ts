@@ -11,6 +11,8 @@ export interface ProjectPaths {
   work: string;
   releases: string;
   wranglerConfigs: string;
+  /** Bundles of earlier builds with what went into each, so a build runs Wrangler only where something changed. */
+  bundleCache: string;
   embeddedDb: string;
   logs: string;
   /** The running supervisor's control endpoint (address and token), readable by the owner only. */
@@ -28,6 +30,7 @@ export function projectPaths(root = resolve(dirname(fileURLToPath(import.meta.ur
     work,
     releases: join(work, "releases"),
     wranglerConfigs: join(work, "wrangler"),
+    bundleCache: join(work, "bundle-cache"),
     embeddedDb: join(work, "pglite"),
     logs: join(work, "logs"),
     controlInfo: join(work, "run", "control.json"),
