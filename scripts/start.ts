@@ -10,7 +10,7 @@ import { startSupervisor } from "../lib/node/supervisor.ts";
 const { paths, settings, log } = await serveCommand();
 try {
   const started = performance.now();
-  const sup = await startSupervisor({
+  const starting = startSupervisor({
     paths,
     host: settings.HOST,
     port: settings.PORT,
@@ -21,6 +21,10 @@ try {
       process.exit(1);
     },
   });
+  // From the start, not once serving: a Ctrl-C while starting waits for what was started and stops it all
+  // (a second one exits at once; workerd processes are killed on exit either way).
+  stopOnSignals(async () => (await starting.catch(() => undefined))?.stop(), log);
+  const sup = await starting;
   const db = sup.backends.database;
   log("");
   log(`workyard is serving ${sup.url}  (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
@@ -50,8 +54,6 @@ try {
   log(`  npm run logs [-- <function>]   the request log, live; npm run dashboard   the dashboard's address`);
   log(`  metrics: ${sup.internalUrl}/metrics (Authorization: Bearer <WORKYARD_INTERNAL_TOKEN>)`);
   log("Ctrl-C stops.");
-
-  stopOnSignals(() => sup.stop(), log);
 } catch (err) {
   console.error(`\nCould not start: ${(err as Error).message}`);
   process.exit(1);
