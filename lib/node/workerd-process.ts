@@ -2,6 +2,7 @@
  * Running workerd (the pinned binary from the `workerd` npm package) on a release's config, with its
  * public socket handed over as fd 3, and knowing when it answers.
  */
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -14,6 +15,15 @@ const require = createRequire(import.meta.url);
 export function workerdBinary(): string {
   return (require("workerd") as { default: string }).default;
 }
+
+/**
+ * util-linux's setpriv (Essential on Debian) sets a parent-death signal and then execs workerd in its place: if
+ * this process is killed outright (SIGKILL, the OOM killer), the kernel kills workerd too instead of leaving it
+ * serving. Where it is missing, workerd runs directly and only this process's exit hook takes it down.
+ */
+const SETPRIV = "/usr/bin/setpriv";
+const tiedToThisProcess = (file: string, args: string[]): [string, string[]] =>
+  process.platform === "linux" && existsSync(SETPRIV) ? [SETPRIV, ["--pdeathsig", "KILL", "--", file, ...args]] : [file, args];
 
 export interface WorkerdProcess {
   pid: number;
@@ -51,7 +61,7 @@ export function startWorkerd({ releaseDir, socket, internalSocket, probeSocket, 
     ...(httpsSocket ? [{ name: HTTPS_SOCKET, socket: httpsSocket }] : []),
   ];
   extra.forEach((e, i) => args.push("--socket-fd", `${e.name}=${5 + i}`));
-  const child = spawn(workerdBinary(), args, {
+  const child = spawn(...tiedToThisProcess(workerdBinary(), args), {
     cwd: releaseDir,
     env,
     stdio: ["ignore", "pipe", "pipe", socket.fd, internalSocket.fd, ...extra.map((e) => e.socket.fd)],
