@@ -11,6 +11,7 @@ import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 import pLimit from "p-limit";
 import { BundleError, bundlePlatformWorker, bundleWorker, writeWranglerConfig } from "./bundle.ts";
+import { fileHash } from "./bundle-cache.ts";
 import { checkCrons } from "./crons.ts";
 import { gitCommit } from "./git-commit.ts";
 import { discoverFunctions, routeSettings } from "./functions.ts";
@@ -135,7 +136,7 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
   await mkdir(staging, { recursive: true });
   const limit = pLimit(Math.max(1, availableParallelism()));
   // --force makes every bundle again; otherwise Wrangler runs only for bundles whose inputs changed.
-  const cache = force ? undefined : { dir: paths.bundleCache, lockFile: join(paths.root, "package-lock.json") };
+  const cache = force ? undefined : { dir: paths.bundleCache, lockHash: (await fileHash(join(paths.root, "package-lock.json"))) ?? "" };
   // A function with a database pool is bundled from a generated entry that adds its host object; the config
   // for Cloudflare (<name>.json) keeps the function's own entry.
   const functionJobs = await Promise.all(

@@ -22,13 +22,14 @@ const metafileSchema = z.object({ inputs: z.record(z.string(), z.unknown()) });
 
 const sha256 = (bytes: string | Buffer) => createHash("sha256").update(bytes).digest("hex");
 
-async function fileHash(file: string): Promise<string | undefined> {
+/** A file's sha256, or undefined when it cannot be read. */
+export async function fileHash(file: string): Promise<string | undefined> {
   return readFile(file).then(sha256, () => undefined);
 }
 
 /** What a bundle depends on besides its source files: the config Wrangler reads and the locked dependencies. */
-export async function bundleKey(configFile: string, lockFile: string): Promise<string> {
-  return sha256(`${await readFile(configFile, "utf8")}\0${(await fileHash(lockFile)) ?? ""}`);
+export async function bundleKey(configFile: string, lockHash: string): Promise<string> {
+  return sha256(`${await readFile(configFile, "utf8")}\0${lockHash}`);
 }
 
 /** Copies the cached bundle of `name` into `outDir` when nothing that went into it changed; returns its module, or undefined. */

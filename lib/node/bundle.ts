@@ -51,8 +51,8 @@ function wranglerMessage(output: string, configDir: string, root: string): strin
 export interface BundleCache {
   /** Where bundles are kept between builds (bundle-cache.ts). */
   dir: string;
-  /** package-lock.json: a changed dependency makes every bundle again. */
-  lockFile: string;
+  /** Hash of package-lock.json: a changed dependency makes every bundle again. */
+  lockHash: string;
 }
 
 /**
@@ -60,14 +60,21 @@ export interface BundleCache {
  * the same inputs; returns the bundle's file name (a source map sits beside it).
  */
 export async function bundleWorker(name: string, configFile: string, outDir: string, logDir: string, root: string, cache?: BundleCache): Promise<string> {
-  const key = cache ? await bundleKey(configFile, cache.lockFile) : "";
-  if (cache) {
-    const cached = await restoreBundle(cache.dir, name, key, outDir);
-    if (cached) return cached;
-  }
+  if (!cache) return runWrangler(name, configFile, outDir, logDir, root);
+  const key = await bundleKey(configFile, cache.lockHash);
+  const cached = await restoreBundle(cache.dir, name, key, outDir);
+  if (cached) return cached;
+  await mkdir(cache.dir, { recursive: true });
+  const metafile = join(cache.dir, `${name}.metafile.json`);
+  const module = await runWrangler(name, configFile, outDir, logDir, root, metafile);
+  await storeBundle(cache.dir, name, key, outDir, module, metafile, dirname(configFile)).catch(() => undefined);
+  await rm(metafile, { force: true });
+  return module;
+}
+
+/** `wrangler deploy --dry-run` into `outDir` (and esbuild's metafile to `metafile`); returns the bundle's file name. */
+async function runWrangler(name: string, configFile: string, outDir: string, logDir: string, root: string, metafile?: string): Promise<string> {
   await mkdir(outDir, { recursive: true });
-  const metafile = cache ? join(cache.dir, `${name}.metafile.json`) : undefined;
-  if (cache) await mkdir(cache.dir, { recursive: true });
   const result = await execa(
     process.execPath,
     [wranglerBin, "deploy", "--dry-run", "--outdir", outDir, "-c", configFile, ...(metafile ? ["--metafile", metafile] : [])],
@@ -83,10 +90,6 @@ export async function bundleWorker(name: string, configFile: string, outDir: str
   const modules = (await readdir(outDir)).filter((f) => /\.m?js$/.test(f));
   if (modules.length !== 1 || !modules[0]) {
     throw new BundleError(name, `expected one bundled module in ${outDir}, found: ${modules.join(", ") || "none"}`);
-  }
-  if (cache && metafile) {
-    await storeBundle(cache.dir, name, key, outDir, modules[0], metafile, dirname(configFile)).catch(() => undefined);
-    await rm(metafile, { force: true });
   }
   return modules[0];
 }

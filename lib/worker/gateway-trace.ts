@@ -50,6 +50,8 @@ function captureConsole(): void {
   }
 }
 
+const gatewayRecord = (ts: number, access: AccessRecord[], logs: LogLine[]): TraceRecord => ({ worker: "gateway", ts, outcome: "ok", access, logs, exceptions: [] });
+
 /**
  * Runs one request's work with its console lines kept apart, then `done`, then `record` gives its access record;
  * the trace goes to the collector. Without a collector configured, it only runs the work and `done`.
@@ -70,13 +72,13 @@ export async function traced(
   }
   captureConsole();
   const started = Date.now();
-  if (between.length > 0) deliver([{ worker: "gateway", ts: started, outcome: "ok", access: [], logs: between.splice(0), exceptions: [] }], env, (p) => ctx.waitUntil(p));
+  if (between.length > 0) deliver([gatewayRecord(started, [], between.splice(0))], env, ctx);
   const logs: LogLine[] = [];
   let response: Response | undefined;
   try {
     return (response = await current.run(logs, work));
   } finally {
     done();
-    deliver([{ worker: "gateway", ts: started, outcome: "ok", access: [record(response)], logs, exceptions: [] }], env, (p) => ctx.waitUntil(p));
+    deliver([gatewayRecord(started, [record(response)], logs)], env, ctx);
   }
 }

@@ -42,10 +42,6 @@ export default {
   tail(events: TraceItem[], env: CollectorEnv, ctx: ExecutionContext<{ worker?: string }>): void {
     if (!env.WORKYARD_COLLECTOR_URL) return;
     const worker = ctx.props?.worker ?? "unknown";
-    deliver(
-      events.map((item) => toRecord(item, worker)),
-      env,
-      (work) => ctx.waitUntil(work),
-    );
+    deliver(events.map((item) => toRecord(item, worker)), env, ctx);
   },
 };

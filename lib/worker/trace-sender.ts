@@ -36,18 +36,18 @@ async function send(env: CollectorEnv, batch: TraceRecord[]): Promise<void> {
   }
 }
 
-/** Queues records for the collector (dropped when none is configured); `waitUntil` is the calling invocation's. */
-export function deliver(records: TraceRecord[], env: CollectorEnv, waitUntil: (work: Promise<unknown>) => void): void {
+/** Queues records for the collector (dropped when none is configured); `ctx` is the calling invocation's. */
+export function deliver(records: TraceRecord[], env: CollectorEnv, ctx: Pick<ExecutionContext, "waitUntil">): void {
   if (!env.WORKYARD_COLLECTOR_URL) return;
   for (const record of records) buffer.push(record);
   if (buffer.length >= MAX_BATCH) {
-    waitUntil(send(env, buffer.splice(0)));
+    ctx.waitUntil(send(env, buffer.splice(0)));
     return;
   }
   const now = Date.now();
   if (flushSince !== 0 && now - flushSince < FLUSH_LOST_MS) return;
   flushSince = now;
-  waitUntil(
+  ctx.waitUntil(
     new Promise((resolve) => setTimeout(resolve, FLUSH_AFTER_MS)).then(() => {
       flushSince = 0;
       return send(env, buffer.splice(0));

@@ -36,6 +36,20 @@ export interface RunningWorkerd extends RunningScenario {
   pids: number[];
 }
 
+/** The collector in a process of its own, and the environment that points workerd at it. */
+async function startCollectorChild(releaseDir: string, onLine: (line: string) => void): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
+  const token = randomBytes(24).toString("base64url");
+  const child = await startChildServer({
+    what: "the collector",
+    file: process.execPath,
+    args: ["--import", "tsx", collectorEntry, releaseDir],
+    env: { NODE_ENV: "production", WORKYARD_COLLECTOR_TOKEN: token },
+    cwd: process.cwd(),
+    onLine: (line) => onLine(`collector: ${line}`),
+  });
+  return { env: { WORKYARD_COLLECTOR_URL: `http://${HOST}:${child.port}`, WORKYARD_COLLECTOR_TOKEN: token }, stop: child.stop };
+}
+
 /**
  * workerd serving `configDir/workerd.capnp` as `npm start` runs it: `processes` workerd processes sharing the
  * public and internal sockets (made here on free loopback ports and handed over as fds), each with its own
@@ -43,17 +57,7 @@ export interface RunningWorkerd extends RunningScenario {
  * own receiving their traces.
  */
 export async function serveWorkerd({ configDir, path, env = {}, processes = 1, onLine, releaseDir = configDir, traced = true }: WorkerdServerOptions): Promise<RunningWorkerd> {
-  const collectorToken = randomBytes(24).toString("base64url");
-  const collector = traced
-    ? await startChildServer({
-        what: "the collector",
-        file: process.execPath,
-        args: ["--import", "tsx", collectorEntry, releaseDir],
-        env: { NODE_ENV: "production", WORKYARD_COLLECTOR_TOKEN: collectorToken },
-        cwd: process.cwd(),
-        onLine: (line) => onLine(`collector: ${line}`),
-      })
-    : { port: 0, stop: async () => {} };
+  const collector = traced ? await startCollectorChild(releaseDir, onLine) : { env: {}, stop: async () => {} };
   const socket = await heldSocket(HOST, 0).catch(async (err: unknown) => {
     await collector.stop();
     throw err;
@@ -72,14 +76,13 @@ export async function serveWorkerd({ configDir, path, env = {}, processes = 1, o
     // After workerd, so the last traces arrive.
     await collector.stop();
   };
-  const collectorEnv: Record<string, string> = traced ? { WORKYARD_COLLECTOR_URL: `http://${HOST}:${collector.port}`, WORKYARD_COLLECTOR_TOKEN: collectorToken } : {};
   try {
     for (let i = 0; i < processes; i++) {
       const { proc } = await startProbedWorkerd({
         releaseDir: configDir,
         publicSocket: socket,
         internalSocket,
-        env: { [INTERNAL_TOKEN_VAR]: token, ...collectorEnv, ...env },
+        env: { [INTERNAL_TOKEN_VAR]: token, ...collector.env, ...env },
         internalToken: token,
         readiness: "/healthz",
         readyTimeoutMs: 15_000,
