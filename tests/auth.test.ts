@@ -268,6 +268,12 @@ describe("CORS, secure headers, HTML", () => {
     expect((await stack.call("/hello", { headers: { origin: "https://evil.example" } })).res.headers.get("access-control-allow-origin")).toBeNull();
   });
 
+  it("answers a request without Origin with Vary: Origin and no other CORS header", async () => {
+    const { res } = await stack.call("/hello");
+    expect(res.headers.get("vary")).toMatch(/Origin/);
+    expect([...res.headers.keys()].filter((name) => name.startsWith("access-control-"))).toEqual([]);
+  });
+
   it("sends strict secure headers and no X-Powered-By; no HSTS over plain HTTP", async () => {
     for (const path of ["/hello", "/links/nosuch", "/auth/me"]) {
       const { res } = await stack.call(path);
@@ -275,7 +281,11 @@ describe("CORS, secure headers, HTML", () => {
       expect(res.headers.get("content-security-policy")).toMatch(/default-src 'none'/);
       expect(res.headers.get("x-frame-options")).toBe("DENY");
       expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+      expect(res.headers.get("cross-origin-resource-policy")).toBe("same-origin");
       expect(res.headers.get("strict-transport-security")).toBeNull();
+      // Headers for HTML documents and old browsers are not sent with JSON API answers.
+      expect(res.headers.get("x-xss-protection")).toBeNull();
     }
   });
 

@@ -61,6 +61,14 @@ describe("routing", () => {
     expect(r.body).toEqual({ message: "Hello from workyard", requestId: r.requestId });
   });
 
+  it("sends no CORS header while CORS_ORIGINS is empty, even to a browser on another origin", async () => {
+    for (const headers of [{}, { origin: "https://app.example" }]) {
+      const { res } = await call("/hello", { headers });
+      expect(res.headers.get("vary")).toBeNull();
+      expect([...res.headers.keys()].filter((name) => name.startsWith("access-control-"))).toEqual([]);
+    }
+  });
+
   it("strips the prefix so a function sees itself at /", async () => {
     expect((await call("/hello/greet/ada")).body).toEqual({ message: "Hello, ada!" });
     expect((await call("/hello/greet/ada?shout=true")).body).toEqual({ message: "HELLO, ADA!" });

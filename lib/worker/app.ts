@@ -63,8 +63,18 @@ export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1
       contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
       crossOriginResourcePolicy: "same-origin",
       xFrameOptions: "DENY",
+      xContentTypeOptions: true,
+      referrerPolicy: true,
       // HSTS only means something over TLS; sent below when the request came in over https.
       strictTransportSecurity: false,
+      // Headers for HTML documents and old browsers (OWASP's REST Security Cheat Sheet lists none of them for
+      // API answers): each costs a Headers call per response, about 1 µs inside workerd.
+      crossOriginOpenerPolicy: false,
+      originAgentCluster: false,
+      xDnsPrefetchControl: false,
+      xDownloadOptions: false,
+      xPermittedCrossDomainPolicies: false,
+      xXssProtection: false,
       removePoweredBy: true,
     }),
   );

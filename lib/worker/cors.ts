@@ -21,9 +21,15 @@ function allowedOrigins(c: Context): Set<string> {
   return set;
 }
 
-/** CORS with the origins from settings; preflights answer 204. */
-export const corsFromSettings = (): MiddlewareHandler =>
-  honoCors({
+/**
+ * CORS with the origins from settings; preflights answer 204. Only requests that carry an Origin header (a
+ * browser calling from a page) go through Hono's CORS middleware: it reads `c.res` before the handler runs,
+ * which makes Hono build a placeholder Response and copy its headers into the handler's, about 20 µs a request
+ * inside workerd. Without configured origins nothing is added; a request without Origin gets only
+ * `Vary: Origin` (unless any origin is allowed), so that a cache never serves it to a browser on another origin.
+ */
+export const corsFromSettings = (): MiddlewareHandler => {
+  const cors = honoCors({
     origin: (origin, c) => {
       const allowed = allowedOrigins(c);
       if (allowed.has("*")) return "*";
@@ -34,3 +40,11 @@ export const corsFromSettings = (): MiddlewareHandler =>
     exposeHeaders: ["X-Request-Id", "Location", "Retry-After", "WWW-Authenticate", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
     maxAge: 600,
   });
+  return async function corsFromSettings(c, next) {
+    const allowed = allowedOrigins(c);
+    if (allowed.size === 0) return next();
+    if (c.req.header("origin") !== undefined) return cors(c, next);
+    await next();
+    if (!allowed.has("*")) c.header("Vary", "Origin", { append: true });
+  };
+};
