@@ -62,7 +62,7 @@ describe("routing", () => {
   });
 
   it("sends no CORS header while CORS_ORIGINS is empty, even to a browser on another origin", async () => {
-    for (const headers of [{}, { origin: "https://app.example" }]) {
+    for (const headers of [{}, { origin: "https://app.example" }] as Record<string, string>[]) {
       const { res } = await call("/hello", { headers });
       expect(res.headers.get("vary")).toBeNull();
       expect([...res.headers.keys()].filter((name) => name.startsWith("access-control-"))).toEqual([]);
@@ -72,6 +72,8 @@ describe("routing", () => {
   it("strips the prefix so a function sees itself at /", async () => {
     expect((await call("/hello/greet/ada")).body).toEqual({ message: "Hello, ada!" });
     expect((await call("/hello/greet/ada?shout=true")).body).toEqual({ message: "HELLO, ADA!" });
+    // A slash in the query string is not a path segment.
+    expect((await call("/hello?next=/greet/ada")).body).toMatchObject({ message: "Hello from workyard" });
   });
 
   it("answers JSON 404 for an unknown function, without echoing unbounded input", async () => {
