@@ -22,7 +22,7 @@ async function file(name: string, text: string): Promise<string> {
 describe("wrangler.toml", () => {
   it("merges a function's settings over the shared ones", async () => {
     const shared = await readSharedConfig(
-      await file("wrangler.toml", 'compatibility_date = "2026-01-01"\ncompatibility_flags = ["nodejs_compat"]\n[vars]\nA = "shared"\nB = "shared"\n[secrets]\nrequired = ["S1"]\n'),
+      await file("wrangler.toml", 'compatibility_date = "2026-01-01"\ncompatibility_flags = ["nodejs_compat"]\nkeep_names = false\n[vars]\nA = "shared"\nB = "shared"\n[secrets]\nrequired = ["S1"]\n'),
     );
     const own = await readFunctionConfig(
       await file("fn.toml", 'compatibility_flags = ["nodejs_compat", "extra"]\n[vars]\nB = "own"\nN = 3\n[secrets]\nrequired = ["S1", "S2"]\n[triggers]\ncrons = ["*/5 * * * *"]\n[workyard]\ntimeout_ms = 1000\n'),
@@ -33,6 +33,7 @@ describe("wrangler.toml", () => {
       compatibility_date: "2026-01-01",
       compatibility_flags: ["nodejs_compat", "extra"],
       minify: true,
+      keep_names: false,
       upload_source_maps: true,
       vars: { A: "shared", B: "own", N: 3 },
       secrets: { required: ["S1", "S2"] },

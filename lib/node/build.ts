@@ -111,6 +111,7 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
     // Functions in the gateway's isolate run under its flags: the union of theirs.
     compatibility_flags: gatewayEntryFile.flags,
     minify: true,
+    keep_names: shared.keep_names,
     upload_source_maps: true,
     vars: {},
   };

@@ -43,6 +43,7 @@ const settings = {
   compatibility_date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date like "2026-04-20"'),
   compatibility_flags: z.array(z.string()),
   minify: z.boolean(),
+  keep_names: z.boolean(),
   upload_source_maps: z.boolean(),
   vars: varsSchema,
   secrets: secretsSchema,
@@ -54,6 +55,7 @@ export const sharedConfigSchema = z.strictObject({
   ...settings,
   compatibility_flags: settings.compatibility_flags.default([]),
   minify: settings.minify.default(true),
+  keep_names: settings.keep_names.default(true),
   upload_source_maps: settings.upload_source_maps.default(true),
   vars: varsSchema.default({}),
   secrets: secretsSchema.optional(),
@@ -80,6 +82,7 @@ export interface MergedConfig {
   compatibility_date: string;
   compatibility_flags: string[];
   minify: boolean;
+  keep_names: boolean;
   upload_source_maps: boolean;
   vars: Record<string, unknown>;
   secrets?: { required: string[] };
@@ -154,6 +157,7 @@ export function mergeConfig(name: string, main: string, shared: SharedConfig, ow
     compatibility_date: own.compatibility_date ?? shared.compatibility_date,
     compatibility_flags: unique([...shared.compatibility_flags, ...(own.compatibility_flags ?? [])]),
     minify: shared.minify,
+    keep_names: shared.keep_names,
     upload_source_maps: shared.upload_source_maps,
     vars: { ...shared.vars, ...own.vars },
     ...(secrets.length > 0 ? { secrets: { required: secrets } } : {}),

@@ -9,7 +9,10 @@
 import type { Context, MiddlewareHandler } from "hono";
 import postgres from "postgres";
 import type { Sql } from "postgres";
+import { nameClasses } from "./class-names.ts";
 import { ApiError } from "./errors.ts";
+
+nameClasses({ PostgresError: postgres.PostgresError });
 
 export type { Sql };
 

@@ -9,7 +9,10 @@
  */
 import { errors, jwtVerify, SignJWT } from "jose";
 import { z } from "zod";
+import { nameClasses } from "./class-names.ts";
 import { defineEnv } from "./env.ts";
+
+nameClasses(errors);
 
 export const ACCESS_TOKEN_TYPE = "at+jwt";
 const ALGORITHM = "HS256";
