@@ -10,6 +10,7 @@
  * The build generates an entry module that passes those handlers to `createGateway`.
  */
 import { discardUnreadBody } from "./body-limit.ts";
+import { clientIpOf } from "./client-ip.ts";
 import { holdWhileDraining } from "./drain.ts";
 import { errorResponse } from "./errors.ts";
 import { errorDetails } from "./error-details.ts";
@@ -62,35 +63,20 @@ function hostObject(namespace: DurableObjectNamespace): FunctionBinding {
 
 class DeadlineExceeded extends Error {}
 
-/** "127.0.0.1:5123" → "127.0.0.1", "[::1]:5123" → "::1". */
-function withoutPort(address: string): string {
-  if (address.startsWith("[")) return address.slice(1, address.indexOf("]"));
-  return address.split(":").length === 2 ? (address.split(":")[0] ?? address) : address;
-}
-
-const loopback = /^(127\.|::1$|::ffff:127\.)/;
-
-/**
- * The client's IP: the peer workerd saw, or, when the peer is a proxy on this machine (Caddy in front), the
- * address that proxy appended to X-Forwarded-For. A header from a remote client is never believed.
- */
-function clientIp(request: Request): string {
-  const peer = withoutPort(((request as { cf?: { clientIp?: string } }).cf?.clientIp ?? "").trim());
-  const forwarded = request.headers.get("x-forwarded-for");
-  if (forwarded && (peer === "" || loopback.test(peer))) {
-    const last = forwarded.split(",").at(-1)?.trim();
-    if (last && /^[0-9a-fA-F.:]{2,45}$/.test(last)) return last;
-  }
-  return peer || "unknown";
-}
-
+/** `work`, or DeadlineExceeded after `ms`: one timer and one promise (a race with a finally made three more). */
 function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DeadlineExceeded()), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => {
-    if (timer !== undefined) clearTimeout(timer);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DeadlineExceeded()), ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
   });
 }
 
@@ -132,26 +118,35 @@ function inlineEnv(env: GatewayEnv, name: string): Record<string, unknown> {
 const inFlight = new Map<string, number>();
 let processId: string | undefined;
 
-/** A request's URL split once per request: the first path segment names the function, the rest goes to it. */
+/**
+ * A request's URL split once per request, by string: workerd hands the gateway an absolute URL, and a URL object
+ * (parsed, changed, serialized again for the forwarded request) cost more than the routing it served.
+ */
 interface Target {
-  url: URL;
+  /** "http://host:port", no trailing slash. */
+  origin: string;
   /** The first path segment ("" for the index). */
   name: string;
-  /** The path the function sees: what follows the first segment, "/" at least. */
+  /** The path the function sees: what follows the first segment, "/" at least; the query string follows it. */
   rest: string;
-  clientIp: string;
+  /** The request's path (without the query), for the access record. */
+  path: string;
   requestId: string;
 }
 
 function target(request: Request): Target {
-  const url = new URL(request.url);
-  const slash = url.pathname.indexOf("/", 1);
-  const name = slash === -1 ? url.pathname.slice(1) : url.pathname.slice(1, slash);
+  const url = request.url;
+  const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+  if (pathStart === -1) return { origin: url, name: "", rest: "/", path: "/", requestId: acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER)) };
+  const queryStart = url.indexOf("?", pathStart);
+  const pathEnd = queryStart === -1 ? url.length : queryStart;
+  const slash = url.indexOf("/", pathStart + 1);
+  const nameEnd = slash === -1 || slash > pathEnd ? pathEnd : slash;
   return {
-    url,
-    name,
-    rest: slash === -1 ? "/" : url.pathname.slice(slash),
-    clientIp: clientIp(request),
+    origin: url.slice(0, pathStart),
+    name: url.slice(pathStart + 1, nameEnd),
+    rest: nameEnd === pathEnd ? `/${url.slice(pathEnd)}` : url.slice(nameEnd),
+    path: url.slice(pathStart, pathEnd),
     requestId: acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER)),
   };
 }
@@ -163,10 +158,11 @@ export function createGateway(inline: Record<string, InlineHandler> = {}) {
       // Only while this process is being replaced (see drain.ts); otherwise undefined, no await.
       const hold = holdWhileDraining();
       if (hold) await hold;
-      const started = Date.now();
       const to = target(request);
-      const path = to.url.pathname.slice(0, 256);
       const route = to.name !== "" && Object.hasOwn(env.ROUTES, to.name) ? env.ROUTES[to.name] : undefined;
+      // Without a collector nothing is recorded: no record, no in-flight count, no client IP.
+      if (!env.WORKYARD_COLLECTOR_URL) return handle(request, to, route, env, ctx, inline);
+      const started = Date.now();
       const fn = route ? to.name : null;
       const key = fn ?? "";
       const current = (inFlight.get(key) ?? 0) + 1;
@@ -182,10 +178,11 @@ export function createGateway(inline: Record<string, InlineHandler> = {}) {
             id: to.requestId,
             fn,
             method: request.method,
-            path,
+            path: to.path.slice(0, 256),
             status: response?.status ?? 500,
             ms: Date.now() - started,
-            ip: to.clientIp,
+            // Read after the request was forwarded, so the forwarded copy's cf was not parsed yet (client-ip.ts).
+            ip: clientIpOf(request),
             inflight: current,
             proc: processId,
           };
@@ -197,13 +194,13 @@ export function createGateway(inline: Record<string, InlineHandler> = {}) {
 
 async function handle(
   request: Request,
-  { url, name, rest, clientIp: ip, requestId }: Target,
+  { origin, name, rest, requestId }: Target,
   route: GatewayRoute | undefined,
   env: GatewayEnv,
   ctx: ExecutionContext,
   inline: Record<string, InlineHandler>,
 ): Promise<Response> {
-  if (env.HTTPS_PORT !== undefined && url.protocol === "http:") return toHttps(url, env.HTTPS_PORT, request.method, requestId);
+  if (env.HTTPS_PORT !== undefined && origin.startsWith("http:")) return toHttps(new URL(request.url), env.HTTPS_PORT, request.method, requestId);
   if (name === "") return index(env, requestId);
 
   const handler = route?.inline ? inline[name] : undefined;
@@ -222,11 +219,9 @@ async function handle(
     return errorResponse(413, `Request body is larger than ${route.maxBodyBytes} bytes`, requestId);
   }
 
-  url.pathname = rest;
-  const forwarded = new Request(url, request);
+  const forwarded = new Request(origin + rest, request);
   forwarded.headers.set(REQUEST_ID_HEADER, requestId);
   forwarded.headers.set("x-forwarded-prefix", `/${name}`);
-  forwarded.headers.set("x-client-ip", ip);
 
   let response: Response;
   try {

@@ -10,17 +10,16 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Duration } from "@upstash/ratelimit";
+import { clientIpOf } from "./client-ip.ts";
 import { ApiError } from "./errors.ts";
 import { redis } from "./redis.ts";
-
-export const CLIENT_IP_HEADER = "x-client-ip";
 
 export interface RateLimitOptions {
   /** Requests allowed per window (or a function of the request, e.g. reading a var). */
   limit: number | ((c: Context) => number);
   /** Window length, e.g. "10 s", "1 m". */
   window: Duration;
-  /** What is limited; default the client IP the gateway passes in x-client-ip. */
+  /** What is limited; default the client's IP (client-ip.ts). */
   key?: (c: Context) => string | Promise<string>;
   /** Redis keys prefix; give each limit its own. */
   prefix?: string;
@@ -30,8 +29,8 @@ export interface RateLimitOptions {
   timeoutMs?: number;
 }
 
-/** The client's IP as the gateway saw it (never a header the client set). */
-export const clientIp = (c: Context) => c.req.header(CLIENT_IP_HEADER) ?? "unknown";
+/** The client's IP (see client-ip.ts: never a header a remote client set). */
+export const clientIp = (c: Context) => clientIpOf(c.req.raw);
 
 // Blocked identifiers are remembered in memory per worker so a flood does not reach Redis at all.
 const ephemeral = new Map<string, number>();
