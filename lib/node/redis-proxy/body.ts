@@ -8,14 +8,15 @@ function tooLarge(limit: number): ProxyHttpError {
   });
 }
 
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers["content-length"] ?? "0");
+/** Reads the body of `req`; `declared` is its Content-Length header (0 when absent), checked before reading. */
+export function readBody(req: IncomingMessage, limit: number, declared: number): Promise<Buffer> {
   if (declared > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
-    const onData = (chunk: Buffer) => {
+    // Callbacks inline and unnamed: tsx (esbuild keepNames) would add a defineProperty per request for a named one.
+    req.on("data", (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;
       if (size > limit) {
@@ -24,8 +25,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         return;
       }
       chunks.push(chunk);
-    };
-    req.on("data", onData);
+    });
     req.once("end", () => {
       if (!failed) resolve(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size));
     });

