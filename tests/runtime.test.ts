@@ -35,7 +35,7 @@ async function start(): Promise<Supervisor> {
 }
 
 beforeAll(async () => {
-  project = await createTestProject({ fixtures: ["boom", "hang", "secret"] });
+  project = await createTestProject({ fixtures: ["boom", "hang", "secret", "where", "where-isolated"] });
   if (databaseUrl) await migrateUp(databaseUrl, project.paths.migrations);
   sup = await start();
 });
@@ -51,7 +51,7 @@ describe("routing", () => {
   it("lists the functions at /", async () => {
     const r = await call("/");
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ service: "workyard", functions: ["/auth", "/boom", "/hang", "/hello", "/links", "/secret"] });
+    expect(r.body).toEqual({ service: "workyard", functions: ["/auth", "/boom", "/hang", "/hello", "/links", "/secret", "/where", "/where-isolated"] });
     expect((await call("/scheduled/links", { method: "POST" })).status).toBe(404); // the internal surface is not public
   });
 
@@ -67,6 +67,20 @@ describe("routing", () => {
       expect(res.headers.get("vary")).toBeNull();
       expect([...res.headers.keys()].filter((name) => name.startsWith("access-control-"))).toEqual([]);
     }
+  });
+
+  it("routes a function in the gateway's isolate on the path below its prefix, as one in an isolate of its own", async () => {
+    for (const name of ["where", "where-isolated"]) {
+      const r = await call(`/${name}/a/x%20y?q=1`, { headers: { "x-forwarded-prefix": "/forged", "x-request-id": "client-chosen-id-1" } });
+      expect(r.status, name).toBe(200);
+      // The gateway's prefix, never the client's header; a well-formed client request id is kept.
+      expect(r.body, name).toMatchObject({ path: "/a/x y", param: "x y", query: "1", prefix: `/${name}`, requestId: "client-chosen-id-1" });
+      expect(r.requestId).toBe("client-chosen-id-1");
+    }
+    // The one difference: in the gateway's isolate the request is the one the client sent, so its URL keeps the prefix.
+    expect(((await call("/where/a/b")).body as { url: string }).url).toMatch(/\/where\/a\/b$/);
+    expect(((await call("/where-isolated/a/b")).body as { url: string }).url).toMatch(/:\d+\/a\/b$/);
+    expectError(await call("/where/nope"), 404, "not_found");
   });
 
   it("strips the prefix so a function sees itself at /", async () => {

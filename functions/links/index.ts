@@ -19,6 +19,7 @@ import { cached, invalidate } from "../../lib/worker/cache.ts";
 import { database, db, withDatabase } from "../../lib/worker/db.ts";
 import { defineEnv } from "../../lib/worker/env.ts";
 import { ApiError } from "../../lib/worker/errors.ts";
+import { routePrefix } from "../../lib/worker/inline-route.ts";
 import { rateLimit } from "../../lib/worker/rate-limit.ts";
 import { redis, redisFromEnv } from "../../lib/worker/redis.ts";
 import { withCrons } from "../../lib/worker/scheduled.ts";
@@ -124,7 +125,7 @@ app.post(
         returning ${sql.unsafe(columns)}`;
       if (link) {
         await invalidate(c, targetKey(link.code)); // a code deleted and created again must not redirect to the old URL
-        return c.json(toJson(link), 201, { location: `${c.req.header("x-forwarded-prefix") ?? ""}/${link.code}` });
+        return c.json(toJson(link), 201, { location: `${routePrefix(c)}/${link.code}` });
       }
       if (code) throw new ApiError(409, `The code "${code}" is taken`, { code: "code_taken" });
     }

@@ -18,6 +18,7 @@ import { corsFromSettings } from "./cors.ts";
 import { databaseApiError } from "./db-errors.ts";
 import { errorDetails } from "./error-details.ts";
 import { ApiError, errorBody } from "./errors.ts";
+import { acceptInlineRoutes, routedPath } from "./inline-route.ts";
 import { allowedMethods } from "./method-not-allowed.ts";
 import { requestId } from "./request-id.ts";
 
@@ -30,7 +31,7 @@ export interface AppOptions {
 export function renderError(thrown: Error, c: Context): Response {
   const id = c.get("requestId") ?? "unknown";
   const err = databaseApiError(thrown) ?? thrown;
-  if (err !== thrown) console.error(`database error in ${c.req.method} ${new URL(c.req.url).pathname} [${id}]`, errorDetails(thrown));
+  if (err !== thrown) console.error(`database error in ${c.req.method} ${c.req.path} [${id}]`, errorDetails(thrown));
   if (err instanceof ApiError) {
     // Set on the context too: Hono copies headers set earlier in the request (e.g. by an earlier rate limit)
     // over the error response, and the error's own must win.
@@ -43,13 +44,16 @@ export function renderError(thrown: Error, c: Context): Response {
     return c.json(errorBody(status, message, id), status);
   }
   // Not meant for the client: log everything, answer nothing about it.
-  console.error(`unhandled error in ${c.req.method} ${new URL(c.req.url).pathname} [${id}]`, errorDetails(err));
+  console.error(`unhandled error in ${c.req.method} ${c.req.path} [${id}]`, errorDetails(err));
   return c.json(errorBody(500, "Internal error", id), 500);
 }
 
 /** A Hono app with the standard middleware and error handling installed. */
 export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1024 }: AppOptions = {}): Hono<E> {
-  const app = new Hono<E>();
+  // Routes on the path below the gateway's prefix when the gateway hands a request over in its isolate (see
+  // inline-route.ts), else on the request's path.
+  const app = new Hono<E>({ getPath: routedPath });
+  acceptInlineRoutes(app);
   app.use(async function discardUnread(c, next) {
     const received = c.req.raw;
     await next();
@@ -80,14 +84,14 @@ export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1
   );
   app.use(async function hsts(c, next) {
     await next();
-    if (new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https") {
+    if (c.req.url.startsWith("https:") || c.req.header("x-forwarded-proto") === "https") {
       c.header("strict-transport-security", "max-age=31536000; includeSubDomains");
     }
   });
   app.use(bodyLimit({ maxBytes: maxBodyBytes }));
   app.onError(renderError);
   app.notFound((c) => {
-    const path = new URL(c.req.url).pathname;
+    const path = c.req.path;
     const allow = allowedMethods(app as unknown as Hono<never>, path);
     if (allow.length > 0) {
       c.header("allow", allow.join(", "));

@@ -15,6 +15,7 @@ import { holdWhileDraining } from "./drain.ts";
 import { errorResponse } from "./errors.ts";
 import { errorDetails } from "./error-details.ts";
 import { HOST_OBJECT_NAME, inlineSecretBinding } from "./inline-names.ts";
+import { setInlineRoute, takesInlineRoutes } from "./inline-route.ts";
 import { traced } from "./gateway-trace.ts";
 import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "./request-id.ts";
 import type { CollectorEnv } from "./trace-sender.ts";
@@ -219,13 +220,19 @@ async function handle(
     return errorResponse(413, `Request body is larger than ${route.maxBodyBytes} bytes`, requestId);
   }
 
-  const forwarded = new Request(origin + rest, request);
-  forwarded.headers.set(REQUEST_ID_HEADER, requestId);
-  forwarded.headers.set("x-forwarded-prefix", `/${name}`);
-
   let response: Response;
   try {
-    const work = handler ? Promise.resolve(handler.fetch(forwarded, inlineEnv(env, name), ctx)) : (target as FunctionBinding).fetch(forwarded);
+    let work: Promise<Response>;
+    if (handler && takesInlineRoutes(handler)) {
+      // An app made by createApp in this isolate: handed the request as it is (inline-route.ts), no copy.
+      setInlineRoute(request, { prefix: `/${name}`, requestId });
+      work = Promise.resolve(handler.fetch(request, inlineEnv(env, name), ctx));
+    } else {
+      const forwarded = new Request(origin + rest, request);
+      forwarded.headers.set(REQUEST_ID_HEADER, requestId);
+      forwarded.headers.set("x-forwarded-prefix", `/${name}`);
+      work = handler ? Promise.resolve(handler.fetch(forwarded, inlineEnv(env, name), ctx)) : (target as FunctionBinding).fetch(forwarded);
+    }
     response = await withDeadline(work, route.timeoutMs);
   } catch (err) {
     if (err instanceof DeadlineExceeded) {

@@ -4,6 +4,7 @@
  * Deno) make their own. Every response carries it back.
  */
 import type { MiddlewareHandler } from "hono";
+import { inlineRouteOf } from "./inline-route.ts";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
@@ -20,10 +21,15 @@ declare module "hono" {
   }
 }
 
-/** Sets `c.get("requestId")` and the `x-request-id` response header. */
+/**
+ * Sets `c.get("requestId")` and the `x-request-id` response header; for a request the gateway handed over in its
+ * isolate (inline-route.ts), the gateway's id and `c.get("routePrefix")`.
+ */
 export const requestId = (): MiddlewareHandler =>
   async function requestId(c, next) {
-    const id = acceptOrCreateRequestId(c.req.header(REQUEST_ID_HEADER));
+    const route = inlineRouteOf(c.req.raw);
+    if (route) c.set("routePrefix", route.prefix);
+    const id = route ? route.requestId : acceptOrCreateRequestId(c.req.header(REQUEST_ID_HEADER));
     c.set("requestId", id);
     c.header(REQUEST_ID_HEADER, id);
     await next();
