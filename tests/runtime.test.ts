@@ -78,8 +78,8 @@ describe("routing", () => {
       expect(r.requestId).toBe("client-chosen-id-1");
     }
     // The one difference: in the gateway's isolate the request is the one the client sent, so its URL keeps the prefix.
-    expect(((await call("/where/a/b")).body as { url: string }).url).toMatch(/\/where\/a\/b$/);
-    expect(((await call("/where-isolated/a/b")).body as { url: string }).url).toMatch(/:\d+\/a\/b$/);
+    expect((await call("/where/a/b")).body.url).toMatch(/\/where\/a\/b$/);
+    expect((await call("/where-isolated/a/b")).body.url).toMatch(/:\d+\/a\/b$/);
     expectError(await call("/where/nope"), 404, "not_found");
   });
 
