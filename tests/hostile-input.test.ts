@@ -295,11 +295,18 @@ describe("header injection and oversized headers", () => {
   it("CR or LF inside a header value never reaches the response headers", async () => {
     for (const sep of ["\n", "\r", "\r\n "]) {
       const r = await rawRequest(port, `GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: abcdefgh12${sep}Set-Cookie: injected=1\r\nOrigin: https://x.example${sep}Injected: yes`);
-      expect(r.status).toBeLessThan(500);
       expect(r.headers["set-cookie"]).toBeUndefined();
       expect(r.headers.injected).toBeUndefined();
-      expect(r.headers["x-request-id"]).toMatch(/^[A-Za-z0-9._:-]{8,128}$/);
       expect(r.headers["access-control-allow-origin"]).toBeUndefined();
+      if (sep === "\n") {
+        // A bare LF ends the header line (RFC 9112 allows reading it so): the function answers, and the id is the client's.
+        expect(r.status).toBe(200);
+        expect(r.headers["x-request-id"]).toBe("abcdefgh12");
+      } else {
+        // A bare CR, or a folded line (obs-fold), is refused by workerd's HTTP layer before any worker runs.
+        expect(r.status).toBe(400);
+        expect(r.body).toBe("invalid HTTP header parsed");
+      }
     }
   });
 
@@ -312,9 +319,10 @@ describe("header injection and oversized headers", () => {
   });
 
   it("an oversized header is refused (431) by workerd's HTTP layer, and many headers are harmless", async () => {
-    const big = await rawRequest(port, `GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${"a".repeat(200_000)}`);
+    // workerd's limit on a request's header block: 128 KB before 1.2026-11, about 512 KB since (docs/upgrading.md).
+    const big = await rawRequest(port, `GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${"a".repeat(600_000)}`);
     expect(big.status).toBe(431);
-    const bigAuth = await rawRequest(port, `POST /links HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer ${"a".repeat(200_000)}`, "{}");
+    const bigAuth = await rawRequest(port, `POST /links HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer ${"a".repeat(600_000)}`, "{}");
     expect(bigAuth.status).toBe(431);
     const many = await rawRequest(port, `GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n${Array.from({ length: 1000 }, (_, i) => `X-H${i}: v`).join("\r\n")}`);
     expect(many.status).toBe(200);

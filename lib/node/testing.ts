@@ -15,6 +15,7 @@ import { Miniflare } from "miniflare";
 import { WorkerBundler } from "./dev/bundler.ts";
 import { discoverFunctions } from "./functions.ts";
 import { projectPaths } from "./paths.ts";
+import { varBinding } from "./dev/worker-options.ts";
 import type { ProjectPaths } from "./paths.ts";
 
 export interface FunctionUnderTest {
@@ -39,13 +40,19 @@ export async function functionOnMiniflare(name: string, { paths = projectPaths()
   const bundler = new WorkerBundler(name, { root: paths.root, entry: fn.entry, outdir, compatibilityFlags: fn.config.compatibility_flags });
   try {
     const { script } = await bundler.rebuild();
-    const vars = Object.fromEntries(Object.entries(fn.config.vars).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+    const env = Object.fromEntries(Object.entries({ ...fn.config.vars, ...bindings }).map(([k, value]) => [k, varBinding(value)]));
     const mf = new Miniflare({
-      modulesRoot: outdir,
-      modules: [{ type: "ESModule", path: join(outdir, "index.js"), contents: script }],
-      compatibilityDate: fn.config.compatibility_date,
-      compatibilityFlags: fn.config.compatibility_flags,
-      bindings: { ...vars, ...bindings },
+      workers: [
+        {
+          config: {
+            name,
+            compatibilityDate: fn.config.compatibility_date,
+            compatibilityFlags: fn.config.compatibility_flags,
+            manifest: { mainModule: "index.js", modulesRoot: outdir, modules: { "index.js": { type: "esm", contents: script } } },
+            env,
+          },
+        },
+      ],
     });
     await mf.ready;
     return {

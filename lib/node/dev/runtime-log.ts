@@ -1,7 +1,6 @@
 /** Routes miniflare's and workerd's output through the dev server's log, one line at a time. */
-import { createInterface } from "node:readline";
-import type { Readable } from "node:stream";
 import { Log, LogLevel } from "miniflare";
+import type { WorkerdStructuredLog } from "miniflare";
 
 /** Miniflare's own messages (warnings, source-mapped uncaught errors); its "Ready on" lines are left out. */
 export class ForwardLog extends Log {
@@ -14,9 +13,12 @@ export class ForwardLog extends Log {
   }
 }
 
-/** For miniflare's `handleRuntimeStdio`: the workers' console output, prefixed like `npm start` does. */
-export function runtimeStdio(line: (text: string) => void) {
-  return (stdout: Readable, stderr: Readable): void => {
-    for (const stream of [stdout, stderr]) createInterface({ input: stream, crlfDelay: Infinity }).on("line", (text) => line(`[workerd] ${text}`));
+/**
+ * For miniflare's `handleStructuredLogs` (miniflare runs workerd with structured logging and parses each line):
+ * the workers' console output, one line at a time, prefixed like `npm start` does.
+ */
+export function runtimeLog(line: (text: string) => void) {
+  return ({ message }: WorkerdStructuredLog): void => {
+    for (const text of message.split("\n")) line(`[workerd] ${text}`);
   };
 }

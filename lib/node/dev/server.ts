@@ -19,7 +19,7 @@ import { reloadQueue } from "./reload-queue.ts";
 import { ensurePortFree } from "./port.ts";
 import { startRedisService } from "../redis-service.ts";
 import type { RedisInfo, RedisService } from "../redis-service.ts";
-import { ForwardLog, runtimeStdio } from "./runtime-log.ts";
+import { ForwardLog, runtimeLog } from "./runtime-log.ts";
 import { bundleDir, DevSources } from "./sources.ts";
 import type { WorkerBundler } from "./bundler.ts";
 import { watchSources } from "./watcher.ts";
@@ -126,7 +126,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     cf: false, // a fixed `request.cf`: no request to Cloudflare for one
     telemetry: { enabled: false },
     log: new ForwardLog(log),
-    handleRuntimeStdio: runtimeStdio(log),
+    handleStructuredLogs: runtimeLog(log),
   };
   /** What miniflare serves now. */
   let served = { scripts: sources.scripts(), key: "" };

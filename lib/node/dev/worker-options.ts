@@ -5,7 +5,6 @@
  * `FN_<NAME>` service binding per isolated function; then one worker per function (an in-isolate
  * function's own worker still runs its crons), with its vars and secrets as bindings.
  */
-import { join } from "node:path";
 import type { WorkerOptions } from "miniflare";
 import { inlineSecretBinding } from "../../worker/inline-names.ts";
 import { bindingName, routeSettings } from "../functions.ts";
@@ -50,9 +49,29 @@ export function functionBindings(fn: FunctionSource, { provided, env, devVars }:
 const isInline = (fn: FunctionSource) => fn.route.isolate === false;
 
 
-/** One bundled ES module for miniflare; `dir` is where it would live (its source map is relative to it). */
-function module(dir: string, script: string): Pick<WorkerOptions, "modules" | "modulesRoot"> {
-  return { modulesRoot: dir, modules: [{ type: "ESModule", path: join(dir, "index.js"), contents: script }] };
+type WorkerConfig = WorkerOptions["config"];
+type Env = NonNullable<WorkerConfig["env"]>;
+type Binding = Env[string];
+
+type Json = Extract<Binding, { type: "json" }>["value"];
+
+/** A var as Wrangler binds it: a string as text, anything else (parsed from TOML or JSON) as JSON. */
+export const varBinding = (value: unknown): Binding => (typeof value === "string" ? { type: "text", value } : { type: "json", value: value as Json });
+
+/**
+ * One worker for miniflare (its config-shaped options, as Wrangler's): one bundled ES module; `dir` is where it
+ * would live (its source map is relative to it).
+ */
+function worker(name: string, dir: string, script: string, compatibilityDate: string, compatibilityFlags: string[], env: Env): WorkerOptions {
+  return {
+    config: {
+      name,
+      compatibilityDate,
+      compatibilityFlags,
+      manifest: { mainModule: "index.js", modulesRoot: dir, modules: { "index.js": { type: "esm", contents: script } } },
+      env,
+    },
+  };
 }
 
 export interface GatewayWorker {
@@ -70,47 +89,31 @@ export interface FunctionWorker {
   bindings: FunctionBindings;
 }
 
-function gatewayBindings(functions: FunctionWorker[]): Pick<WorkerOptions, "bindings" | "serviceBindings"> {
+function gatewayEnv(functions: FunctionWorker[]): Env {
   const routed = functions.filter((f) => isInline(f.fn) || f.script !== undefined);
   const inline = routed.filter((f) => isInline(f.fn));
   const isolated = routed.filter((f) => !isInline(f.fn));
   const inlineEnv = Object.fromEntries(inline.map(({ fn, bindings }) => [fn.name, { vars: bindings.vars, secrets: fn.config.secrets?.required ?? [] }]));
   const inlineSecrets = inline.flatMap(({ fn, bindings }) =>
-    Object.entries(bindings.secrets).map(([name, value]) => [inlineSecretBinding(fn.name, name), value] as const),
+    Object.entries(bindings.secrets).map(([name, value]) => [inlineSecretBinding(fn.name, name), varBinding(value)] as const),
   );
   return {
-    bindings: {
-      // No host objects in dev: a function's db(c) opens a connection per request, as on Cloudflare.
-      ROUTES: gatewayRoutes(routed.map((f) => ({ ...routeSettings(f.fn), dbPool: 0 }))),
-      ...(inline.length > 0 ? { INLINE_ENV: inlineEnv } : {}),
-      ...Object.fromEntries(inlineSecrets),
-    },
-    serviceBindings: Object.fromEntries(isolated.map(({ fn }) => [bindingName(fn.name), serviceName(fn)])),
+    // No host objects in dev: a function's db(c) opens a connection per request, as on Cloudflare.
+    ROUTES: varBinding(gatewayRoutes(routed.map((f) => ({ ...routeSettings(f.fn), dbPool: 0 })))),
+    ...(inline.length > 0 ? { INLINE_ENV: varBinding(inlineEnv) } : {}),
+    ...Object.fromEntries(inlineSecrets),
+    ...Object.fromEntries(isolated.map(({ fn }): [string, Binding] => [bindingName(fn.name), { type: "worker", worker: serviceName(fn) }])),
   };
 }
 
 /** The workers miniflare runs: the gateway, then one per function that has built. */
 export function devWorkers(gateway: GatewayWorker, functions: FunctionWorker[]): WorkerOptions[] {
   return [
-    {
-      name: GATEWAY_WORKER,
-      ...module(gateway.dir, gateway.script),
-      compatibilityDate: gateway.compatibilityDate,
-      compatibilityFlags: gateway.compatibilityFlags,
-      ...gatewayBindings(functions),
-    },
-    ...functions.flatMap(({ fn, dir, script, bindings }): WorkerOptions[] =>
-      script === undefined
-        ? []
-        : [
-            {
-              name: serviceName(fn),
-              ...module(dir, script),
-              compatibilityDate: fn.config.compatibility_date,
-              compatibilityFlags: fn.config.compatibility_flags,
-              bindings: { ...bindings.vars, ...bindings.secrets } as WorkerOptions["bindings"],
-            },
-          ],
-    ),
+    worker(GATEWAY_WORKER, gateway.dir, gateway.script, gateway.compatibilityDate, gateway.compatibilityFlags, gatewayEnv(functions)),
+    ...functions.flatMap(({ fn, dir, script, bindings }): WorkerOptions[] => {
+      if (script === undefined) return [];
+      const env = Object.fromEntries(Object.entries({ ...bindings.vars, ...bindings.secrets }).map(([name, value]) => [name, varBinding(value)]));
+      return [worker(serviceName(fn), dir, script, fn.config.compatibility_date, fn.config.compatibility_flags, env)];
+    }),
   ];
 }
