@@ -35,7 +35,7 @@ describe("build", () => {
     expect(await readFile(join(releaseDir, "workerd.capnp"), "utf8")).toContain('name = "fn-links"');
     // The merged Wrangler config is left where `wrangler dev -c` / `wrangler deploy -c` can use it.
     const merged = JSON.parse(await readFile(join(project.paths.wranglerConfigs, "hello.json"), "utf8"));
-    expect(merged).toMatchObject({ name: "hello", main: "../../functions/hello/index.ts", compatibility_flags: ["nodejs_compat"] });
+    expect(merged).toMatchObject({ name: "hello", main: "../../functions/hello/index.ts", compatibility_date: "2026-11-23", compatibility_flags: [] });
   });
 
   it("reuses the release when nothing changed and builds a new one when a source changes", async () => {

@@ -24,6 +24,7 @@ import { serializeConfig } from "./workerd-config.ts";
 import { gatewayEntry, inlineFunctions } from "./gateway-entry.ts";
 import { writeFunctionEntry } from "./function-entry.ts";
 import { readSharedConfig } from "./wrangler-config.ts";
+import { withNodejsCompat } from "./nodejs-compat.ts";
 import type { MergedConfig } from "./wrangler-config.ts";
 
 export interface BuildResult {
@@ -121,8 +122,8 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
     name: "_internal",
     main: join(paths.root, "lib/worker/internal.ts"),
     // Lets this worker call a function's scheduled() through a service binding (needs workerd --experimental).
-    // nodejs_compat: its /readyz checks the database with postgres.js.
-    compatibility_flags: ["service_binding_extra_handlers", "nodejs_compat"],
+    // Node.js built-ins: its /readyz checks the database with postgres.js.
+    compatibility_flags: withNodejsCompat(shared.compatibility_date, ["service_binding_extra_handlers"]),
   };
 
   const tailConfig: MergedConfig = {

@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import type { FunctionSource } from "./functions.ts";
 import { ConfigError } from "./wrangler-config.ts";
+import { withNodejsCompat } from "./nodejs-compat.ts";
 
 export interface GatewayEntry {
   contents: string;
@@ -36,7 +37,7 @@ export function gatewayEntry(root: string, compatibilityDate: string, inline: Fu
   return {
     contents: `${lines.join("\n")}\n`,
     sourcefile: "gateway.entry.ts",
-    // nodejs_compat: the gateway keeps each request's console lines apart with AsyncLocalStorage.
-    compatibilityFlags: [...new Set(["nodejs_compat", ...inline.flatMap((f) => f.config.compatibility_flags)])],
+    // Node.js built-ins: the gateway keeps each request's console lines apart with AsyncLocalStorage.
+    compatibilityFlags: withNodejsCompat(compatibilityDate, [...new Set(inline.flatMap((f) => f.config.compatibility_flags))]),
   };
 }

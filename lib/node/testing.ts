@@ -37,7 +37,7 @@ export async function functionOnMiniflare(name: string, { paths = projectPaths()
   const fn = (await discoverFunctions(paths.functions, paths.sharedConfig)).find((f) => f.name === name);
   if (!fn) throw new Error(`No function "${name}" under ${paths.functions}`);
   const outdir = await mkdtemp(join(tmpdir(), `workyard-${name}-`));
-  const bundler = new WorkerBundler(name, { root: paths.root, entry: fn.entry, outdir, compatibilityFlags: fn.config.compatibility_flags });
+  const bundler = new WorkerBundler(name, { root: paths.root, entry: fn.entry, outdir, compatibilityDate: fn.config.compatibility_date, compatibilityFlags: fn.config.compatibility_flags });
   try {
     const { script } = await bundler.rebuild();
     const env = Object.fromEntries(Object.entries({ ...fn.config.vars, ...bindings }).map(([k, value]) => [k, varBinding(value)]));

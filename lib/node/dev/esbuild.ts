@@ -9,6 +9,7 @@ import { builtinModules, createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import type * as EsbuildApi from "esbuild";
 import type { BuildOptions, Plugin } from "esbuild";
+import { hasNodejsCompat } from "../nodejs-compat.ts";
 
 type Esbuild = typeof EsbuildApi;
 
@@ -23,15 +24,10 @@ export function loadEsbuild(): Promise<Esbuild> {
 
 const NODE_BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith("_")));
 
-/** True when the flags give the worker Node.js built-ins (`node:*` imports), as workerd reads them. */
-export function hasNodejsCompat(flags: string[]): boolean {
-  return flags.includes("nodejs_compat") || flags.includes("nodejs_compat_v2");
-}
-
 /**
  * Runtime modules stay imports, as Wrangler leaves them: `cloudflare:*` and `workerd:*` always, Node
  * built-ins under nodejs_compat (a bare `buffer` becomes `node:buffer`). Without the flag a Node import is
- * an error that says which flag to add.
+ * an error that says which flag to add (or which date gives it).
  */
 function runtimeModules(nodejsCompat: boolean): Plugin {
   return {
@@ -43,7 +39,7 @@ function runtimeModules(nodejsCompat: boolean): Plugin {
         if (!args.path.startsWith("node:") && !NODE_BUILTINS.has(bare)) return undefined; // an npm package
         if (nodejsCompat) return { path: `node:${bare}`, external: true };
         return {
-          errors: [{ text: `"${args.path}" is a Node.js built-in: add "nodejs_compat" to compatibility_flags in wrangler.toml to use it` }],
+          errors: [{ text: `"${args.path}" is a Node.js built-in: add "nodejs_compat" to compatibility_flags in wrangler.toml, or use a compatibility_date from 2026-08-04 on` }],
         };
       });
     },
@@ -57,11 +53,12 @@ export interface WorkerBuildSettings {
   entry: string | { contents: string; sourcefile: string };
   /** Where the bundle would be written (nothing is written; source map paths are relative to it). */
   outdir: string;
+  compatibilityDate: string;
   compatibilityFlags: string[];
 }
 
 /** esbuild options for one worker, as Wrangler would bundle it for `wrangler dev`. */
-export function workerBuildOptions({ root, entry, outdir, compatibilityFlags }: WorkerBuildSettings): BuildOptions {
+export function workerBuildOptions({ root, entry, outdir, compatibilityDate, compatibilityFlags }: WorkerBuildSettings): BuildOptions {
   const nodeEnv = JSON.stringify("development");
   return {
     ...(typeof entry === "string"
@@ -89,7 +86,7 @@ export function workerBuildOptions({ root, entry, outdir, compatibilityFlags }: 
       "global.process.env.NODE_ENV": nodeEnv,
       "globalThis.process.env.NODE_ENV": nodeEnv,
     },
-    plugins: [runtimeModules(hasNodejsCompat(compatibilityFlags))],
+    plugins: [runtimeModules(hasNodejsCompat(compatibilityDate, compatibilityFlags))],
     logLevel: "silent",
   };
 }

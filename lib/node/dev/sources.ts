@@ -32,7 +32,7 @@ export interface RebuildResult {
 /** The folder each worker's bundle would live in (nothing is written: source map paths are relative to it). */
 export const bundleDir = (paths: ProjectPaths, worker: string) => join(paths.work, "dev", worker);
 
-const bundlerKey = (fn: FunctionSource) => JSON.stringify([fn.entry, fn.config.compatibility_flags]);
+const bundlerKey = (fn: FunctionSource) => JSON.stringify([fn.entry, fn.config.compatibility_date, fn.config.compatibility_flags]);
 
 /** One message per distinct failure: an in-isolate function's error is also the gateway's. */
 function describe(failures: unknown[]): string[] {
@@ -116,6 +116,7 @@ export class DevSources {
         root: this.root,
         entry,
         outdir: bundleDir(this.#paths, GATEWAY_WORKER),
+        compatibilityDate: shared.compatibility_date,
         compatibilityFlags: entry.compatibilityFlags,
       });
       this.#gatewayKey = gatewayKey;
@@ -140,6 +141,7 @@ export class DevSources {
           root: this.root,
           entry: source.entry,
           outdir: bundleDir(this.#paths, serviceName(source)),
+          compatibilityDate: source.config.compatibility_date,
           compatibilityFlags: source.config.compatibility_flags,
         }),
       };
