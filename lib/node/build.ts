@@ -161,7 +161,7 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
     const results = await Promise.allSettled(
       jobs.map((job) =>
         limit(async () => {
-          if (job.platform) return `${job.out}/${await bundlePlatformWorker(job.name, job.config.main, join(staging, job.out), paths.root)}`;
+          if (job.platform) return `${job.out}/${await bundlePlatformWorker(job.name, job.config, join(staging, job.out), paths.root)}`;
           const configFile = await writeWranglerConfig(paths.wranglerConfigs, job.config, job.file);
           const file = await bundleWorker(job.name, configFile, join(staging, job.out), paths.logs, paths.root, cache);
           return `${job.out}/${file}`;

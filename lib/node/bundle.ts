@@ -11,6 +11,8 @@ import { stripVTControlCharacters } from "node:util";
 import { build as esbuild } from "esbuild";
 import { execa } from "execa";
 import { bundleKey, restoreBundle, storeBundle } from "./bundle-cache.ts";
+import { hasNodejsCompat } from "./nodejs-compat.ts";
+import { runtimeModules } from "./runtime-modules.ts";
 import type { MergedConfig } from "./wrangler-config.ts";
 
 const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
@@ -96,10 +98,11 @@ async function runWrangler(name: string, configFile: string, outDir: string, log
 
 /**
  * Bundles one of the platform's workers (an entry in lib/worker) with esbuild into `outDir`, the way
- * Wrangler would for workerd: ES module, workerd's export conditions, `node:` and `cloudflare:` modules
- * left to the runtime (they need nodejs_compat). Returns the bundle's file name (a source map sits beside it).
+ * Wrangler would for workerd: ES module, workerd's export conditions, Node.js built-ins and `cloudflare:` modules
+ * left to the runtime (runtime-modules.ts). Returns the bundle's file name (a source map sits beside it).
  */
-export async function bundlePlatformWorker(name: string, entry: string, outDir: string, root: string): Promise<string> {
+export async function bundlePlatformWorker(name: string, config: MergedConfig, outDir: string, root: string): Promise<string> {
+  const entry = config.main;
   const file = `${basename(entry).replace(/\.ts$/, "")}.js`;
   const result = await esbuild({
     entryPoints: [entry],
@@ -110,7 +113,7 @@ export async function bundlePlatformWorker(name: string, entry: string, outDir: 
     target: "es2022",
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["browser", "module", "main"],
-    external: ["node:*", "cloudflare:*"],
+    plugins: [runtimeModules(hasNodejsCompat(config.compatibility_date, config.compatibility_flags))],
     minify: true,
     sourcemap: "external",
     sourceRoot: root,

@@ -5,11 +5,12 @@
  * nodejs_compat), with minify off and an inline source map. Uses the esbuild that Wrangler itself depends
  * on, so dev and `npm run build` bundle with the same version.
  */
-import { builtinModules, createRequire } from "node:module";
+import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import type * as EsbuildApi from "esbuild";
-import type { BuildOptions, Plugin } from "esbuild";
+import type { BuildOptions } from "esbuild";
 import { hasNodejsCompat } from "../nodejs-compat.ts";
+import { runtimeModules } from "../runtime-modules.ts";
 
 type Esbuild = typeof EsbuildApi;
 
@@ -20,30 +21,6 @@ export function loadEsbuild(): Promise<Esbuild> {
   const fromWrangler = createRequire(createRequire(import.meta.url).resolve("wrangler/package.json"));
   loaded ??= import(pathToFileURL(fromWrangler.resolve("esbuild")).href) as Promise<Esbuild>;
   return loaded;
-}
-
-const NODE_BUILTINS = new Set(builtinModules.filter((m) => !m.startsWith("_")));
-
-/**
- * Runtime modules stay imports, as Wrangler leaves them: `cloudflare:*` and `workerd:*` always, Node
- * built-ins under nodejs_compat (a bare `buffer` becomes `node:buffer`). Without the flag a Node import is
- * an error that says which flag to add (or which date gives it).
- */
-function runtimeModules(nodejsCompat: boolean): Plugin {
-  return {
-    name: "workyard-runtime-modules",
-    setup(build) {
-      build.onResolve({ filter: /^(cloudflare|workerd):/ }, (args) => ({ path: args.path, external: true }));
-      build.onResolve({ filter: /^node:|^[a-z_]+(\/[a-z_]+)?$/ }, (args) => {
-        const bare = args.path.replace(/^node:/, "");
-        if (!args.path.startsWith("node:") && !NODE_BUILTINS.has(bare)) return undefined; // an npm package
-        if (nodejsCompat) return { path: `node:${bare}`, external: true };
-        return {
-          errors: [{ text: `"${args.path}" is a Node.js built-in: add "nodejs_compat" to compatibility_flags in wrangler.toml, or use a compatibility_date from 2026-08-04 on` }],
-        };
-      });
-    },
-  };
 }
 
 export interface WorkerBuildSettings {
