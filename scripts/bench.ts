@@ -23,7 +23,7 @@ import { compare, ratioTable, resultsTable } from "../lib/node/bench/report.ts";
 import { redisBench } from "../lib/node/bench/redis.ts";
 import { runScenarios } from "../lib/node/bench/runner.ts";
 import { projectPaths } from "../lib/node/paths.ts";
-import { workerdBinary } from "../lib/node/workerd-process.ts";
+import { workerdPackageBinary as workerdBinary } from "../lib/node/toolchain/versions.ts";
 
 const usage = "usage: npm run bench -- [--duration SECONDS] [--warmup SECONDS] [--connections N] [--rounds N] [--only SUBSTRING]";
 

@@ -6,6 +6,7 @@
 import { redactUrl } from "../lib/node/redact.ts";
 import { serveCommand, stopOnSignals } from "../lib/node/serve-cli.ts";
 import { startSupervisor } from "../lib/node/supervisor.ts";
+import { servingToolchain } from "../lib/node/toolchain/versions.ts";
 
 const { paths, settings, log } = await serveCommand();
 try {
@@ -30,6 +31,7 @@ try {
   log(`workyard is serving ${sup.url}  (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
   if (sup.tls) log(`  (${sup.httpUrl} redirects to HTTPS)`);
   log(`  release ${sup.release.manifest.id} on ${sup.processes} workerd process${sup.processes === 1 ? "" : "es"} (WORKERD_PROCESSES; default one per core)`);
+  log(`  ${servingToolchain(paths.root, sup.release.manifest)}`);
   for (const fn of sup.release.manifest.functions) {
     const missing = sup.missingSecrets.get(fn.name);
     log(`  ${sup.url}${fn.route}${missing ? `   (missing secrets: ${missing.join(", ")}; set them in the environment or .env)` : ""}`);

@@ -4,6 +4,7 @@ import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build, BuildError } from "../lib/node/build.ts";
+import { installedVersion, workerdPackageBinary } from "../lib/node/toolchain/versions.ts";
 import { createTestProject } from "./helpers/test-project.ts";
 import type { TestProject } from "./helpers/test-project.ts";
 
@@ -33,6 +34,9 @@ describe("build", () => {
       expect(fn.sha256).toMatch(/^[0-9a-f]{64}$/);
     }
     expect(await readFile(join(releaseDir, "workerd.capnp"), "utf8")).toContain('name = "fn-links"');
+    // The release keeps the workerd it was built with: the installed binary, hard-linked (no copy).
+    expect(manifest.runtime).toEqual({ workerd: installedVersion(process.cwd(), "workerd"), node: process.version, wrangler: installedVersion(process.cwd(), "wrangler") });
+    expect((await stat(join(releaseDir, "runtime", "workerd"))).ino).toBe((await stat(workerdPackageBinary())).ino);
     // The merged Wrangler config is left where `wrangler dev -c` / `wrangler deploy -c` can use it.
     const merged = JSON.parse(await readFile(join(project.paths.wranglerConfigs, "hello.json"), "utf8"));
     expect(merged).toMatchObject({ name: "hello", main: "../../functions/hello/index.ts", compatibility_date: "2026-11-23", compatibility_flags: [] });

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Agent, request } from "node:http";
-import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -27,6 +27,11 @@ let db: FreshDatabase;
 let sup: Supervisor;
 const logs: string[] = [];
 const log = (line: string) => logs.push(line);
+
+/** The binaries the live workerd processes were started from (/proc/<pid>/exe names the path exec was given). */
+async function runningBinaries(): Promise<string[]> {
+  return [...new Set(await Promise.all(sup.pids().map((pid) => readlink(`/proc/${pid}/exe`))))];
+}
 
 async function setVersion(version: string): Promise<void> {
   const file = join(project.paths.functions, "rollout", "wrangler.toml");
@@ -155,10 +160,14 @@ describe("deploy and rollback under load", () => {
     const deployed = await deploy(project.paths, log);
     const deployDone = performance.now();
     expect(deployed).toMatchObject({ live: second, from: first, unchanged: false, migrations: ["9001_rollout_marker"], previous: first });
+    // Each release runs on the workerd kept in its own folder (release-runtime.ts): a rollback after an upgrade
+    // returns to the old runtime too.
+    expect(await runningBinaries()).toEqual([join(project.paths.releases, second, "runtime", "workerd")]);
     await running.after(600);
     const rolled = await rollback(project.paths, log);
     const rollbackDone = performance.now();
     expect(rolled).toMatchObject({ live: first, from: second, migrations: [] });
+    expect(await runningBinaries()).toEqual([join(project.paths.releases, first, "runtime", "workerd")]);
     await running.after(600);
     const outcomes = await running.stop();
     console.log(

@@ -25,6 +25,7 @@ import { gatewayEntry, inlineFunctions } from "./gateway-entry.ts";
 import { writeFunctionEntry } from "./function-entry.ts";
 import { readSharedConfig } from "./wrangler-config.ts";
 import { withNodejsCompat } from "./nodejs-compat.ts";
+import { installedRuntime, keepWorkerd } from "./release-runtime.ts";
 import type { MergedConfig } from "./wrangler-config.ts";
 
 export interface BuildResult {
@@ -217,12 +218,14 @@ async function writeRelease(
       },
     });
   }
+  await keepWorkerd(staging);
   const manifest: Manifest = {
     version: 1,
     id,
     createdAt: new Date().toISOString(),
     sourceHash: hash,
     git,
+    runtime: installedRuntime(),
     gateway: await describeModule(staging, gatewayModule, system.gateway),
     internal: await describeModule(staging, internalModule, system.internal),
     tail: await describeModule(staging, tailModule, system.tail),

@@ -44,6 +44,11 @@ export const manifestSchema = z.object({
   sourceHash: z.string(),
   /** The git commit the release was built from (null outside git); absent in releases built before it was recorded. */
   git: z.object({ commit: z.string(), dirty: z.boolean() }).nullable().optional(),
+  /**
+   * What the release was built with. Its workerd is kept in the folder (release-runtime.ts) and serves it; absent in
+   * releases built before they kept one, which run on the installed workerd.
+   */
+  runtime: z.object({ workerd: z.string(), node: z.string(), wrangler: z.string() }).optional(),
   gateway: moduleSchema,
   internal: moduleSchema,
   /** The tail worker: every invocation's trace, sent to the supervisor's collector. */

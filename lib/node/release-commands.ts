@@ -1,7 +1,8 @@
 /**
  * What `npm run deploy`, `npm run rollback` and `npm run releases` do, as functions the scripts and the tests
  * call: deploy builds the release here, then asks the running supervisor (through its control endpoint) to
- * migrate and switch to it; rollback asks it to switch back; releases lists the release folders.
+ * migrate and switch to it; rollback asks it to switch back (to the release's code and the workerd it keeps);
+ * releases lists the release folders.
  */
 import { build, BuildError } from "./build.ts";
 import { controlRequest, ControlRequestError, readControlInfo } from "./control.ts";
@@ -87,9 +88,10 @@ export async function releasesTable(paths: ProjectPaths): Promise<string> {
     const git = r.manifest.git;
     const commit = git ? `${git.commit.slice(0, 10)}${git.dirty ? "+dirty" : ""}` : "-";
     const mark = r.id === live ? (control ? "live" : "deployed (not running)") : r.id === previous ? "previous (npm run rollback)" : "";
-    return [r.id === live ? "*" : " ", r.id, commit, r.manifest.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z"), String(r.manifest.functions.length), mark];
+    const workerd = r.manifest.runtime?.workerd ?? "(installed)";
+    return [r.id === live ? "*" : " ", r.id, commit, r.manifest.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z"), String(r.manifest.functions.length), workerd, mark];
   });
-  const header = [" ", "release", "commit", "built (UTC)", "functions", ""];
+  const header = [" ", "release", "commit", "built (UTC)", "functions", "workerd", ""];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n");
 }

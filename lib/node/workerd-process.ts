@@ -1,20 +1,14 @@
 /**
- * Running workerd (the pinned binary from the `workerd` npm package) on a release's config, with its
+ * Running workerd (the one the release keeps, see release-runtime.ts) on a release's config, with its
  * public socket handed over as fd 3, and knowing when it answers.
  */
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import type { ListenSocket } from "./listen-socket.ts";
+import { releaseWorkerd } from "./release-runtime.ts";
 import { CONFIG_FILE, HTTPS_SOCKET, INTERNAL_SOCKET, PROBE_SOCKET, PUBLIC_SOCKET } from "./serve-config.ts";
 
-const require = createRequire(import.meta.url);
-
-/** Path of the workerd binary shipped in the pinned npm package. */
-export function workerdBinary(): string {
-  return (require("workerd") as { default: string }).default;
-}
 
 /**
  * util-linux's setpriv (Essential on Debian) sets a parent-death signal and then execs workerd in its place: if
@@ -61,7 +55,7 @@ export function startWorkerd({ releaseDir, socket, internalSocket, probeSocket, 
     ...(httpsSocket ? [{ name: HTTPS_SOCKET, socket: httpsSocket }] : []),
   ];
   extra.forEach((e, i) => args.push("--socket-fd", `${e.name}=${5 + i}`));
-  const child = spawn(...tiedToThisProcess(workerdBinary(), args), {
+  const child = spawn(...tiedToThisProcess(releaseWorkerd(releaseDir), args), {
     cwd: releaseDir,
     env,
     stdio: ["ignore", "pipe", "pipe", socket.fd, internalSocket.fd, ...extra.map((e) => e.socket.fd)],

@@ -27,7 +27,7 @@ export async function startChildServer({ what, file, args, env = {}, cwd, onLine
   const child = execa(file, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], reject: false, buffer: false, cleanup: true });
   const exited = child.then((r) => r.exitCode ?? null);
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (child.nodeChildProcess.exitCode !== null || child.nodeChildProcess.signalCode !== null) return;
     child.kill("SIGTERM");
     const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
     await exited;

@@ -76,7 +76,7 @@ export async function startWebdis({ bin, redisUrl, onLine, timeoutMs = 10_000 }:
   };
   let child: ReturnType<typeof execa> | undefined;
   const stop = async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
+    if (child && child.nodeChildProcess.exitCode === null && child.nodeChildProcess.signalCode === null) {
       const running = child;
       running.kill("SIGTERM");
       const timer = setTimeout(() => running.kill("SIGKILL"), 5000);
@@ -103,7 +103,7 @@ export async function startWebdis({ bin, redisUrl, onLine, timeoutMs = 10_000 }:
     const url = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`webdis exited (code ${proc.exitCode ?? proc.signalCode}) before it answered; its log:\n${logTail()}`);
+      if (proc.nodeChildProcess.exitCode !== null || proc.nodeChildProcess.signalCode !== null) throw new Error(`webdis exited (code ${proc.nodeChildProcess.exitCode ?? proc.nodeChildProcess.signalCode}) before it answered; its log:\n${logTail()}`);
       const res = await fetch(`${url}/PING`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
       if (res?.status === 200) {
         await res.text();

@@ -1,6 +1,7 @@
 /** What `npm run dev` prints once it serves: the URL, the functions, the backends and the dev endpoints. */
 import { relative } from "node:path";
 import { redactUrl } from "../redact.ts";
+import { describeToolchain, toolchain } from "../toolchain/versions.ts";
 import type { DevServer } from "./server.ts";
 
 /** The lines printed at start, in the shape `npm start` uses. */
@@ -11,6 +12,7 @@ export function devBanner(server: DevServer, { readyMs, root }: { readyMs: numbe
   return [
     "",
     `workyard dev is serving ${server.url}  (ready in ${(readyMs / 1000).toFixed(1)} s, miniflare)`,
+    `  ${describeToolchain(toolchain(root))}, miniflare ${toolchain(root).miniflare ?? "?"}`,
     ...functions.map((fn) => {
       const notes = [
         ...(fn.served ? [] : ["not built yet: see the error above"]),
