@@ -14,6 +14,11 @@ export default tseslint.config(
     },
   },
   {
+    // The one plain-JavaScript script (scripts/prepare.mjs), which runs on whatever Node npm runs on.
+    files: ["**/*.mjs"],
+    languageOptions: { globals: { process: "readonly", console: "readonly" } },
+  },
+  {
     // Code that runs inside workerd must not reach for Node's process or file system.
     files: ["lib/worker/**", "functions/**"],
     rules: {

@@ -67,7 +67,7 @@ const controller = new AbortController();
 let firstSignalAt = 0;
 const onSignal = (signal: NodeJS.Signals) => {
   if (controller.signal.aborted) {
-    // Ctrl-C reaches this process twice (from the terminal and relayed by tsx): only a later one forces it.
+    // Ctrl-C reaches this process twice (from the terminal and relayed by npm): only a later one forces it.
     // workerd children are killed on exit either way (startWorkerd's exit hook, execa's cleanup).
     if (Date.now() - firstSignalAt > 2000) process.exit(130);
     return;

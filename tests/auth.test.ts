@@ -208,7 +208,7 @@ describe("links: who may write", () => {
 describe("API keys", () => {
   const run = promisify(execFile);
   const cli = (args: string[]) =>
-    run(process.execPath, ["--import", "tsx", "scripts/apikey.ts", ...args], { env: { ...process.env, DATABASE_URL: stack.databaseUrl } });
+    run(process.execPath, ["scripts/apikey.ts", ...args], { env: { ...process.env, DATABASE_URL: stack.databaseUrl } });
 
   it("npm run apikey makes a key that works for its function, as X-Api-Key or a bearer token", async () => {
     const { stdout } = await cli(["create", "links", "--name", "ci pipeline"]);

@@ -211,7 +211,7 @@ describe("after a few hundred requests and forced errors", () => {
 
 describe("npm run logs", () => {
   function logs(...args: string[]) {
-    const child = spawn(join(repo.root, "node_modules/.bin/tsx"), [join(repo.root, "scripts/logs.ts"), ...args], {
+    const child = spawn(process.execPath, [join(repo.root, "scripts/logs.ts"), ...args], {
       env: { ...process.env, WORKYARD_ROOT: project.paths.root },
     });
     children.push(child);

@@ -48,7 +48,11 @@ export function haveRedisServer(): boolean {
 /** A throwaway redis-server of the test's own on a loopback port: never the machine's shared one. */
 export class PrivateRedis {
   private child: ChildProcess | undefined;
-  constructor(readonly port: number) {}
+  readonly port: number;
+
+  constructor(port: number) {
+    this.port = port;
+  }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -106,10 +110,10 @@ export class SseReader {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly decoder = new TextDecoder();
 
-  constructor(
-    body: ReadableStream<Uint8Array>,
-    private readonly controller: AbortController,
-  ) {
+  private readonly controller: AbortController;
+
+  constructor(body: ReadableStream<Uint8Array>, controller: AbortController) {
+    this.controller = controller;
     this.reader = body.getReader();
   }
 

@@ -141,7 +141,7 @@ describe("scheduled triggers", () => {
     }
     expect(stdout).toMatch(/^ticker "\*\/2 \* \* \* \* \*": ok in \d+ ms/);
     const run = promisify(execFile);
-    const listing = await run(process.execPath, ["--import", "tsx", "scripts/crons.ts"], { env: { ...process.env, WORKYARD_ROOT: project.paths.root } });
+    const listing = await run(process.execPath, ["scripts/crons.ts"], { env: { ...process.env, WORKYARD_ROOT: project.paths.root } });
     expect(listing.stdout).toMatch(/ticker {2}"\*\/2 \* \* \* \* \*"\n {2}next: \d{4}-/);
     expect(listing.stdout).toMatch(/manual\s+ok/);
   });

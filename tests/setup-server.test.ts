@@ -5,7 +5,7 @@
  * file and command and touches nothing, and the PgBouncer config the unit writes from the env file is right.
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,13 +19,13 @@ import { runScript } from "./helpers/run-script.ts";
 const run = promisify(execFile);
 const scriptEnv = { DATABASE_URL: "postgres://app:db-secret@127.0.0.1:5432/app" };
 /** Runs a script and rejects when it fails (unlike runScript, for runs that must succeed). */
-const tsx = (script: string, args: string[]) => run(process.execPath, ["--import", "tsx", `scripts/${script}`, ...args], { env: { ...process.env, ...scriptEnv } });
+const script = (script: string, args: string[]) => run(process.execPath, [`scripts/${script}`, ...args], { env: { ...process.env, ...scriptEnv } });
 
 let out: string;
 let stdout: string;
 beforeAll(async () => {
   out = await mkdtemp(join(tmpdir(), "workyard-setup-"));
-  ({ stdout } = await tsx("setup-server.ts", ["--out", out, "--domain", "api.example.com", "--email", "ops@example.com", "--memory-max", "3G", "--cpu-quota", "150%"]));
+  ({ stdout } = await script("setup-server.ts", ["--out", out, "--domain", "api.example.com", "--email", "ops@example.com", "--memory-max", "3G", "--cpu-quota", "150%"]));
 });
 afterAll(() => rm(out, { recursive: true, force: true }));
 
@@ -83,8 +83,9 @@ describe("setup:server --out", () => {
       "PrivateTmp=yes",
       "ProtectSystem=strict",
       `ReadWritePaths=${join(process.cwd(), ".workyard")}`,
-      `ExecStart=${process.execPath} --import tsx scripts/start.ts`,
-      `ExecStartPre=${process.execPath} --import tsx scripts/migrate.ts up`,
+      // The project's own Node, the one npm ran setup:server (and this test) on: node_modules/.bin/node.
+      `ExecStart=${realpathSync(join(process.cwd(), "node_modules/.bin/node"))} scripts/start.ts`,
+      `ExecStartPre=${process.execPath} scripts/migrate.ts up`,
     ]) {
       expect(unit.split("\n")).toContain(line);
     }
@@ -94,8 +95,8 @@ describe("setup:server --out", () => {
     expect(timer).toMatch(/^OnCalendar=\*-\*-\* 03:15:00 UTC$/m);
     const backup = await readFile(join(unitDir(), "workyard-backup.service"), "utf8");
     expect(backup.match(/^ExecStart=.*$/gm)).toEqual([
-      `ExecStart=${process.execPath} --import tsx scripts/backup.ts`,
-      `ExecStart=${process.execPath} --import tsx scripts/backup-verify.ts`,
+      `ExecStart=${process.execPath} scripts/backup.ts`,
+      `ExecStart=${process.execPath} scripts/backup-verify.ts`,
     ]);
   });
 
@@ -136,7 +137,7 @@ describe("setup:server --dry-run", () => {
   it("prints every file and command and touches nothing", async () => {
     const plan = setupPlan(parseSetupOptions({ root: process.cwd(), node: process.execPath }));
     const before = new Map(plan.files.map((f) => [f.path, existsSync(f.path)]));
-    const { stdout: printed } = await tsx("setup-server.ts", ["--dry-run", "--domain", "api.example.com"]);
+    const { stdout: printed } = await script("setup-server.ts", ["--dry-run", "--domain", "api.example.com"]);
     for (const f of plan.files) {
       expect(printed).toContain(`=== ${f.path}`);
       expect(existsSync(f.path)).toBe(before.get(f.path));

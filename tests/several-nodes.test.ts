@@ -61,7 +61,7 @@ describe.skipIf(!realDatabase)("two nodes, one database", () => {
     pgbouncerUrlB = pgbouncerUrl.toString();
     const envB = { ...common, ...proxyEnv, PGBOUNCER_URL: pgbouncerUrlB, WORKYARD_NODE: "node-b" };
     pgbouncerB = await startPgbouncer(pgbouncerSettingsFromEnv(envB, join(projectB.paths.work, "pgbouncer-unit")), () => {});
-    proxyB = execa(process.execPath, ["--import", "tsx", "scripts/redis-proxy.ts"], { env: { ...common, ...proxyEnv }, reject: false });
+    proxyB = execa(process.execPath, ["scripts/redis-proxy.ts"], { env: { ...common, ...proxyEnv }, reject: false });
     b = await startSupervisor({ paths: projectB.paths, host: "127.0.0.1", port: 0, env: envB, log: () => {} });
     bothUpAt = new Date();
   });

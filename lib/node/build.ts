@@ -37,12 +37,15 @@ export interface BuildResult {
 }
 
 export class BuildError extends Error {
-  constructor(readonly failures: BundleError[]) {
+  readonly failures: BundleError[];
+
+  constructor(failures: BundleError[]) {
     super(
       `${failures.length} function${failures.length === 1 ? "" : "s"} failed to bundle:\n\n` +
         failures.map((f) => f.message).join("\n\n"),
     );
     this.name = "BuildError";
+    this.failures = failures;
   }
 }
 

@@ -18,12 +18,14 @@ import type { MergedConfig } from "./wrangler-config.ts";
 const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
 
 export class BundleError extends Error {
-  constructor(
-    readonly functionName: string,
-    readonly wranglerOutput: string,
-  ) {
+  readonly functionName: string;
+  readonly wranglerOutput: string;
+
+  constructor(functionName: string, wranglerOutput: string) {
     super(`Function "${functionName}" failed to bundle:\n${wranglerOutput}`);
     this.name = "BundleError";
+    this.functionName = functionName;
+    this.wranglerOutput = wranglerOutput;
   }
 }
 

@@ -68,7 +68,7 @@ interface RawHandle {
   close(): void;
 }
 
-// Echoes the handle it is sent back to its parent, then exits. Run with `node -e` (no file, no tsx).
+// Echoes the handle it is sent back to its parent, then exits. Run with `node -e` (no file to load).
 const ECHO = 'process.once("message",(m,h)=>process.send(m,h,()=>{h.close();process.disconnect();}));';
 
 /**

@@ -88,7 +88,10 @@ export class Scheduler {
   private readonly inFlight = new Set<Promise<unknown>>();
   private stopped = false;
 
-  constructor(private readonly opts: SchedulerOptions) {
+  private readonly opts: SchedulerOptions;
+
+  constructor(opts: SchedulerOptions) {
+    this.opts = opts;
     this.node = opts.node ?? `${hostname()}:${process.pid}`;
     this.sql = postgres(opts.databaseUrl, { max: 2, onnotice: () => {}, idle_timeout: 30 });
   }

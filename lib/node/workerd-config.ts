@@ -6,7 +6,11 @@ import { posix } from "node:path";
 
 /** A file embedded into the config (`embed "path"`), relative to the config file's folder. */
 export class Embed {
-  constructor(readonly path: string) {}
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = path;
+  }
 }
 
 /** Cap'n Proto's `void`, for union members that carry no value (e.g. `durableObjectStorage = (inMemory = void)`). */

@@ -1,5 +1,5 @@
 /**
- * Runs scripts/<script> under tsx, as `npm run` does, and captures how it ended. A non-zero exit is an answer
+ * Runs scripts/<script> on this Node, as `npm run` does, and captures how it ended. A non-zero exit is an answer
  * (its code), not a rejection: callers that need the script to succeed assert `code` themselves.
  */
 import { execFile } from "node:child_process";
@@ -14,9 +14,9 @@ export interface ScriptResult {
   stderr: string;
 }
 
-/** Runs `node --import tsx scripts/<script> ...args` from the repository root, with process.env plus env. */
+/** Runs `node scripts/<script> ...args` from the repository root, with process.env plus env. */
 export function runScript(script: string, args: string[] = [], env: Record<string, string> = {}): Promise<ScriptResult> {
-  return execFileP(process.execPath, ["--import", "tsx", `scripts/${script}`, ...args], { env: { ...process.env, ...env } }).then(
+  return execFileP(process.execPath, [`scripts/${script}`, ...args], { env: { ...process.env, ...env } }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (err: { code: number | null; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
   );

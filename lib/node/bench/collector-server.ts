@@ -2,7 +2,7 @@
  * The supervisor's collector (observe/collector.ts) as its own process, for the bench: workerd setups send it
  * their traces as they do under `npm start`, so their figures include what observability costs (and the
  * collector's CPU competes for the same cores, as it does in production). Run as
- * `node --import tsx collector-server.ts <releaseDir>` with WORKYARD_COLLECTOR_TOKEN in its environment; prints
+ * `node collector-server.ts <releaseDir>` with WORKYARD_COLLECTOR_TOKEN in its environment; prints
  * `{"port":N}` once it listens; SIGTERM or SIGINT stops it. It writes its request log to a temporary folder
  * it removes when it stops. It has no database: the usage counts it would add up every 10 s are dropped (its
  * "could not record counts" line is not printed), and the bench asks it for nothing else that needs one.
@@ -16,7 +16,7 @@ import { startCollector } from "../observe/collector.ts";
 const [releaseDir] = process.argv.slice(2);
 const token = process.env.WORKYARD_COLLECTOR_TOKEN;
 if (!releaseDir || !token) {
-  console.error("usage: WORKYARD_COLLECTOR_TOKEN=... node --import tsx collector-server.ts <releaseDir>");
+  console.error("usage: WORKYARD_COLLECTOR_TOKEN=... node collector-server.ts <releaseDir>");
   process.exit(2);
 }
 const logDir = mkdtempSync(join(tmpdir(), "workyard-bench-collector-"));

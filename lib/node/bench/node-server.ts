@@ -1,6 +1,6 @@
 /**
  * A function's Hono app served on Node by @hono/node-server: the bench's baseline. Runs as its own
- * process (`WORKYARD_BENCH_VARS='<vars json>' node --import tsx node-server.ts <module.ts>`) so that it does not share a
+ * process (`WORKYARD_BENCH_VARS='<vars json>' node node-server.ts <module.ts>`) so that it does not share a
  * thread with the load generator, as workerd does not. Prints `{"port":N}` once it listens on a free
  * loopback port; SIGTERM or SIGINT closes it.
  */
@@ -14,7 +14,7 @@ interface FetchApp {
 const [modulePath] = process.argv.slice(2);
 const varsJson = process.env.WORKYARD_BENCH_VARS ?? "{}";
 if (!modulePath) {
-  console.error("usage: WORKYARD_BENCH_VARS='<vars as JSON>' node --import tsx node-server.ts <function module>");
+  console.error("usage: WORKYARD_BENCH_VARS='<vars as JSON>' node node-server.ts <function module>");
   process.exit(2);
 }
 const mod = (await import(pathToFileURL(modulePath).href)) as { default?: Partial<FetchApp> };

@@ -1,7 +1,7 @@
 /**
  * The project's Redis proxy (startRedisProxy in front of createBackend({ redisUrl })) as its own process,
  * for the bench: in the bench's process it would share a thread with the load generator. Run as
- * `node --import tsx redis-proxy-server.ts` with REDIS_URL and WORKYARD_BENCH_PROXY_TOKEN in its environment;
+ * `node redis-proxy-server.ts` with REDIS_URL and WORKYARD_BENCH_PROXY_TOKEN in its environment;
  * prints `{"port":N}` once it listens on a free loopback port; SIGTERM or SIGINT stops the proxy and closes
  * the backend.
  */
@@ -10,7 +10,7 @@ import { createBackend, startRedisProxy } from "../redis-proxy/index.ts";
 const redisUrl = process.env.REDIS_URL;
 const token = process.env.WORKYARD_BENCH_PROXY_TOKEN;
 if (!redisUrl || !token) {
-  console.error("usage: REDIS_URL=redis://... WORKYARD_BENCH_PROXY_TOKEN=... node --import tsx redis-proxy-server.ts");
+  console.error("usage: REDIS_URL=redis://... WORKYARD_BENCH_PROXY_TOKEN=... node redis-proxy-server.ts");
   process.exit(2);
 }
 const backend = createBackend({ redisUrl, log: (line) => console.error(`[redis] ${line}`) });

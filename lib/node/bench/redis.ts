@@ -130,7 +130,7 @@ export async function redisBench({ paths, onLine, log, env = process.env }: Redi
     const child = await startChildServer({
       what: "the Redis proxy",
       file: process.execPath,
-      args: ["--import", "tsx", proxyEntry],
+      args: [proxyEntry],
       env: { NODE_ENV: "production", REDIS_URL: redisUrl, WORKYARD_BENCH_PROXY_TOKEN: token },
       cwd: paths.root,
       onLine: (l) => onLine(label, l),

@@ -42,7 +42,7 @@ async function startCollectorChild(releaseDir: string, onLine: (line: string) =>
   const child = await startChildServer({
     what: "the collector",
     file: process.execPath,
-    args: ["--import", "tsx", collectorEntry, releaseDir],
+    args: [collectorEntry, releaseDir],
     env: { NODE_ENV: "production", WORKYARD_COLLECTOR_TOKEN: token },
     cwd: process.cwd(),
     onLine: (line) => onLine(`collector: ${line}`),
@@ -99,12 +99,12 @@ export async function serveWorkerd({ configDir, path, env = {}, processes = 1, o
 }
 
 export interface NodeServerOptions {
-  /** The function's source module (its default export is the Hono app), run with tsx. */
+  /** The function's source module (its default export is the Hono app), run by Node from source. */
   modulePath: string;
   /** Handed to app.fetch as its env (the function's vars). */
   vars: Record<string, unknown>;
   path: string;
-  /** Working folder: the project root, where tsx resolves from. */
+  /** Working folder: the project root, where packages resolve from. */
   cwd: string;
   onLine: (line: string) => void;
   timeoutMs?: number;
@@ -117,7 +117,7 @@ export async function serveOnNode({ modulePath, vars, path, cwd, onLine, timeout
   const server = await startChildServer({
     what: "the Node server",
     file: process.execPath,
-    args: ["--import", "tsx", entry, modulePath],
+    args: [entry, modulePath],
     env: { NODE_ENV: "production", WORKYARD_BENCH_VARS: JSON.stringify(vars) },
     cwd,
     onLine,

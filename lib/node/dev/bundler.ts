@@ -16,12 +16,14 @@ export interface Bundle {
 }
 
 export class DevBuildError extends Error {
-  constructor(
-    readonly worker: string,
-    readonly problems: string[],
-  ) {
+  readonly worker: string;
+  readonly problems: string[];
+
+  constructor(worker: string, problems: string[]) {
     super(`${worker} failed to build:\n${problems.map((p) => `  ${p}`).join("\n")}`);
     this.name = "DevBuildError";
+    this.worker = worker;
+    this.problems = problems;
   }
 }
 
@@ -39,10 +41,13 @@ export class WorkerBundler {
   /** Files of the last attempt, good or not (a failed build still knows the entry it failed in). */
   #watched = new Set<string>();
 
-  constructor(
-    readonly worker: string,
-    private readonly settings: WorkerBuildSettings,
-  ) {}
+  readonly worker: string;
+  private readonly settings: WorkerBuildSettings;
+
+  constructor(worker: string, settings: WorkerBuildSettings) {
+    this.worker = worker;
+    this.settings = settings;
+  }
 
   /** The last bundle that built. */
   get current(): Bundle | undefined {

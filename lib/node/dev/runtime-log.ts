@@ -4,8 +4,11 @@ import type { WorkerdStructuredLog } from "miniflare";
 
 /** Miniflare's own messages (warnings, source-mapped uncaught errors); its "Ready on" lines are left out. */
 export class ForwardLog extends Log {
-  constructor(private readonly line: (text: string) => void) {
+  private readonly line: (text: string) => void;
+
+  constructor(line: (text: string) => void) {
     super(LogLevel.WARN);
+    this.line = line;
   }
 
   protected override log(message: string): void {

@@ -8,11 +8,12 @@ export class BatchFlusher<V> {
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly write: (batch: Map<string, V>) => Promise<void>,
-    everyMs: number,
-    private readonly onError: (err: unknown) => void,
-  ) {
+  private readonly write: (batch: Map<string, V>) => Promise<void>;
+  private readonly onError: (err: unknown) => void;
+
+  constructor(write: (batch: Map<string, V>) => Promise<void>, everyMs: number, onError: (err: unknown) => void) {
+    this.write = write;
+    this.onError = onError;
     this.timer = setInterval(() => void this.flush(), everyMs);
     this.timer.unref();
   }

@@ -65,14 +65,17 @@ interface Pending {
 
 export class ErrorStore {
   private readonly batches: BatchFlusher<Pending>;
+  private readonly sql: Sql;
+  private readonly mapper: SourceMapper;
+  private readonly log: (line: string) => void;
+  /** Called once per report, with its group's fingerprint (metrics). */
+  private readonly onReport: (r: ErrorReport, fingerprint: string) => void;
 
-  constructor(
-    private readonly sql: Sql,
-    private readonly mapper: SourceMapper,
-    private readonly log: (line: string) => void,
-    /** Called once per report, with its group's fingerprint (metrics). */
-    private readonly onReport: (r: ErrorReport, fingerprint: string) => void = () => {},
-  ) {
+  constructor(sql: Sql, mapper: SourceMapper, log: (line: string) => void, onReport: (r: ErrorReport, fingerprint: string) => void = () => {}) {
+    this.sql = sql;
+    this.mapper = mapper;
+    this.log = log;
+    this.onReport = onReport;
     this.batches = new BatchFlusher((batch) => this.write(batch), 1000, (err) => this.log(`errors: could not record errors: ${(err as Error).message}`));
   }
 

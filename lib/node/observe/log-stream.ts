@@ -55,10 +55,10 @@ export class LogStream {
   private readonly followers = new Set<Follower>();
   private readonly file: RotatingFileStream | undefined;
 
-  constructor(
-    private readonly target: LogTarget,
-    file: string,
-  ) {
+  private readonly target: LogTarget;
+
+  constructor(target: LogTarget, file: string) {
+    this.target = target;
     if (target === "file") {
       mkdirSync(dirname(file), { recursive: true });
       this.file = createStream(basename(file), { path: dirname(file), size: "10M", maxFiles: 5 });

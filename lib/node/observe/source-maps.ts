@@ -22,12 +22,16 @@ const FRAME = /^(\s*at\s+(?:(.*?)\s+\()?)((?:[^\s()]*\/)?([^\s/()]+\.m?js)):(\d+
 export class SourceMapper {
   private readonly maps = new Map<string, TraceMap | null>();
 
-  constructor(
-    private releaseDir: string,
-    private manifest: Manifest,
-    /** The project's root: mapped paths are shown relative to it. */
-    private readonly root: string,
-  ) {}
+  private releaseDir: string;
+  private manifest: Manifest;
+  /** The project's root: mapped paths are shown relative to it. */
+  private readonly root: string;
+
+  constructor(releaseDir: string, manifest: Manifest, root: string) {
+    this.releaseDir = releaseDir;
+    this.manifest = manifest;
+    this.root = root;
+  }
 
   /** Maps with another release's bundles from now on (after a deploy or rollback). */
   use(releaseDir: string, manifest: Manifest): void {

@@ -25,11 +25,12 @@ const minute = (ms: number) => Math.floor(ms / 60_000) * 60_000;
 export class UsageCounter {
   private readonly batches: BatchFlusher<Counts>;
 
-  constructor(
-    private readonly sql: Sql,
-    private readonly log: (line: string) => void,
-    flushEveryMs = 10_000,
-  ) {
+  private readonly sql: Sql;
+  private readonly log: (line: string) => void;
+
+  constructor(sql: Sql, log: (line: string) => void, flushEveryMs = 10_000) {
+    this.sql = sql;
+    this.log = log;
     this.batches = new BatchFlusher((batch) => this.write(batch), flushEveryMs, (err) =>
       this.log(`usage: could not record counts: ${(err as Error).message}`),
     );

@@ -15,7 +15,6 @@ export function readBody(req: IncomingMessage, limit: number, declared: number):
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
-    // Callbacks inline and unnamed: tsx (esbuild keepNames) would add a defineProperty per request for a named one.
     req.on("data", (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;

@@ -5,7 +5,7 @@
  * and `SET k` with OK. The rules come from Redis's own command table (@ioredis/commands: arity and key
  * positions) and from Redis's error messages.
  */
-import { createRequire } from "node:module";
+import commands from "@ioredis/commands/built/commands.json" with { type: "json" };
 import { getKeyIndexes } from "@ioredis/commands";
 import type { RedisArgs } from "./backend.ts";
 
@@ -14,8 +14,7 @@ interface CommandSpec {
   flags: string[];
 }
 
-// Loaded with require: an ESM JSON import breaks under tsx, which turns the table's keys ("eval") into variables.
-const TABLE = createRequire(import.meta.url)("@ioredis/commands/built/commands.json") as Readonly<Record<string, CommandSpec | undefined>>;
+const TABLE = commands as Readonly<Record<string, CommandSpec | undefined>>;
 
 export type KeyType = "none" | "string" | "hash" | "list" | "set" | "zset" | "other";
 
