@@ -5,9 +5,10 @@
  * or not a target is met, non-zero only when a setup could not be run.
  *
  * The memory row (workerd RSS with 1 and with 50 functions) runs after the throughput rows, or alone with
- * `--only memory`.
+ * `--only memory`. The plain-worker rows price workerd itself; `--workerd <path>` (repeatable) runs them on another
+ * workerd binary too, side by side with the installed one (an upgrade's before and after in one run).
  *
- *   npm run bench -- [--duration 8] [--warmup 2] [--connections 32] [--rounds 1] [--only <substring>]
+ *   npm run bench -- [--duration 8] [--warmup 2] [--connections 32] [--rounds 1] [--only <substring>] [--workerd <path>]
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg } from "node:os";
@@ -22,10 +23,13 @@ import { helloBench } from "../lib/node/bench/hello.ts";
 import { compare, ratioTable, resultsTable } from "../lib/node/bench/report.ts";
 import { redisBench } from "../lib/node/bench/redis.ts";
 import { runScenarios } from "../lib/node/bench/runner.ts";
+import { describeBinary, runtimeCostBench } from "../lib/node/bench/runtime-cost.ts";
 import { projectPaths } from "../lib/node/paths.ts";
 import { workerdPackageBinary as workerdBinary } from "../lib/node/toolchain/versions.ts";
 
-const usage = "usage: npm run bench -- [--duration SECONDS] [--warmup SECONDS] [--connections N] [--rounds N] [--only SUBSTRING]";
+const usage =
+  "usage: npm run bench -- [--duration SECONDS] [--warmup SECONDS] [--connections N] [--rounds N] [--only SUBSTRING] [--workerd PATH ...]\n" +
+  "  --workerd PATH   also run the plain-worker rows on this workerd binary (repeatable)";
 
 function positiveNumber(name: string, text: string, { integer = false, min = 0 } = {}): number {
   const value = Number(text);
@@ -45,6 +49,7 @@ try {
       connections: { type: "string", default: "32" },
       rounds: { type: "string", default: "1" },
       only: { type: "string" },
+      workerd: { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   }).values;
@@ -92,6 +97,10 @@ try {
   const redisRows = await redisBench({ paths, log, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
   bench.scenarios.push(...redisRows.scenarios);
   bench.comparisons.push(...redisRows.comparisons);
+  const binaries = await Promise.all([workerdBinary(), ...(args.workerd ?? [])].map(describeBinary));
+  const plainRows = runtimeCostBench({ paths, binaries, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
+  bench.scenarios.push(...plainRows.scenarios);
+  bench.comparisons.push(...plainRows.comparisons);
   const scenarios = args.only === undefined ? bench.scenarios : bench.scenarios.filter((s) => s.name.includes(args.only ?? ""));
   const withMemory = args.only === undefined || "memory".includes(args.only);
   if (scenarios.length === 0 && !withMemory) {

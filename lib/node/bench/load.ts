@@ -4,6 +4,7 @@
  */
 import autocannon from "autocannon";
 import type { Options, Result } from "autocannon";
+import { cpuPerRequest, descendantCpu } from "./process-cpu.ts";
 import type { BenchRequest, LoadOptions, ScenarioResult } from "./scenario.ts";
 
 declare module "autocannon" {
@@ -57,7 +58,10 @@ export function summarize(name: string, result: Result): ScenarioResult {
   };
 }
 
-/** Warms `url` up, then measures it, sending `request` (default: a plain GET). */
+/**
+ * Warms `url` up, then measures it, sending `request` (default: a plain GET), with the CPU the setup's processes
+ * (this process's descendants, process-cpu.ts) used per request during the measured run.
+ */
 export async function measure(
   name: string,
   url: string,
@@ -67,7 +71,9 @@ export async function measure(
 ): Promise<ScenarioResult> {
   if (warmupSeconds > 0) await runOnce(url, request, connections, warmupSeconds, signal);
   signal?.throwIfAborted();
+  const before = descendantCpu();
   const result = await runOnce(url, request, connections, durationSeconds, signal);
+  const cpu = cpuPerRequest(before, descendantCpu(), result.requests.total);
   signal?.throwIfAborted();
-  return summarize(name, result);
+  return { ...summarize(name, result), ...(cpu ? { cpuUs: cpu } : {}) };
 }

@@ -24,10 +24,19 @@ function table(header: string[], rows: string[][], rightAligned: boolean[]): str
 
 const ms = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(2));
 
-/** setup | rps | p50 ms | p99 ms | mean ms | non-200 | errors */
+/** "workerd 61, redis-proxy-server.ts 38": the processes that used at least 1 µs a request, the busiest first. */
+export function cpuBreakdown(byProcess: Record<string, number>): string {
+  return Object.entries(byProcess)
+    .filter(([, us]) => us >= 1)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, us]) => `${name} ${Math.round(us)}`)
+    .join(", ");
+}
+
+/** setup | rps | p50 ms | p99 ms | mean ms | non-200 | errors | CPU µs/req | by process */
 export function resultsTable(results: readonly ScenarioResult[]): string {
   return table(
-    ["setup", "rps", "p50 ms", "p99 ms", "mean ms", "non-200", "errors"],
+    ["setup", "rps", "p50 ms", "p99 ms", "mean ms", "non-200", "errors", "CPU µs/req", "by process"],
     results.map((r) => [
       r.name,
       Math.round(r.rps).toLocaleString("en-US"),
@@ -36,8 +45,10 @@ export function resultsTable(results: readonly ScenarioResult[]): string {
       ms(r.meanMs),
       String(r.non200),
       String(r.errors + r.timeouts),
+      r.cpuUs ? String(Math.round(r.cpuUs.total)) : "-",
+      r.cpuUs ? cpuBreakdown(r.cpuUs.byProcess) : "",
     ]),
-    [false, true, true, true, true, true, true],
+    [false, true, true, true, true, true, true, true, false],
   );
 }
 

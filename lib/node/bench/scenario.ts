@@ -62,6 +62,11 @@ export interface ScenarioResult {
   statusCodes: Record<string, number>;
   /** Throughput of every round, in run order; the fields above are those of the median round. */
   rpsRounds: number[];
+  /**
+   * CPU microseconds per request of the setup's processes during the measured run (Linux): in all, and by process
+   * (workerd, the Redis proxy, PgBouncer ...). The load generator, in the bench's own process, is not counted.
+   */
+  cpuUs?: { total: number; byProcess: Record<string, number> };
 }
 
 export interface ComparisonResult extends Comparison {

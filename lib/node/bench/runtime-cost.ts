@@ -1,0 +1,151 @@
+/**
+ * The plain-worker rows: what workerd itself costs, with no framework and no project code. One ES module, on
+ * its own socket, answering a request with no I/O, with one outbound `fetch` to a loopback HTTP server, or with
+ * one round trip over a `cloudflare:sockets` TCP connection to a loopback echo server (connect, write, read,
+ * close). The rows run on the installed workerd and on any other binary given (`npm run bench -- --workerd
+ * <path>`), all with the compatibility date of the oldest binary, so that two releases of workerd are priced side
+ * by side in one run (the CPU column is workerd's own CPU per request).
+ */
+import { execFile } from "node:child_process";
+import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { ProjectPaths } from "../paths.ts";
+import { RELEASE_WORKERD } from "../release-runtime.ts";
+import { CONFIG_FILE, INTERNAL_SOCKET, PROBE_SOCKET, PUBLIC_SOCKET } from "../serve-config.ts";
+import { Embed, serializeConfig } from "../workerd-config.ts";
+import type { WorkerdConfig } from "../workerd-config.ts";
+import { startChildServer } from "./child-server.ts";
+import type { Comparison, Scenario } from "./scenario.ts";
+import { serveWorkerd } from "./servers.ts";
+
+const run = promisify(execFile);
+const targetEntry = fileURLToPath(new URL("./loopback-target.ts", import.meta.url));
+
+export type PlainMode = "no I/O" | "one fetch" | "one socket round trip";
+const MODES: PlainMode[] = ["no I/O", "one fetch", "one socket round trip"];
+
+const PLAIN_WORKER = `import { connect } from "cloudflare:sockets";
+const ping = new TextEncoder().encode("ping");
+export default {
+  async fetch(request, env) {
+    if (env.MODE === "fetch") {
+      const res = await fetch(env.TARGET);
+      return new Response(await res.text());
+    }
+    if (env.MODE === "socket") {
+      const socket = connect(env.ECHO);
+      const writer = socket.writable.getWriter();
+      await writer.write(ping);
+      const { value } = await socket.readable.getReader().read();
+      await socket.close();
+      return new Response(value);
+    }
+    return new Response("hello");
+  },
+};
+`;
+const HEALTH_WORKER = `export default { fetch: () => new Response("ok") };\n`;
+
+export interface WorkerdBinary {
+  path: string;
+  /** "2026-11-23", from `workerd --version`. */
+  date: string;
+}
+
+/** A workerd binary and the date it reports (its release, and the newest compatibility date it supports). */
+export async function describeBinary(path: string): Promise<WorkerdBinary> {
+  const out = await run(path, ["--version"], { timeout: 10_000 }).catch((err: Error) => {
+    throw new Error(`${path} does not run as workerd: ${err.message}`);
+  });
+  const date = /(\d{4}-\d{2}-\d{2})/.exec(out.stdout)?.[1];
+  if (!date) throw new Error(`${path} --version said "${out.stdout.trim()}", not a workerd with a date`);
+  return { path, date };
+}
+
+export const plainRow = (mode: PlainMode, binary: WorkerdBinary) => `plain worker, ${mode} (workerd ${binary.date})`;
+
+/** The config: the worker on the public socket, a health worker on the internal and probe sockets, loopback outbound. */
+function plainConfig(mode: PlainMode, compatibilityDate: string, target: string, echo: string): WorkerdConfig {
+  const health = { name: "health", worker: { modules: [{ name: "health.js", esModule: new Embed("health.js") }], compatibilityDate } };
+  return {
+    services: [
+      {
+        name: "plain",
+        worker: {
+          modules: [{ name: "plain.js", esModule: new Embed("plain.js") }],
+          compatibilityDate,
+          bindings: [
+            { name: "MODE", text: mode === "one fetch" ? "fetch" : mode === "one socket round trip" ? "socket" : "none" },
+            { name: "TARGET", text: target },
+            { name: "ECHO", text: echo },
+          ],
+          globalOutbound: { name: "loopback" },
+        },
+      },
+      health,
+      { name: "loopback", network: { allow: ["local"] } },
+    ],
+    sockets: [
+      { name: PUBLIC_SOCKET, address: "127.0.0.1:0", service: { name: "plain" }, http: {} },
+      { name: INTERNAL_SOCKET, address: "127.0.0.1:0", service: { name: "health" }, http: {} },
+      { name: PROBE_SOCKET, address: "127.0.0.1:0", service: { name: "health" }, http: {} },
+    ],
+  };
+}
+
+export interface RuntimeCostOptions {
+  paths: ProjectPaths;
+  binaries: WorkerdBinary[];
+  onLine: (source: string, line: string) => void;
+}
+
+/** The plain-worker scenarios for each binary, and a ratio row per mode for each binary against the first. */
+export function runtimeCostBench({ paths, binaries, onLine }: RuntimeCostOptions): { scenarios: Scenario[]; comparisons: Comparison[] } {
+  const compatibilityDate = binaries.map((b) => b.date).sort()[0] ?? "2026-01-01";
+  const scenarios = binaries.flatMap((binary) =>
+    MODES.map(
+      (mode): Scenario => ({
+        name: plainRow(mode, binary),
+        async start() {
+          const targets = await Promise.all(
+            (["http", "echo"] as const).map((kind) =>
+              startChildServer({ what: `the ${kind} target`, file: process.execPath, args: [targetEntry, kind], cwd: paths.root, onLine: (l) => onLine(`${kind} target`, l) }),
+            ),
+          );
+          const [http, echo] = targets;
+          const dir = join(paths.work, "bench", `plain-${process.pid}-${Date.now()}`);
+          const stopTargets = () => Promise.all(targets.map((t) => t.stop()));
+          try {
+            await mkdir(join(dir, "runtime"), { recursive: true });
+            // The folder serves like a release that keeps its own workerd (release-runtime.ts): this binary.
+            await symlink(binary.path, join(dir, RELEASE_WORKERD));
+            await writeFile(join(dir, "plain.js"), PLAIN_WORKER);
+            await writeFile(join(dir, "health.js"), HEALTH_WORKER);
+            const config = plainConfig(mode, compatibilityDate, `http://127.0.0.1:${http?.port ?? 0}/`, `127.0.0.1:${echo?.port ?? 0}`);
+            await writeFile(join(dir, CONFIG_FILE), serializeConfig(config));
+            const running = await serveWorkerd({ configDir: dir, path: "/", traced: false, onLine: (l) => onLine(`workerd ${binary.date}`, l) });
+            return {
+              url: running.url,
+              async stop() {
+                await running.stop();
+                await stopTargets();
+                await rm(dir, { recursive: true, force: true });
+              },
+            };
+          } catch (err) {
+            await stopTargets();
+            await rm(dir, { recursive: true, force: true });
+            throw err;
+          }
+        },
+      }),
+    ),
+  );
+  const [first, ...others] = binaries;
+  const comparisons = first
+    ? others.flatMap((other) => MODES.map((mode): Comparison => ({ name: `plain worker, ${mode}: workerd ${first.date} / ${other.date}`, a: plainRow(mode, first), b: plainRow(mode, other) })))
+    : [];
+  return { scenarios, comparisons };
+}
