@@ -6,7 +6,9 @@
  *
  * The memory row (workerd RSS with 1 and with 50 functions) runs after the throughput rows, or alone with
  * `--only memory`. The plain-worker rows price workerd itself; `--workerd <path>` (repeatable) runs them on another
- * workerd binary too, side by side with the installed one (an upgrade's before and after in one run).
+ * workerd binary too, side by side with the installed one (an upgrade's before and after in one run), and
+ * `--instructions` runs them under valgrind's callgrind, which counts workerd's instructions per request: the figure
+ * to compare two binaries by on a noisy machine.
  *
  *   npm run bench -- [--duration 8] [--warmup 2] [--connections 32] [--rounds 1] [--only <substring>] [--workerd <path>]
  */
@@ -20,16 +22,17 @@ import { databaseBench } from "../lib/node/bench/database.ts";
 import { memoryBench, memoryTable } from "../lib/node/bench/memory.ts";
 import type { MemoryReport } from "../lib/node/bench/memory.ts";
 import { helloBench } from "../lib/node/bench/hello.ts";
-import { compare, ratioTable, resultsTable } from "../lib/node/bench/report.ts";
+import { compare, instructionsTable, ratioTable, resultsTable } from "../lib/node/bench/report.ts";
 import { redisBench } from "../lib/node/bench/redis.ts";
 import { runScenarios } from "../lib/node/bench/runner.ts";
-import { describeBinary, runtimeCostBench } from "../lib/node/bench/runtime-cost.ts";
+import { checkValgrind, describeBinary, runtimeCostBench } from "../lib/node/bench/runtime-cost.ts";
 import { projectPaths } from "../lib/node/paths.ts";
 import { workerdPackageBinary as workerdBinary } from "../lib/node/toolchain/versions.ts";
 
 const usage =
   "usage: npm run bench -- [--duration SECONDS] [--warmup SECONDS] [--connections N] [--rounds N] [--only SUBSTRING] [--workerd PATH ...]\n" +
-  "  --workerd PATH   also run the plain-worker rows on this workerd binary (repeatable)";
+  "  --workerd PATH   also run the plain-worker rows on this workerd binary (repeatable)\n" +
+  "  --instructions   run the plain-worker rows under valgrind (callgrind) and count workerd's instructions per request";
 
 function positiveNumber(name: string, text: string, { integer = false, min = 0 } = {}): number {
   const value = Number(text);
@@ -50,6 +53,7 @@ try {
       rounds: { type: "string", default: "1" },
       only: { type: "string" },
       workerd: { type: "string", multiple: true },
+      instructions: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   }).values;
@@ -98,7 +102,8 @@ try {
   bench.scenarios.push(...redisRows.scenarios);
   bench.comparisons.push(...redisRows.comparisons);
   const binaries = await Promise.all([workerdBinary(), ...(args.workerd ?? [])].map(describeBinary));
-  const plainRows = runtimeCostBench({ paths, binaries, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
+  if (args.instructions) await checkValgrind();
+  const plainRows = runtimeCostBench({ paths, binaries, instructions: args.instructions, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
   bench.scenarios.push(...plainRows.scenarios);
   bench.comparisons.push(...plainRows.comparisons);
   const scenarios = args.only === undefined ? bench.scenarios : bench.scenarios.filter((s) => s.name.includes(args.only ?? ""));
@@ -138,6 +143,8 @@ try {
   log("");
   log(resultsTable(results));
   log("");
+  const counted = instructionsTable(results);
+  if (counted) log(`${counted}\n`);
   log(ratioTable(ratios));
   log("");
   if (memory) {

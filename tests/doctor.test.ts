@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatChecks, HELD_BACK, outdatedCheck } from "../lib/node/toolchain/doctor.ts";
 import { describeSupport, nodeSupport } from "../lib/node/toolchain/node-support.ts";
 import { latestVersions } from "../lib/node/toolchain/registry.ts";
-import { daysBetween, installedVersion, projectNode, runsOnProjectNode, workerdReleaseDate } from "../lib/node/toolchain/versions.ts";
+import { daysBetween, installedVersion, projectNode, runsOnProjectNode, servingToolchain, workerdReleaseDate } from "../lib/node/toolchain/versions.ts";
 import { projectPaths } from "../lib/node/paths.ts";
 import { runScript } from "./helpers/run-script.ts";
 import { createTestProject } from "./helpers/test-project.ts";
@@ -36,6 +36,20 @@ describe("workerd's release", () => {
     expect(workerdReleaseDate("1.20261123.1")).toBe("2026-11-23");
     expect(workerdReleaseDate("2.0.0")).toBeUndefined();
     expect(daysBetween("2026-11-23", "2026-12-04")).toBe(11);
+  });
+});
+
+describe("what npm start says it serves on", () => {
+  it("names the Node and the workerd the release keeps, and says so when that is not the installed one", () => {
+    const installed = installedVersion(repo.root, "workerd") ?? "";
+    expect(servingToolchain(repo.root, { runtime: { workerd: installed } })).toBe(
+      `Node ${process.version} (the project's own), workerd ${installed} (${workerdReleaseDate(installed) ?? ""})`,
+    );
+    expect(servingToolchain(repo.root, { runtime: { workerd: "1.20260426.1" } })).toBe(
+      `Node ${process.version} (the project's own), workerd 1.20260426.1 (2026-04-26), kept by the release (installed: ${installed})`,
+    );
+    // A release built before releases kept their workerd runs on the installed one.
+    expect(servingToolchain(repo.root, {})).toContain(`workerd ${installed} (`);
   });
 });
 

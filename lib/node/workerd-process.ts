@@ -9,7 +9,6 @@ import type { ListenSocket } from "./listen-socket.ts";
 import { releaseWorkerd } from "./release-runtime.ts";
 import { CONFIG_FILE, HTTPS_SOCKET, INTERNAL_SOCKET, PROBE_SOCKET, PUBLIC_SOCKET } from "./serve-config.ts";
 
-
 /**
  * util-linux's setpriv (Essential on Debian) sets a parent-death signal and then execs workerd in its place: if
  * this process is killed outright (SIGKILL, the OOM killer), the kernel kills workerd too instead of leaving it

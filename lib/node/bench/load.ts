@@ -5,7 +5,7 @@
 import autocannon from "autocannon";
 import type { Options, Result } from "autocannon";
 import { cpuPerRequest, descendantCpu } from "./process-cpu.ts";
-import type { BenchRequest, LoadOptions, ScenarioResult } from "./scenario.ts";
+import type { BenchRequest, LoadOptions, RunningScenario, ScenarioResult } from "./scenario.ts";
 
 declare module "autocannon" {
   interface Options {
@@ -68,12 +68,15 @@ export async function measure(
   request: BenchRequest | undefined,
   { warmupSeconds, durationSeconds, connections }: Omit<LoadOptions, "rounds">,
   signal?: AbortSignal,
+  measured?: RunningScenario["measured"],
 ): Promise<ScenarioResult> {
   if (warmupSeconds > 0) await runOnce(url, request, connections, warmupSeconds, signal);
   signal?.throwIfAborted();
+  await measured?.start();
   const before = descendantCpu();
   const result = await runOnce(url, request, connections, durationSeconds, signal);
   const cpu = cpuPerRequest(before, descendantCpu(), result.requests.total);
+  const counted = await measured?.stop(result.requests.total);
   signal?.throwIfAborted();
-  return { ...summarize(name, result), ...(cpu ? { cpuUs: cpu } : {}) };
+  return { ...summarize(name, result), ...(cpu ? { cpuUs: cpu } : {}), ...counted };
 }

@@ -60,3 +60,14 @@ export function ratioTable(rows: readonly ComparisonResult[]): string {
     [false, true, true, false],
   );
 }
+
+/** setup | instructions per request, for the rows counted under callgrind (`--instructions`). */
+export function instructionsTable(results: readonly ScenarioResult[]): string | undefined {
+  const counted = results.filter((r) => r.instructionsPerRequest !== undefined);
+  if (counted.length === 0) return undefined;
+  return table(
+    ["setup (workerd under callgrind)", "instructions per request"],
+    counted.map((r) => [r.name, Math.round(r.instructionsPerRequest ?? 0).toLocaleString("en-US")]),
+    [false, true],
+  );
+}

@@ -57,7 +57,7 @@ async function runOne(scenario: Scenario, opts: RunOptions): Promise<ScenarioRes
       `  loading ${request && request.method !== "GET" ? `${request.method} ` : ""}${running.url} ` +
         `(${opts.warmupSeconds} s warmup + ${opts.durationSeconds} s, ${opts.connections} connections)`,
     );
-    return await measure(scenario.name, running.url, request, opts, opts.signal);
+    return await measure(scenario.name, running.url, request, opts, opts.signal, running.measured);
   } finally {
     await running.stop();
   }

@@ -16,6 +16,12 @@ export interface RunningScenario {
   url: string;
   /** Sent instead of a plain GET (the Redis proxy is loaded as @upstash/redis calls it: POST / with a token). */
   request?: BenchRequest;
+  /** Around the measured run (after the warmup): e.g. turning an instruction counter on and reading it. */
+  measured?: {
+    start(): Promise<void>;
+    /** Reads what was counted, as figures per request. */
+    stop(responses: number): Promise<{ instructionsPerRequest: number }>;
+  };
   stop(): Promise<void>;
 }
 
@@ -67,6 +73,8 @@ export interface ScenarioResult {
    * (workerd, the Redis proxy, PgBouncer ...). The load generator, in the bench's own process, is not counted.
    */
   cpuUs?: { total: number; byProcess: Record<string, number> };
+  /** Instructions workerd ran per request, counted by valgrind's callgrind (`--instructions`): repeatable where CPU time is not. */
+  instructionsPerRequest?: number;
 }
 
 export interface ComparisonResult extends Comparison {

@@ -29,6 +29,8 @@ export interface WorkerdServerOptions {
   releaseDir?: string;
   /** With a collector receiving the traces, as under `npm start` (default); without, nothing is traced. */
   traced?: boolean;
+  /** How long each process may take to answer (default 15 s; workerd under valgrind needs far longer). */
+  readyTimeoutMs?: number;
 }
 
 /** A running workerd setup: its URL, its processes (for their memory) and how to stop it all. */
@@ -56,7 +58,16 @@ async function startCollectorChild(releaseDir: string, onLine: (line: string) =>
  * probe socket, a fresh internal token in their environment, and (traced) the collector in a process of its
  * own receiving their traces.
  */
-export async function serveWorkerd({ configDir, path, env = {}, processes = 1, onLine, releaseDir = configDir, traced = true }: WorkerdServerOptions): Promise<RunningWorkerd> {
+export async function serveWorkerd({
+  configDir,
+  path,
+  env = {},
+  processes = 1,
+  onLine,
+  releaseDir = configDir,
+  traced = true,
+  readyTimeoutMs = 15_000,
+}: WorkerdServerOptions): Promise<RunningWorkerd> {
   const collector = traced ? await startCollectorChild(releaseDir, onLine) : { env: {}, stop: async () => {} };
   const socket = await heldSocket(HOST, 0).catch(async (err: unknown) => {
     await collector.stop();
@@ -85,7 +96,7 @@ export async function serveWorkerd({ configDir, path, env = {}, processes = 1, o
         env: { [INTERNAL_TOKEN_VAR]: token, ...collector.env, ...env },
         internalToken: token,
         readiness: "/healthz",
-        readyTimeoutMs: 15_000,
+        readyTimeoutMs,
         failedStopGraceMs: 5000,
         onLine: (line) => onLine(processes > 1 ? `#${i + 1} ${line}` : line),
       });
