@@ -57,5 +57,11 @@ describe("the median round", () => {
     expect(m?.non200).toBe(3);
     const skewed = medianRound([round(100, 50), round(300, 70), round(200, 90)]);
     expect([skewed?.rps, skewed?.cpuUs?.total]).toEqual([200, 70]);
+    const counted = medianRound([
+      { ...round(100, 50), instructionsPerRequest: 330_000 },
+      { ...round(300, 50), instructionsPerRequest: 310_000 },
+      { ...round(200, 50), instructionsPerRequest: 350_000 },
+    ]);
+    expect(counted?.instructionsPerRequest).toBe(330_000);
   });
 });

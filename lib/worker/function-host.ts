@@ -4,7 +4,7 @@
  * a different request"), but a Durable Object's I/O belongs to the object, not to the request: one object per
  * function per workerd process keeps a pool of connections to PgBouncer open, and every request to the
  * function runs inside it. Measured: about 3x the throughput of a connection per request, with the same
- * function code (docs/database-connection-reuse.md).
+ * function code (docs/performance/database-connection-reuse.md).
  *
  * The build generates the function's entry for workerd from this (see lib/node/function-entry.ts); the
  * function's own `index.ts`, which is what Wrangler deploys to Cloudflare, is unchanged and there `db(c)`

@@ -27,18 +27,20 @@ async function preflight(url: string, request: BenchRequest | undefined): Promis
 
 /**
  * The round with the median throughput (the lower middle one for an even count), with every round's rps;
- * non-200s, errors and timeouts are summed over all rounds, so none is hidden by the choice of round. The CPU per
- * request is that of the round with the median CPU, which need not be the same round.
+ * non-200s, errors and timeouts are summed over all rounds, so none is hidden by the choice of round. The CPU and the
+ * instructions per request are each the median of their own, which need not come from the same round.
  */
 export function medianRound(rounds: readonly ScenarioResult[]): ScenarioResult | undefined {
   const middle = <T>(sorted: T[]) => sorted[Math.floor((sorted.length - 1) / 2)];
   const median = middle([...rounds].sort((a, b) => a.rps - b.rps));
   const cpu = middle(rounds.flatMap((r) => (r.cpuUs ? [r.cpuUs] : [])).sort((a, b) => a.total - b.total));
+  const instructions = middle(rounds.flatMap((r) => (r.instructionsPerRequest === undefined ? [] : [r.instructionsPerRequest])).sort((a, b) => a - b));
   const sum = (pick: (r: ScenarioResult) => number) => rounds.reduce((n, r) => n + pick(r), 0);
   return (
     median && {
       ...median,
       ...(cpu ? { cpuUs: cpu } : {}),
+      ...(instructions === undefined ? {} : { instructionsPerRequest: instructions }),
       non200: sum((r) => r.non200),
       errors: sum((r) => r.errors),
       timeouts: sum((r) => r.timeouts),
