@@ -19,6 +19,7 @@ import { promisify } from "node:util";
 import type { ProjectPaths } from "../paths.ts";
 import { RELEASE_WORKERD } from "../release-runtime.ts";
 import { CONFIG_FILE, INTERNAL_SOCKET, PROBE_SOCKET, PUBLIC_SOCKET } from "../serve-config.ts";
+import { workerdBinaryVersion } from "../toolchain/versions.ts";
 import { Embed, serializeConfig } from "../workerd-config.ts";
 import type { WorkerdConfig } from "../workerd-config.ts";
 import { startChildServer } from "./child-server.ts";
@@ -61,11 +62,10 @@ export interface WorkerdBinary {
 
 /** A workerd binary and the date it reports (its release, and the newest compatibility date it supports). */
 export async function describeBinary(path: string): Promise<WorkerdBinary> {
-  const out = await run(path, ["--version"], { timeout: 10_000 }).catch((err: Error) => {
-    throw new Error(`${path} does not run as workerd: ${err.message}`);
-  });
-  const date = /(\d{4}-\d{2}-\d{2})/.exec(out.stdout)?.[1];
-  if (!date) throw new Error(`${path} --version said "${out.stdout.trim()}", not a workerd with a date`);
+  const says = await workerdBinaryVersion(path);
+  if (says === undefined) throw new Error(`${path} does not run as workerd (\`${path} --version\` failed)`);
+  const date = /(\d{4}-\d{2}-\d{2})/.exec(says)?.[1];
+  if (!date) throw new Error(`${path} --version said "${says}", not a workerd with a date`);
   return { path, date };
 }
 
