@@ -98,7 +98,7 @@ export interface Toolchain {
   miniflare: string | undefined;
 }
 
-/** The versions in use, for banners and release manifests (no process is started). */
+/** The versions in use, for the start banners and the doctor (no process is started). */
 export function toolchain(root: string): Toolchain {
   const workerd = installedVersion(root, "workerd");
   return {
