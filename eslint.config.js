@@ -26,4 +26,11 @@ export default tseslint.config(
       "no-restricted-imports": ["error", { patterns: [{ group: ["../node/*", "../../lib/node/*"], message: "lib/node runs in Node, not in workerd" }] }],
     },
   },
+  {
+    // Functions reach the SDK through one path, package.json's `imports` (#workyard/app, #workyard/db, ...).
+    files: ["functions/**", "tests/fixtures/functions/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["**/lib/*", "**/lib/**"], message: "import the SDK as #workyard/<module> (package.json imports)" }] }],
+    },
+  },
 );

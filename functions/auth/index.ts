@@ -13,18 +13,18 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
-import { randomToken, sha256Hex } from "../../lib/worker/api-keys.ts";
-import { createApp } from "../../lib/worker/app.ts";
-import { requireAuth } from "../../lib/worker/auth.ts";
-import { database, db, withDatabase } from "../../lib/worker/db.ts";
-import type { Sql } from "../../lib/worker/db.ts";
-import { defineEnv } from "../../lib/worker/env.ts";
-import { ApiError } from "../../lib/worker/errors.ts";
-import { jwtEnv, signAccessToken } from "../../lib/worker/jwt.ts";
-import { dummyHash, hashPassword, MAX_PASSWORD_BYTES, needsRehash, verifyPassword } from "../../lib/worker/password.ts";
-import { rateLimit } from "../../lib/worker/rate-limit.ts";
-import { withCrons } from "../../lib/worker/scheduled.ts";
-import { validate } from "../../lib/worker/validate.ts";
+import { randomToken, sha256Hex } from "#workyard/api-keys";
+import { createApp } from "#workyard/app";
+import { requireAuth } from "#workyard/auth";
+import { database, db, withDatabase } from "#workyard/db";
+import type { Sql } from "#workyard/db";
+import { defineEnv } from "#workyard/env";
+import { ApiError } from "#workyard/errors";
+import { jwtEnv, signAccessToken } from "#workyard/jwt";
+import { dummyHash, hashPassword, MAX_PASSWORD_BYTES, needsRehash, verifyPassword } from "#workyard/password";
+import { rateLimit } from "#workyard/rate-limit";
+import { withCrons } from "#workyard/scheduled";
+import { validate } from "#workyard/validate";
 
 const env = defineEnv(
   z.object({

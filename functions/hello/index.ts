@@ -4,9 +4,9 @@
  */
 import { html } from "hono/html";
 import { z } from "zod";
-import { createApp } from "../../lib/worker/app.ts";
-import { defineEnv } from "../../lib/worker/env.ts";
-import { validate } from "../../lib/worker/validate.ts";
+import { createApp } from "#workyard/app";
+import { defineEnv } from "#workyard/env";
+import { validate } from "#workyard/validate";
 
 const env = defineEnv(z.object({ APP_NAME: z.string(), GREETING: z.string().default("Hello") }));
 

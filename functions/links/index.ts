@@ -13,17 +13,17 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
-import { createApp } from "../../lib/worker/app.ts";
-import { requireAuth, requireOwner } from "../../lib/worker/auth.ts";
-import { cached, invalidate } from "../../lib/worker/cache.ts";
-import { database, db, withDatabase } from "../../lib/worker/db.ts";
-import { defineEnv } from "../../lib/worker/env.ts";
-import { ApiError } from "../../lib/worker/errors.ts";
-import { routePrefix } from "../../lib/worker/inline-route.ts";
-import { rateLimit } from "../../lib/worker/rate-limit.ts";
-import { redis, redisFromEnv } from "../../lib/worker/redis.ts";
-import { withCrons } from "../../lib/worker/scheduled.ts";
-import { validate } from "../../lib/worker/validate.ts";
+import { createApp } from "#workyard/app";
+import { requireAuth, requireOwner } from "#workyard/auth";
+import { cached, invalidate } from "#workyard/cache";
+import { database, db, withDatabase } from "#workyard/db";
+import { defineEnv } from "#workyard/env";
+import { ApiError } from "#workyard/errors";
+import { routePrefix } from "#workyard/route";
+import { rateLimit } from "#workyard/rate-limit";
+import { redis, redisFromEnv } from "#workyard/redis";
+import { withCrons } from "#workyard/scheduled";
+import { validate } from "#workyard/validate";
 
 interface Link {
   code: string;

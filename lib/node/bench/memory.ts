@@ -30,8 +30,8 @@ export interface MemoryReport {
 /** A small function like the ones people write: a Hono app with a route, a var and a validated parameter. */
 const source = (n: number) => `// Written by the bench: function ${n} of the memory row.
 import { z } from "zod";
-import { createApp } from "../../lib/worker/app.ts";
-import { validate } from "../../lib/worker/validate.ts";
+import { createApp } from "#workyard/app";
+import { validate } from "#workyard/validate";
 
 const app = createApp();
 app.get("/", (c) => c.json({ fn: ${n}, requestId: c.get("requestId") }));
