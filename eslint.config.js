@@ -20,7 +20,7 @@ export default tseslint.config(
   },
   {
     // Code that runs inside workerd must not reach for Node's process or file system.
-    files: ["lib/worker/**", "functions/**"],
+    files: ["lib/sdk/**", "lib/workers/**", "lib/shared/**", "functions/**"],
     rules: {
       "no-restricted-globals": ["error", { name: "process", message: "process.env is empty inside workerd: read bindings from c.env" }],
       "no-restricted-imports": ["error", { patterns: [{ group: ["../node/*", "../../lib/node/*"], message: "lib/node runs in Node, not in workerd" }] }],

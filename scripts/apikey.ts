@@ -5,11 +5,11 @@
  * API keys for machine clients of one function, in DATABASE_URL (or the embedded database when `npm start` is
  * not running on it). A new key is printed once; only its hash is stored.
  */
-import { AccountError, createApiKey, listApiKeys, revokeApiKey, ROLES } from "../lib/node/accounts.ts";
-import type { Role } from "../lib/node/accounts.ts";
-import { cliArgs } from "../lib/node/cli-args.ts";
-import { EmbeddedInUseError, withProjectDatabase } from "../lib/node/embedded-postgres.ts";
-import { projectWithEnv } from "../lib/node/serve-cli.ts";
+import { AccountError, createApiKey, listApiKeys, revokeApiKey, ROLES } from "../lib/node/data/accounts.ts";
+import type { Role } from "../lib/node/data/accounts.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+import { EmbeddedInUseError, withProjectDatabase } from "../lib/node/data/embedded-postgres.ts";
+import { projectWithEnv } from "../lib/node/cli/serve.ts";
 
 const usage = "usage: npm run apikey -- create <function> --name <who> [--role user|admin] | list | revoke <id>";
 const paths = projectWithEnv();

@@ -3,10 +3,10 @@
  * database, compares every table's row count with the source's, drops the scratch database, and exits 1 when
  * a table differs or the backup does not restore.
  */
-import { cliArgs } from "../lib/node/cli-args.ts";
-import { backupSettingsFromEnv } from "../lib/node/backup.ts";
-import { formatVerifyReport, verifyBackup } from "../lib/node/backup-verify.ts";
-import { projectWithEnv } from "../lib/node/serve-cli.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+import { backupSettingsFromEnv } from "../lib/node/data/backup.ts";
+import { formatVerifyReport, verifyBackup } from "../lib/node/data/backup-verify.ts";
+import { projectWithEnv } from "../lib/node/cli/serve.ts";
 
 const paths = projectWithEnv();
 const usage = "usage: npm run backup:verify [-- <backup file>]";

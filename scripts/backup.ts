@@ -2,9 +2,9 @@
  * npm run backup: a compressed, timestamped pg_dump of DATABASE_URL into BACKUP_DIR (default .workyard/backups;
  * /var/backups/workyard in production), then retention (BACKUP_KEEP newest, none older than BACKUP_MAX_AGE_DAYS).
  */
-import { backupSettingsFromEnv, runBackup } from "../lib/node/backup.ts";
-import { redactUrl } from "../lib/node/redact.ts";
-import { projectWithEnv } from "../lib/node/serve-cli.ts";
+import { backupSettingsFromEnv, runBackup } from "../lib/node/data/backup.ts";
+import { redactUrl } from "../lib/node/common/redact.ts";
+import { projectWithEnv } from "../lib/node/cli/serve.ts";
 
 const paths = projectWithEnv();
 const parsed = backupSettingsFromEnv(process.env, paths.work);

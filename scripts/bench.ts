@@ -17,7 +17,7 @@ import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { execa } from "execa";
-import { build } from "../lib/node/build.ts";
+import { build } from "../lib/node/build/build.ts";
 import { databaseBench } from "../lib/node/bench/database.ts";
 import { memoryBench, memoryTable } from "../lib/node/bench/memory.ts";
 import type { MemoryReport } from "../lib/node/bench/memory.ts";
@@ -26,8 +26,8 @@ import { compare, instructionsTable, ratioTable, resultsTable } from "../lib/nod
 import { redisBench } from "../lib/node/bench/redis.ts";
 import { runScenarios } from "../lib/node/bench/runner.ts";
 import { checkValgrind, describeBinary, runtimeCostBench } from "../lib/node/bench/runtime-cost.ts";
-import { projectPaths } from "../lib/node/paths.ts";
-import { workerdPackageBinary as workerdBinary } from "../lib/node/toolchain/versions.ts";
+import { projectPaths } from "../lib/node/common/paths.ts";
+import { workerdPackageBinary as workerdBinary } from "../lib/node/ops/toolchain/versions.ts";
 
 const usage =
   "usage: npm run bench -- [--duration SECONDS] [--warmup SECONDS] [--connections N] [--rounds N] [--only SUBSTRING] [--workerd PATH ...]\n" +

@@ -2,8 +2,8 @@
  * npm run build: bundle every function with Wrangler into a release folder and print what it holds.
  * Exits non-zero, naming the function and Wrangler's message, when a function fails to bundle.
  */
-import { build } from "../lib/node/build.ts";
-import { projectPaths } from "../lib/node/paths.ts";
+import { build } from "../lib/node/build/build.ts";
+import { projectPaths } from "../lib/node/common/paths.ts";
 
 const force = process.argv.includes("--force");
 try {

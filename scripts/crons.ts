@@ -1,7 +1,7 @@
 /** npm run crons: every cron of the running release, its next fire time (UTC) and its last runs. */
-import { readControlInfo } from "../lib/node/control.ts";
-import { projectPaths } from "../lib/node/paths.ts";
-import type { CronJob, CronRun } from "../lib/node/scheduler.ts";
+import { readControlInfo } from "../lib/node/control/control.ts";
+import { projectPaths } from "../lib/node/common/paths.ts";
+import type { CronJob, CronRun } from "../lib/node/cron/scheduler.ts";
 
 try {
   const control = await readControlInfo(projectPaths(process.env.WORKYARD_ROOT).controlInfo);

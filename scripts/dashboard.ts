@@ -1,6 +1,6 @@
 /** npm run dashboard: prints the running workyard's dashboard address (loopback), with the token that signs a browser in. */
 import { readObserveInfo } from "../lib/node/observe/run-info.ts";
-import { projectPaths } from "../lib/node/paths.ts";
+import { projectPaths } from "../lib/node/common/paths.ts";
 
 try {
   const info = await readObserveInfo(projectPaths(process.env.WORKYARD_ROOT));

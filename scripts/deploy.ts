@@ -3,8 +3,8 @@
  * pending migrations, start the new workerd processes on the same socket, wait until each is ready, and
  * drain and stop the old ones. Any failure leaves the live release serving; exits 1 with the reason.
  */
-import { deploy } from "../lib/node/release-commands.ts";
-import { projectWithEnv } from "../lib/node/serve-cli.ts";
+import { deploy } from "../lib/node/releases/commands.ts";
+import { projectWithEnv } from "../lib/node/cli/serve.ts";
 
 try {
   await deploy(projectWithEnv(), (line) => console.log(line));

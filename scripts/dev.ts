@@ -8,7 +8,7 @@
 import { devBanner } from "../lib/node/dev/banner.ts";
 import { startDevServer } from "../lib/node/dev/server.ts";
 import { withoutAddedSignalListeners } from "../lib/node/dev/signals.ts";
-import { serveCommand, stopOnSignals } from "../lib/node/serve-cli.ts";
+import { serveCommand, stopOnSignals } from "../lib/node/cli/serve.ts";
 
 const { paths, settings, log } = await serveCommand();
 try {

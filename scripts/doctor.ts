@@ -3,9 +3,9 @@
  * they still get security fixes, and what the registry has that is newer. Exits 1 when something is missing or
  * unsupported (an end-of-life Node, a workerd that does not run, a compatibility date it does not support).
  */
-import { cliArgs } from "../lib/node/cli-args.ts";
-import { projectWithEnv } from "../lib/node/serve-cli.ts";
-import { doctor, formatChecks } from "../lib/node/toolchain/doctor.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+import { projectWithEnv } from "../lib/node/cli/serve.ts";
+import { doctor, formatChecks } from "../lib/node/ops/toolchain/doctor.ts";
 
 const USAGE = `usage: npm run doctor [-- --offline] [-- --json]
 

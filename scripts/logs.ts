@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { formatLine } from "../lib/node/observe/log-format.ts";
 import type { LogLine } from "../lib/node/observe/records.ts";
 import { readObserveInfo } from "../lib/node/observe/run-info.ts";
-import { projectPaths } from "../lib/node/paths.ts";
+import { projectPaths } from "../lib/node/common/paths.ts";
 
 try {
   const { values, positionals } = parseArgs({

@@ -3,11 +3,11 @@
  * PgBouncer: the runner's advisory lock is a session feature that transaction pooling does not keep).
  * Without DATABASE_URL it works on the embedded database, as long as `npm start` is not running on it.
  */
-import { cliArgs } from "../lib/node/cli-args.ts";
-import { startEmbeddedPostgres } from "../lib/node/embedded-postgres.ts";
-import { migrateDown, migrateUp, MigrationError, migrationStatus } from "../lib/node/migrations.ts";
-import { redactUrl } from "../lib/node/redact.ts";
-import { projectWithEnv } from "../lib/node/serve-cli.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+import { startEmbeddedPostgres } from "../lib/node/data/embedded-postgres.ts";
+import { migrateDown, migrateUp, MigrationError, migrationStatus } from "../lib/node/data/migrations.ts";
+import { redactUrl } from "../lib/node/common/redact.ts";
+import { projectWithEnv } from "../lib/node/cli/serve.ts";
 
 const usage = "usage: npm run migrate -- [status|up|down [N]]";
 const paths = projectWithEnv();

@@ -3,9 +3,9 @@
  * workyard-pgbouncer unit runs this before PgBouncer starts), from DATABASE_URL and PGBOUNCER_URL, so the
  * database password lives only in the environment file.
  */
-import { cliArgs } from "../lib/node/cli-args.ts";
-import { projectWithEnv } from "../lib/node/serve-cli.ts";
-import { pgbouncerSettingsFromEnv, writePgbouncerConfig } from "../lib/node/standalone-services.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+import { projectWithEnv } from "../lib/node/cli/serve.ts";
+import { pgbouncerSettingsFromEnv, writePgbouncerConfig } from "../lib/node/runtime/standalone-services.ts";
 
 projectWithEnv();
 const usage = "usage: npm run pgbouncer-config -- <dir>   (writes <dir>/pgbouncer.ini and <dir>/userlist.txt)";

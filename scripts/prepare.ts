@@ -5,9 +5,9 @@
  * existing database. It never fails the install: a problem is printed and left to `npm start`, which does
  * the same work and reports it in full. WORKYARD_SKIP_PREPARE=1 skips it.
  */
-import { build } from "../lib/node/build.ts";
-import { startMigratedEmbeddedPostgres } from "../lib/node/embedded-postgres.ts";
-import { projectWithEnv } from "../lib/node/serve-cli.ts";
+import { build } from "../lib/node/build/build.ts";
+import { startMigratedEmbeddedPostgres } from "../lib/node/data/embedded-postgres.ts";
+import { projectWithEnv } from "../lib/node/cli/serve.ts";
 
 if (process.env.WORKYARD_SKIP_PREPARE === "1") process.exit(0);
 

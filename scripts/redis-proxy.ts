@@ -3,9 +3,9 @@
  * REDIS_URL (or the in-memory backend), listening at REDIS_PROXY_URL with REDIS_PROXY_TOKEN. `npm start` with the
  * same REDIS_PROXY_URL and token uses it instead of starting its own. Ctrl-C or SIGTERM stops it.
  */
-import { startRedisService } from "../lib/node/redis-service.ts";
-import { projectWithEnv, stopOnSignals } from "../lib/node/serve-cli.ts";
-import { proxySettingsFromEnv } from "../lib/node/standalone-services.ts";
+import { startRedisService } from "../lib/node/redis/service.ts";
+import { projectWithEnv, stopOnSignals } from "../lib/node/cli/serve.ts";
+import { proxySettingsFromEnv } from "../lib/node/runtime/standalone-services.ts";
 
 projectWithEnv();
 const log = (line: string) => console.log(line);

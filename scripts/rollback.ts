@@ -2,9 +2,9 @@
  * npm run rollback -- [release]: switches the running `npm start` back to the release that was live before
  * (or to the kept release named), without building or migrating: release folders are immutable.
  */
-import { cliArgs } from "../lib/node/cli-args.ts";
-import { rollback } from "../lib/node/release-commands.ts";
-import { projectWithEnv } from "../lib/node/serve-cli.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+import { rollback } from "../lib/node/releases/commands.ts";
+import { projectWithEnv } from "../lib/node/cli/serve.ts";
 
 const usage = "usage: npm run rollback -- [release]";
 const { positionals } = cliArgs({ allowPositionals: true }, usage);

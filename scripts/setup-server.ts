@@ -6,12 +6,12 @@
  *   --out <dir>    write the files into <dir> (at their server paths) instead, touch nothing else
  */
 import { parseArgs } from "node:util";
-import { findPgbouncer } from "../lib/node/pgbouncer.ts";
-import { redactUrl } from "../lib/node/redact.ts";
-import { installPlan, writePlanTo } from "../lib/node/server-setup/apply.ts";
-import { kebab, parseSetupOptions, setupOptionsSchema } from "../lib/node/server-setup/options.ts";
-import { formatPlan, setupPlan } from "../lib/node/server-setup/plan.ts";
-import { projectWithEnv } from "../lib/node/serve-cli.ts";
+import { findPgbouncer } from "../lib/node/data/pgbouncer.ts";
+import { redactUrl } from "../lib/node/common/redact.ts";
+import { installPlan, writePlanTo } from "../lib/node/ops/server-setup/apply.ts";
+import { kebab, parseSetupOptions, setupOptionsSchema } from "../lib/node/ops/server-setup/options.ts";
+import { formatPlan, setupPlan } from "../lib/node/ops/server-setup/plan.ts";
+import { projectWithEnv } from "../lib/node/cli/serve.ts";
 
 const paths = projectWithEnv();
 const names = Object.keys(setupOptionsSchema.shape).filter((k) => k !== "databaseUrl");

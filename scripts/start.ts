@@ -3,10 +3,10 @@
  * Reads a git-ignored .env file if there is one. Uses DATABASE_URL when set, else the embedded PGlite.
  * Ctrl-C or SIGTERM stops everything.
  */
-import { redactUrl } from "../lib/node/redact.ts";
-import { serveCommand, stopOnSignals } from "../lib/node/serve-cli.ts";
-import { startSupervisor } from "../lib/node/supervisor.ts";
-import { servingToolchain } from "../lib/node/toolchain/versions.ts";
+import { redactUrl } from "../lib/node/common/redact.ts";
+import { serveCommand, stopOnSignals } from "../lib/node/cli/serve.ts";
+import { startSupervisor } from "../lib/node/runtime/supervisor.ts";
+import { servingToolchain } from "../lib/node/ops/toolchain/versions.ts";
 
 const { paths, settings, log } = await serveCommand();
 try {

@@ -2,10 +2,10 @@
  * npm run trigger -- <function> [cron]: fires a function's scheduled() now, through the running
  * supervisor (so the run is recorded like any other), and prints the outcome. Exits 1 unless it was ok.
  */
-import { cliArgs } from "../lib/node/cli-args.ts";
-import { controlRequest, readControlInfo } from "../lib/node/control.ts";
-import { projectPaths } from "../lib/node/paths.ts";
-import type { CronRun } from "../lib/node/scheduler.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+import { controlRequest, readControlInfo } from "../lib/node/control/control.ts";
+import { projectPaths } from "../lib/node/common/paths.ts";
+import type { CronRun } from "../lib/node/cron/scheduler.ts";
 
 const usage = 'usage: npm run trigger -- <function> ["<cron>"]';
 const { positionals } = cliArgs({ allowPositionals: true }, usage);

@@ -2,11 +2,11 @@
  * npm run user -- role <email> <user|admin>: give an account a role (admins may delete any link, for example).
  * Takes effect at the account's next login or token refresh. Uses DATABASE_URL, or the embedded database.
  */
-import { AccountError, ROLES, setRole } from "../lib/node/accounts.ts";
-import type { Role } from "../lib/node/accounts.ts";
-import { cliArgs } from "../lib/node/cli-args.ts";
-import { EmbeddedInUseError, withProjectDatabase } from "../lib/node/embedded-postgres.ts";
-import { projectWithEnv } from "../lib/node/serve-cli.ts";
+import { AccountError, ROLES, setRole } from "../lib/node/data/accounts.ts";
+import type { Role } from "../lib/node/data/accounts.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+import { EmbeddedInUseError, withProjectDatabase } from "../lib/node/data/embedded-postgres.ts";
+import { projectWithEnv } from "../lib/node/cli/serve.ts";
 
 const usage = "usage: npm run user -- role <email> <user|admin>";
 const paths = projectWithEnv();

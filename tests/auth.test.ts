@@ -7,7 +7,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApiKey, revokeApiKey, setRole } from "../lib/node/accounts.ts";
+import { createApiKey, revokeApiKey, setRole } from "../lib/node/data/accounts.ts";
 import { bearer, randomIp, signUp } from "./helpers/auth.ts";
 import type { Session, SignedUp } from "./helpers/auth.ts";
 import { expectError, startStack } from "./helpers/stack.ts";

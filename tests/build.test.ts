@@ -3,8 +3,8 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build, BuildError } from "../lib/node/build.ts";
-import { installedVersion, workerdPackageBinary } from "../lib/node/toolchain/versions.ts";
+import { build, BuildError } from "../lib/node/build/build.ts";
+import { installedVersion, workerdPackageBinary } from "../lib/node/ops/toolchain/versions.ts";
 import { createTestProject } from "./helpers/test-project.ts";
 import type { TestProject } from "./helpers/test-project.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clientIpOf } from "../lib/worker/client-ip.ts";
+import { clientIpOf } from "../lib/sdk/client-ip.ts";
 
 /** A Request as workerd hands it over: `cf.clientIp` is the peer address with its port. */
 function request(peer: string | undefined, headers: Record<string, string> = {}): Request {

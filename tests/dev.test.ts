@@ -12,10 +12,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startDevServer } from "../lib/node/dev/server.ts";
 import type { DevServer, ReloadRecord } from "../lib/node/dev/server.ts";
-import { migrateUp } from "../lib/node/migrations.ts";
-import { projectPaths } from "../lib/node/paths.ts";
-import { startSupervisor } from "../lib/node/supervisor.ts";
-import type { Supervisor } from "../lib/node/supervisor.ts";
+import { migrateUp } from "../lib/node/data/migrations.ts";
+import { projectPaths } from "../lib/node/common/paths.ts";
+import { startSupervisor } from "../lib/node/runtime/supervisor.ts";
+import type { Supervisor } from "../lib/node/runtime/supervisor.ts";
 import { createTestProject } from "./helpers/test-project.ts";
 import type { TestProject } from "./helpers/test-project.ts";
 
@@ -38,7 +38,7 @@ async function tempDir(): Promise<string> {
 
 beforeAll(async () => {
   project = await createTestProject({ fixtures: ["tick", "secret"] });
-  // The helper links lib/ to the repository's; a private copy lets the tests save lib/worker files.
+  // The helper links lib/ to the repository's; a private copy lets the tests save lib/sdk files.
   await rm(join(project.paths.root, "lib"));
   await cp(join(projectPaths().root, "lib"), join(project.paths.root, "lib"), { recursive: true });
   await writeFile(join(project.paths.root, ".dev.vars"), `# test secrets\nWORKYARD_TEST_SECRET="${secret}"\n`);
@@ -178,9 +178,9 @@ describe("reload on save", () => {
     console.log(`[dev] fixed → served: ${ms} ms`);
   });
 
-  it("rebuilds every worker that uses a saved lib/worker file", async () => {
+  it("rebuilds every worker that uses a saved SDK file", async () => {
     const before = dev.reloads.length;
-    const file = "lib/worker/errors.ts";
+    const file = "lib/sdk/errors.ts";
     const source = await readFile(join(project.paths.root, file), "utf8");
     const edited = source.replace('404: "not_found"', '404: "not_found_edited"');
     expect(edited).not.toBe(source);
@@ -192,7 +192,7 @@ describe("reload on save", () => {
       // reload, so look at all of them since the save.
       const rebuilt = () => new Set(dev.reloads.slice(before).flatMap((r) => r.workers));
       await expect.poll(() => [...rebuilt()], { timeout: 15_000 }).toEqual(expect.arrayContaining(["gateway", "fn-hello", "fn-links"]));
-      expect([...rebuilt()]).not.toContain("fn-tick"); // a plain fetch handler does not import lib/worker
+      expect([...rebuilt()]).not.toContain("fn-tick"); // a plain fetch handler does not import the SDK
       console.log(`[dev] save → served: ${ms} ms (${file}: ${[...rebuilt()].join(", ")})`);
     } finally {
       // Put it back even when an assertion failed, so the tests after this one see the real file.

@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEmbeddedPostgres } from "../lib/node/embedded-postgres.ts";
-import type { EmbeddedPostgres } from "../lib/node/embedded-postgres.ts";
+import { startEmbeddedPostgres } from "../lib/node/data/embedded-postgres.ts";
+import type { EmbeddedPostgres } from "../lib/node/data/embedded-postgres.ts";
 
 describe("embedded PGlite with several connections", () => {
   let dir: string;

@@ -1,12 +1,12 @@
 /**
- * A function's own tests, in-process on miniflare with real bindings (lib/node/testing.ts): no gateway and
+ * A function's own tests, in-process on miniflare with real bindings (lib/node/dev/testing.ts): no gateway and
  * no supervisor, a real database. This is how a function author tests one function by itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrateUp } from "../lib/node/migrations.ts";
-import { projectPaths } from "../lib/node/paths.ts";
-import { functionOnMiniflare } from "../lib/node/testing.ts";
-import type { FunctionUnderTest } from "../lib/node/testing.ts";
+import { migrateUp } from "../lib/node/data/migrations.ts";
+import { projectPaths } from "../lib/node/common/paths.ts";
+import { functionOnMiniflare } from "../lib/node/dev/testing.ts";
+import type { FunctionUnderTest } from "../lib/node/dev/testing.ts";
 import { bearer, mintToken, testJwtSecret } from "./helpers/auth.ts";
 import { freshDatabase } from "./helpers/fresh-database.ts";
 import type { FreshDatabase } from "./helpers/fresh-database.ts";

@@ -5,9 +5,9 @@
  */
 import { get } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { livenessInterval, watchLiveness } from "../lib/node/liveness.ts";
-import { startSupervisor } from "../lib/node/supervisor.ts";
-import type { Supervisor } from "../lib/node/supervisor.ts";
+import { livenessInterval, watchLiveness } from "../lib/node/runtime/liveness.ts";
+import { startSupervisor } from "../lib/node/runtime/supervisor.ts";
+import type { Supervisor } from "../lib/node/runtime/supervisor.ts";
 import { createTestProject } from "./helpers/test-project.ts";
 import type { TestProject } from "./helpers/test-project.ts";
 

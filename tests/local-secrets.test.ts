@@ -2,8 +2,8 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ensureLocalSecrets } from "../lib/node/local-secrets.ts";
-import { projectPaths } from "../lib/node/paths.ts";
+import { ensureLocalSecrets } from "../lib/node/cli/local-secrets.ts";
+import { projectPaths } from "../lib/node/common/paths.ts";
 
 describe("locally generated signing keys", () => {
   const dirs: string[] = [];

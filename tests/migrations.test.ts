@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { migrateDown, migrateUp, migrationStatus, pendingMigrations } from "../lib/node/migrations.ts";
+import { migrateDown, migrateUp, migrationStatus, pendingMigrations } from "../lib/node/data/migrations.ts";
 import { freshDatabase } from "./helpers/fresh-database.ts";
 import type { FreshDatabase } from "./helpers/fresh-database.ts";
 import { runScript } from "./helpers/run-script.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hasNodejsCompat, withNodejsCompat } from "../lib/node/nodejs-compat.ts";
+import { hasNodejsCompat, withNodejsCompat } from "../lib/node/build/nodejs-compat.ts";
 
 describe("nodejs_compat by date and flags", () => {
   it("is on by default from 2026-08-04, as workerd reads it, unless turned off", () => {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Manifest } from "../lib/node/manifest.ts";
+import type { Manifest } from "../lib/node/releases/manifest.ts";
 import { fingerprintOf, normalizeMessage } from "../lib/node/observe/error-store.ts";
 import { formatLine } from "../lib/node/observe/log-format.ts";
 import { messageText } from "../lib/node/observe/records.ts";
@@ -20,7 +20,7 @@ describe("error fingerprints", () => {
     const base = { function: "links", kind: "logged" as const, name: "Error" };
     const a = fingerprintOf({ ...base, message: "timeout after 31 ms" }, "functions/links/index.ts:10:5");
     expect(fingerprintOf({ ...base, message: "timeout after 5000 ms" }, "functions/links/index.ts:12:9")).toBe(a); // lines move with edits
-    expect(fingerprintOf({ ...base, message: "timeout after 31 ms" }, "lib/worker/db.ts:10:5")).not.toBe(a);
+    expect(fingerprintOf({ ...base, message: "timeout after 31 ms" }, "lib/sdk/db.ts:10:5")).not.toBe(a);
     expect(fingerprintOf({ ...base, function: "other", message: "timeout after 31 ms" }, "functions/links/index.ts:10:5")).not.toBe(a);
   });
 });

@@ -4,9 +4,9 @@
  * follows its fail mode, nothing crashes, and everything recovers by itself.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { migrateUp } from "../lib/node/migrations.ts";
-import { startSupervisor } from "../lib/node/supervisor.ts";
-import type { Supervisor } from "../lib/node/supervisor.ts";
+import { migrateUp } from "../lib/node/data/migrations.ts";
+import { startSupervisor } from "../lib/node/runtime/supervisor.ts";
+import type { Supervisor } from "../lib/node/runtime/supervisor.ts";
 import { freePort, haveRedisServer, PrivateRedis } from "./redis-proxy-helpers.ts";
 import { bearer, mintToken, testJwtSecret } from "./helpers/auth.ts";
 import { createTestProject } from "./helpers/test-project.ts";

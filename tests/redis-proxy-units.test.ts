@@ -4,11 +4,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { createBackend, RedisReplyError, startRedisProxy } from "../lib/node/redis-proxy/index.ts";
-import { refusal } from "../lib/node/redis-proxy/commands.ts";
-import { canonicalOptions, isFloat, isInteger, queueTimeError } from "../lib/node/redis-proxy/memory-checks.ts";
-import { encodeReply, outcomesBody, parseBatch, parseCommand } from "../lib/node/redis-proxy/protocol.ts";
-import { sseEvent } from "../lib/node/redis-proxy/subscribe.ts";
+import { createBackend, RedisReplyError, startRedisProxy } from "../lib/node/redis/proxy/index.ts";
+import { refusal } from "../lib/node/redis/proxy/commands.ts";
+import { canonicalOptions, isFloat, isInteger, queueTimeError } from "../lib/node/redis/proxy/memory-checks.ts";
+import { encodeReply, outcomesBody, parseBatch, parseCommand } from "../lib/node/redis/proxy/protocol.ts";
+import { sseEvent } from "../lib/node/redis/proxy/subscribe.ts";
 import { openSse, raw } from "./redis-proxy-helpers.ts";
 
 describe("encoding", () => {

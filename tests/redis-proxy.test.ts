@@ -7,8 +7,8 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "@upstash/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBackend, startRedisProxy } from "../lib/node/redis-proxy/index.ts";
-import type { RedisBackend, RedisProxy } from "../lib/node/redis-proxy/index.ts";
+import { createBackend, startRedisProxy } from "../lib/node/redis/proxy/index.ts";
+import type { RedisBackend, RedisProxy } from "../lib/node/redis/proxy/index.ts";
 import { eventually } from "./helpers/eventually.ts";
 import { openSse, raw, redisAnswers } from "./redis-proxy-helpers.ts";
 

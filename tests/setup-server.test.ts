@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseEnv, promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseSetupOptions } from "../lib/node/server-setup/options.ts";
-import { setupPlan } from "../lib/node/server-setup/plan.ts";
-import { pgbouncerSettingsFromEnv } from "../lib/node/standalone-services.ts";
+import { parseSetupOptions } from "../lib/node/ops/server-setup/options.ts";
+import { setupPlan } from "../lib/node/ops/server-setup/plan.ts";
+import { pgbouncerSettingsFromEnv } from "../lib/node/runtime/standalone-services.ts";
 import { runScript } from "./helpers/run-script.ts";
 
 const run = promisify(execFile);

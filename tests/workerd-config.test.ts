@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Manifest } from "../lib/node/manifest.ts";
-import { serveConfig } from "../lib/node/serve-config.ts";
-import { Embed, serializeConfig } from "../lib/node/workerd-config.ts";
+import type { Manifest } from "../lib/node/releases/manifest.ts";
+import { serveConfig } from "../lib/node/build/serve-config.ts";
+import { Embed, serializeConfig } from "../lib/node/build/workerd-config.ts";
 
 const hash = "0".repeat(64);
 const manifest: Manifest = {
@@ -105,7 +105,7 @@ describe("serveConfig", () => {
         { name: "WORKYARD_COLLECTOR_TOKEN", fromEnvironment: "WORKYARD_COLLECTOR_TOKEN" },
         { name: "FUNCTIONS", json: '{"my-fn":"FN_MY_FN"}' },
         { name: "FN_MY_FN", service: { name: "fn-my-fn" } },
-        // Drains this process's gateway before it is replaced (lib/worker/drain.ts).
+        // Drains this process's gateway before it is replaced (lib/workers/drain.ts).
         { name: "GATEWAY_CONTROL", service: { name: "gateway", entrypoint: "control" } },
       ],
     });

@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { bindingName, discoverFunctions } from "../lib/node/functions.ts";
-import { ConfigError, mergeConfig, readFunctionConfig, readSharedConfig } from "../lib/node/wrangler-config.ts";
+import { bindingName, discoverFunctions } from "../lib/node/build/functions.ts";
+import { ConfigError, mergeConfig, readFunctionConfig, readSharedConfig } from "../lib/node/build/wrangler-config.ts";
 import { mkdir } from "node:fs/promises";
 
 let dir: string;

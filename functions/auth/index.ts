@@ -9,7 +9,7 @@
  *   GET  /me                                     the signed-in account (Authorization: Bearer <access token>)
  *   cron "17 * * * *"                            delete refresh tokens that expired more than a day ago
  * Token answers: {tokenType, accessToken, expiresIn, refreshToken, refreshExpiresIn, user}, never cached.
- * Passwords: scrypt (lib/worker/password.ts). Access tokens: HS256 JWTs (lib/worker/jwt.ts).
+ * Passwords: scrypt (lib/sdk/password.ts). Access tokens: HS256 JWTs (lib/sdk/jwt.ts).
  */
 import type { Context } from "hono";
 import { z } from "zod";

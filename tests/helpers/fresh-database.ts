@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { inject } from "vitest";
-import { startEmbeddedPostgres } from "../../lib/node/embedded-postgres.ts";
+import { startEmbeddedPostgres } from "../../lib/node/data/embedded-postgres.ts";
 
 export interface FreshDatabase {
   url: string;

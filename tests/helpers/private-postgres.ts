@@ -9,7 +9,7 @@ import { chown, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { freePort } from "../../lib/node/listen-socket.ts";
+import { freePort } from "../../lib/node/runtime/listen-socket.ts";
 
 const run = promisify(execFile);
 

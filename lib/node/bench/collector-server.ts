@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readManifest } from "../manifest.ts";
+import { readManifest } from "../releases/manifest.ts";
 import { startCollector } from "../observe/collector.ts";
 
 const [releaseDir] = process.argv.slice(2);

@@ -4,7 +4,7 @@
  * "database read endpoint >= 1.0x the same handler on Node with a persistent postgres.js pool, through the
  * same PgBouncer", what the function host's pool buys, and what the pooler buys:
  *   - workerd through the gateway, the function in its host object with a pool (what `npm start` does for a
- *     function that declares DATABASE_URL: lib/worker/function-host.ts), via PgBouncer
+ *     function that declares DATABASE_URL: lib/workers/function-host.ts), via PgBouncer
  *   - workerd through the gateway, a postgres.js client per request (db_pool_size = 0, in the gateway's
  *     isolate: the fastest per-request path), via PgBouncer
  *   - Node (@hono/node-server), one persistent pool (max 10, prepare false), via PgBouncer
@@ -22,12 +22,12 @@ import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
 import postgres from "postgres";
 import type { Sql } from "postgres";
-import type { BuildResult } from "../build.ts";
-import { freePort } from "../listen-socket.ts";
-import type { ProjectPaths } from "../paths.ts";
+import type { BuildResult } from "../build/build.ts";
+import { freePort } from "../runtime/listen-socket.ts";
+import type { ProjectPaths } from "../common/paths.ts";
 import { buildBenchProject, Teardown } from "./project.ts";
-import { findPgbouncer, INSTALL_HINT, newClientPassword, startPgbouncer } from "../pgbouncer.ts";
-import { redactUrl } from "../redact.ts";
+import { findPgbouncer, INSTALL_HINT, newClientPassword, startPgbouncer } from "../data/pgbouncer.ts";
+import { redactUrl } from "../common/redact.ts";
 import { ITEMS_TABLE } from "./db-read/items.ts";
 import type { Comparison, RunningScenario, Scenario } from "./scenario.ts";
 import { serveOnNode, serveWorkerd } from "./servers.ts";

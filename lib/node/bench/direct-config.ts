@@ -5,11 +5,11 @@
  * gateway, and, untraced, its tail worker taken off: the function as bare workerd would serve it (the other
  * services and sockets stay, idle, and `startWorkerd` finds every socket it hands over).
  */
-import type { Manifest } from "../manifest.ts";
-import { PUBLIC_SOCKET, serveConfig, serviceName } from "../serve-config.ts";
-import type { ServeOptions } from "../serve-config.ts";
-import { rebaseModules } from "../workerd-config.ts";
-import type { WorkerdConfig } from "../workerd-config.ts";
+import type { Manifest } from "../releases/manifest.ts";
+import { PUBLIC_SOCKET, serveConfig, serviceName } from "../build/serve-config.ts";
+import type { ServeOptions } from "../build/serve-config.ts";
+import { rebaseModules } from "../build/workerd-config.ts";
+import type { WorkerdConfig } from "../build/workerd-config.ts";
 
 export interface DirectSocketOptions {
   /**

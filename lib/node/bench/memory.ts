@@ -6,9 +6,9 @@
  */
 import { readFile, rm, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { build } from "../build.ts";
-import { projectPaths } from "../paths.ts";
-import type { ProjectPaths } from "../paths.ts";
+import { build } from "../build/build.ts";
+import { projectPaths } from "../common/paths.ts";
+import type { ProjectPaths } from "../common/paths.ts";
 import { linkBenchProject } from "./project.ts";
 import { serveWorkerd } from "./servers.ts";
 

@@ -4,10 +4,10 @@
  */
 import { copyFile, mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { build } from "../build.ts";
-import type { BuildResult } from "../build.ts";
-import { projectPaths } from "../paths.ts";
-import type { ProjectPaths } from "../paths.ts";
+import { build } from "../build/build.ts";
+import type { BuildResult } from "../build/build.ts";
+import { projectPaths } from "../common/paths.ts";
+import type { ProjectPaths } from "../common/paths.ts";
 
 /** The same function code served a second way: another folder with its own wrangler.toml. */
 export interface BenchVariant {

@@ -5,7 +5,7 @@
  * prints `{"port":N}` once it listens on a free loopback port; SIGTERM or SIGINT stops the proxy and closes
  * the backend.
  */
-import { createBackend, startRedisProxy } from "../redis-proxy/index.ts";
+import { createBackend, startRedisProxy } from "../redis/proxy/index.ts";
 
 const redisUrl = process.env.REDIS_URL;
 const token = process.env.WORKYARD_BENCH_PROXY_TOKEN;

@@ -16,12 +16,12 @@ import { chmod, mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import type { ProjectPaths } from "../paths.ts";
-import { RELEASE_WORKERD } from "../release-runtime.ts";
-import { CONFIG_FILE, INTERNAL_SOCKET, PROBE_SOCKET, PUBLIC_SOCKET } from "../serve-config.ts";
-import { workerdBinaryVersion } from "../toolchain/versions.ts";
-import { Embed, serializeConfig } from "../workerd-config.ts";
-import type { WorkerdConfig } from "../workerd-config.ts";
+import type { ProjectPaths } from "../common/paths.ts";
+import { RELEASE_WORKERD } from "../releases/runtime.ts";
+import { CONFIG_FILE, INTERNAL_SOCKET, PROBE_SOCKET, PUBLIC_SOCKET } from "../build/serve-config.ts";
+import { workerdBinaryVersion } from "../ops/toolchain/versions.ts";
+import { Embed, serializeConfig } from "../build/workerd-config.ts";
+import type { WorkerdConfig } from "../build/workerd-config.ts";
 import { startChildServer } from "./child-server.ts";
 import type { Comparison, Scenario } from "./scenario.ts";
 import { serveWorkerd } from "./servers.ts";

@@ -4,10 +4,10 @@
  */
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { heldSocket } from "../listen-socket.ts";
-import { INTERNAL_TOKEN_VAR } from "../serve-config.ts";
-import { startProbedWorkerd } from "../workerd-pool.ts";
-import type { WorkerdProcess } from "../workerd-process.ts";
+import { heldSocket } from "../runtime/listen-socket.ts";
+import { INTERNAL_TOKEN_VAR } from "../build/serve-config.ts";
+import { startProbedWorkerd } from "../runtime/workerd-pool.ts";
+import type { WorkerdProcess } from "../runtime/workerd-process.ts";
 import { startChildServer } from "./child-server.ts";
 import type { RunningScenario } from "./scenario.ts";
 

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
-import { freePort } from "../listen-socket.ts";
+import { freePort } from "../runtime/listen-socket.ts";
 
 export const WEBDIS_INSTALL_HINT = "webdis is not installed: install it with `apt-get install -y webdis` (Debian/Ubuntu), or set WEBDIS_BIN to its path";
 

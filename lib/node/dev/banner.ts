@@ -1,7 +1,7 @@
 /** What `npm run dev` prints once it serves: the URL, the functions, the backends and the dev endpoints. */
 import { relative } from "node:path";
-import { redactUrl } from "../redact.ts";
-import { describeToolchain, toolchain } from "../toolchain/versions.ts";
+import { redactUrl } from "../common/redact.ts";
+import { describeToolchain, toolchain } from "../ops/toolchain/versions.ts";
 import type { DevServer } from "./server.ts";
 
 /** The lines printed at start, in the shape `npm start` uses. */
@@ -28,6 +28,6 @@ export function devBanner(server: DevServer, { readyMs, root }: { readyMs: numbe
     `  redis:    ${server.redis.label} through the Upstash-compatible proxy at ${server.redis.proxyUrl}${server.redis.kind === "memory" ? "; set REDIS_URL to use Redis" : ""}`,
     `dev endpoints (loopback only): ${server.devUrl}/__dev`,
     `  fire a cron: curl -X POST '${server.devUrl}/__dev/scheduled/${fire?.name ?? "<function>"}${fire ? `?cron=${encodeURIComponent(fire.crons[0] ?? "")}` : "?cron=..."}'`,
-    "Watching functions/, lib/worker/, wrangler.toml and .dev.vars: a save is served within a second. Ctrl-C stops.",
+    "Watching functions/, lib/sdk/, lib/workers/, lib/shared/, wrangler.toml and .dev.vars: a save is served within a second. Ctrl-C stops.",
   ];
 }

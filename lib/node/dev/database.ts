@@ -2,9 +2,9 @@
  * The database `npm run dev` hands to functions: DATABASE_URL as given (no PgBouncer: one developer's
  * requests do not need a pooler), or the embedded PGlite in .workyard/pglite, migrated, as `npm start` uses.
  */
-import { startMigratedEmbeddedPostgres } from "../embedded-postgres.ts";
-import { pendingMigrations } from "../migrations.ts";
-import { redactUrl } from "../redact.ts";
+import { startMigratedEmbeddedPostgres } from "../data/embedded-postgres.ts";
+import { pendingMigrations } from "../data/migrations.ts";
+import { redactUrl } from "../common/redact.ts";
 
 export type DevDatabaseBackend =
   | { kind: "postgres"; url: string; pending: string[] }

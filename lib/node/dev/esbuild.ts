@@ -9,8 +9,8 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import type * as EsbuildApi from "esbuild";
 import type { BuildOptions } from "esbuild";
-import { hasNodejsCompat } from "../nodejs-compat.ts";
-import { runtimeModules } from "../runtime-modules.ts";
+import { hasNodejsCompat } from "../build/nodejs-compat.ts";
+import { runtimeModules } from "../build/runtime-modules.ts";
 
 type Esbuild = typeof EsbuildApi;
 

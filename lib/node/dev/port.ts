@@ -1,6 +1,6 @@
 /** Miniflare only says "the Workers runtime failed to start" when its port is taken: check first, and say so. */
 import { createServer } from "node:net";
-import { PortInUseError } from "../listen-socket.ts";
+import { PortInUseError } from "../runtime/listen-socket.ts";
 
 /** Throws PortInUseError when host:port cannot be bound right now (port 0 always can). */
 export async function ensurePortFree(host: string, port: number): Promise<void> {

@@ -9,16 +9,17 @@ import { realpathSync } from "node:fs";
 import { join, sep } from "node:path";
 import { Miniflare } from "miniflare";
 import type { MiniflareOptions, WorkerOptions } from "miniflare";
-import type { ProjectPaths } from "../paths.ts";
-import { serviceName } from "../serve-config.ts";
+import type { ProjectPaths } from "../common/paths.ts";
+import { serviceName } from "../build/serve-config.ts";
+import { WORKER_CODE } from "../build/release-inputs.ts";
 import { startDevDatabase } from "./database.ts";
 import type { DevDatabase, DevDatabaseBackend } from "./database.ts";
 import { DEV_VARS_FILE } from "./dev-vars.ts";
 import { startDevEndpoints } from "./dev-endpoints.ts";
 import { reloadQueue } from "./reload-queue.ts";
 import { ensurePortFree } from "./port.ts";
-import { startRedisService } from "../redis-service.ts";
-import type { RedisInfo, RedisService } from "../redis-service.ts";
+import { startRedisService } from "../redis/service.ts";
+import type { RedisInfo, RedisService } from "../redis/service.ts";
 import { ForwardLog, runtimeLog } from "./runtime-log.ts";
 import { bundleDir, DevSources } from "./sources.ts";
 import type { WorkerBundler } from "./bundler.ts";
@@ -210,7 +211,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
 
   const queue = reloadQueue(reload, (err) => log(`reload failed: ${(err as Error).stack ?? String(err)}`));
   const watcher = watchSources({
-    paths: [functionsDir, realpathSync(join(paths.root, "lib/worker")), ...rootFiles],
+    paths: [functionsDir, ...WORKER_CODE.map((dir) => realpathSync(join(paths.root, dir))), ...rootFiles],
     onBatch: (batch) => queue.push(batch),
   });
   const functionList = (): DevFunction[] =>

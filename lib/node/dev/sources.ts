@@ -5,15 +5,15 @@
  */
 import { realpathSync } from "node:fs";
 import { join, sep } from "node:path";
-import { checkCrons } from "../crons.ts";
-import { discoverFunctions } from "../functions.ts";
-import type { FunctionSource } from "../functions.ts";
-import type { ProjectPaths } from "../paths.ts";
-import { readSharedConfig } from "../wrangler-config.ts";
-import { serviceName } from "../serve-config.ts";
+import { checkCrons } from "../cron/crons.ts";
+import { discoverFunctions } from "../build/functions.ts";
+import type { FunctionSource } from "../build/functions.ts";
+import type { ProjectPaths } from "../common/paths.ts";
+import { readSharedConfig } from "../build/wrangler-config.ts";
+import { serviceName } from "../build/serve-config.ts";
 import { DevBuildError, WorkerBundler } from "./bundler.ts";
 import { readDevVars } from "./dev-vars.ts";
-import { gatewayEntry, inlineFunctions } from "../gateway-entry.ts";
+import { gatewayEntry, inlineFunctions } from "../build/gateway-entry.ts";
 import { GATEWAY_WORKER } from "./worker-options.ts";
 
 interface FunctionState {

@@ -6,10 +6,10 @@
  * function's own worker still runs its crons), with its vars and secrets as bindings.
  */
 import type { WorkerOptions } from "miniflare";
-import { inlineSecretBinding } from "../../worker/inline-names.ts";
-import { bindingName, routeSettings } from "../functions.ts";
-import type { FunctionSource } from "../functions.ts";
-import { gatewayRoutes, serviceName } from "../serve-config.ts";
+import { inlineSecretBinding } from "../../shared/names.ts";
+import { bindingName, routeSettings } from "../build/functions.ts";
+import type { FunctionSource } from "../build/functions.ts";
+import { gatewayRoutes, serviceName } from "../build/serve-config.ts";
 
 export const GATEWAY_WORKER = "gateway";
 

@@ -7,7 +7,7 @@
  */
 import client from "prom-client";
 import type { Gauge } from "prom-client";
-import type { RedisProxyStats } from "../redis-proxy/index.ts";
+import type { RedisProxyStats } from "../redis/proxy/index.ts";
 import type { ErrorKind } from "./error-store.ts";
 import type { PoolFigures } from "./pool-stats.ts";
 

@@ -1,10 +1,10 @@
 /**
- * The tail worker's batches (lib/worker/trace-record.ts), validated at the collector's edge, and the
+ * The tail worker's batches (lib/workers/trace-record.ts), validated at the collector's edge, and the
  * log lines the collector makes of them: one per request (from the gateway's access record) and one per
  * console.* call of a function, each with its request id.
  */
 import { z } from "zod";
-import type { TraceRecord } from "../../worker/trace-record.ts";
+import type { TraceRecord } from "../../workers/trace-record.ts";
 
 const access = z.object({
   id: z.string().max(200),
@@ -81,7 +81,7 @@ export type LogLine = RequestLine | ConsoleLine | ScheduledLine;
 /** A request's level: 5xx error, 4xx warn, else info. */
 export const statusLevel = (status: number): Level => (status >= 500 ? "error" : status >= 400 ? "warn" : "info");
 
-/** A logged error as the platform logs it (lib/worker/error-details.ts): `{ name, message, stack }`. */
+/** A logged error as the platform logs it (lib/sdk/error-details.ts): `{ name, message, stack }`. */
 export interface LoggedError {
   name: string;
   message: string;

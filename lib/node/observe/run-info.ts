@@ -5,7 +5,7 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import type { ProjectPaths } from "../paths.ts";
+import type { ProjectPaths } from "../common/paths.ts";
 
 const infoSchema = z.object({
   collectorUrl: z.string(),

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
-import type { Manifest } from "../manifest.ts";
+import type { Manifest } from "../releases/manifest.ts";
 
 export interface MappedStack {
   /** The stack with each frame the maps cover rewritten to `path/to/file.ts:line:column`. */

@@ -1,15 +1,15 @@
 /**
  * The database read endpoint the bench loads, written once and served two ways: `GET /:id` answers one row
  * of `bench_items` as JSON (404 when there is none). Only where `sql` comes from differs between the two:
- * inside workerd (worker.ts) `db(c)` from lib/worker/db.ts (the host's pool, or a client per request), on Node (node.ts) one pool for the
+ * inside workerd (worker.ts) `db(c)` from lib/sdk/db.ts (the host's pool, or a client per request), on Node (node.ts) one pool for the
  * process. Everything else (the app factory's middleware, validation, the query, the response) is this code.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { Sql } from "postgres";
 import { z } from "zod";
-import { createApp } from "../../../worker/app.ts";
-import { ApiError } from "../../../worker/errors.ts";
-import { validate } from "../../../worker/validate.ts";
+import { createApp } from "../../../sdk/app.ts";
+import { ApiError } from "../../../sdk/errors.ts";
+import { validate } from "../../../sdk/validate.ts";
 
 /** The table the bench seeds in its scratch database and the endpoint reads. */
 export const ITEMS_TABLE = "bench_items";

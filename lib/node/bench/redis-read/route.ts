@@ -6,8 +6,8 @@
  * Everything else (the app factory's middleware, the route, the response) is this code.
  */
 import type { Context } from "hono";
-import { createApp } from "../../../worker/app.ts";
-import { ApiError } from "../../../worker/errors.ts";
+import { createApp } from "../../../sdk/app.ts";
+import { ApiError } from "../../../sdk/errors.ts";
 
 /** The key the bench seeds before each setup and the endpoint reads. */
 export const GREETING_KEY = "bench:greeting";

@@ -1,11 +1,11 @@
 /**
- * The Redis read endpoint as a workyard function: `redis(c)` from lib/worker/redis.ts, an @upstash/redis
+ * The Redis read endpoint as a workyard function: `redis(c)` from lib/sdk/redis.ts, an @upstash/redis
  * client per request talking HTTP to the project's Redis proxy. The bench's project serves it as
  * functions/redis-read (an index.ts that re-exports this module), with the Upstash bindings declared as
  * secrets (wrangler.toml next to this file).
  */
-import { ApiError } from "../../../worker/errors.ts";
-import { redis } from "../../../worker/redis.ts";
+import { ApiError } from "../../../sdk/errors.ts";
+import { redis } from "../../../sdk/redis.ts";
 import { greetingApp } from "./route.ts";
 
 export default greetingApp({

@@ -1,0 +1,214 @@
+/**
+ * The build: discover functions, bundle each one separately with Wrangler, bundle the gateway, and write
+ * an immutable release folder named by the hash of its sources:
+ *   .workyard/releases/<id>/{manifest.json, workerd.capnp, gateway/gateway.js, functions/<name>/index.js(.map)}
+ * Unchanged sources reuse the existing release, so `npm start` only rebuilds when something changed.
+ */
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import pLimit from "p-limit";
+import { BundleError, bundlePlatformWorker, bundleWorker, writeWranglerConfig } from "./bundle.ts";
+import { fileHash } from "./bundle-cache.ts";
+import { checkCrons } from "../cron/crons.ts";
+import { gitCommit } from "./git-commit.ts";
+import { sourceHash } from "./release-inputs.ts";
+import { discoverFunctions, routeSettings } from "./functions.ts";
+import type { FunctionSource } from "./functions.ts";
+import { DEFAULT_CRON_TIMEOUT_MS, MANIFEST_FILE, readManifest, writeManifest } from "../releases/manifest.ts";
+import type { FunctionEntry, Manifest } from "../releases/manifest.ts";
+import type { ProjectPaths } from "../common/paths.ts";
+import { CONFIG_FILE, serveConfig } from "./serve-config.ts";
+import { serializeConfig } from "./workerd-config.ts";
+import { gatewayEntry, inlineFunctions } from "./gateway-entry.ts";
+import { writeFunctionEntry } from "./function-entry.ts";
+import { readSharedConfig } from "./wrangler-config.ts";
+import { withNodejsCompat } from "./nodejs-compat.ts";
+import { installedRuntime, keepWorkerd } from "../releases/runtime.ts";
+import type { MergedConfig } from "./wrangler-config.ts";
+
+export interface BuildResult {
+  releaseDir: string;
+  manifest: Manifest;
+  /** True when the sources were unchanged and an existing release was used. */
+  reused: boolean;
+  ms: number;
+}
+
+export class BuildError extends Error {
+  readonly failures: BundleError[];
+
+  constructor(failures: BundleError[]) {
+    super(
+      `${failures.length} function${failures.length === 1 ? "" : "s"} failed to bundle:\n\n` +
+        failures.map((f) => f.message).join("\n\n"),
+    );
+    this.name = "BuildError";
+    this.failures = failures;
+  }
+}
+
+export { sourceHash };
+
+/** A release's id (and folder name): the start of its sources' hash. */
+export function releaseId(hash: string): string {
+  return hash.slice(0, 12);
+}
+
+async function describeModule(releaseDir: string, module: string, config: MergedConfig) {
+  const bytes = await readFile(join(releaseDir, module));
+  return {
+    module,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    bytes: (await stat(join(releaseDir, module))).size,
+    compatibilityDate: config.compatibility_date,
+    compatibilityFlags: config.compatibility_flags,
+  };
+}
+
+/** Builds a release for the current sources, or returns the existing one when nothing changed. */
+export async function build(paths: ProjectPaths, { force = false } = {}): Promise<BuildResult> {
+  const started = performance.now();
+  const hash = await sourceHash(paths);
+  const id = releaseId(hash);
+  const releaseDir = join(paths.releases, id);
+  if (!force && existsSync(join(releaseDir, MANIFEST_FILE))) {
+    return { releaseDir, manifest: await readManifest(releaseDir), reused: true, ms: performance.now() - started };
+  }
+
+  const shared = await readSharedConfig(paths.sharedConfig);
+  const functions = await discoverFunctions(paths.functions, paths.sharedConfig);
+  checkCrons(functions.map((f) => ({ name: f.name, crons: f.config.triggers?.crons ?? [] })));
+  const gatewayEntryFile = await writeGatewayEntry(paths, shared.compatibility_date, functions);
+  const gatewayConfig: MergedConfig = {
+    name: "_gateway",
+    main: gatewayEntryFile.file,
+    compatibility_date: shared.compatibility_date,
+    // Functions in the gateway's isolate run under its flags: the union of theirs.
+    compatibility_flags: gatewayEntryFile.flags,
+    minify: true,
+    keep_names: shared.keep_names,
+    upload_source_maps: true,
+    vars: {},
+  };
+
+  const internalConfig: MergedConfig = {
+    ...gatewayConfig,
+    name: "_internal",
+    main: join(paths.root, "lib/workers/internal.ts"),
+    // Lets this worker call a function's scheduled() through a service binding (needs workerd --experimental).
+    // Node.js built-ins: its /readyz checks the database with postgres.js.
+    compatibility_flags: withNodejsCompat(shared.compatibility_date, ["service_binding_extra_handlers"]),
+  };
+
+  const tailConfig: MergedConfig = {
+    ...gatewayConfig,
+    name: "_tail",
+    main: join(paths.root, "lib/workers/tail.ts"),
+    compatibility_flags: [],
+  };
+
+  const staging = join(paths.releases, `.staging-${id}-${process.pid}`);
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  const limit = pLimit(Math.max(1, availableParallelism()));
+  // --force makes every bundle again; otherwise Wrangler runs only for bundles whose inputs changed.
+  const cache = force ? undefined : { dir: paths.bundleCache, lockHash: (await fileHash(join(paths.root, "package-lock.json"))) ?? "" };
+  // A function with a database pool is bundled from a generated entry that adds its host object; the config
+  // for Cloudflare (<name>.json) keeps the function's own entry.
+  const functionJobs = await Promise.all(
+    functions.map(async (f) => {
+      const pool = routeSettings(f).dbPool;
+      if (pool === 0) return { name: f.name, config: f.config, out: `functions/${f.name}` };
+      await writeWranglerConfig(paths.wranglerConfigs, f.config);
+      const main = await writeFunctionEntry(paths.wranglerConfigs, paths.root, f, pool);
+      return { name: f.name, config: { ...f.config, main }, out: `functions/${f.name}`, file: `${f.name}.host.json` };
+    }),
+  );
+  // The gateway is bundled by Wrangler like a function: it holds the functions that run in its isolate.
+  const jobs: { name: string; config: MergedConfig; out: string; file?: string; platform?: boolean }[] = [
+    { name: "_gateway", config: gatewayConfig, out: "gateway" },
+    { name: "_internal", config: internalConfig, out: "internal", platform: true },
+    { name: "_tail", config: tailConfig, out: "tail", platform: true },
+    ...functionJobs,
+  ];
+  try {
+    const results = await Promise.allSettled(
+      jobs.map((job) =>
+        limit(async () => {
+          if (job.platform) return `${job.out}/${await bundlePlatformWorker(job.name, job.config, join(staging, job.out), paths.root)}`;
+          const configFile = await writeWranglerConfig(paths.wranglerConfigs, job.config, job.file);
+          const file = await bundleWorker(job.name, configFile, join(staging, job.out), paths.logs, paths.root, cache);
+          return `${job.out}/${file}`;
+        }),
+      ),
+    );
+    const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+    if (failures.length > 0) {
+      if (failures.every((f) => f instanceof BundleError)) throw new BuildError(failures);
+      throw failures[0];
+    }
+    const modules = results.map((r) => (r.status === "fulfilled" ? r.value : ""));
+    const manifest = await writeRelease(staging, id, hash, { gateway: gatewayConfig, internal: internalConfig, tail: tailConfig }, functions, modules, await gitCommit(paths.root));
+    await rm(releaseDir, { recursive: true, force: true });
+    await rename(staging, releaseDir);
+    return { releaseDir, manifest, reused: false, ms: performance.now() - started };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** Writes the gateway's entry module (see gateway-entry.ts) where Wrangler bundles it from. */
+async function writeGatewayEntry(paths: ProjectPaths, compatibilityDate: string, functions: FunctionSource[]): Promise<{ file: string; flags: string[] }> {
+  const entry = gatewayEntry(paths.root, compatibilityDate, inlineFunctions(functions));
+  await mkdir(paths.wranglerConfigs, { recursive: true });
+  const file = join(paths.wranglerConfigs, "_gateway.entry.ts");
+  await writeFile(file, entry.contents);
+  return { file, flags: entry.compatibilityFlags };
+}
+
+async function writeRelease(
+  staging: string,
+  id: string,
+  hash: string,
+  system: { gateway: MergedConfig; internal: MergedConfig; tail: MergedConfig },
+  functions: FunctionSource[],
+  [gatewayModule = "", internalModule = "", tailModule = "", ...functionModules]: string[],
+  git: Manifest["git"],
+): Promise<Manifest> {
+  const entries: FunctionEntry[] = [];
+  for (const [i, f] of functions.entries()) {
+    entries.push({
+      ...routeSettings(f),
+      route: `/${f.name}`,
+      ...(await describeModule(staging, functionModules[i] ?? "", f.config)),
+      vars: f.config.vars,
+      secrets: f.config.secrets?.required ?? [],
+      crons: f.config.triggers?.crons ?? [],
+      cron: {
+        catchUp: f.route.cron_catch_up ?? false,
+        overlap: f.route.cron_overlap ?? false,
+        timeoutMs: f.route.cron_timeout_ms ?? DEFAULT_CRON_TIMEOUT_MS,
+      },
+    });
+  }
+  await keepWorkerd(staging);
+  const manifest: Manifest = {
+    version: 1,
+    id,
+    createdAt: new Date().toISOString(),
+    sourceHash: hash,
+    git,
+    runtime: installedRuntime(),
+    gateway: await describeModule(staging, gatewayModule, system.gateway),
+    internal: await describeModule(staging, internalModule, system.internal),
+    tail: await describeModule(staging, tailModule, system.tail),
+    functions: entries,
+  };
+  await writeManifest(staging, manifest);
+  // The address is a default: `npm start` hands workerd its socket (--socket-fd) or overrides it.
+  await writeFile(join(staging, CONFIG_FILE), serializeConfig(serveConfig(manifest, { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" })));
+  return manifest;
+}

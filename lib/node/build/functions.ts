@@ -1,0 +1,101 @@
+/**
+ * Function discovery: every folder under functions/ with an index.ts (or index.js) is a function, served
+ * at /<folder name>. Adding a folder adds a route; nothing else is edited.
+ */
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS } from "../releases/manifest.ts";
+import { ConfigError, mergeConfig, mergeRouteOptions, readFunctionConfig, readSharedConfig } from "./wrangler-config.ts";
+import type { MergedConfig, RouteOptions } from "./wrangler-config.ts";
+
+export interface FunctionSource {
+  name: string;
+  dir: string;
+  entry: string;
+  config: MergedConfig;
+  route: RouteOptions;
+}
+
+/** Function names become URL segments, worker names and binding names: keep them plain. */
+export const FUNCTION_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+const ENTRIES = ["index.ts", "index.js", "index.mts", "index.mjs"];
+
+/** The function's service binding name in the gateway: "my-fn" → "FN_MY_FN". */
+export function bindingName(name: string): string {
+  return `FN_${name.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/** What the gateway needs to route to a function, with the defaults applied. */
+export interface RouteSettings {
+  name: string;
+  binding: string;
+  timeoutMs: number;
+  maxBodyBytes: number;
+  isolate: boolean;
+  /** Size of the function host's database pool per workerd process; 0: no host, a connection per request. */
+  dbPool: number;
+}
+
+/** The pool a function gets when it declares DATABASE_URL and does not set db_pool_size. */
+export const DEFAULT_DB_POOL = 10;
+
+/** A function's route settings from its merged config. */
+export function routeSettings(fn: FunctionSource): RouteSettings {
+  return {
+    name: fn.name,
+    binding: bindingName(fn.name),
+    timeoutMs: fn.route.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+    maxBodyBytes: fn.route.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+    isolate: fn.route.isolate ?? true,
+    dbPool: dbPool(fn),
+  };
+}
+
+function dbPool(fn: FunctionSource): number {
+  // The pool serves DATABASE_URL; a function without it has nothing to pool (a shared setting does not apply).
+  if (!(fn.config.secrets?.required?.includes("DATABASE_URL") ?? false)) return 0;
+  if (fn.route.isolate === false) {
+    if ((fn.route.db_pool_size ?? 0) > 0) {
+      throw new ConfigError(
+        `functions/${fn.name}: db_pool_size needs the function's own isolate (its pool lives in a host object there); ` +
+          "remove isolate = false, or db_pool_size for a connection per request.",
+      );
+    }
+    return 0;
+  }
+  return fn.route.db_pool_size ?? DEFAULT_DB_POOL;
+}
+
+/** Finds every function under `functionsDir`, validates names and reads each one's merged Wrangler config. */
+export async function discoverFunctions(functionsDir: string, sharedConfigFile: string): Promise<FunctionSource[]> {
+  const shared = await readSharedConfig(sharedConfigFile);
+  let entries;
+  try {
+    entries = await readdir(functionsDir, { withFileTypes: true });
+  } catch {
+    throw new ConfigError(`${functionsDir} does not exist: create it with one folder per function`);
+  }
+  const found: FunctionSource[] = [];
+  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    const dir = join(functionsDir, entry.name);
+    const file = ENTRIES.find((f) => existsSync(join(dir, f)));
+    if (!file) continue; // a folder without an entry is not a function (yet)
+    if (!FUNCTION_NAME.test(entry.name)) {
+      throw new ConfigError(
+        `functions/${entry.name}: a function's folder name is its URL path, so it must be lowercase letters, digits and "-", starting with a letter (e.g. "send-mail")`,
+      );
+    }
+    const own = await readFunctionConfig(join(dir, "wrangler.toml"));
+    const entryPath = join(dir, file);
+    found.push({
+      name: entry.name,
+      dir,
+      entry: entryPath,
+      config: mergeConfig(entry.name, entryPath, shared, own),
+      route: mergeRouteOptions(shared, own),
+    });
+  }
+  return found;
+}

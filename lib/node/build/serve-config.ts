@@ -1,0 +1,193 @@
+/**
+ * The workerd config for a release: the gateway on the public socket, one worker per function reached
+ * through a service binding, function vars as bindings, secrets from the process environment (never
+ * written into a file), and an outbound network that lets functions reach local services (PgBouncer,
+ * the Redis proxy) as well as public ones.
+ */
+import { DB_POOL_MAX_VAR, inlineSecretBinding } from "../../shared/names.ts";
+import type { RouteSettings } from "./functions.ts";
+import type { FunctionEntry, Manifest } from "../releases/manifest.ts";
+import { HOST_CLASS } from "./function-entry.ts";
+import { Embed, VOID } from "./workerd-config.ts";
+import type { Binding, Service, WorkerdConfig } from "./workerd-config.ts";
+
+export interface ServeOptions {
+  /** Address of the public HTTP socket, e.g. "127.0.0.1:8787". */
+  address: string;
+  /** Address of the internal socket; keep it on loopback. */
+  internalAddress: string;
+  /**
+   * Address of the probe socket: the internal worker again, but one per process (the supervisor hands each
+   * process its own, to check that very process's readiness and to drain it). Default: any free loopback port.
+   */
+  probeAddress?: string;
+  /**
+   * Serve HTTPS too: the gateway on an `https` socket with this certificate and key, and the HTTP socket
+   * answering only redirects to it. Paths are relative to the config file (workerd reads the files itself, at
+   * start, so the key is never copied into a generated file).
+   */
+  tls?: TlsServeOptions;
+}
+
+export interface TlsServeOptions {
+  address: string;
+  /** The port clients are redirected to (the public one, which may differ from the bound one behind NAT). */
+  port: number;
+  certificateChain: string;
+  privateKey: string;
+}
+
+export const PUBLIC_SOCKET = "http";
+/** The public HTTPS socket, present when TLS is on. */
+export const HTTPS_SOCKET = "https";
+/** The platform's own socket: loopback only, token required, never routed from the public one. */
+export const INTERNAL_SOCKET = "internal";
+/** One process's own view of the internal worker (readiness, drain); loopback only, token required. */
+export const PROBE_SOCKET = "probe";
+/** The environment variable workerd reads the internal token from. */
+export const INTERNAL_TOKEN_VAR = "WORKYARD_INTERNAL_TOKEN";
+/** What the internal worker's /readyz checks, read from workerd's environment. */
+export const READINESS_TARGETS = ["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"] as const;
+/** Where the tail worker and the gateway send traces and the internal worker finds metrics: the supervisor's collector. */
+export const COLLECTOR_VARS = ["WORKYARD_COLLECTOR_URL", "WORKYARD_COLLECTOR_TOKEN"] as const;
+/** The tail worker every function in its own isolate reports to (the gateway makes its own records). */
+export const TAIL_SERVICE = "tail";
+/** Attaches the tail worker to a worker, telling it the worker's name (workerd leaves scriptName null). */
+const tailOf = (worker: string) => [{ name: TAIL_SERVICE, props: { json: JSON.stringify({ worker }) } }];
+/** The config file inside a release folder. */
+export const CONFIG_FILE = "workerd.capnp";
+const OUTBOUND = "outbound";
+
+/** The name of the workerd service that runs a function. */
+export const serviceName = (fn: Pick<FunctionEntry, "name">) => `fn-${fn.name}`;
+
+/** Wrangler's rule: string vars are text bindings, everything else is JSON. */
+function varBinding(name: string, value: unknown): Binding {
+  return typeof value === "string" ? { name, text: value } : { name, json: JSON.stringify(value) };
+}
+
+function functionService(fn: FunctionEntry): Service {
+  return {
+    name: serviceName(fn),
+    worker: {
+      modules: [{ name: "index.js", esModule: new Embed(fn.module) }],
+      compatibilityDate: fn.compatibilityDate,
+      compatibilityFlags: fn.compatibilityFlags,
+      bindings: [
+        ...Object.entries(fn.vars).map(([name, value]) => varBinding(name, value)),
+        ...fn.secrets.map((name) => ({ name, fromEnvironment: name })),
+        // An upper bound on the pool the supervisor may set (the embedded database wants one connection).
+        ...(fn.dbPool > 0 ? [{ name: DB_POOL_MAX_VAR, fromEnvironment: DB_POOL_MAX_VAR }] : []),
+      ],
+      globalOutbound: { name: OUTBOUND },
+      tails: tailOf(fn.name),
+      // A function with a database pool runs in a host object that keeps its connections (function-host.ts);
+      // nothing is stored in it, and it is never evicted, so its connections stay open while idle.
+      ...(fn.dbPool > 0
+        ? {
+            durableObjectNamespaces: [{ className: HOST_CLASS, uniqueKey: `workyard-${serviceName(fn)}`, preventEviction: true }],
+            durableObjectStorage: { inMemory: VOID },
+          }
+        : {}),
+    },
+  };
+}
+
+/** The gateway's ROUTES binding: how to reach each function, its deadline and body limit. */
+export function gatewayRoutes(functions: RouteSettings[]) {
+  return Object.fromEntries(
+    functions.map((fn) => [
+      fn.name,
+      {
+        binding: fn.binding,
+        timeoutMs: fn.timeoutMs,
+        maxBodyBytes: fn.maxBodyBytes,
+        ...(fn.isolate ? {} : { inline: true }),
+        ...(fn.dbPool > 0 ? { hosted: true } : {}),
+      },
+    ]),
+  );
+}
+
+/** A service binding from a system worker to a function's own worker. */
+const toFunction = (fn: FunctionEntry): Binding => ({ name: fn.binding, service: { name: serviceName(fn) } });
+
+/** The gateway's way to a function: its host object when it has a database pool, else its worker. */
+const gatewayToFunction = (fn: FunctionEntry): Binding =>
+  fn.dbPool > 0 ? { name: fn.binding, durableObjectNamespace: { className: HOST_CLASS, serviceName: serviceName(fn) } } : toFunction(fn);
+
+/** One of the platform's own workers (gateway, internal) from its bundle in the release. */
+function systemWorker(name: string, module: Manifest["gateway"], bindings: Binding[], outbound: boolean): Service {
+  return {
+    name,
+    worker: {
+      modules: [{ name: `${name}.js`, esModule: new Embed(module.module) }],
+      compatibilityDate: module.compatibilityDate,
+      compatibilityFlags: module.compatibilityFlags,
+      bindings,
+      ...(outbound ? { globalOutbound: { name: OUTBOUND } } : {}),
+    },
+  };
+}
+
+/** The workerd config that serves `manifest` (paths relative to the release folder). */
+export function serveConfig(manifest: Manifest, { address, internalAddress, probeAddress = "127.0.0.1:0", tls }: ServeOptions): WorkerdConfig {
+  const routes = gatewayRoutes(manifest.functions);
+  const inline = manifest.functions.filter((fn) => !fn.isolate);
+  const inlineEnv = Object.fromEntries(inline.map((fn) => [fn.name, { vars: fn.vars, secrets: fn.secrets }]));
+  const gateway = systemWorker(
+    "gateway",
+    manifest.gateway,
+    [
+      { name: "ROUTES", json: JSON.stringify(routes) },
+      ...(inline.length > 0 ? [{ name: "INLINE_ENV", json: JSON.stringify(inlineEnv) }] : []),
+      ...inline.flatMap((fn) => fn.secrets.map((secret) => ({ name: inlineSecretBinding(fn.name, secret), fromEnvironment: secret }))),
+      ...manifest.functions.filter((fn) => fn.isolate).map(gatewayToFunction),
+      // With TLS on, the gateway answers plain-HTTP requests with a redirect to this port.
+      ...(tls ? [{ name: "HTTPS_PORT", json: String(tls.port) }] : []),
+      // It sends its records of requests to the collector itself (gateway-trace.ts): no tail worker.
+      ...COLLECTOR_VARS.map((name) => ({ name, fromEnvironment: name })),
+    ],
+    // The collector, and the local services (PgBouncer, the Redis proxy) of the functions in its isolate.
+    true,
+  );
+  const internal = systemWorker(
+    "internal",
+    manifest.internal,
+    [
+      { name: INTERNAL_TOKEN_VAR, fromEnvironment: INTERNAL_TOKEN_VAR },
+      // For /readyz: the pooler and the proxy, as functions reach them (null when not configured).
+      ...READINESS_TARGETS.map((name) => ({ name, fromEnvironment: name })),
+      ...COLLECTOR_VARS.map((name) => ({ name, fromEnvironment: name })),
+      { name: "FUNCTIONS", json: JSON.stringify(Object.fromEntries(manifest.functions.map((fn) => [fn.name, fn.binding]))) },
+      ...manifest.functions.map(toFunction),
+      { name: "GATEWAY_CONTROL", service: { name: "gateway", entrypoint: "control" } },
+    ],
+    true,
+  );
+  const tail = systemWorker(TAIL_SERVICE, manifest.tail, COLLECTOR_VARS.map((name) => ({ name, fromEnvironment: name })), true);
+  return {
+    services: [
+      gateway,
+      internal,
+      tail,
+      ...manifest.functions.map(functionService),
+      { name: OUTBOUND, network: { allow: ["public", "local"] } },
+    ],
+    sockets: [
+      { name: PUBLIC_SOCKET, address, http: {}, service: { name: "gateway" } },
+      { name: INTERNAL_SOCKET, address: internalAddress, http: {}, service: { name: "internal" } },
+      { name: PROBE_SOCKET, address: probeAddress, http: {}, service: { name: "internal" } },
+      ...(tls
+        ? [
+            {
+              name: HTTPS_SOCKET,
+              address: tls.address,
+              https: { options: {}, tlsOptions: { keypair: { privateKey: new Embed(tls.privateKey), certificateChain: new Embed(tls.certificateChain) } } },
+              service: { name: "gateway" },
+            },
+          ]
+        : []),
+    ],
+  };
+}

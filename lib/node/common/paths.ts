@@ -1,0 +1,38 @@
+/** Where the project's files are, and where generated files go (all under .workyard/, which git ignores). */
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface ProjectPaths {
+  root: string;
+  functions: string;
+  migrations: string;
+  sharedConfig: string;
+  /** Generated files: releases, merged wrangler configs, embedded database. Never committed. */
+  work: string;
+  releases: string;
+  wranglerConfigs: string;
+  /** Bundles of earlier builds with what went into each, so a build runs Wrangler only where something changed. */
+  bundleCache: string;
+  embeddedDb: string;
+  logs: string;
+  /** The running supervisor's control endpoint (address and token), readable by the owner only. */
+  controlInfo: string;
+}
+
+/** The paths of the project rooted at `root` (default: this repository; the scripts take WORKYARD_ROOT). */
+export function projectPaths(root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")): ProjectPaths {
+  const work = join(root, ".workyard");
+  return {
+    root,
+    functions: join(root, "functions"),
+    migrations: join(root, "migrations"),
+    sharedConfig: join(root, "wrangler.toml"),
+    work,
+    releases: join(work, "releases"),
+    wranglerConfigs: join(work, "wrangler"),
+    bundleCache: join(work, "bundle-cache"),
+    embeddedDb: join(work, "pglite"),
+    logs: join(work, "logs"),
+    controlInfo: join(work, "run", "control.json"),
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * Request ids: the gateway assigns one to every request (keeping a well-formed id a client or proxy sent)
+ * and passes it to the function in `x-request-id`; functions run on their own (wrangler dev, Cloudflare,
+ * Deno) make their own. Every response carries it back.
+ */
+import type { MiddlewareHandler } from "hono";
+import { inlineRouteOf } from "./route.ts";
+
+export const REQUEST_ID_HEADER = "x-request-id";
+
+const wellFormed = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** The incoming id when it is safe to echo back (no header injection, bounded length), else a new UUID. */
+export function acceptOrCreateRequestId(incoming: string | null | undefined): string {
+  return incoming && wellFormed.test(incoming) ? incoming : crypto.randomUUID();
+}
+
+declare module "hono" {
+  interface ContextVariableMap {
+    requestId: string;
+  }
+}
+
+/**
+ * Sets `c.get("requestId")` and the `x-request-id` response header; for a request the gateway handed over in its
+ * isolate (inline-route.ts), the gateway's id and `c.get("routePrefix")`.
+ */
+export const requestId = (): MiddlewareHandler =>
+  async function requestId(c, next) {
+    const route = inlineRouteOf(c.req.raw);
+    if (route) c.set("routePrefix", route.prefix);
+    const id = route ? route.requestId : acceptOrCreateRequestId(c.req.header(REQUEST_ID_HEADER));
+    c.set("requestId", id);
+    c.header(REQUEST_ID_HEADER, id);
+    await next();
+  };

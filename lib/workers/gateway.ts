@@ -1,0 +1,251 @@
+/**
+ * The gateway worker: the only thing on the public socket. It routes `/<name>/...` to the function
+ * `<name>` (stripping the prefix, so every function sees itself at `/`, as it would deployed on its own),
+ * assigns the request id, enforces the body limit and the deadline, and turns anything a function fails to
+ * answer into the standard JSON error. Kept small: every line here runs on every request.
+ *
+ * A function is reached either through a service binding (its own isolate: the default) or, when it asks
+ * for `isolate = false`, by calling its handler in this isolate: no hop, about twice the throughput for a
+ * small request, at the price of sharing globals and compatibility settings with the other such functions.
+ * The build generates an entry module that passes those handlers to `createGateway`.
+ */
+import { discardUnreadBody } from "../sdk/body-limit.ts";
+import { clientIpOf } from "../sdk/client-ip.ts";
+import { holdWhileDraining } from "./drain.ts";
+import { errorResponse } from "../sdk/errors.ts";
+import { errorDetails } from "../sdk/error-details.ts";
+import { HOST_OBJECT_NAME, inlineSecretBinding } from "../shared/names.ts";
+import { setInlineRoute, takesInlineRoutes } from "../sdk/route.ts";
+import { traced } from "./gateway-trace.ts";
+import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "../sdk/request-id.ts";
+import type { CollectorEnv } from "./trace-sender.ts";
+
+export interface GatewayRoute {
+  /** Name of the service binding that reaches the function (isolated functions). */
+  binding: string;
+  /** True when the function runs in the gateway's isolate. */
+  inline?: boolean;
+  /** True when the binding is the function's host object namespace (a function with a database pool). */
+  hosted?: boolean;
+  timeoutMs: number;
+  maxBodyBytes: number;
+}
+
+/** What an in-isolate function exports: a Hono app or any `{ fetch }` worker. */
+export interface InlineHandler {
+  fetch(request: Request, env: unknown, ctx: ExecutionContext): Response | Promise<Response>;
+}
+
+export interface GatewayEnv extends CollectorEnv {
+  ROUTES: Record<string, GatewayRoute>;
+  /** Set when TLS is on: plain-HTTP requests are redirected to HTTPS on this port. */
+  HTTPS_PORT?: number;
+  /** Vars of each in-isolate function, and the names of its secrets. */
+  INLINE_ENV?: Record<string, { vars: Record<string, unknown>; secrets: string[] }>;
+  [binding: string]: unknown;
+}
+
+
+interface FunctionBinding {
+  fetch(request: Request): Promise<Response>;
+}
+
+/**
+ * The host object's id in this process, made once (ids are plain values). Stubs are per request: a stub kept from
+ * an earlier request fails every later one (tried: all answers were errors).
+ */
+const hostIds = new WeakMap<DurableObjectNamespace, DurableObjectId>();
+
+function hostObject(namespace: DurableObjectNamespace): FunctionBinding {
+  let id = hostIds.get(namespace);
+  if (!id) hostIds.set(namespace, (id = namespace.idFromName(HOST_OBJECT_NAME)));
+  return namespace.get(id);
+}
+
+class DeadlineExceeded extends Error {}
+
+/** `work`, or DeadlineExceeded after `ms`: one timer and one promise (a race with a finally made three more). */
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DeadlineExceeded()), ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+function index(env: GatewayEnv, requestId: string): Response {
+  const functions = Object.keys(env.ROUTES).sort();
+  return new Response(JSON.stringify({ service: "workyard", functions: functions.map((name) => `/${name}`) }), {
+    headers: { "content-type": "application/json; charset=utf-8", [REQUEST_ID_HEADER]: requestId },
+  });
+}
+
+/** The same URL over HTTPS: 301 for GET and HEAD, 308 otherwise (so a POST stays a POST with its body). */
+function toHttps(url: URL, port: number, method: string, requestId: string): Response {
+  const target = new URL(url);
+  target.protocol = "https:";
+  target.port = port === 443 ? "" : String(port);
+  return new Response(null, {
+    status: method === "GET" || method === "HEAD" ? 301 : 308,
+    headers: { location: target.href, [REQUEST_ID_HEADER]: requestId },
+  });
+}
+
+/** Each in-isolate function's env, built once per gateway env (so a function's own caches keyed by env hold). */
+const inlineEnvs = new WeakMap<object, Map<string, Record<string, unknown>>>();
+
+function inlineEnv(env: GatewayEnv, name: string): Record<string, unknown> {
+  let perFunction = inlineEnvs.get(env);
+  if (!perFunction) inlineEnvs.set(env, (perFunction = new Map()));
+  let fnEnv = perFunction.get(name);
+  if (!fnEnv) {
+    const spec = env.INLINE_ENV?.[name] ?? { vars: {}, secrets: [] };
+    fnEnv = { ...spec.vars };
+    for (const secret of spec.secrets) fnEnv[secret] = env[inlineSecretBinding(name, secret)];
+    perFunction.set(name, fnEnv);
+  }
+  return fnEnv;
+}
+
+// The access log: one record per request, sent to the collector with the request's console lines (gateway-trace.ts).
+const inFlight = new Map<string, number>();
+let processId: string | undefined;
+
+/**
+ * A request's URL split once per request, by string: workerd hands the gateway an absolute URL, and a URL object
+ * (parsed, changed, serialized again for the forwarded request) cost more than the routing it served.
+ */
+interface Target {
+  /** "http://host:port", no trailing slash. */
+  origin: string;
+  /** The first path segment ("" for the index). */
+  name: string;
+  /** The path the function sees: what follows the first segment, "/" at least; the query string follows it. */
+  rest: string;
+  /** The request's path (without the query), for the access record. */
+  path: string;
+  requestId: string;
+}
+
+function target(request: Request): Target {
+  const url = request.url;
+  const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+  if (pathStart === -1) return { origin: url, name: "", rest: "/", path: "/", requestId: acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER)) };
+  const queryStart = url.indexOf("?", pathStart);
+  const pathEnd = queryStart === -1 ? url.length : queryStart;
+  const slash = url.indexOf("/", pathStart + 1);
+  const nameEnd = slash === -1 || slash > pathEnd ? pathEnd : slash;
+  return {
+    origin: url.slice(0, pathStart),
+    name: url.slice(pathStart + 1, nameEnd),
+    rest: nameEnd === pathEnd ? `/${url.slice(pathEnd)}` : url.slice(nameEnd),
+    path: url.slice(pathStart, pathEnd),
+    requestId: acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER)),
+  };
+}
+
+/** The gateway worker, with the handlers of the functions that run in its isolate. */
+export function createGateway(inline: Record<string, InlineHandler> = {}) {
+  return {
+    async fetch(request: Request, env: GatewayEnv, ctx: ExecutionContext): Promise<Response> {
+      // Only while this process is being replaced (see drain.ts); otherwise undefined, no await.
+      const hold = holdWhileDraining();
+      if (hold) await hold;
+      const to = target(request);
+      const route = to.name !== "" && Object.hasOwn(env.ROUTES, to.name) ? env.ROUTES[to.name] : undefined;
+      // Without a collector nothing is recorded: no record, no in-flight count, no client IP.
+      if (!env.WORKYARD_COLLECTOR_URL) return handle(request, to, route, env, ctx, inline);
+      const started = Date.now();
+      const fn = route ? to.name : null;
+      const key = fn ?? "";
+      const current = (inFlight.get(key) ?? 0) + 1;
+      inFlight.set(key, current);
+      return traced(
+        env,
+        ctx,
+        () => handle(request, to, route, env, ctx, inline),
+        () => inFlight.set(key, (inFlight.get(key) ?? 1) - 1),
+        (response) => {
+          processId ??= crypto.randomUUID();
+          return {
+            id: to.requestId,
+            fn,
+            method: request.method,
+            path: to.path.slice(0, 256),
+            status: response?.status ?? 500,
+            ms: Date.now() - started,
+            // Read after the request was forwarded, so the forwarded copy's cf was not parsed yet (client-ip.ts).
+            ip: clientIpOf(request),
+            inflight: current,
+            proc: processId,
+          };
+        },
+      );
+    },
+  };
+}
+
+async function handle(
+  request: Request,
+  { origin, name, rest, requestId }: Target,
+  route: GatewayRoute | undefined,
+  env: GatewayEnv,
+  ctx: ExecutionContext,
+  inline: Record<string, InlineHandler>,
+): Promise<Response> {
+  if (env.HTTPS_PORT !== undefined && origin.startsWith("http:")) return toHttps(new URL(request.url), env.HTTPS_PORT, request.method, requestId);
+  if (name === "") return index(env, requestId);
+
+  const handler = route?.inline ? inline[name] : undefined;
+  const bound = route && !route.inline ? env[route.binding] : undefined;
+  const target = bound && route?.hosted ? hostObject(bound as DurableObjectNamespace) : (bound as FunctionBinding | undefined);
+  if (!route || !(target || handler)) {
+    await discardUnreadBody(request);
+    return errorResponse(404, `No function named "${name.slice(0, 64)}"; see / for the list`, requestId);
+  }
+
+  const length = Number(request.headers.get("content-length") ?? 0);
+  if (length > route.maxBodyBytes) {
+    // Answering while the client is still sending makes workerd reset the connection (body-limit.ts): read and
+    // drop a body of moderate size first.
+    await discardUnreadBody(request);
+    return errorResponse(413, `Request body is larger than ${route.maxBodyBytes} bytes`, requestId);
+  }
+
+  let response: Response;
+  try {
+    let work: Promise<Response>;
+    if (handler && takesInlineRoutes(handler)) {
+      // An app made by createApp in this isolate: handed the request as it is (inline-route.ts), no copy.
+      setInlineRoute(request, { prefix: `/${name}`, requestId });
+      work = Promise.resolve(handler.fetch(request, inlineEnv(env, name), ctx));
+    } else {
+      const forwarded = new Request(origin + rest, request);
+      forwarded.headers.set(REQUEST_ID_HEADER, requestId);
+      forwarded.headers.set("x-forwarded-prefix", `/${name}`);
+      work = handler ? Promise.resolve(handler.fetch(forwarded, inlineEnv(env, name), ctx)) : (target as FunctionBinding).fetch(forwarded);
+    }
+    response = await withDeadline(work, route.timeoutMs);
+  } catch (err) {
+    if (err instanceof DeadlineExceeded) {
+      console.error(`function "${name}" did not answer within ${route.timeoutMs} ms [${requestId}]`);
+      return errorResponse(504, `The function did not answer within ${route.timeoutMs} ms`, requestId);
+    }
+    console.error(`function "${name}" threw [${requestId}]`, errorDetails(err));
+    return errorResponse(500, "Internal error", requestId);
+  }
+  if (response.headers.get(REQUEST_ID_HEADER) === requestId) return response;
+  const tagged = new Response(response.body, response);
+  tagged.headers.set(REQUEST_ID_HEADER, requestId);
+  return tagged;
+}
+
+export default createGateway();
