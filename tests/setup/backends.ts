@@ -2,9 +2,9 @@
  * Decides which real backends the test run uses, and says so. PostgreSQL: TEST_DATABASE_URL when set,
  * else the machine's server on 127.0.0.1:5432 when it answers, else the embedded PGlite default. A real
  * server gets a fresh database for this run, dropped at the end. TEST_DATABASE=embedded forces PGlite.
- * Redis: TEST_REDIS_URL, else the machine's on 127.0.0.1:6379 when it answers (in a logical database of its own
- * for this run, emptied before and after: rate-limit counters of an earlier run must not leak into this one), else
- * the in-memory backend (TEST_REDIS=memory forces it).
+ * Redis: TEST_REDIS_URL (used as is, never emptied), else the machine's on 127.0.0.1:6379 when it answers (in an
+ * empty logical database claimed for this run, emptied at its end), else the in-memory backend (TEST_REDIS=memory
+ * forces it). Under CI=true a missing PostgreSQL or Redis fails the run instead of falling back.
  */
 import { connect } from "node:net";
 import { Redis } from "ioredis";
@@ -34,26 +34,66 @@ function answers(host: string, port: number): Promise<boolean> {
   });
 }
 
+const CLAIM_KEY = "workyard-test-run:claimed-by";
+
+/**
+ * A logical database (1-15, never the machine's default 0) that holds nothing, claimed for this run with a marker
+ * key set only if absent: the functions under test write their own keys (rate-limit counters, cache entries), so
+ * the run needs a database of its own, and emptying it at the end removes only what the run wrote. A database with
+ * anything in it is left alone.
+ */
+async function claimEmptyDatabase(base: string): Promise<{ url: string; release(): Promise<void> } | undefined> {
+  const client = new Redis(base, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await client.connect();
+  const me = `pid ${process.pid} at ${new Date().toISOString()}`;
+  try {
+    for (let db = 15; db >= 1; db--) {
+      await client.select(db);
+      if ((await client.dbsize()) !== 0 || (await client.set(CLAIM_KEY, me, "NX")) !== "OK") continue;
+      if ((await client.dbsize()) !== 1) {
+        await client.del(CLAIM_KEY); // something else wrote there at the same moment: not ours
+        continue;
+      }
+      const url = new URL(base);
+      url.pathname = `/${db}`;
+      return {
+        url: url.toString(),
+        async release() {
+          const done = new Redis(url.toString(), { lazyConnect: true, maxRetriesPerRequest: 1 });
+          try {
+            await done.connect();
+            if ((await done.get(CLAIM_KEY)) === me) await done.flushdb();
+          } finally {
+            done.disconnect();
+          }
+        },
+      };
+    }
+    return undefined;
+  } finally {
+    client.disconnect();
+  }
+}
+
 async function chooseRedis(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const forced = process.env.TEST_REDIS === "memory";
-  const machine = !forced && !process.env.TEST_REDIS_URL && (await answers("127.0.0.1", 6379));
-  // Databases 1-15 by process id: not the machine's default database 0.
-  const url = forced ? undefined : (process.env.TEST_REDIS_URL ?? (machine ? `redis://127.0.0.1:6379/${1 + (process.pid % 15)}` : undefined));
-  const why = forced ? "TEST_REDIS=memory" : "no Redis at 127.0.0.1:6379 and no TEST_REDIS_URL";
-  console.log(url ? `[backends] redis: ${url}` : `[backends] redis: in-memory backend (${why})`);
-  project.provide("redisUrl", url ?? null);
-  if (!machine || !url) return undefined;
-  const flush = async () => {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    try {
-      await client.connect();
-      await client.flushdb();
-    } finally {
-      client.disconnect();
-    }
-  };
-  await flush();
-  return flush;
+  if (!forced && process.env.TEST_REDIS_URL) {
+    console.log(`[backends] redis: ${process.env.TEST_REDIS_URL} (TEST_REDIS_URL; nothing is emptied there)`);
+    project.provide("redisUrl", process.env.TEST_REDIS_URL);
+    return undefined;
+  }
+  const machine = !forced && (await answers("127.0.0.1", 6379));
+  const claimed = machine ? await claimEmptyDatabase("redis://127.0.0.1:6379") : undefined;
+  if (claimed) {
+    console.log(`[backends] redis: ${claimed.url} (an empty database claimed for this run, emptied at its end)`);
+    project.provide("redisUrl", claimed.url);
+    return () => claimed.release();
+  }
+  const why = forced ? "TEST_REDIS=memory" : machine ? "every database 1-15 at 127.0.0.1:6379 holds data" : "no Redis at 127.0.0.1:6379 and no TEST_REDIS_URL";
+  if (!forced && process.env.CI === "true") throw new Error(`[backends] under CI=true the tests need a real Redis: ${why}`);
+  console.log(`[backends] redis: in-memory backend (${why})`);
+  project.provide("redisUrl", null);
+  return undefined;
 }
 
 export default async function setup(project: TestProject) {
@@ -64,6 +104,7 @@ export default async function setup(project: TestProject) {
     : (process.env.TEST_DATABASE_URL ?? ((await answers("127.0.0.1", 5432)) ? "postgres://postgres@127.0.0.1:5432/postgres" : undefined));
   if (!admin) {
     const why = forced ? "TEST_DATABASE=embedded" : "no PostgreSQL at 127.0.0.1:5432 and no TEST_DATABASE_URL";
+    if (!forced && process.env.CI === "true") throw new Error(`[backends] under CI=true the tests need a real PostgreSQL: ${why}`);
     console.log(`[backends] database: embedded PGlite (${why})`);
     project.provide("databaseUrl", null);
     return flushRedis;

@@ -1,7 +1,7 @@
 /**
  * What goes into a release, and so into its id: a release is reused only while none of these changed. The list is
  * explicit on purpose: a folder glob over lib/node once left out files moved into subfolders and took in files that
- * never ship (backups, the dev server). tests/release-inputs.test.ts checks that every module the build imports is
+ * never ship (backups, the dev server). tests/unit/release-inputs.test.ts checks that every module the build imports is
  * covered, so a new build module outside these paths fails a test instead of going unnoticed.
  */
 import { existsSync } from "node:fs";

@@ -1,0 +1,67 @@
+/** The bench's own arithmetic: CPU per request from /proc, the median round, the CPU column. */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { describe, expect, it } from "vitest";
+import { cpuPerRequest, descendantCpu, parseStat } from "../../lib/node/bench/process-cpu.ts";
+import { cpuBreakdown } from "../../lib/node/bench/report.ts";
+import { medianRound } from "../../lib/node/bench/runner.ts";
+import type { ScenarioResult } from "../../lib/node/bench/scenario.ts";
+
+describe("CPU per request", () => {
+  it("reads a /proc stat line whose command name holds spaces and parentheses", () => {
+    const line = "4242 (work (er) d) S 4200 4242 4200 0 -1 4194560 100 0 0 0 250 30 0 0 20 0 4 0 100 1000 200";
+    expect(parseStat(line)).toEqual({ ppid: 4200, ticks: 280 });
+  });
+
+  it("counts the CPU a child process used, by the script it runs", async () => {
+    const child = spawn(process.execPath, ["-e", "const end = Date.now() + 300; while (Date.now() < end);"], { stdio: "ignore" });
+    await once(child, "spawn");
+    const before = descendantCpu();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const after = descendantCpu();
+    const cpu = cpuPerRequest(before, after, 1000);
+    await once(child, "exit");
+    // A busy child over ~150 ms: tens of ms of CPU, spread over 1,000 "requests".
+    expect(cpu?.byProcess.node ?? 0).toBeGreaterThan(20);
+    expect(cpu?.total).toBeGreaterThanOrEqual(cpu?.byProcess.node ?? 0);
+  });
+
+  it("lists the busiest processes first, leaving out those under 1 µs", () => {
+    expect(cpuBreakdown({ "collector-server.ts": 19.4, workerd: 125.2, pgbouncer: 0.4 })).toBe("workerd 125, collector-server.ts 19");
+  });
+});
+
+describe("the median round", () => {
+  const round = (rps: number, cpu: number, non200 = 0): ScenarioResult => ({
+    name: "x",
+    url: "http://x",
+    rps,
+    p50Ms: 1,
+    p99Ms: 2,
+    meanMs: 1,
+    non200,
+    errors: 0,
+    timeouts: 0,
+    responses: rps,
+    durationSeconds: 1,
+    statusCodes: {},
+    rpsRounds: [],
+    cpuUs: { total: cpu, byProcess: { workerd: cpu } },
+  });
+
+  it("takes the median throughput and, on its own, the median CPU; sums what went wrong", () => {
+    const m = medianRound([round(100, 90), round(300, 40, 1), round(200, 60, 2)]);
+    expect(m?.rps).toBe(200);
+    expect(m?.cpuUs?.total).toBe(60);
+    expect(m?.rpsRounds).toEqual([100, 300, 200]);
+    expect(m?.non200).toBe(3);
+    const skewed = medianRound([round(100, 50), round(300, 70), round(200, 90)]);
+    expect([skewed?.rps, skewed?.cpuUs?.total]).toEqual([200, 70]);
+    const counted = medianRound([
+      { ...round(100, 50), instructionsPerRequest: 330_000 },
+      { ...round(300, 50), instructionsPerRequest: 310_000 },
+      { ...round(200, 50), instructionsPerRequest: 350_000 },
+    ]);
+    expect(counted?.instructionsPerRequest).toBe(330_000);
+  });
+});

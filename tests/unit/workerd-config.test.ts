@@ -1,0 +1,146 @@
+import { describe, expect, it } from "vitest";
+import type { Manifest } from "../../lib/node/releases/manifest.ts";
+import { serveConfig } from "../../lib/node/build/serve-config.ts";
+import { Embed, serializeConfig } from "../../lib/node/build/workerd-config.ts";
+
+const hash = "0".repeat(64);
+const manifest: Manifest = {
+  version: 1,
+  id: "abc",
+  createdAt: "2026-01-01T00:00:00.000Z",
+  sourceHash: hash,
+  gateway: { module: "gateway/gateway.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: [] },
+  internal: { module: "internal/internal.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: ["service_binding_extra_handlers"] },
+  tail: { module: "tail/tail.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: [] },
+  functions: [
+    {
+      name: "my-fn",
+      route: "/my-fn",
+      binding: "FN_MY_FN",
+      module: "functions/my-fn/index.js",
+      sha256: hash,
+      bytes: 1,
+      compatibilityDate: "2026-02-02",
+      compatibilityFlags: ["nodejs_compat"],
+      vars: { NAME: 'say "hi"\n', LIMITS: { max: 3 } },
+      secrets: ["API_KEY"],
+      crons: ["*/5 * * * *"],
+      cron: { catchUp: false, overlap: false, timeoutMs: 60_000 },
+      timeoutMs: 1000,
+      maxBodyBytes: 2048,
+      isolate: true,
+      dbPool: 0,
+    },
+  ],
+};
+
+describe("serializeConfig", () => {
+  it("writes Cap'n Proto text: structs, lists, escaped strings, embeds", () => {
+    const text = serializeConfig({
+      services: [{ name: "w", worker: { modules: [{ name: "m.js", esModule: new Embed("a/m.js") }], compatibilityDate: "2026-01-01", compatibilityFlags: [] } }],
+      sockets: [{ name: "http", address: "127.0.0.1:1", http: {}, service: { name: "w" } }],
+    });
+    expect(text).toContain('using Workerd = import "/workerd/workerd.capnp";');
+    expect(text).toContain('esModule = embed "a/m.js"');
+    expect(text).toContain("compatibilityFlags = []");
+    expect(text).toContain("http = ()");
+    expect(text).toMatch(/const config :Workerd\.Config = \(/);
+  });
+
+  it("escapes quotes, backslashes and control characters and keeps unicode", () => {
+    const text = serializeConfig({ services: [{ name: 'a"b\\c\n\x01✓', network: {} }], sockets: [] });
+    expect(text).toContain('name = "a\\"b\\\\c\\n\\x01✓"');
+  });
+});
+
+describe("serveConfig with a function in the gateway's isolate", () => {
+  const fn = manifest.functions[0];
+  if (!fn) throw new Error("fixture");
+  const inlined: Manifest = { ...manifest, functions: [{ ...fn, isolate: false }] };
+  const config = serveConfig(inlined, { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" });
+  const gateway = config.services.find((s) => s.name === "gateway");
+
+  it("routes it in-isolate, with its vars and secrets held by the gateway", () => {
+    expect(gateway && "worker" in gateway && gateway.worker.bindings).toEqual([
+      { name: "ROUTES", json: JSON.stringify({ "my-fn": { binding: "FN_MY_FN", timeoutMs: 1000, maxBodyBytes: 2048, inline: true } }) },
+      { name: "INLINE_ENV", json: JSON.stringify({ "my-fn": { vars: fn.vars, secrets: ["API_KEY"] } }) },
+      { name: "SECRET__my_fn__API_KEY", fromEnvironment: "API_KEY" },
+      { name: "WORKYARD_COLLECTOR_URL", fromEnvironment: "WORKYARD_COLLECTOR_URL" },
+      { name: "WORKYARD_COLLECTOR_TOKEN", fromEnvironment: "WORKYARD_COLLECTOR_TOKEN" },
+    ]);
+    expect(gateway && "worker" in gateway && gateway.worker.globalOutbound).toEqual({ name: "outbound" });
+  });
+
+  it("keeps its own worker for scheduled runs", () => {
+    expect(config.services.map((s) => s.name)).toContain("fn-my-fn");
+  });
+});
+
+describe("serveConfig", () => {
+  const config = serveConfig(manifest, { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" });
+  const text = serializeConfig(config);
+
+  it("routes through the gateway with one service binding per function", () => {
+    const gateway = config.services.find((s) => s.name === "gateway");
+    expect(gateway && "worker" in gateway && gateway.worker.bindings).toEqual([
+      { name: "ROUTES", json: JSON.stringify({ "my-fn": { binding: "FN_MY_FN", timeoutMs: 1000, maxBodyBytes: 2048 } }) },
+      { name: "FN_MY_FN", service: { name: "fn-my-fn" } },
+      { name: "WORKYARD_COLLECTOR_URL", fromEnvironment: "WORKYARD_COLLECTOR_URL" },
+      { name: "WORKYARD_COLLECTOR_TOKEN", fromEnvironment: "WORKYARD_COLLECTOR_TOKEN" },
+    ]);
+    expect(config.sockets[0]).toEqual({ name: "http", address: "127.0.0.1:8787", http: {}, service: { name: "gateway" } });
+  });
+
+  it("serves the internal worker on its own socket, with the token from the environment and every function bound", () => {
+    expect(config.sockets[1]).toEqual({ name: "internal", address: "127.0.0.1:8788", http: {}, service: { name: "internal" } });
+    const internal = config.services.find((s) => s.name === "internal");
+    expect(internal && "worker" in internal && internal.worker).toMatchObject({
+      compatibilityFlags: ["service_binding_extra_handlers"],
+      bindings: [
+        { name: "WORKYARD_INTERNAL_TOKEN", fromEnvironment: "WORKYARD_INTERNAL_TOKEN" },
+        { name: "DATABASE_URL", fromEnvironment: "DATABASE_URL" },
+        { name: "UPSTASH_REDIS_REST_URL", fromEnvironment: "UPSTASH_REDIS_REST_URL" },
+        { name: "UPSTASH_REDIS_REST_TOKEN", fromEnvironment: "UPSTASH_REDIS_REST_TOKEN" },
+        { name: "WORKYARD_COLLECTOR_URL", fromEnvironment: "WORKYARD_COLLECTOR_URL" },
+        { name: "WORKYARD_COLLECTOR_TOKEN", fromEnvironment: "WORKYARD_COLLECTOR_TOKEN" },
+        { name: "FUNCTIONS", json: '{"my-fn":"FN_MY_FN"}' },
+        { name: "FN_MY_FN", service: { name: "fn-my-fn" } },
+        // Drains this process's gateway before it is replaced (lib/workers/drain.ts).
+        { name: "GATEWAY_CONTROL", service: { name: "gateway", entrypoint: "control" } },
+      ],
+    });
+    // Each process's own probe socket serves the same internal worker (the supervisor hands it over as an fd).
+    expect(config.sockets[2]).toEqual({ name: "probe", address: "127.0.0.1:0", http: {}, service: { name: "internal" } });
+    // The gateway has no way to reach it: only function bindings.
+    const gateway = config.services.find((s) => s.name === "gateway");
+    expect(JSON.stringify(gateway)).not.toContain("internal");
+  });
+
+  it("binds vars as text or JSON, secrets from the environment, and the outbound network", () => {
+    const fn = config.services.find((s) => s.name === "fn-my-fn");
+    expect(fn && "worker" in fn && fn.worker).toMatchObject({
+      compatibilityDate: "2026-02-02",
+      compatibilityFlags: ["nodejs_compat"],
+      bindings: [
+        { name: "NAME", text: 'say "hi"\n' },
+        { name: "LIMITS", json: '{"max":3}' },
+        { name: "API_KEY", fromEnvironment: "API_KEY" },
+      ],
+      globalOutbound: { name: "outbound" },
+    });
+    expect(config.services.find((s) => s.name === "outbound")).toEqual({ name: "outbound", network: { allow: ["public", "local"] } });
+    expect(text).toContain('fromEnvironment = "API_KEY"');
+  });
+
+  it("attaches the tail worker to every function, naming each through props; the gateway reports to the collector itself", () => {
+    const tails = (name: string) => {
+      const s = config.services.find((x) => x.name === name);
+      return s && "worker" in s ? s.worker.tails : undefined;
+    };
+    expect(tails("fn-my-fn")).toEqual([{ name: "tail", props: { json: '{"worker":"my-fn"}' } }]);
+    expect(tails("gateway")).toBeUndefined();
+    expect(tails("internal")).toBeUndefined();
+    expect(tails("tail")).toBeUndefined();
+    expect(text).toContain('json = "{\\"worker\\":\\"my-fn\\"}"');
+  });
+});
