@@ -10,13 +10,11 @@
  *   POST /rollback {release?}            switches back to the previous release (or the one named)
  */
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:http";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { z } from "zod";
-import { tokenChecker } from "../redis/proxy/auth.ts";
+import { bearerChecker, HttpError, listenLoopback, readJson, sendJson } from "../common/http.ts";
+import { UserError } from "../common/user-error.ts";
 import type { Scheduler } from "../cron/scheduler.ts";
 
 export interface ControlInfo {
@@ -38,77 +36,58 @@ export interface ControlHandlers {
 }
 
 /** A refused switch (a failed migration or readiness, an unknown release): answered 409 with its message. */
-export class SwitchError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "SwitchError";
-  }
-}
+export class SwitchError extends UserError {}
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
-  res.end(JSON.stringify(body));
-}
+const MAX_BODY = 64 * 1024;
 
-async function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<unknown> {
-  let size = 0;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new Error("body too large");
-    chunks.push(chunk);
-  }
-  return JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+function parse<T>(schema: z.ZodType<T>, body: unknown, hint: string): T {
+  const input = schema.safeParse(body);
+  if (!input.success) throw new HttpError(400, "invalid_input", hint);
+  return input.data;
 }
 
 /** Starts the control endpoint and writes its address and token to `infoFile`. */
 export async function startControl(handlers: ControlHandlers, infoFile: string): Promise<{ info: ControlInfo; stop(): Promise<void> }> {
   const token = randomBytes(24).toString("base64url");
-  const checkToken = tokenChecker(token);
-  const server = createServer((req, res) => {
-    // Exactly `Authorization: Bearer <token>` (no other scheme spelling, no query parameter).
-    if (!checkToken(/^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1])) return send(res, 401, { error: { code: "unauthorized", message: "Bad or missing token" } });
-    void (async () => {
+  const authorized = bearerChecker(token);
+  const server = await listenLoopback(async (req, res) => {
+    if (!authorized(req)) throw new HttpError(401, "unauthorized", "Bad or missing token");
+    const route = `${req.method} ${req.url}`;
+    if (route === "GET /status") return sendJson(res, 200, handlers.status());
+    if (route === "POST /deploy" || route === "POST /rollback") {
+      const { release } = parse(releaseSchema, await readJson(req, MAX_BODY), 'Send {"release": "<release id>"}');
+      if (route === "POST /deploy" && !release) throw new HttpError(400, "invalid_input", "Name the release to deploy");
       try {
-        if (req.method === "GET" && req.url === "/status") return send(res, 200, handlers.status());
-        if (req.method === "POST" && (req.url === "/deploy" || req.url === "/rollback")) {
-          const input = releaseSchema.safeParse(await readBody(req));
-          if (!input.success) return send(res, 400, { error: { code: "invalid_input", message: 'Send {"release": "<release id>"}' } });
-          const release = input.data.release;
-          if (req.url === "/deploy" && !release) return send(res, 400, { error: { code: "invalid_input", message: "Name the release to deploy" } });
-          try {
-            return send(res, 200, req.url === "/deploy" ? await handlers.deploy(release ?? "") : await handlers.rollback(release));
-          } catch (err) {
-            if (err instanceof SwitchError) return send(res, 409, { error: { code: "switch_refused", message: err.message } });
-            throw err;
-          }
-        }
-        const scheduler = handlers.scheduler();
-        if (!scheduler && (req.url === "/crons" || req.url === "/trigger")) {
-          return send(res, 409, { error: { code: "scheduler_off", message: "The scheduler is off here (WORKYARD_SCHEDULER=off)" } });
-        }
-        if (scheduler && req.method === "GET" && req.url === "/crons") return send(res, 200, await scheduler.listing());
-        if (scheduler && req.method === "POST" && req.url === "/trigger") {
-          const input = triggerSchema.safeParse(await readBody(req));
-          if (!input.success) return send(res, 400, { error: { code: "invalid_input", message: 'Send {"function": "<name>", "cron"?: "<expression>"}' } });
-          const run = await scheduler.trigger(input.data.function, input.data.cron);
-          return send(res, 200, { run });
-        }
-        send(res, 404, { error: { code: "not_found", message: "GET /crons, POST /trigger, GET /status, POST /deploy or POST /rollback" } });
+        return sendJson(res, 200, route === "POST /deploy" ? await handlers.deploy(release ?? "") : await handlers.rollback(release));
       } catch (err) {
-        send(res, 400, { error: { code: "failed", message: (err as Error).message } });
+        if (err instanceof SwitchError) throw new HttpError(409, "switch_refused", err.message);
+        throw err;
       }
-    })();
+    }
+    const scheduler = handlers.scheduler();
+    if (!scheduler && (req.url === "/crons" || req.url === "/trigger")) {
+      throw new HttpError(409, "scheduler_off", "The scheduler is off here (WORKYARD_SCHEDULER=off)");
+    }
+    if (scheduler && route === "GET /crons") return sendJson(res, 200, await scheduler.listing());
+    if (scheduler && route === "POST /trigger") {
+      const input = parse(triggerSchema, await readJson(req, MAX_BODY), 'Send {"function": "<name>", "cron"?: "<expression>"}');
+      try {
+        return sendJson(res, 200, { run: await scheduler.trigger(input.function, input.cron) });
+      } catch (err) {
+        if (err instanceof UserError) throw new HttpError(400, "failed", err.message);
+        throw err;
+      }
+    }
+    throw new HttpError(404, "not_found", "GET /crons, POST /trigger, GET /status, POST /deploy or POST /rollback");
   });
-  await new Promise<void>((resolve) => server.listen({ host: "127.0.0.1", port: 0 }, resolve));
-  const info: ControlInfo = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token, pid: process.pid };
+  const info: ControlInfo = { url: server.url, token, pid: process.pid };
   await mkdir(dirname(infoFile), { recursive: true });
   await writeFile(infoFile, JSON.stringify(info), { mode: 0o600 });
   return {
     info,
     async stop() {
       await rm(infoFile, { force: true });
-      await new Promise((r) => server.close(r));
+      await server.close();
     },
   };
 }
@@ -116,22 +95,21 @@ export async function startControl(handlers: ControlHandlers, infoFile: string):
 /** Reads the running supervisor's control info, or explains that none is running. */
 export async function readControlInfo(infoFile: string): Promise<ControlInfo> {
   const text = await readFile(infoFile, "utf8").catch(() => undefined);
-  if (!text) throw new Error("workyard is not running here: start it with npm start, then try again");
+  if (!text) throw new UserError("workyard is not running here: start it with npm start, then try again");
   const info = JSON.parse(text) as ControlInfo;
   try {
     process.kill(info.pid, 0);
   } catch {
-    throw new Error(`workyard is not running (the process ${info.pid} that wrote ${infoFile} is gone): start it with npm start`);
+    throw new UserError(`workyard is not running (the process ${info.pid} that wrote ${infoFile} is gone): start it with npm start`);
   }
   return info;
 }
 
 /** A refusal the control endpoint answered (not ok): its message, or the status when it gave none. */
-export class ControlRequestError extends Error {
+export class ControlRequestError extends UserError {
   readonly status: number;
   constructor(message: string, status: number) {
     super(message);
-    this.name = "ControlRequestError";
     this.status = status;
   }
 }

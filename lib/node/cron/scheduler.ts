@@ -11,6 +11,7 @@ import postgres from "postgres";
 import type { Sql } from "postgres";
 import { nextFire, previousFire } from "./crons.ts";
 import type { FunctionEntry } from "../releases/manifest.ts";
+import { UserError } from "../common/user-error.ts";
 
 export interface CronJob {
   functionName: string;
@@ -193,10 +194,10 @@ export class Scheduler {
   /** Fires a function's cron now, by hand (the only cron when `cron` is not given). */
   async trigger(functionName: string, cron?: string): Promise<CronRun | undefined> {
     const jobs = this.opts.jobs.filter((j) => j.functionName === functionName);
-    if (jobs.length === 0) throw new Error(`"${functionName}" declares no crons ([triggers] crons in its wrangler.toml)`);
+    if (jobs.length === 0) throw new UserError(`"${functionName}" declares no crons ([triggers] crons in its wrangler.toml)`);
     const job = cron === undefined ? (jobs.length === 1 ? jobs[0] : undefined) : jobs.find((j) => j.cron === cron);
     if (!job) {
-      throw new Error(`Say which cron of "${functionName}" to fire: ${jobs.map((j) => `"${j.cron}"`).join(", ")}`);
+      throw new UserError(`Say which cron of "${functionName}" to fire: ${jobs.map((j) => `"${j.cron}"`).join(", ")}`);
     }
     return this.fire(job, new Date(), "manual");
   }

@@ -9,7 +9,7 @@ import { controlRequest, ControlRequestError, readControlInfo } from "../control
 import type { ControlInfo } from "../control/control.ts";
 import type { ProjectPaths } from "../common/paths.ts";
 import { deployedRelease, listReleases, previousRelease, readHistory } from "./history.ts";
-import type { SwitchResult } from "../runtime/supervisor.ts";
+import type { SwitchResult } from "./switch.ts";
 
 /** A deploy or rollback that did not happen; the message says why and that the live release is untouched. */
 export class ReleaseCommandError extends Error {

@@ -1,12 +1,8 @@
 /**
- * Bearer token check. Both sides are hashed first so that timingSafeEqual compares equal lengths and the
- * comparison time says nothing about the token's length or content.
+ * How a client presents the proxy's token (the Upstash REST protocol: a bearer header, or the _token query
+ * parameter), and the fast path for the usual header. The general check is common/http.ts's tokenChecker.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value, "utf8").digest();
-}
+import { timingSafeEqual } from "node:crypto";
 
 /** The token a request presents: `Authorization: Bearer <token>`, else the `_token` query parameter. */
 export function presentedToken(authorization: string | undefined, url: URL | undefined): string | undefined {
@@ -15,15 +11,6 @@ export function presentedToken(authorization: string | undefined, url: URL | und
     return match?.[1];
   }
   return url?.searchParams.get("_token") ?? undefined;
-}
-
-/** Returns a checker that tells whether a presented token is the expected one, in constant time. */
-export function tokenChecker(expected: string): (presented: string | undefined) => boolean {
-  const want = digest(expected);
-  return function checkToken(presented) {
-    if (presented === undefined) return false;
-    return timingSafeEqual(digest(presented), want);
-  };
 }
 
 /**

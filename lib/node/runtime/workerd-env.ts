@@ -1,0 +1,49 @@
+/**
+ * The environment workerd processes see: only what functions declare as secrets, the internal token and what
+ * /readyz checks. Nothing else from the supervisor's environment leaks in, and each function is bound only to
+ * what it declares (the generated config names each binding).
+ */
+import { DB_POOL_MAX_VAR } from "../../shared/names.ts";
+import { INTERNAL_TOKEN_VAR } from "../build/serve-config.ts";
+import type { Collector } from "../observe/collector.ts";
+import type { Manifest } from "../releases/manifest.ts";
+import type { RedisService } from "../redis/service.ts";
+import type { Database } from "./database.ts";
+
+export interface WorkerdEnvOptions {
+  manifest: Manifest;
+  /** The supervisor's environment: declared secrets are read from it. */
+  env: NodeJS.ProcessEnv;
+  internalToken: string;
+  database: Database;
+  redis: RedisService;
+  collector: Collector;
+}
+
+/** The environment for a release's processes, and the secrets its functions declare that nothing sets. */
+export function workerdEnvironment({ manifest, env: from, internalToken, database, redis, collector }: WorkerdEnvOptions): {
+  env: Record<string, string>;
+  missing: Map<string, string[]>;
+} {
+  const env: Record<string, string> = {
+    [INTERNAL_TOKEN_VAR]: internalToken,
+    // The internal worker's /readyz reaches the pooler and the proxy as functions do.
+    DATABASE_URL: database.functionUrl,
+    ...redis.bindings,
+    // The tail worker reports to the collector; the internal worker forwards /metrics and /dashboard to it.
+    WORKYARD_COLLECTOR_URL: collector.url,
+    WORKYARD_COLLECTOR_TOKEN: collector.token,
+    // PGlite runs one query at a time and accepts a limited number of connections: a function host's pool of
+    // more than one connection per process would only queue (and, through a deploy, run out of connections).
+    ...(database.backend.kind === "embedded-pglite" ? { [DB_POOL_MAX_VAR]: "1" } : {}),
+  };
+  const missing = new Map<string, string[]>();
+  for (const fn of manifest.functions) {
+    for (const name of fn.secrets) {
+      const value = name === "DATABASE_URL" ? database.functionUrl : (redis.bindings[name] ?? from[name]);
+      if (value === undefined) missing.set(fn.name, [...(missing.get(fn.name) ?? []), name]);
+      else env[name] = value;
+    }
+  }
+  return { env, missing };
+}
