@@ -51,7 +51,7 @@ export function renderError(thrown: Error, c: Context): Response {
 /** A Hono app with the standard middleware and error handling installed. */
 export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1024 }: AppOptions = {}): Hono<E> {
   // Routes on the path below the gateway's prefix when the gateway hands a request over in its isolate (see
-  // inline-route.ts), else on the request's path.
+  // route.ts), else on the request's path.
   const app = new Hono<E>({ getPath: routedPath });
   acceptInlineRoutes(app);
   app.use(async function discardUnread(c, next) {

@@ -4,7 +4,7 @@
  * request (measured with wrk, CPU per request), so the gateway does not do it for requests that never ask.
  *
  * The peer is `cf.clientIp`, which workerd sets on every request it accepts and keeps across service bindings
- * and host objects. When that peer is on this machine (Caddy in front, see the README's TLS section), the
+ * and host objects. When that peer is on this machine (Caddy in front, see docs/production.md), the
  * address the proxy appended last to X-Forwarded-For is the client's. A header from a remote client is never
  * believed. On Cloudflare, where `cf` carries no clientIp, the edge's own CF-Connecting-IP is used.
  */

@@ -23,7 +23,7 @@ declare module "hono" {
 
 /**
  * Sets `c.get("requestId")` and the `x-request-id` response header; for a request the gateway handed over in its
- * isolate (inline-route.ts), the gateway's id and `c.get("routePrefix")`.
+ * isolate (route.ts), the gateway's id and `c.get("routePrefix")`.
  */
 export const requestId = (): MiddlewareHandler =>
   async function requestId(c, next) {

@@ -224,7 +224,7 @@ async function handle(
   try {
     let work: Promise<Response>;
     if (handler && takesInlineRoutes(handler)) {
-      // An app made by createApp in this isolate: handed the request as it is (inline-route.ts), no copy.
+      // An app made by createApp in this isolate: handed the request as it is (route.ts), no copy.
       setInlineRoute(request, { prefix: `/${name}`, requestId });
       work = Promise.resolve(handler.fetch(request, inlineEnv(env, name), ctx));
     } else {

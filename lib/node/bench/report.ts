@@ -1,5 +1,5 @@
 /**
- * Turning results into ratio rows and Markdown tables the README can hold verbatim. Pure functions.
+ * Turning results into ratio rows and Markdown tables docs/performance can hold verbatim. Pure functions.
  */
 import type { Comparison, ComparisonResult, ScenarioResult } from "./scenario.ts";
 

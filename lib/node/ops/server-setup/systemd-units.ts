@@ -90,7 +90,7 @@ export function pgbouncerUnit(o: SetupOptions): string {
   return renderUnit(`${UNIT_NAMES.pgbouncer}: PgBouncer in transaction pooling mode between the functions and PostgreSQL.\n${GENERATED}`, {
     Unit: [
       ["Description", "workyard: PgBouncer (transaction pooling) in front of PostgreSQL"],
-      ["Documentation", `file://${o.root}/README.md man:pgbouncer(1)`],
+      ["Documentation", `file://${o.root}/docs/production.md man:pgbouncer(1)`],
       ["After", "network-online.target postgresql.service"],
       ["Wants", "network-online.target"],
       ...startLimit,
@@ -124,7 +124,7 @@ export function redisProxyUnit(o: SetupOptions): string {
   return renderUnit(`${UNIT_NAMES.redisProxy}: the Upstash-compatible HTTP proxy in front of Redis, on loopback.\n${GENERATED}`, {
     Unit: [
       ["Description", "workyard: Upstash-compatible Redis proxy"],
-      ["Documentation", `file://${o.root}/README.md`],
+      ["Documentation", `file://${o.root}/docs/production.md`],
       ["After", "network-online.target redis-server.service"],
       ["Wants", "network-online.target"],
       ...startLimit,
@@ -153,7 +153,7 @@ export function supervisorUnit(o: SetupOptions): string {
     {
       Unit: [
         ["Description", "workyard: functions on workerd, and the cron scheduler"],
-        ["Documentation", `file://${o.root}/README.md`],
+        ["Documentation", `file://${o.root}/docs/production.md`],
         // Wants, not Requires: a restart of PgBouncer or the proxy must not restart the functions (they answer 503 meanwhile).
         ["After", `network-online.target postgresql.service ${UNIT_NAMES.pgbouncer} ${UNIT_NAMES.redisProxy}`],
         ["Wants", `network-online.target ${UNIT_NAMES.pgbouncer} ${UNIT_NAMES.redisProxy}`],
@@ -193,7 +193,7 @@ export function backupUnit(o: SetupOptions): string {
   return renderUnit(`${UNIT_NAMES.backup}: pg_dump of DATABASE_URL into ${o.backupDir}, then a restore test.\n${GENERATED}`, {
     Unit: [
       ["Description", "workyard: PostgreSQL backup and restore test"],
-      ["Documentation", `file://${o.root}/README.md`],
+      ["Documentation", `file://${o.root}/docs/production.md`],
       ["After", "network-online.target postgresql.service"],
       ["Wants", "network-online.target"],
     ],
