@@ -11,6 +11,7 @@
 import type { Context, Hono } from "hono";
 import type { Env as HonoEnv } from "hono";
 import { getPath } from "hono/utils/url";
+import { FORWARDED_PREFIX_HEADER } from "../shared/names.ts";
 
 /** What the gateway would otherwise put into a forwarded copy of the request. */
 export interface InlineRoute {
@@ -62,5 +63,5 @@ export function inlineRouteOf(request: Request): InlineRoute | undefined {
  * "" when the function is served on its own (wrangler dev, Cloudflare, Deno).
  */
 export function routePrefix(c: Context): string {
-  return c.get("routePrefix") ?? c.req.header("x-forwarded-prefix") ?? "";
+  return c.get("routePrefix") ?? c.req.header(FORWARDED_PREFIX_HEADER) ?? "";
 }

@@ -1,4 +1,8 @@
-/** Names shared by the gateway and function hosts (in workerd) and the config generator (in Node). */
+/**
+ * Names both sides use: the workers in workerd read them, the config generator and the supervisor in Node set them.
+ * A name spelled differently on one side fails silently at run time (an unset binding, a 404 on the internal
+ * socket), so each is written once, here, and type-checked under both tsconfigs.
+ */
 
 /** The gateway binding that carries a secret of an in-isolate function. */
 export const inlineSecretBinding = (fn: string, secret: string) => `SECRET__${fn.replaceAll("-", "_")}__${secret}`;
@@ -8,3 +12,24 @@ export const HOST_OBJECT_NAME = "pool";
 
 /** A cap on a function host's pool the supervisor sets (1 on the embedded PGlite, which runs one query at a time). */
 export const DB_POOL_MAX_VAR = "WORKYARD_DB_POOL_MAX";
+
+/** The environment variable (and binding) the internal worker reads its token from. */
+export const INTERNAL_TOKEN_VAR = "WORKYARD_INTERNAL_TOKEN";
+
+/** Where the tail worker and the gateway send traces, and the internal worker finds metrics: the collector. */
+export const COLLECTOR_URL_VAR = "WORKYARD_COLLECTOR_URL";
+/** The bearer token the collector wants. */
+export const COLLECTOR_TOKEN_VAR = "WORKYARD_COLLECTOR_TOKEN";
+
+/** The internal worker's paths that the supervisor calls. */
+export const INTERNAL_PATHS = {
+  healthz: "/healthz",
+  readyz: "/readyz",
+  /** POST, ?holdMs=N: hold new requests before this process is stopped (workers/drain.ts). */
+  drain: "/drain",
+  /** POST /scheduled/<function>?cron=..&scheduledTime=<ms>: run a function's scheduled() (cron/scheduler.ts). */
+  scheduled: "/scheduled/",
+} as const;
+
+/** The header the gateway tells a function in its own isolate the prefix it was routed under with. */
+export const FORWARDED_PREFIX_HEADER = "x-forwarded-prefix";

@@ -10,6 +10,7 @@ import type { AccessRecord, TraceRecord } from "./trace-record.ts";
 import { boundedLogValue } from "./trace-record.ts";
 import { deliver } from "./trace-sender.ts";
 import type { CollectorEnv } from "./trace-sender.ts";
+import { COLLECTOR_URL_VAR } from "../shared/names.ts";
 
 type LogLine = TraceRecord["logs"][number];
 
@@ -63,7 +64,7 @@ export async function traced(
   done: () => void,
   record: (response: Response | undefined) => AccessRecord,
 ): Promise<Response> {
-  if (!env.WORKYARD_COLLECTOR_URL) {
+  if (!env[COLLECTOR_URL_VAR]) {
     try {
       return await work();
     } finally {

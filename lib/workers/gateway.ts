@@ -14,7 +14,7 @@ import { clientIpOf } from "../sdk/client-ip.ts";
 import { holdWhileDraining } from "./drain.ts";
 import { errorResponse } from "../sdk/errors.ts";
 import { errorDetails } from "../sdk/error-details.ts";
-import { HOST_OBJECT_NAME, inlineSecretBinding } from "../shared/names.ts";
+import { COLLECTOR_URL_VAR, FORWARDED_PREFIX_HEADER, HOST_OBJECT_NAME, inlineSecretBinding } from "../shared/names.ts";
 import { setInlineRoute, takesInlineRoutes } from "../sdk/route.ts";
 import { traced } from "./gateway-trace.ts";
 import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "../sdk/request-id.ts";
@@ -162,7 +162,7 @@ export function createGateway(inline: Record<string, InlineHandler> = {}) {
       const to = target(request);
       const route = to.name !== "" && Object.hasOwn(env.ROUTES, to.name) ? env.ROUTES[to.name] : undefined;
       // Without a collector nothing is recorded: no record, no in-flight count, no client IP.
-      if (!env.WORKYARD_COLLECTOR_URL) return handle(request, to, route, env, ctx, inline);
+      if (!env[COLLECTOR_URL_VAR]) return handle(request, to, route, env, ctx, inline);
       const started = Date.now();
       const fn = route ? to.name : null;
       const key = fn ?? "";
@@ -230,7 +230,7 @@ async function handle(
     } else {
       const forwarded = new Request(origin + rest, request);
       forwarded.headers.set(REQUEST_ID_HEADER, requestId);
-      forwarded.headers.set("x-forwarded-prefix", `/${name}`);
+      forwarded.headers.set(FORWARDED_PREFIX_HEADER, `/${name}`);
       work = handler ? Promise.resolve(handler.fetch(forwarded, inlineEnv(env, name), ctx)) : (target as FunctionBinding).fetch(forwarded);
     }
     response = await withDeadline(work, route.timeoutMs);

@@ -19,20 +19,21 @@
  * on this worker, and workerd started with --experimental.
  */
 import { pgClient } from "../sdk/db.ts";
+import { COLLECTOR_TOKEN_VAR, COLLECTOR_URL_VAR, INTERNAL_PATHS, INTERNAL_TOKEN_VAR } from "../shared/names.ts";
 
 interface ScheduledTarget {
   scheduled(options: { cron?: string; scheduledTime?: Date }): Promise<{ outcome: string; noRetry: boolean }>;
 }
 
 export interface InternalEnv {
-  WORKYARD_INTERNAL_TOKEN?: string;
+  [INTERNAL_TOKEN_VAR]?: string;
   /** What functions use: PgBouncer (or the embedded database) and the Redis proxy; unset when not configured. */
   DATABASE_URL?: string;
   UPSTASH_REDIS_REST_URL?: string;
   UPSTASH_REDIS_REST_TOKEN?: string;
   /** The supervisor's collector (metrics, errors, dashboard), and its token. */
-  WORKYARD_COLLECTOR_URL?: string;
-  WORKYARD_COLLECTOR_TOKEN?: string;
+  [COLLECTOR_URL_VAR]?: string;
+  [COLLECTOR_TOKEN_VAR]?: string;
   /** Function name → service binding name. */
   FUNCTIONS: Record<string, string>;
   /** The gateway's `control` entrypoint in this same process (drain). */
@@ -99,9 +100,9 @@ async function readiness(env: InternalEnv, ctx: ExecutionContext): Promise<Respo
 
 /** Forwards a GET to the collector, which runs in the supervisor. */
 async function fromCollector(env: InternalEnv, path: string): Promise<Response> {
-  if (!env.WORKYARD_COLLECTOR_URL) return error(503, "collector_unavailable", "No collector is configured (WORKYARD_COLLECTOR_URL): start workyard with npm start");
+  if (!env[COLLECTOR_URL_VAR]) return error(503, "collector_unavailable", "No collector is configured (WORKYARD_COLLECTOR_URL): start workyard with npm start");
   try {
-    const res = await fetch(`${env.WORKYARD_COLLECTOR_URL}${path}`, { headers: { authorization: `Bearer ${env.WORKYARD_COLLECTOR_TOKEN ?? ""}` } });
+    const res = await fetch(`${env[COLLECTOR_URL_VAR]}${path}`, { headers: { authorization: `Bearer ${env[COLLECTOR_TOKEN_VAR] ?? ""}` } });
     return new Response(res.body, res);
   } catch (err) {
     return error(503, "collector_unavailable", `The collector did not answer: ${(err as Error).message}`);
@@ -143,18 +144,18 @@ export default {
   async fetch(request: Request, env: InternalEnv, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
     const given = url.pathname === "/dashboard" ? url.searchParams.get("token") : null;
-    if (given !== null && (await sameToken(given, env.WORKYARD_INTERNAL_TOKEN))) {
+    if (given !== null && (await sameToken(given, env[INTERNAL_TOKEN_VAR]))) {
       return new Response(null, {
         status: 303,
         headers: { location: "/dashboard", "set-cookie": `${COOKIE}=${encodeURIComponent(given)}; HttpOnly; SameSite=Strict; Path=/` },
       });
     }
-    if (!(await authorized(request, env.WORKYARD_INTERNAL_TOKEN))) {
+    if (!(await authorized(request, env[INTERNAL_TOKEN_VAR]))) {
       return error(401, "unauthorized", "The internal endpoints need Authorization: Bearer <WORKYARD_INTERNAL_TOKEN>");
     }
-    if (url.pathname === "/healthz") return json({ ok: true });
-    if (url.pathname === "/readyz") return readiness(env, ctx);
-    if (url.pathname === "/drain") {
+    if (url.pathname === INTERNAL_PATHS.healthz) return json({ ok: true });
+    if (url.pathname === INTERNAL_PATHS.readyz) return readiness(env, ctx);
+    if (url.pathname === INTERNAL_PATHS.drain) {
       if (request.method !== "POST") return error(405, "method_not_allowed", "Use POST");
       if (!env.GATEWAY_CONTROL) return error(404, "not_found", "This release cannot drain (no gateway control binding)");
       return env.GATEWAY_CONTROL.fetch(new Request(`http://gateway/drain${url.search}`, { method: "POST" }));
@@ -166,7 +167,7 @@ export default {
       }
     }
 
-    const scheduled = /^\/scheduled\/([a-z][a-z0-9-]*)$/.exec(url.pathname);
+    const scheduled = url.pathname.startsWith(INTERNAL_PATHS.scheduled) ? /^([a-z][a-z0-9-]*)$/.exec(url.pathname.slice(INTERNAL_PATHS.scheduled.length)) : null;
     if (scheduled) {
       if (request.method !== "POST") return error(405, "method_not_allowed", "Use POST");
       const name = scheduled[1] ?? "";

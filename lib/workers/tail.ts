@@ -10,6 +10,7 @@ import type { TraceRecord } from "./trace-record.ts";
 import { deliver } from "./trace-sender.ts";
 import type { CollectorEnv } from "./trace-sender.ts";
 import { boundedLogValue } from "./trace-record.ts";
+import { COLLECTOR_URL_VAR } from "../shared/names.ts";
 
 /** The parts of a trace item the collector uses. */
 export function toRecord(item: TraceItem, worker: string): TraceRecord {
@@ -40,7 +41,7 @@ export function toRecord(item: TraceItem, worker: string): TraceRecord {
 
 export default {
   tail(events: TraceItem[], env: CollectorEnv, ctx: ExecutionContext<{ worker?: string }>): void {
-    if (!env.WORKYARD_COLLECTOR_URL) return;
+    if (!env[COLLECTOR_URL_VAR]) return;
     const worker = ctx.props?.worker ?? "unknown";
     deliver(events.map((item) => toRecord(item, worker)), env, ctx);
   },

@@ -7,10 +7,11 @@
  * plain data crosses invocations, never an I/O object.
  */
 import type { TraceRecord } from "./trace-record.ts";
+import { COLLECTOR_TOKEN_VAR, COLLECTOR_URL_VAR } from "../shared/names.ts";
 
 export interface CollectorEnv {
-  WORKYARD_COLLECTOR_URL?: string | null;
-  WORKYARD_COLLECTOR_TOKEN?: string | null;
+  [COLLECTOR_URL_VAR]?: string | null;
+  [COLLECTOR_TOKEN_VAR]?: string | null;
 }
 
 const FLUSH_AFTER_MS = 100;
@@ -22,11 +23,11 @@ const buffer: TraceRecord[] = [];
 let flushSince = 0;
 
 async function send(env: CollectorEnv, batch: TraceRecord[]): Promise<void> {
-  if (batch.length === 0 || !env.WORKYARD_COLLECTOR_URL) return;
+  if (batch.length === 0 || !env[COLLECTOR_URL_VAR]) return;
   try {
-    const res = await fetch(`${env.WORKYARD_COLLECTOR_URL}/ingest`, {
+    const res = await fetch(`${env[COLLECTOR_URL_VAR]}/ingest`, {
       method: "POST",
-      headers: { authorization: `Bearer ${env.WORKYARD_COLLECTOR_TOKEN ?? ""}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${env[COLLECTOR_TOKEN_VAR] ?? ""}`, "content-type": "application/json" },
       body: JSON.stringify(batch),
     });
     await res.body?.cancel();
@@ -38,7 +39,7 @@ async function send(env: CollectorEnv, batch: TraceRecord[]): Promise<void> {
 
 /** Queues records for the collector (dropped when none is configured); `ctx` is the calling invocation's. */
 export function deliver(records: TraceRecord[], env: CollectorEnv, ctx: Pick<ExecutionContext, "waitUntil">): void {
-  if (!env.WORKYARD_COLLECTOR_URL) return;
+  if (!env[COLLECTOR_URL_VAR]) return;
   for (const record of records) buffer.push(record);
   if (buffer.length >= MAX_BATCH) {
     ctx.waitUntil(send(env, buffer.splice(0)));

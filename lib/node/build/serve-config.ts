@@ -4,7 +4,8 @@
  * written into a file), and an outbound network that lets functions reach local services (PgBouncer,
  * the Redis proxy) as well as public ones.
  */
-import { DB_POOL_MAX_VAR, inlineSecretBinding } from "../../shared/names.ts";
+import { COLLECTOR_TOKEN_VAR, COLLECTOR_URL_VAR, DB_POOL_MAX_VAR, inlineSecretBinding, INTERNAL_TOKEN_VAR } from "../../shared/names.ts";
+export { INTERNAL_TOKEN_VAR };
 import type { RouteSettings } from "./functions.ts";
 import type { FunctionEntry, Manifest } from "../releases/manifest.ts";
 import { HOST_CLASS } from "./function-entry.ts";
@@ -44,12 +45,10 @@ export const HTTPS_SOCKET = "https";
 export const INTERNAL_SOCKET = "internal";
 /** One process's own view of the internal worker (readiness, drain); loopback only, token required. */
 export const PROBE_SOCKET = "probe";
-/** The environment variable workerd reads the internal token from. */
-export const INTERNAL_TOKEN_VAR = "WORKYARD_INTERNAL_TOKEN";
 /** What the internal worker's /readyz checks, read from workerd's environment. */
 export const READINESS_TARGETS = ["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"] as const;
 /** Where the tail worker and the gateway send traces and the internal worker finds metrics: the supervisor's collector. */
-export const COLLECTOR_VARS = ["WORKYARD_COLLECTOR_URL", "WORKYARD_COLLECTOR_TOKEN"] as const;
+export const COLLECTOR_VARS = [COLLECTOR_URL_VAR, COLLECTOR_TOKEN_VAR] as const;
 /** The tail worker every function in its own isolate reports to (the gateway makes its own records). */
 export const TAIL_SERVICE = "tail";
 /** Attaches the tail worker to a worker, telling it the worker's name (workerd leaves scriptName null). */

@@ -12,6 +12,7 @@ import type { Sql } from "postgres";
 import { nextFire, previousFire } from "./crons.ts";
 import type { FunctionEntry } from "../releases/manifest.ts";
 import { UserError } from "../common/user-error.ts";
+import { INTERNAL_PATHS } from "../../shared/names.ts";
 
 export interface CronJob {
   functionName: string;
@@ -164,7 +165,7 @@ export class Scheduler {
     let status: RunStatus;
     let error: string | null = null;
     try {
-      const url = new URL(`/scheduled/${job.functionName}`, this.opts.internalUrl);
+      const url = new URL(`${INTERNAL_PATHS.scheduled}${job.functionName}`, this.opts.internalUrl);
       url.searchParams.set("cron", job.cron);
       url.searchParams.set("scheduledTime", String(scheduledAt.getTime()));
       const res = await fetch(url, {

@@ -5,6 +5,8 @@
  * `failures` checks in a row without an answer, the process is killed, and the supervisor's restart (keep-alive.ts)
  * brings a fresh one up on the same socket while the other processes go on serving.
  */
+import { INTERNAL_PATHS } from "../../shared/names.ts";
+
 export interface LivenessOptions {
   /** http://127.0.0.1:<port> of the process's own probe socket. */
   probeUrl: string;
@@ -41,7 +43,7 @@ export function watchLiveness(o: LivenessOptions): LivenessWatch {
     if (checking || stopped) return;
     checking = true;
     try {
-      const res = await fetch(`${o.probeUrl}/healthz`, {
+      const res = await fetch(`${o.probeUrl}${INTERNAL_PATHS.healthz}`, {
         headers: { authorization: `Bearer ${o.token}` },
         signal: AbortSignal.timeout(Math.min(2000, Math.max(200, o.intervalMs))),
       });

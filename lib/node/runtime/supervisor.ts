@@ -33,6 +33,7 @@ import { checkKeypair, tlsSettings, writeTlsConfig } from "./tls.ts";
 import { workerdEnvironment } from "./workerd-env.ts";
 import { processCount, startGeneration } from "./workerd-pool.ts";
 import type { Generation } from "./workerd-pool.ts";
+import { INTERNAL_TOKEN_VAR } from "../../shared/names.ts";
 
 export type { DatabaseBackend, RedisInfo, ServedRelease };
 export type { SwitchResult } from "../releases/switch.ts";
@@ -144,7 +145,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     }
     owned.defer(() => collector.stop());
 
-    const internalToken = opts.env.WORKYARD_INTERNAL_TOKEN || randomBytes(24).toString("base64url");
+    const internalToken = opts.env[INTERNAL_TOKEN_VAR] || randomBytes(24).toString("base64url");
     const envFor = (manifest: Manifest) => workerdEnvironment({ manifest, env: opts.env, internalToken, database, redis: redisService, collector });
     let missingSecrets = envFor(first.manifest).missing;
     const tls = tlsSettings(opts.env, opts.paths.root);

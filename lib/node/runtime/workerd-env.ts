@@ -3,8 +3,7 @@
  * /readyz checks. Nothing else from the supervisor's environment leaks in, and each function is bound only to
  * what it declares (the generated config names each binding).
  */
-import { DB_POOL_MAX_VAR } from "../../shared/names.ts";
-import { INTERNAL_TOKEN_VAR } from "../build/serve-config.ts";
+import { COLLECTOR_TOKEN_VAR, COLLECTOR_URL_VAR, DB_POOL_MAX_VAR, INTERNAL_TOKEN_VAR } from "../../shared/names.ts";
 import type { Collector } from "../observe/collector.ts";
 import type { Manifest } from "../releases/manifest.ts";
 import type { RedisService } from "../redis/service.ts";
@@ -31,8 +30,8 @@ export function workerdEnvironment({ manifest, env: from, internalToken, databas
     DATABASE_URL: database.functionUrl,
     ...redis.bindings,
     // The tail worker reports to the collector; the internal worker forwards /metrics and /dashboard to it.
-    WORKYARD_COLLECTOR_URL: collector.url,
-    WORKYARD_COLLECTOR_TOKEN: collector.token,
+    [COLLECTOR_URL_VAR]: collector.url,
+    [COLLECTOR_TOKEN_VAR]: collector.token,
     // PGlite runs one query at a time and accepts a limited number of connections: a function host's pool of
     // more than one connection per process would only queue (and, through a deploy, run out of connections).
     ...(database.backend.kind === "embedded-pglite" ? { [DB_POOL_MAX_VAR]: "1" } : {}),

@@ -12,6 +12,7 @@ import { listenSocket } from "./listen-socket.ts";
 import type { HeldSocket } from "./listen-socket.ts";
 import { startWorkerd, waitUntilReady } from "./workerd-process.ts";
 import type { WorkerdProcess } from "./workerd-process.ts";
+import { INTERNAL_PATHS } from "../../shared/names.ts";
 
 /** How long an old process holds new requests before it is stopped, and how long before that SIGTERM is sent. */
 export const DRAIN_HOLD_MS = 1500;
@@ -132,7 +133,7 @@ async function startMember(opts: GenerationOptions, index: number, readiness: Ge
 async function drainOne(proc: PooledWorkerd, token: string, log: (line: string) => void): Promise<void> {
   proc.unwatch();
   try {
-    const res = await fetch(`${proc.probeUrl}/drain?holdMs=${DRAIN_HOLD_MS}`, {
+    const res = await fetch(`${proc.probeUrl}${INTERNAL_PATHS.drain}?holdMs=${DRAIN_HOLD_MS}`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}` },
       signal: AbortSignal.timeout(2000),
