@@ -1,0 +1,92 @@
+/**
+ * The README's first function, exactly as the README shows it (its code blocks are read from README.md, so the test
+ * follows the text): it builds, is served by `npm start`'s supervisor with the var its wrangler.toml sets, and runs
+ * under plain `wrangler dev` with the merged config the build leaves, as it would on Cloudflare.
+ */
+import { spawn } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { projectPaths } from "../../lib/node/common/paths.ts";
+import { freePort } from "../../lib/node/runtime/listen-socket.ts";
+import { startSupervisor } from "../../lib/node/runtime/supervisor.ts";
+import type { Supervisor } from "../../lib/node/runtime/supervisor.ts";
+import { createTestProject } from "../helpers/test-project.ts";
+import type { TestProject } from "../helpers/test-project.ts";
+
+/** Every fenced block whose first line names a file under functions/ (`// functions/x/index.ts`, `# functions/x/wrangler.toml`). */
+async function readmeFiles(): Promise<Map<string, string>> {
+  const readme = await readFile(join(projectPaths().root, "README.md"), "utf8");
+  const files = new Map<string, string>();
+  for (const [, body] of readme.matchAll(/```[a-z]*\n([\s\S]*?)```/g)) {
+    const named = /^(?:\/\/|#) (functions\/[a-z0-9-]+\/[\w.]+)\n/.exec(body ?? "");
+    if (named?.[1]) files.set(named[1], (body ?? "").slice(named[0].length));
+  }
+  return files;
+}
+
+const post = (url: string, body: unknown) => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+describe("the README's first function", () => {
+  let project: TestProject;
+  let sup: Supervisor;
+  let files: Map<string, string>;
+
+  beforeAll(async () => {
+    files = await readmeFiles();
+    project = await createTestProject({ realFunctions: false });
+    for (const [file, text] of files) {
+      await mkdir(dirname(join(project.paths.root, file)), { recursive: true });
+      await writeFile(join(project.paths.root, file), text);
+    }
+    // The embedded database: this function uses none, and the test needs nothing of the run's.
+    sup = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env: { WORKYARD_SCHEDULER: "off" }, log: () => {} });
+  });
+  afterAll(async () => {
+    await sup?.stop();
+    await project?.dispose();
+  });
+
+  it("is in the README as an index.ts and a wrangler.toml, importing the SDK through #workyard", () => {
+    expect([...files.keys()]).toEqual(expect.arrayContaining(["functions/greet/index.ts", "functions/greet/wrangler.toml"]));
+    expect(files.get("functions/greet/index.ts")).toMatch(/from "#workyard\/app"/);
+    expect(files.get("functions/greet/index.ts")).not.toMatch(/\.\.\/lib/);
+  });
+
+  it("is served by the supervisor with its var, and validates its input", async () => {
+    const ok = await post(`${sup.url}/greet`, { name: "Ada" });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ message: "Hello, Ada" });
+    const bad = await post(`${sup.url}/greet`, { name: "" });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: "invalid_input" } });
+  });
+
+  it("runs under plain wrangler dev with the merged config the build leaves", async () => {
+    const config = join(project.paths.work, "wrangler", "greet.json");
+    const port = await freePort();
+    const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
+    const child = spawn(process.execPath, [wrangler, "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--log-level", "warn"], {
+      cwd: project.paths.root,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    try {
+      let res: Response | undefined;
+      const deadline = Date.now() + 45_000;
+      while (!res && Date.now() < deadline && child.exitCode === null) {
+        res = await post(`http://127.0.0.1:${port}/`, { name: "Ada" }).catch(() => undefined);
+        if (!res) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(res?.status, `wrangler dev did not answer:\n${output}`).toBe(200);
+      if (!res) return;
+      expect(await res.json()).toEqual({ message: "Hello, Ada" });
+    } finally {
+      child.kill("SIGTERM");
+    }
+  }, 60_000);
+});
