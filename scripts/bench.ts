@@ -12,22 +12,10 @@
  *
  *   npm run bench -- [--duration 8] [--warmup 2] [--connections 32] [--rounds 1] [--only <substring>] [--workerd <path>]
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import { availableParallelism, cpus, loadavg } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { execa } from "execa";
-import { build } from "../lib/node/build/build.ts";
-import { databaseBench } from "../lib/node/bench/database.ts";
-import { memoryBench, memoryTable } from "../lib/node/bench/memory.ts";
-import type { MemoryReport } from "../lib/node/bench/memory.ts";
-import { helloBench } from "../lib/node/bench/hello.ts";
-import { compare, instructionsTable, ratioTable, resultsTable } from "../lib/node/bench/report.ts";
-import { redisBench } from "../lib/node/bench/redis.ts";
-import { runScenarios } from "../lib/node/bench/runner.ts";
-import { checkValgrind, describeBinary, runtimeCostBench } from "../lib/node/bench/runtime-cost.ts";
+import { runBench } from "../lib/node/bench/run.ts";
 import { projectPaths } from "../lib/node/common/paths.ts";
-import { workerdPackageBinary as workerdBinary } from "../lib/node/ops/toolchain/versions.ts";
+import { describeFailure } from "../lib/node/common/user-error.ts";
 
 const usage =
   "usage: npm run bench -- [--duration SECONDS] [--warmup SECONDS] [--connections N] [--rounds N] [--only SUBSTRING] [--workerd PATH ...]\n" +
@@ -88,101 +76,20 @@ const onSignal = (signal: NodeJS.Signals) => {
 process.on("SIGINT", onSignal);
 process.on("SIGTERM", onSignal);
 
-const log = (line: string) => console.log(line);
-const paths = projectPaths();
 try {
-  const release = await build(paths);
-  log(`${release.reused ? "sources unchanged, using" : "built"} release ${release.manifest.id} (${Math.round(release.ms)} ms)`);
-
-  const bench = helloBench({ paths, release, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
-  const databaseRows = await databaseBench({ paths, log, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
-  bench.scenarios.push(...databaseRows.scenarios);
-  bench.comparisons.push(...databaseRows.comparisons);
-  const redisRows = await redisBench({ paths, log, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
-  bench.scenarios.push(...redisRows.scenarios);
-  bench.comparisons.push(...redisRows.comparisons);
-  const binaries = await Promise.all([workerdBinary(), ...(args.workerd ?? [])].map(describeBinary));
-  if (args.instructions) await checkValgrind();
-  const plainRows = runtimeCostBench({ paths, binaries, instructions: args.instructions, onLine: (source, line) => console.error(`  [${source}] ${line}`) });
-  bench.scenarios.push(...plainRows.scenarios);
-  bench.comparisons.push(...plainRows.comparisons);
-  const scenarios = args.only === undefined ? bench.scenarios : bench.scenarios.filter((s) => s.name.includes(args.only ?? ""));
-  const withMemory = args.only === undefined || "memory".includes(args.only);
-  if (scenarios.length === 0 && !withMemory) {
-    console.error(`--only "${args.only}" matches no setup; setups are:\n${bench.scenarios.map((s) => `  ${s.name}`).join("\n")}`);
-    process.exit(2);
-  }
-
-  const cores = availableParallelism();
-  const workerdVersion = (await execa(workerdBinary(), ["--version"], { reject: false })).stdout.trim();
-  log(
-    `\n${cores} cores (${cpus()[0]?.model ?? "unknown CPU"}), Node ${process.version}, ${workerdVersion}. ` +
-      `The load generator (autocannon) runs in this process on loopback and takes one core; each setup gets the rest.`,
-  );
-  const [load1 = 0] = loadavg();
-  log(`load average before the run: ${load1.toFixed(2)}`);
-  // Anything else running competes for the same cores: throughput drops and the ratios get squeezed.
-  if (load1 > 0.5) log("WARNING: this machine is busy; these numbers are not comparable with a run on an idle one.");
-  log("");
-
-  const { results, failures } = await runScenarios(scenarios, { ...load, signal: controller.signal, log });
-  if (controller.signal.aborted) {
-    console.error("aborted: every setup was stopped; no results written");
-    process.exit(130);
-  }
-  const ratios = compare(results, bench.comparisons);
-  let memory: MemoryReport | undefined;
-  if (withMemory) {
-    try {
-      memory = await memoryBench(paths, log, (line) => console.error(`  [workerd memory] ${line}`));
-    } catch (err) {
-      failures.push({ name: "memory", error: (err as Error).message });
-    }
-  }
-
-  log("");
-  log(resultsTable(results));
-  log("");
-  const counted = instructionsTable(results);
-  if (counted) log(`${counted}\n`);
-  log(ratioTable(ratios));
-  log("");
-  if (memory) {
-    log(memoryTable(memory));
-    log("");
-  }
-  log(
-    `${load.connections} connections, ${load.warmupSeconds} s warmup + ${load.durationSeconds} s measured per setup, one setup at a time` +
-      `${load.rounds > 1 ? `, median of ${load.rounds} rounds (non-200/errors summed over all)` : ""}; p50/p99 at autocannon's 1 ms resolution.`,
-  );
-
-  const out = join(paths.work, "bench", "latest.json");
-  await mkdir(join(paths.work, "bench"), { recursive: true });
-  await writeFile(
-    out,
-    `${JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        release: release.manifest.id,
-        machine: { cores, cpu: cpus()[0]?.model ?? null, node: process.version, workerd: workerdVersion, loadAverageBefore: load1 },
-        load,
-        only: args.only ?? null,
-        results,
-        comparisons: ratios,
-        memory: memory ?? null,
-        failures,
-      },
-      null,
-      2,
-    )}\n`,
-  );
-  log(`results written to ${out}`);
-
-  if (failures.length > 0) {
-    console.error(`\n${failures.length} setup(s) could not be run:\n${failures.map((f) => `  ${f.name}: ${f.error}`).join("\n")}`);
-    process.exitCode = 1;
-  }
+  const { aborted, failed } = await runBench({
+    paths: projectPaths(),
+    load,
+    only: args.only,
+    workerd: args.workerd,
+    instructions: args.instructions,
+    signal: controller.signal,
+    log: (line) => console.log(line),
+    onLine: (source, line) => console.error(`  [${source}] ${line}`),
+  });
+  if (aborted) console.error("aborted: every setup was stopped; no results written");
+  process.exitCode = aborted ? 130 : failed > 0 ? 1 : 0;
 } catch (err) {
-  console.error(`\nbench failed: ${(err as Error).message}`);
+  console.error(`\nbench failed: ${describeFailure(err)}`);
   process.exitCode = 1;
 }

@@ -1,0 +1,108 @@
+/**
+ * One bench run: builds (or reuses) the release, gathers every setup (hello through the gateway and beside it, the
+ * database and Redis reads, workerd's own cost per request on each binary), runs them one after another on loopback
+ * with autocannon, then the memory row, prints the tables and writes .workyard/bench/latest.json. scripts/bench.ts
+ * parses the arguments and the signals; docs/performance/README.md says what each row measures.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { availableParallelism, cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { build } from "../build/build.ts";
+import type { ProjectPaths } from "../common/paths.ts";
+import { UserError } from "../common/user-error.ts";
+import { workerdPackageBinary as workerdBinary } from "../ops/toolchain/versions.ts";
+import { databaseBench } from "./database.ts";
+import { helloBench } from "./hello.ts";
+import { memoryBench, memoryTable } from "./memory.ts";
+import type { MemoryReport } from "./memory.ts";
+import { redisBench } from "./redis.ts";
+import { compare, instructionsTable, ratioTable, resultsTable } from "./report.ts";
+import { runScenarios } from "./runner.ts";
+import { checkValgrind, describeBinary, runtimeCostBench } from "./runtime-cost.ts";
+
+export interface BenchOptions {
+  paths: ProjectPaths;
+  load: { durationSeconds: number; warmupSeconds: number; connections: number; rounds: number };
+  /** Only the setups whose name contains it ("memory" for the memory row alone). */
+  only?: string;
+  /** Other workerd binaries to run the plain-worker rows on, beside the installed one. */
+  workerd?: string[];
+  /** Count workerd's instructions per request under callgrind. */
+  instructions?: boolean;
+  signal: AbortSignal;
+  log: (line: string) => void;
+  /** A child process's line (a setup's server), for stderr. */
+  onLine: (source: string, line: string) => void;
+}
+
+/** Runs the bench; answers "aborted" when the signal stopped it, else the number of setups that could not run. */
+export async function runBench({ paths, load, only, workerd = [], instructions = false, signal, log, onLine }: BenchOptions): Promise<{ aborted: boolean; failed: number }> {
+  const release = await build(paths);
+  log(`${release.reused ? "sources unchanged, using" : "built"} release ${release.manifest.id} (${Math.round(release.ms)} ms)`);
+
+  const bench = helloBench({ paths, release, onLine });
+  for (const rows of [await databaseBench({ paths, log, onLine }), await redisBench({ paths, log, onLine })]) {
+    bench.scenarios.push(...rows.scenarios);
+    bench.comparisons.push(...rows.comparisons);
+  }
+  const binaries = await Promise.all([workerdBinary(), ...workerd].map(describeBinary));
+  if (instructions) await checkValgrind();
+  const plainRows = runtimeCostBench({ paths, binaries, instructions, onLine });
+  bench.scenarios.push(...plainRows.scenarios);
+  bench.comparisons.push(...plainRows.comparisons);
+  const scenarios = only === undefined ? bench.scenarios : bench.scenarios.filter((s) => s.name.includes(only));
+  const withMemory = only === undefined || "memory".includes(only);
+  if (scenarios.length === 0 && !withMemory) {
+    throw new UserError(`--only "${only}" matches no setup; setups are:\n${bench.scenarios.map((s) => `  ${s.name}`).join("\n")}`);
+  }
+
+  const cores = availableParallelism();
+  const workerdVersion = (await execa(workerdBinary(), ["--version"], { reject: false })).stdout.trim();
+  log(
+    `\n${cores} cores (${cpus()[0]?.model ?? "unknown CPU"}), Node ${process.version}, ${workerdVersion}. ` +
+      `The load generator (autocannon) runs in this process on loopback and takes one core; each setup gets the rest.`,
+  );
+  const [load1 = 0] = loadavg();
+  log(`load average before the run: ${load1.toFixed(2)}`);
+  // Anything else running competes for the same cores: throughput drops and the ratios get squeezed.
+  if (load1 > 0.5) log("WARNING: this machine is busy; these numbers are not comparable with a run on an idle one.");
+  log("");
+
+  const { results, failures } = await runScenarios(scenarios, { ...load, signal, log });
+  if (signal.aborted) return { aborted: true, failed: 0 };
+  const ratios = compare(results, bench.comparisons);
+  let memory: MemoryReport | undefined;
+  if (withMemory) {
+    try {
+      memory = await memoryBench(paths, log, (line) => onLine("workerd memory", line));
+    } catch (err) {
+      failures.push({ name: "memory", error: (err as Error).message });
+    }
+  }
+
+  log("");
+  log(resultsTable(results));
+  log("");
+  const counted = instructionsTable(results);
+  if (counted) log(`${counted}\n`);
+  log(ratioTable(ratios));
+  log("");
+  if (memory) {
+    log(memoryTable(memory));
+    log("");
+  }
+  log(
+    `${load.connections} connections, ${load.warmupSeconds} s warmup + ${load.durationSeconds} s measured per setup, one setup at a time` +
+      `${load.rounds > 1 ? `, median of ${load.rounds} rounds (non-200/errors summed over all)` : ""}; p50/p99 at autocannon's 1 ms resolution.`,
+  );
+
+  const out = join(paths.work, "bench", "latest.json");
+  await mkdir(join(paths.work, "bench"), { recursive: true });
+  const machine = { cores, cpu: cpus()[0]?.model ?? null, node: process.version, workerd: workerdVersion, loadAverageBefore: load1 };
+  const report = { date: new Date().toISOString(), release: release.manifest.id, machine, load, only: only ?? null, results, comparisons: ratios, memory: memory ?? null, failures };
+  await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
+  log(`results written to ${out}`);
+  if (failures.length > 0) log(`\n${failures.length} setup(s) could not be run:\n${failures.map((f) => `  ${f.name}: ${f.error}`).join("\n")}`);
+  return { aborted: false, failed: failures.length };
+}
