@@ -22,6 +22,7 @@ export interface DatabaseOptions {
   log: (line: string) => void;
   /** Where the embedded database keeps its data; default .workyard/pglite. */
   embeddedDbDir?: string;
+  /** Called when PgBouncer keeps dying and the supervisor gives up on it. */
   onFatal?: (err: Error) => void;
 }
 

@@ -24,7 +24,7 @@ import type { ServedRelease, Serving } from "../releases/switch.ts";
 import { startRedisService } from "../redis/service.ts";
 import type { RedisInfo, RedisService } from "../redis/service.ts";
 import { startDatabase } from "./database.ts";
-import type { DatabaseBackend } from "./database.ts";
+import type { DatabaseBackend, DatabaseOptions } from "./database.ts";
 import { livenessInterval } from "./liveness.ts";
 import { holdSockets } from "./sockets.ts";
 import { StartError } from "./start-error.ts";
@@ -39,24 +39,18 @@ export type { DatabaseBackend, RedisInfo, ServedRelease };
 export type { SwitchResult } from "../releases/switch.ts";
 export { StartError };
 
-export interface SupervisorOptions {
-  paths: ProjectPaths;
+export interface SupervisorOptions extends DatabaseOptions {
   host: string;
   /** 0 picks a free port (tests). */
   port: number;
   /**
    * The process environment: DATABASE_URL, PGBOUNCER_PORT, REDIS_URL, REDIS_PROXY_PORT, INTERNAL_PORT,
-   * WORKYARD_INTERNAL_TOKEN, WORKYARD_SCHEDULER=off, WORKYARD_NODE (this node's name in cron runs),
-   * WORKYARD_LOG, WORKYARD_ERROR_RETENTION_DAYS, and the
-   * secrets functions declare. PGBOUNCER_URL and REDIS_PROXY_URL (+ REDIS_PROXY_TOKEN) name an already-running PgBouncer and proxy
-   * (the production units): then the supervisor uses them and starts none of its own.
+   * WORKYARD_INTERNAL_TOKEN, WORKYARD_SCHEDULER=off, WORKYARD_NODE (this node's name in cron runs), WORKYARD_LOG,
+   * WORKYARD_ERROR_RETENTION_DAYS, and the secrets functions declare. PGBOUNCER_URL and REDIS_PROXY_URL
+   * (+ REDIS_PROXY_TOKEN) name an already-running PgBouncer and proxy (the production units): then the supervisor
+   * uses them and starts none of its own.
    */
   env: NodeJS.ProcessEnv;
-  log: (line: string) => void;
-  /** Where the embedded database keeps its data; default .workyard/pglite. */
-  embeddedDbDir?: string;
-  /** Called when a process keeps dying and the supervisor gives up on it. */
-  onFatal?: (err: Error) => void;
 }
 
 export interface Backends {
