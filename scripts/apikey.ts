@@ -5,11 +5,12 @@
  * API keys for machine clients of one function, in DATABASE_URL (or the embedded database when `npm start` is
  * not running on it). A new key is printed once; only its hash is stored.
  */
-import { AccountError, createApiKey, listApiKeys, revokeApiKey, ROLES } from "../lib/node/data/accounts.ts";
+import { createApiKey, listApiKeys, revokeApiKey, ROLES } from "../lib/node/data/accounts.ts";
 import type { Role } from "../lib/node/data/accounts.ts";
 import { cliArgs } from "../lib/node/cli/args.ts";
-import { EmbeddedInUseError, withProjectDatabase } from "../lib/node/data/embedded-postgres.ts";
+import { withProjectDatabase } from "../lib/node/data/embedded-postgres.ts";
 import { projectWithEnv } from "../lib/node/cli/serve.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 
 const usage = "usage: npm run apikey -- create <function> --name <who> [--role user|admin] | list | revoke <id>";
 const paths = projectWithEnv();
@@ -20,8 +21,8 @@ if (!(command === "list" || ((command === "create" || command === "revoke") && a
   process.exit(2);
 }
 
-try {
-  await withProjectDatabase(process.env, paths.embeddedDb, async (sql) => {
+await runCommand(() =>
+  withProjectDatabase(process.env, paths.embeddedDb, async (sql) => {
     if (command === "create") {
       const { id, key } = await createApiKey(sql, arg ?? "", values.name ?? "", values.role as Role);
       console.log(`API key ${id} for the function "${arg}" (role ${values.role}). Shown once; store it now:\n\n  ${key}\n`);
@@ -36,8 +37,5 @@ try {
         console.log(`${k.id}  ${k.function.padEnd(12)} ${k.role.padEnd(6)} ${k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : "active".padEnd(32)}  ${k.name}`);
       }
     }
-  });
-} catch (err) {
-  console.error(err instanceof AccountError || err instanceof EmbeddedInUseError ? err.message : err);
-  process.exitCode = 1;
-}
+  }),
+);

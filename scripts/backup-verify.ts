@@ -7,6 +7,7 @@ import { cliArgs } from "../lib/node/cli/args.ts";
 import { backupSettingsFromEnv } from "../lib/node/data/backup.ts";
 import { formatVerifyReport, verifyBackup } from "../lib/node/data/backup-verify.ts";
 import { projectWithEnv } from "../lib/node/cli/serve.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 
 const paths = projectWithEnv();
 const usage = "usage: npm run backup:verify [-- <backup file>]";
@@ -16,11 +17,8 @@ if (!parsed.ok || positionals.length > 1) {
   console.error(parsed.ok ? usage : `Cannot verify: ${parsed.error}`);
   process.exit(2);
 }
-try {
+await runCommand(async () => {
   const report = await verifyBackup({ databaseUrl: parsed.settings.DATABASE_URL, dir: parsed.settings.BACKUP_DIR, path: positionals[0] });
   for (const line of formatVerifyReport(report)) console.log(line);
-  process.exit(report.ok ? 0 : 1);
-} catch (err) {
-  console.error(`Backup verification FAILED: ${(err as Error).message}`);
-  process.exit(1);
-}
+  return report.ok ? 0 : 1;
+}, "Backup verification FAILED: ");

@@ -5,6 +5,7 @@
 import { backupSettingsFromEnv, runBackup } from "../lib/node/data/backup.ts";
 import { redactUrl } from "../lib/node/common/redact.ts";
 import { projectWithEnv } from "../lib/node/cli/serve.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 
 const paths = projectWithEnv();
 const parsed = backupSettingsFromEnv(process.env, paths.work);
@@ -13,13 +14,10 @@ if (!parsed.ok) {
   process.exit(2);
 }
 const settings = parsed.settings;
-try {
+await runCommand(async () => {
   const r = await runBackup(settings);
   const rows = Object.values(r.info.tables).reduce((a, b) => a + b, 0);
   console.log(`backed up ${redactUrl(settings.DATABASE_URL)} to ${r.path}`);
   console.log(`  ${r.info.bytes.toLocaleString("en-US")} bytes, ${Object.keys(r.info.tables).length} tables, ${rows.toLocaleString("en-US")} rows, ${Math.round(r.ms)} ms (${r.info.pgDump})`);
   console.log(r.pruned.length ? `  pruned ${r.pruned.length} old backup(s): ${r.pruned.join(", ")}` : `  nothing to prune (keep ${settings.BACKUP_KEEP}, max age ${settings.BACKUP_MAX_AGE_DAYS} days)`);
-} catch (err) {
-  console.error(`Backup failed: ${(err as Error).message}`);
-  process.exit(1);
-}
+}, "Backup failed: ");

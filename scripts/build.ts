@@ -4,15 +4,13 @@
  */
 import { build } from "../lib/node/build/build.ts";
 import { projectPaths } from "../lib/node/common/paths.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 
 const force = process.argv.includes("--force");
-try {
+await runCommand(async () => {
   const { releaseDir, manifest, reused, ms } = await build(projectPaths(process.env.WORKYARD_ROOT), { force });
   console.log(`${reused ? "unchanged, reusing" : "built"} release ${manifest.id} in ${Math.round(ms)} ms: ${releaseDir}`);
   for (const fn of manifest.functions) {
     console.log(`  ${fn.route.padEnd(24)} ${(fn.bytes / 1024).toFixed(0).padStart(5)} KiB  ${fn.sha256.slice(0, 12)}`);
   }
-} catch (err) {
-  console.error((err as Error).message);
-  process.exitCode = 1;
-}
+});

@@ -2,11 +2,13 @@
 import { readControlInfo } from "../lib/node/control/control.ts";
 import { projectPaths } from "../lib/node/common/paths.ts";
 import type { CronJob, CronRun } from "../lib/node/cron/scheduler.ts";
+import { UserError } from "../lib/node/common/user-error.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 
-try {
+await runCommand(async () => {
   const control = await readControlInfo(projectPaths(process.env.WORKYARD_ROOT).controlInfo);
   const res = await fetch(`${control.url}/crons`, { headers: { authorization: `Bearer ${control.token}` } });
-  if (!res.ok) throw new Error(`the supervisor answered ${res.status}`);
+  if (!res.ok) throw new UserError(`the supervisor answered ${res.status}`);
   const listing = (await res.json()) as { job: CronJob; next: string | null; runs: CronRun[] }[];
   if (listing.length === 0) console.log("No function declares crons ([triggers] crons in its wrangler.toml).");
   for (const { job, next, runs } of listing) {
@@ -19,7 +21,4 @@ try {
     }
     if (runs.length === 0) console.log("  no runs yet");
   }
-} catch (err) {
-  console.error((err as Error).message);
-  process.exitCode = 1;
-}
+});

@@ -1,12 +1,10 @@
 /** npm run dashboard: prints the running workyard's dashboard address (loopback), with the token that signs a browser in. */
 import { readObserveInfo } from "../lib/node/observe/run-info.ts";
 import { projectPaths } from "../lib/node/common/paths.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 
-try {
+await runCommand(async () => {
   const info = await readObserveInfo(projectPaths(process.env.WORKYARD_ROOT));
   console.log(`${info.internalUrl}/dashboard?token=${encodeURIComponent(info.internalToken)}`);
   console.log("(loopback only: from another machine, tunnel the port, e.g. ssh -L <port>:127.0.0.1:<port> server)");
-} catch (err) {
-  console.error((err as Error).message);
-  process.exitCode = 1;
-}
+});

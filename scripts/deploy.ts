@@ -5,10 +5,8 @@
  */
 import { deploy } from "../lib/node/releases/commands.ts";
 import { projectWithEnv } from "../lib/node/cli/serve.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 
-try {
+await runCommand(async () => {
   await deploy(projectWithEnv(), (line) => console.log(line));
-} catch (err) {
-  console.error(`\ndeploy failed: ${(err as Error).message}`);
-  process.exitCode = 1;
-}
+}, "\ndeploy failed: ");

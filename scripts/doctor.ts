@@ -5,6 +5,7 @@
  */
 import { cliArgs } from "../lib/node/cli/args.ts";
 import { projectWithEnv } from "../lib/node/cli/serve.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 import { doctor, formatChecks } from "../lib/node/ops/toolchain/doctor.ts";
 
 const USAGE = `usage: npm run doctor [-- --offline] [-- --json]
@@ -18,9 +19,11 @@ if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const paths = projectWithEnv();
-const registry = values.offline ? undefined : (process.env.npm_config_registry ?? "https://registry.npmjs.org/");
-const today = new Date().toISOString().slice(0, 10);
-const checks = await doctor({ paths, env: process.env, today, registry });
-console.log(values.json ? JSON.stringify({ today, checks }, null, 2) : `workyard doctor, ${today}\n\n${formatChecks(checks)}`);
-process.exitCode = checks.some((c) => c.status === "fail") ? 1 : 0;
+await runCommand(async () => {
+  const paths = projectWithEnv();
+  const registry = values.offline ? undefined : (process.env.npm_config_registry ?? "https://registry.npmjs.org/");
+  const today = new Date().toISOString().slice(0, 10);
+  const checks = await doctor({ paths, env: process.env, today, registry });
+  console.log(values.json ? JSON.stringify({ today, checks }, null, 2) : `workyard doctor, ${today}\n\n${formatChecks(checks)}`);
+  return checks.some((c) => c.status === "fail") ? 1 : 0;
+});

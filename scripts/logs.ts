@@ -8,19 +8,30 @@ import { formatLine } from "../lib/node/observe/log-format.ts";
 import type { LogLine } from "../lib/node/observe/records.ts";
 import { readObserveInfo } from "../lib/node/observe/run-info.ts";
 import { projectPaths } from "../lib/node/common/paths.ts";
+import { asUserError, UserError } from "../lib/node/common/user-error.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 
-try {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      level: { type: "string" },
-      status: { type: "string" },
-      tail: { type: "string", default: "20" },
-      "no-follow": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-    },
-  });
-  if (positionals.length > 1) throw new Error("Name at most one function: npm run logs -- <function>");
+/** The command line; an unknown option or a missing value is the operator's mistake. */
+function args() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        level: { type: "string" },
+        status: { type: "string" },
+        tail: { type: "string", default: "20" },
+        "no-follow": { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+      },
+    });
+  } catch (err) {
+    throw asUserError(err);
+  }
+}
+
+await runCommand(async () => {
+  const { values, positionals } = args();
+  if (positionals.length > 1) throw new UserError("Name at most one function: npm run logs -- <function>");
   const info = await readObserveInfo(projectPaths(process.env.WORKYARD_ROOT));
   const url = new URL("/logs", info.collectorUrl);
   if (positionals[0]) url.searchParams.set("function", positionals[0]);
@@ -31,7 +42,7 @@ try {
   const res = await fetch(url, { headers: { authorization: `Bearer ${info.collectorToken}` } });
   if (!res.ok || !res.body) {
     const body = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
-    throw new Error(`the collector answered ${res.status}: ${body.error?.message ?? ""}`);
+    throw new UserError(`the collector answered ${res.status}: ${body.error?.message ?? ""}`);
   }
   const decoder = new TextDecoder();
   let rest = "";
@@ -43,8 +54,5 @@ try {
       console.log(values.json ? text : formatLine(JSON.parse(text) as LogLine));
     }
   }
-  if (!values["no-follow"]) throw new Error("workyard stopped: the log stream ended");
-} catch (err) {
-  console.error((err as Error).message);
-  process.exitCode = 1;
-}
+  if (!values["no-follow"]) throw new UserError("workyard stopped: the log stream ended");
+});

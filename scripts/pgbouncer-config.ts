@@ -5,6 +5,7 @@
  */
 import { cliArgs } from "../lib/node/cli/args.ts";
 import { projectWithEnv } from "../lib/node/cli/serve.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 import { pgbouncerSettingsFromEnv, writePgbouncerConfig } from "../lib/node/runtime/standalone-services.ts";
 
 projectWithEnv();
@@ -15,10 +16,7 @@ if (!dir || positionals.length !== 1) {
   console.error(usage);
   process.exit(2);
 }
-try {
+await runCommand(async () => {
   const ini = await writePgbouncerConfig(pgbouncerSettingsFromEnv(process.env, dir));
   console.log(`wrote ${ini}`);
-} catch (err) {
-  console.error(`Could not write the PgBouncer config: ${(err as Error).message}`);
-  process.exit(1);
-}
+}, "Could not write the PgBouncer config: ");

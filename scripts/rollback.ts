@@ -5,6 +5,7 @@
 import { cliArgs } from "../lib/node/cli/args.ts";
 import { rollback } from "../lib/node/releases/commands.ts";
 import { projectWithEnv } from "../lib/node/cli/serve.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 
 const usage = "usage: npm run rollback -- [release]";
 const { positionals } = cliArgs({ allowPositionals: true }, usage);
@@ -12,9 +13,6 @@ if (positionals.length > 1) {
   console.error(usage);
   process.exit(2);
 }
-try {
+await runCommand(async () => {
   await rollback(projectWithEnv(), (line) => console.log(line), positionals[0]);
-} catch (err) {
-  console.error(`rollback failed: ${(err as Error).message}`);
-  process.exitCode = 1;
-}
+}, "rollback failed: ");

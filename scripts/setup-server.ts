@@ -12,6 +12,7 @@ import { installPlan, writePlanTo } from "../lib/node/ops/server-setup/apply.ts"
 import { kebab, parseSetupOptions, setupOptionsSchema } from "../lib/node/ops/server-setup/options.ts";
 import { formatPlan, setupPlan } from "../lib/node/ops/server-setup/plan.ts";
 import { projectWithEnv } from "../lib/node/cli/serve.ts";
+import { runCommand } from "../lib/node/cli/run.ts";
 
 const paths = projectWithEnv();
 const names = Object.keys(setupOptionsSchema.shape).filter((k) => k !== "databaseUrl");
@@ -30,7 +31,7 @@ try {
   process.exit(2);
 }
 
-try {
+await runCommand(async () => {
   const given = Object.fromEntries(names.map((n) => [n, values[kebab(n)]]).filter(([, v]) => v !== undefined));
   const options = parseSetupOptions({
     root: paths.root,
@@ -51,7 +52,4 @@ try {
     if (!given.domain) console.warn("note: no --domain given: Caddy is set up for example.com; run again with --domain <your host name>");
     await installPlan(setupPlan(options), options.user, (line) => console.log(line));
   }
-} catch (err) {
-  console.error(`setup:server: ${(err as Error).message}`);
-  process.exit(1);
-}
+}, "setup:server: ");

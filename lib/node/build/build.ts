@@ -20,6 +20,7 @@ import type { FunctionSource } from "./functions.ts";
 import { DEFAULT_CRON_TIMEOUT_MS, MANIFEST_FILE, readManifest, writeManifest } from "../releases/manifest.ts";
 import type { FunctionEntry, Manifest } from "../releases/manifest.ts";
 import type { ProjectPaths } from "../common/paths.ts";
+import { UserError } from "../common/user-error.ts";
 import { CONFIG_FILE, serveConfig } from "./serve-config.ts";
 import { serializeConfig } from "./workerd-config.ts";
 import { gatewayEntry, inlineFunctions } from "./gateway-entry.ts";
@@ -37,7 +38,7 @@ export interface BuildResult {
   ms: number;
 }
 
-export class BuildError extends Error {
+export class BuildError extends UserError {
   readonly failures: BundleError[];
 
   constructor(failures: BundleError[]) {
@@ -45,7 +46,6 @@ export class BuildError extends Error {
       `${failures.length} function${failures.length === 1 ? "" : "s"} failed to bundle:\n\n` +
         failures.map((f) => f.message).join("\n\n"),
     );
-    this.name = "BuildError";
     this.failures = failures;
   }
 }

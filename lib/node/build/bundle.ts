@@ -10,6 +10,7 @@ import { basename, dirname, join, relative } from "node:path";
 import { stripVTControlCharacters } from "node:util";
 import { build as esbuild } from "esbuild";
 import { execa } from "execa";
+import { UserError } from "../common/user-error.ts";
 import { bundleKey, restoreBundle, storeBundle } from "./bundle-cache.ts";
 import { hasNodejsCompat } from "./nodejs-compat.ts";
 import { runtimeModules } from "./runtime-modules.ts";
@@ -17,13 +18,12 @@ import type { MergedConfig } from "./wrangler-config.ts";
 
 const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
 
-export class BundleError extends Error {
+export class BundleError extends UserError {
   readonly functionName: string;
   readonly wranglerOutput: string;
 
   constructor(functionName: string, wranglerOutput: string) {
     super(`Function "${functionName}" failed to bundle:\n${wranglerOutput}`);
-    this.name = "BundleError";
     this.functionName = functionName;
     this.wranglerOutput = wranglerOutput;
   }

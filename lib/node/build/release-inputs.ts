@@ -25,6 +25,7 @@ export const BUILD_CODE = [
   "lib/node/cron/crons.ts",
   "lib/node/ops/toolchain/versions.ts",
   "lib/node/common/paths.ts",
+  "lib/node/common/user-error.ts",
 ] as const;
 
 async function filesUnder(dir: string): Promise<string[]> {

@@ -7,6 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
+import { UserError } from "../common/user-error.ts";
 
 const varsSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.record(z.string(), z.unknown())]));
 const secretsSchema = z.strictObject({ required: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a valid variable name")) });
@@ -89,12 +90,8 @@ export interface MergedConfig {
   triggers?: { crons: string[] };
 }
 
-export class ConfigError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "ConfigError";
-  }
-}
+/** A wrangler.toml or functions/ folder that cannot be used (tests tell it apart). */
+export class ConfigError extends UserError {}
 
 async function readToml(file: string): Promise<unknown> {
   let text: string;

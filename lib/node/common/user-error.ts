@@ -20,3 +20,11 @@ export function describeFailure(err: unknown): string {
   if (isUserError(err)) return err.message;
   return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
+
+/**
+ * `err` as an operator's mistake, with its own message: for a failure the operator must fix that arrives as a
+ * plain error (a folder they named cannot be written, a database they named does not answer).
+ */
+export function asUserError(err: unknown): UserError {
+  return err instanceof UserError ? err : new UserError(err instanceof Error ? err.message : String(err), { cause: err });
+}

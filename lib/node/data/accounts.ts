@@ -5,6 +5,7 @@
  */
 import type { Sql } from "postgres";
 import { newApiKey } from "../../sdk/api-keys.ts";
+import { UserError } from "../common/user-error.ts";
 
 export const ROLES = ["user", "admin"] as const;
 export type Role = (typeof ROLES)[number];
@@ -18,17 +19,10 @@ export interface ApiKeyInfo {
   revokedAt: Date | null;
 }
 
-export class AccountError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AccountError";
-  }
-}
-
 /** Makes an API key for `fn`; returns the key itself (show it once) and its id. */
 export async function createApiKey(sql: Sql, fn: string, name: string, role: Role = "user"): Promise<{ id: string; key: string }> {
-  if (!/^[a-z][a-z0-9-]*$/.test(fn)) throw new AccountError(`"${fn}" is not a function name (lower-case letters, digits and '-')`);
-  if (name.length === 0 || name.length > 100) throw new AccountError("Give the key a name of 1 to 100 characters (--name), saying who uses it");
+  if (!/^[a-z][a-z0-9-]*$/.test(fn)) throw new UserError(`"${fn}" is not a function name (lower-case letters, digits and '-')`);
+  if (name.length === 0 || name.length > 100) throw new UserError("Give the key a name of 1 to 100 characters (--name), saying who uses it");
   const { id, key, hash } = await newApiKey();
   await sql`insert into auth_api_keys (id, key_hash, function, name, role) values (${id}, ${hash}, ${fn}, ${name}, ${role})`;
   return { id, key };
@@ -44,11 +38,11 @@ export async function listApiKeys(sql: Sql): Promise<ApiKeyInfo[]> {
 /** Revokes a key by id: it stops working at once. */
 export async function revokeApiKey(sql: Sql, id: string): Promise<void> {
   const done = await sql`update auth_api_keys set revoked_at = now() where id = ${id} and revoked_at is null`;
-  if (done.count === 0) throw new AccountError(`No active API key with id "${id}" (see npm run apikey -- list)`);
+  if (done.count === 0) throw new UserError(`No active API key with id "${id}" (see npm run apikey -- list)`);
 }
 
 /** Gives an account a role; it takes effect at the account's next token refresh or login. */
 export async function setRole(sql: Sql, email: string, role: Role): Promise<void> {
   const done = await sql`update auth_users set role = ${role} where email = ${email.trim().toLowerCase()}`;
-  if (done.count === 0) throw new AccountError(`No account with the email "${email}"`);
+  if (done.count === 0) throw new UserError(`No account with the email "${email}"`);
 }

@@ -9,6 +9,8 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
+import { UserError } from "../common/user-error.ts";
+import { connectFailure } from "./connect-failure.ts";
 import { backupInfoSchema, backupsOf, sha256File, stampOf } from "./backup.ts";
 import type { BackupInfo } from "./backup.ts";
 import { parseDatabaseUrl } from "./pgbouncer.ts";
@@ -36,19 +38,12 @@ export interface VerifyReport {
   ok: boolean;
 }
 
-export class BackupVerifyError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "BackupVerifyError";
-  }
-}
-
 /** The newest backup of DATABASE_URL's database in `dir`. */
 export async function newestBackup(databaseUrl: string, dir: string): Promise<string> {
   const { database } = parseDatabaseUrl(databaseUrl);
   const names = await readdir(dir).catch(() => [] as string[]);
   const [newest] = backupsOf(database, names);
-  if (!newest) throw new BackupVerifyError(`No backup of "${database}" in ${dir}: make one with npm run backup (BACKUP_DIR says where they go)`);
+  if (!newest) throw new UserError(`No backup of "${database}" in ${dir}: make one with npm run backup (BACKUP_DIR says where they go)`);
   return join(dir, newest.name);
 }
 
@@ -56,7 +51,7 @@ async function readInfo(path: string): Promise<BackupInfo | undefined> {
   const text = await readFile(`${path}.json`, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
   const parsed = backupInfoSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new BackupVerifyError(`${path}.json is not a backup description workyard wrote: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw new UserError(`${path}.json is not a backup description workyard wrote: ${parsed.error.issues[0]?.message}`);
   return parsed.data;
 }
 
@@ -66,18 +61,20 @@ export async function verifyBackup({ databaseUrl, dir, path }: { databaseUrl: st
   const info = await readInfo(file);
   if (info) {
     const bytes = (await stat(file)).size;
-    if (bytes !== info.bytes) throw new BackupVerifyError(`${file} is ${bytes} bytes but was ${info.bytes} when written: the file is damaged or truncated`);
-    if ((await sha256File(file)) !== info.sha256) throw new BackupVerifyError(`${file} does not match the SHA-256 recorded when it was written: the file is damaged`);
+    if (bytes !== info.bytes) throw new UserError(`${file} is ${bytes} bytes but was ${info.bytes} when written: the file is damaged or truncated`);
+    if ((await sha256File(file)) !== info.sha256) throw new UserError(`${file} does not match the SHA-256 recorded when it was written: the file is damaged`);
   }
 
   const scratch = `workyard_verify_${stampOf(new Date()).toLowerCase()}_${randomBytes(3).toString("hex")}`;
   const admin = postgres(databaseUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
-    const sourceNow = await tableRowCounts(admin);
+    const sourceNow = await tableRowCounts(admin).catch((err: unknown) => {
+      throw connectFailure(err);
+    });
     try {
       await admin.unsafe(`create database "${scratch}"`);
     } catch (err) {
-      throw new BackupVerifyError(
+      throw new UserError(
         `Cannot create the scratch database ${scratch} to restore into: ${(err as Error).message}. ` +
           `The role in DATABASE_URL needs CREATEDB (ALTER ROLE ${parseDatabaseUrl(databaseUrl).user} CREATEDB).`,
         { cause: err },
@@ -90,7 +87,7 @@ export async function verifyBackup({ databaseUrl, dir, path }: { databaseUrl: st
       try {
         await runPgTool("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", `--dbname=${scratch}`, file], databaseUrl, scratch);
       } catch (err) {
-        if (err instanceof PgToolError) throw new BackupVerifyError(`${file} did not restore: ${err.message}`, { cause: err });
+        if (err instanceof PgToolError) throw new UserError(`${file} did not restore: ${err.message}`, { cause: err });
         throw err;
       }
       restoreMs = performance.now() - t;

@@ -11,6 +11,8 @@ import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/prom
 import { join } from "node:path";
 import postgres from "postgres";
 import { z } from "zod";
+import { asUserError } from "../common/user-error.ts";
+import { connectFailure } from "./connect-failure.ts";
 import { parseDatabaseUrl } from "./pgbouncer.ts";
 import { runPgTool, tableRowCounts } from "./pg-tools.ts";
 
@@ -101,7 +103,9 @@ export async function runBackup(settings: BackupSettings & { BACKUP_DIR: string 
   const url = settings.DATABASE_URL;
   const { database } = parseDatabaseUrl(url);
   const dir = settings.BACKUP_DIR;
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+    throw asUserError(err); // BACKUP_DIR cannot be made by this user
+  });
   const name = `${database}-${stampOf(now)}.dump`;
   const path = join(dir, name);
   const partial = `${path}.partial`;
@@ -118,7 +122,7 @@ export async function runBackup(settings: BackupSettings & { BACKUP_DIR: string 
     });
   } catch (err) {
     await rm(partial, { force: true });
-    throw err;
+    throw connectFailure(err);
   } finally {
     await sql.end({ timeout: 5 });
   }

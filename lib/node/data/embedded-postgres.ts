@@ -9,22 +9,14 @@ import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import postgres from "postgres";
 import type { Sql } from "postgres";
+import { UserError } from "../common/user-error.ts";
+import { connectFailure } from "./connect-failure.ts";
 import { migrateUp, PLATFORM_MIGRATIONS } from "./migrations.ts";
 
 export interface EmbeddedPostgres {
   url: string;
   dataDir: string;
   stop(): Promise<void>;
-}
-
-export class EmbeddedInUseError extends Error {
-  constructor(dataDir: string, pid: number) {
-    super(
-      `The embedded database in ${dataDir} is open in process ${pid} (npm start?). ` +
-        "Stop that first, or set DATABASE_URL to use a PostgreSQL server.",
-    );
-    this.name = "EmbeddedInUseError";
-  }
 }
 
 function alive(pid: number): boolean {
@@ -40,7 +32,12 @@ function alive(pid: number): boolean {
 async function claim(dataDir: string): Promise<() => Promise<void>> {
   const lock = join(dataDir, "workyard.lock");
   const holder = Number((await readFile(lock, "utf8").catch(() => "")).trim());
-  if (holder && holder !== process.pid && alive(holder)) throw new EmbeddedInUseError(dataDir, holder);
+  if (holder && holder !== process.pid && alive(holder)) {
+    throw new UserError(
+      `The embedded database in ${dataDir} is open in process ${holder} (npm start?). ` +
+        "Stop that first, or set DATABASE_URL to use a PostgreSQL server.",
+    );
+  }
   await writeFile(lock, `${process.pid}\n`);
   return () => rm(lock, { force: true });
 }
@@ -133,6 +130,8 @@ export async function withProjectDatabase<T>(env: NodeJS.ProcessEnv, dataDir: st
   const sql = postgres(env.DATABASE_URL ?? embedded?.url ?? "", { max: 1, onnotice: () => {} });
   try {
     return await work(sql);
+  } catch (err) {
+    throw connectFailure(err);
   } finally {
     await sql.end();
     await embedded?.stop();

@@ -8,6 +8,8 @@ import { readdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
 import postgres from "postgres";
+import { UserError } from "../common/user-error.ts";
+import { connectFailure } from "./connect-failure.ts";
 
 export const MIGRATIONS_TABLE = "pgmigrations";
 
@@ -24,13 +26,6 @@ export const PLATFORM_MIGRATIONS = {
   table: { table: "migrations", schema: "workyard" } satisfies MigrationTable,
 };
 
-export class MigrationError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "MigrationError";
-  }
-}
-
 // node-pg-migrate creates its table before it takes its own lock, so two runners on a fresh database can
 // collide there. Our own session lock around the whole run serializes runners from the very start.
 const RUN_LOCK = 824_701_193_011_845n;
@@ -38,7 +33,9 @@ const RUN_LOCK = 824_701_193_011_845n;
 async function withRunLock<T>(databaseUrl: string, work: () => Promise<T>): Promise<T> {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   try {
-    await sql`select pg_advisory_lock(${RUN_LOCK.toString()}::bigint)`;
+    await sql`select pg_advisory_lock(${RUN_LOCK.toString()}::bigint)`.catch((err: unknown) => {
+      throw connectFailure(err);
+    });
     return await work();
   } finally {
     await sql`select pg_advisory_unlock(${RUN_LOCK.toString()}::bigint)`.catch(() => {});
@@ -98,7 +95,7 @@ async function runLocked(databaseUrl: string, dir: string, options: RunOptions) 
     return ran.map((m) => m.name);
   } catch (err) {
     const where = current ? ` in ${current}.sql (rolled back; earlier migrations stay applied)` : "";
-    throw new MigrationError(`Migration failed${where}: ${(err as Error).message}`, { cause: err });
+    throw new UserError(`Migration failed${where}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -128,7 +125,9 @@ export async function migrationStatus(databaseUrl: string, dir: string): Promise
   const files = (await readdir(dir)).filter((f) => f.endsWith(".sql")).map((f) => f.replace(/\.sql$/, "")).sort();
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   try {
-    const [table] = await sql<{ exists: boolean }[]>`select to_regclass(${MIGRATIONS_TABLE}) is not null as exists`;
+    const [table] = await sql<{ exists: boolean }[]>`select to_regclass(${MIGRATIONS_TABLE}) is not null as exists`.catch((err: unknown) => {
+      throw connectFailure(err);
+    });
     const rows = table?.exists ? await sql<{ name: string; run_on: Date }[]>`select name, run_on from ${sql(MIGRATIONS_TABLE)}` : [];
     const applied = new Map(rows.map((r) => [r.name, r.run_on]));
     const names = [...new Set([...files, ...applied.keys()])].sort();

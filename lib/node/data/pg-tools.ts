@@ -5,14 +5,11 @@
 import { execa } from "execa";
 import { join } from "node:path";
 import type { Sql, TransactionSql } from "postgres";
+import { UserError } from "../common/user-error.ts";
 import { parseDatabaseUrl } from "./pgbouncer.ts";
 
-export class PgToolError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "PgToolError";
-  }
-}
+/** pg_dump or pg_restore is missing or failed (backup-verify tells a restore that failed from other errors). */
+export class PgToolError extends UserError {}
 
 /** libpq environment for a postgres:// URL, optionally for another database on the same server. */
 export function libpqEnv(url: string, database?: string): Record<string, string> {

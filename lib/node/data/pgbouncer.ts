@@ -9,13 +9,7 @@ import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
-
-export class PoolerError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "PoolerError";
-  }
-}
+import { UserError } from "../common/user-error.ts";
 
 const SEARCH_PATH = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
 
@@ -58,13 +52,13 @@ export function parseDatabaseUrl(url: string) {
   try {
     u = new URL(url);
   } catch {
-    throw new PoolerError("DATABASE_URL is not a URL: expected postgres://user:password@host:5432/database");
+    throw new UserError("DATABASE_URL is not a URL: expected postgres://user:password@host:5432/database");
   }
   if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
-    throw new PoolerError(`DATABASE_URL must start with postgres:// (got ${u.protocol}//)`);
+    throw new UserError(`DATABASE_URL must start with postgres:// (got ${u.protocol}//)`);
   }
   const database = decodeURIComponent(u.pathname.replace(/^\//, ""));
-  if (!database) throw new PoolerError("DATABASE_URL names no database: add it as the path, e.g. postgres://user@host:5432/app");
+  if (!database) throw new UserError("DATABASE_URL names no database: add it as the path, e.g. postgres://user@host:5432/app");
   return {
     host: u.hostname || "127.0.0.1",
     port: Number(u.port || 5432),
@@ -132,7 +126,7 @@ export async function startPgbouncer(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Pgbouncer> {
   const bin = findPgbouncer(env);
-  if (!bin) throw new PoolerError(INSTALL_HINT);
+  if (!bin) throw new UserError(INSTALL_HINT);
   await mkdir(s.dir, { recursive: true, mode: 0o700 });
   await chmod(s.dir, 0o700);
   const { ini, userlist } = pgbouncerFiles(s);
@@ -194,7 +188,7 @@ async function lookupUser(name: string): Promise<{ uid: number; gid: number }> {
   const line = (await readFile("/etc/passwd", "utf8")).split("\n").find((l) => l.startsWith(`${name}:`));
   const [, , uid, gid] = line?.split(":") ?? [];
   if (uid === undefined || gid === undefined) {
-    throw new PoolerError(`PgBouncer cannot run as root and the user "${name}" does not exist: set PGBOUNCER_USER to an unprivileged user`);
+    throw new UserError(`PgBouncer cannot run as root and the user "${name}" does not exist: set PGBOUNCER_USER to an unprivileged user`);
   }
   return { uid: Number(uid), gid: Number(gid) };
 }
@@ -207,7 +201,7 @@ async function waitForPooler(url: string, exited: Promise<number | null>, timeou
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
-    if (code !== undefined) throw new PoolerError(`PgBouncer exited (code ${code}) while starting; see its log above`);
+    if (code !== undefined) throw new UserError(`PgBouncer exited (code ${code}) while starting; see its log above`);
     const sql = postgres(url, { max: 1, prepare: false, connect_timeout: 2, onnotice: () => {} });
     try {
       await sql`select 1`;
@@ -219,5 +213,5 @@ async function waitForPooler(url: string, exited: Promise<number | null>, timeou
       await sql.end({ timeout: 1 });
     }
   }
-  throw new PoolerError(`PgBouncer did not serve a query within ${timeoutMs} ms: ${(last as Error)?.message}`, { cause: last });
+  throw new UserError(`PgBouncer did not serve a query within ${timeoutMs} ms: ${(last as Error)?.message}`, { cause: last });
 }

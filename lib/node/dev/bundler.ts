@@ -5,6 +5,7 @@
  */
 import { resolve } from "node:path";
 import type { BuildContext, Message } from "esbuild";
+import { UserError } from "../common/user-error.ts";
 import { loadEsbuild, workerBuildOptions } from "./esbuild.ts";
 import type { WorkerBuildSettings } from "./esbuild.ts";
 
@@ -15,13 +16,12 @@ export interface Bundle {
   inputs: Set<string>;
 }
 
-export class DevBuildError extends Error {
+export class DevBuildError extends UserError {
   readonly worker: string;
   readonly problems: string[];
 
   constructor(worker: string, problems: string[]) {
     super(`${worker} failed to build:\n${problems.map((p) => `  ${p}`).join("\n")}`);
-    this.name = "DevBuildError";
     this.worker = worker;
     this.problems = problems;
   }

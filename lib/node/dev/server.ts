@@ -10,6 +10,7 @@ import { join, sep } from "node:path";
 import { Miniflare } from "miniflare";
 import type { MiniflareOptions, WorkerOptions } from "miniflare";
 import type { ProjectPaths } from "../common/paths.ts";
+import { describeFailure } from "../common/user-error.ts";
 import { serviceName } from "../build/serve-config.ts";
 import { WORKER_CODE } from "../build/release-inputs.ts";
 import { startDevDatabase } from "./database.ts";
@@ -209,7 +210,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     reloads.push({ workers: changed, errors, ms, buildMs, restartMs });
   };
 
-  const queue = reloadQueue(reload, (err) => log(`reload failed: ${(err as Error).stack ?? String(err)}`));
+  const queue = reloadQueue(reload, (err) => log(`reload failed: ${describeFailure(err)}`));
   const watcher = watchSources({
     paths: [functionsDir, ...WORKER_CODE.map((dir) => realpathSync(join(paths.root, dir))), ...rootFiles],
     onBatch: (batch) => queue.push(batch),

@@ -9,6 +9,7 @@ import { checkCrons } from "../cron/crons.ts";
 import { discoverFunctions } from "../build/functions.ts";
 import type { FunctionSource } from "../build/functions.ts";
 import type { ProjectPaths } from "../common/paths.ts";
+import { describeFailure } from "../common/user-error.ts";
 import { readSharedConfig } from "../build/wrangler-config.ts";
 import { serviceName } from "../build/serve-config.ts";
 import { DevBuildError, WorkerBundler } from "./bundler.ts";
@@ -39,7 +40,7 @@ function describe(failures: unknown[]): string[] {
   const byProblems = new Map<string, DevBuildError[]>();
   const other: string[] = [];
   for (const err of failures) {
-    if (!(err instanceof DevBuildError)) other.push((err as Error).stack ?? String(err));
+    if (!(err instanceof DevBuildError)) other.push(describeFailure(err));
     else byProblems.set(JSON.stringify(err.problems), [...(byProblems.get(JSON.stringify(err.problems)) ?? []), err]);
   }
   const grouped = [...byProblems.values()].map((same) => new DevBuildError(same.map((e) => e.worker).join(", "), same[0]?.problems ?? []).message);

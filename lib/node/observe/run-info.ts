@@ -6,6 +6,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import type { ProjectPaths } from "../common/paths.ts";
+import { UserError } from "../common/user-error.ts";
 
 const infoSchema = z.object({
   collectorUrl: z.string(),
@@ -30,12 +31,12 @@ export const removeObserveInfo = (paths: ProjectPaths) => rm(observeInfoFile(pat
 export async function readObserveInfo(paths: ProjectPaths): Promise<ObserveInfo> {
   const file = observeInfoFile(paths);
   const text = await readFile(file, "utf8").catch(() => undefined);
-  if (!text) throw new Error("workyard is not running here: start it with npm start, then try again");
+  if (!text) throw new UserError("workyard is not running here: start it with npm start, then try again");
   const info = infoSchema.parse(JSON.parse(text));
   try {
     process.kill(info.pid, 0);
   } catch {
-    throw new Error(`workyard is not running (the process ${info.pid} that wrote ${file} is gone): start it with npm start`);
+    throw new UserError(`workyard is not running (the process ${info.pid} that wrote ${file} is gone): start it with npm start`);
   }
   return info;
 }

@@ -5,34 +5,18 @@
  * releases lists the release folders.
  */
 import { build, BuildError } from "../build/build.ts";
-import { controlRequest, ControlRequestError, readControlInfo } from "../control/control.ts";
+import { controlRequest, readControlInfo } from "../control/control.ts";
 import type { ControlInfo } from "../control/control.ts";
 import type { ProjectPaths } from "../common/paths.ts";
+import { describeFailure, UserError } from "../common/user-error.ts";
 import { deployedRelease, listReleases, previousRelease, readHistory } from "./history.ts";
 import type { SwitchResult } from "./switch.ts";
-
-/** A deploy or rollback that did not happen; the message says why and that the live release is untouched. */
-export class ReleaseCommandError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "ReleaseCommandError";
-  }
-}
-
-async function call<T>(control: ControlInfo, method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
-  try {
-    return await controlRequest<T>(control, method, path, body);
-  } catch (err) {
-    if (err instanceof ControlRequestError) throw new ReleaseCommandError(err.message);
-    throw err;
-  }
-}
 
 async function running(paths: ProjectPaths): Promise<ControlInfo> {
   try {
     return await readControlInfo(paths.controlInfo);
   } catch (err) {
-    throw new ReleaseCommandError(`${(err as Error).message}. Deploys switch a running supervisor.`, { cause: err });
+    throw new UserError(`${(err as Error).message}. Deploys switch a running supervisor.`, { cause: err });
   }
 }
 
@@ -56,12 +40,12 @@ export async function deploy(paths: ProjectPaths, log: (line: string) => void): 
   try {
     built = await build(paths);
   } catch (err) {
-    const why = err instanceof BuildError ? err.message : `The build failed: ${(err as Error).message}`;
-    throw new ReleaseCommandError(`${why}\n\nNothing was deployed; the live release keeps serving.`, { cause: err });
+    const why = err instanceof BuildError ? err.message : `The build failed: ${describeFailure(err)}`;
+    throw new UserError(`${why}\n\nNothing was deployed; the live release keeps serving.`, { cause: err });
   }
   log(`${built.reused ? "sources unchanged: release" : "built release"} ${built.manifest.id}${built.reused ? "" : ` in ${seconds(built.ms)}`}`);
   log("migrating, starting the new processes, waiting for them to be ready, draining the old ones...");
-  const result = await call<SwitchResult>(control, "POST", "/deploy", { release: built.manifest.id });
+  const result = await controlRequest<SwitchResult>(control, "POST", "/deploy", { release: built.manifest.id });
   for (const line of describe(result, "deployed")) log(line);
   return result;
 }
@@ -69,7 +53,7 @@ export async function deploy(paths: ProjectPaths, log: (line: string) => void): 
 /** Switches the running supervisor back to the previous release (or to `release`). */
 export async function rollback(paths: ProjectPaths, log: (line: string) => void, release?: string): Promise<SwitchResult> {
   const control = await running(paths);
-  const result = await call<SwitchResult>(control, "POST", "/rollback", release ? { release } : {});
+  const result = await controlRequest<SwitchResult>(control, "POST", "/rollback", release ? { release } : {});
   for (const line of describe(result, "rolled back")) log(line);
   return result;
 }
@@ -80,7 +64,7 @@ export async function releasesTable(paths: ProjectPaths): Promise<string> {
   if (releases.length === 0) return "no releases yet: npm run build or npm run deploy makes one";
   let live: string | undefined;
   const control = await readControlInfo(paths.controlInfo).catch(() => undefined);
-  if (control) live = (await call<{ release: string }>(control, "GET", "/status").catch(() => undefined))?.release;
+  if (control) live = (await controlRequest<{ release: string }>(control, "GET", "/status").catch(() => undefined))?.release;
   const history = await readHistory(paths);
   live ??= await deployedRelease(paths);
   const previous = live ? previousRelease(history, live) : undefined;

@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import type { AddressInfo, Server } from "node:net";
+import { UserError } from "../common/user-error.ts";
 
 export interface ListenSocket {
   fd: number;
@@ -15,11 +16,10 @@ export interface ListenSocket {
   close(): void;
 }
 
-export class PortInUseError extends Error {
-  constructor(host: string, port: number, options?: { cause?: unknown }) {
-    super(`${host}:${port} is already in use: stop what is listening there, or choose another port with PORT=...`, options);
-    this.name = "PortInUseError";
-  }
+/** A failed bind: the operator's mistake when the port is taken (the message says what to do), else as it is. */
+export function bindError(host: string, port: number, err: NodeJS.ErrnoException): Error {
+  if (err.code !== "EADDRINUSE") return err;
+  return new UserError(`${host}:${port} is already in use: stop what is listening there, or choose another port with PORT=...`, { cause: err });
 }
 
 /** Binds and listens on host:port (0 = any free port) and returns the raw fd. */
@@ -29,7 +29,7 @@ export async function listenSocket(host: string, port: number): Promise<ListenSo
   // does, the connection is reset (clients retry) rather than left hanging.
   const server: Server = createServer({ pauseOnConnect: true }, (socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) => reject(err.code === "EADDRINUSE" ? new PortInUseError(host, port, { cause: err }) : err));
+    server.once("error", (err: NodeJS.ErrnoException) => reject(bindError(host, port, err)));
     server.listen({ host, port, backlog: 1024, exclusive: true }, resolve);
   });
   const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
@@ -84,7 +84,7 @@ const ECHO = 'process.once("message",(m,h)=>process.send(m,h,()=>{h.close();proc
 export async function heldSocket(host: string, port: number): Promise<HeldSocket> {
   const server: Server = createServer({ pauseOnConnect: true }, (socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (err: NodeJS.ErrnoException) => reject(err.code === "EADDRINUSE" ? new PortInUseError(host, port, { cause: err }) : err));
+    server.once("error", (err: NodeJS.ErrnoException) => reject(bindError(host, port, err)));
     server.listen({ host, port, backlog: 1024, exclusive: true }, resolve);
   });
   const bound = (server.address() as AddressInfo).port;

@@ -7,9 +7,10 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
 import { z } from "zod";
-import { parseDatabaseUrl, pgbouncerFiles, PoolerError } from "../data/pgbouncer.ts";
+import { parseDatabaseUrl, pgbouncerFiles } from "../data/pgbouncer.ts";
 import type { PgbouncerSettings } from "../data/pgbouncer.ts";
 import { redactUrl } from "../common/redact.ts";
+import { asUserError, UserError } from "../common/user-error.ts";
 import type { RedisService } from "../redis/service.ts";
 
 const LOOPBACK_HOST = /^(127(\.\d{1,3}){3}|localhost|\[::1\])$/;
@@ -31,14 +32,14 @@ const pgbouncerEnv = z.object({
  */
 export function pgbouncerSettingsFromEnv(env: NodeJS.ProcessEnv, dir: string): PgbouncerSettings {
   const parsed = pgbouncerEnv.safeParse(env);
-  if (!parsed.success) throw new PoolerError(issues(parsed.error));
+  if (!parsed.success) throw new UserError(issues(parsed.error));
   const { DATABASE_URL, PGBOUNCER_URL } = parsed.data;
   const server = parseDatabaseUrl(DATABASE_URL);
   let client: URL;
   try {
     client = new URL(PGBOUNCER_URL);
   } catch {
-    throw new PoolerError("PGBOUNCER_URL is not a URL: expected postgres://user:password@127.0.0.1:6432/database");
+    throw new UserError("PGBOUNCER_URL is not a URL: expected postgres://user:password@127.0.0.1:6432/database");
   }
   const user = decodeURIComponent(client.username);
   const database = decodeURIComponent(client.pathname.replace(/^\//, ""));
@@ -50,7 +51,7 @@ export function pgbouncerSettingsFromEnv(env: NodeJS.ProcessEnv, dir: string): P
     database !== server.database && `its database must be DATABASE_URL's ("${server.database}"), not "${database}"`,
     !password && "it has no password (the functions' own, not the database's)",
   ].filter((p): p is string => typeof p === "string");
-  if (problems.length > 0) throw new PoolerError(`PGBOUNCER_URL ${redactUrl(PGBOUNCER_URL)}: ${problems.join("; ")}`);
+  if (problems.length > 0) throw new UserError(`PGBOUNCER_URL ${redactUrl(PGBOUNCER_URL)}: ${problems.join("; ")}`);
   return {
     databaseUrl: DATABASE_URL,
     port: Number(client.port),
@@ -64,9 +65,13 @@ export function pgbouncerSettingsFromEnv(env: NodeJS.ProcessEnv, dir: string): P
 /** Writes pgbouncer.ini and userlist.txt (mode 0600) into the settings' folder; returns the ini's path. */
 export async function writePgbouncerConfig(s: PgbouncerSettings): Promise<string> {
   const { ini, userlist } = pgbouncerFiles(s);
-  await mkdir(s.dir, { recursive: true, mode: 0o700 });
-  await writeFile(join(s.dir, "userlist.txt"), userlist, { mode: 0o600 });
-  await writeFile(join(s.dir, "pgbouncer.ini"), ini, { mode: 0o600 });
+  try {
+    await mkdir(s.dir, { recursive: true, mode: 0o700 });
+    await writeFile(join(s.dir, "userlist.txt"), userlist, { mode: 0o600 });
+    await writeFile(join(s.dir, "pgbouncer.ini"), ini, { mode: 0o600 });
+  } catch (err) {
+    throw asUserError(err); // the folder the operator named cannot be written
+  }
   return join(s.dir, "pgbouncer.ini");
 }
 
@@ -80,7 +85,7 @@ export async function checkRunningPooler(url: string, timeoutMs = 10_000): Promi
       return;
     } catch (err) {
       if (Date.now() > deadline) {
-        throw new PoolerError(
+        throw new UserError(
           `PGBOUNCER_URL is set but nothing there serves a query (${redactUrl(url)}: ${(err as Error).message}). ` +
             "Start PgBouncer (systemctl start workyard-pgbouncer), or unset PGBOUNCER_URL to let npm start run its own.",
           { cause: err },
@@ -116,7 +121,7 @@ export interface ProxySettings {
 /** The standalone Redis proxy's settings: REDIS_URL, REDIS_PROXY_URL (where it listens) and REDIS_PROXY_TOKEN. */
 export function proxySettingsFromEnv(env: NodeJS.ProcessEnv): ProxySettings {
   const parsed = proxyEnv.safeParse(env);
-  if (!parsed.success) throw new Error(`Bad Redis proxy settings: ${issues(parsed.error)}`);
+  if (!parsed.success) throw new UserError(`Bad Redis proxy settings: ${issues(parsed.error)}`);
   const u = new URL(parsed.data.REDIS_PROXY_URL);
   return {
     redisUrl: parsed.data.REDIS_URL,
@@ -149,9 +154,9 @@ export async function attachRunningProxy(env: NodeJS.ProcessEnv, timeoutMs = 10_
         stop: async () => {},
       };
     }
-    if (answer.status === 401) throw new Error(`The Redis proxy at ${s.url} refused REDIS_PROXY_TOKEN: set the same token for the proxy and for npm start`);
+    if (answer.status === 401) throw new UserError(`The Redis proxy at ${s.url} refused REDIS_PROXY_TOKEN: set the same token for the proxy and for npm start`);
     if (Date.now() > deadline) {
-      throw new Error(
+      throw new UserError(
         `REDIS_PROXY_URL is set but no Redis proxy answers at ${s.url} (${answer.status || answer.body}). ` +
           "Start it (systemctl start workyard-redis-proxy, or npm run redis-proxy), or unset REDIS_PROXY_URL to let npm start run its own.",
       );

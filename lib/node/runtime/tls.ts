@@ -12,6 +12,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { z } from "zod";
+import { UserError } from "../common/user-error.ts";
 import type { Manifest } from "../releases/manifest.ts";
 import { serveConfig } from "../build/serve-config.ts";
 import { rebaseModules, serializeConfig } from "../build/workerd-config.ts";
@@ -20,13 +21,6 @@ export interface TlsSettings {
   certFile: string;
   keyFile: string;
   httpsPort: number;
-}
-
-export class TlsError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "TlsError";
-  }
 }
 
 const schema = z.object({
@@ -38,10 +32,10 @@ const schema = z.object({
 /** TLS settings from the environment, or undefined when TLS is off (neither TLS_CERT nor TLS_KEY set). */
 export function tlsSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): TlsSettings | undefined {
   const parsed = schema.safeParse(env);
-  if (!parsed.success) throw new TlsError(`HTTPS_PORT must be a port number (got "${env.HTTPS_PORT}")`);
+  if (!parsed.success) throw new UserError(`HTTPS_PORT must be a port number (got "${env.HTTPS_PORT}")`);
   const { TLS_CERT, TLS_KEY, HTTPS_PORT } = parsed.data;
   if (!TLS_CERT && !TLS_KEY) return undefined;
-  if (!TLS_CERT || !TLS_KEY) throw new TlsError("Set both TLS_CERT (the certificate chain, PEM) and TLS_KEY (its private key, PEM), or neither");
+  if (!TLS_CERT || !TLS_KEY) throw new UserError("Set both TLS_CERT (the certificate chain, PEM) and TLS_KEY (its private key, PEM), or neither");
   return { certFile: resolve(cwd, TLS_CERT), keyFile: resolve(cwd, TLS_KEY), httpsPort: HTTPS_PORT };
 }
 
@@ -49,22 +43,22 @@ export function tlsSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): TlsSet
 export async function checkKeypair({ certFile, keyFile }: TlsSettings): Promise<X509Certificate> {
   const read = (file: string, what: string) =>
     readFile(file).catch((err: unknown) => {
-      throw new TlsError(`Cannot read ${what} ${file}: ${(err as Error).message}`, { cause: err });
+      throw new UserError(`Cannot read ${what} ${file}: ${(err as Error).message}`, { cause: err });
     });
   const [certPem, keyPem] = await Promise.all([read(certFile, "TLS_CERT"), read(keyFile, "TLS_KEY")]);
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(certPem);
   } catch (err) {
-    throw new TlsError(`TLS_CERT ${certFile} is not a PEM certificate`, { cause: err });
+    throw new UserError(`TLS_CERT ${certFile} is not a PEM certificate`, { cause: err });
   }
   let key;
   try {
     key = createPrivateKey(keyPem);
   } catch (err) {
-    throw new TlsError(`TLS_KEY ${keyFile} is not a PEM private key (or it is encrypted; workerd needs it unencrypted)`, { cause: err });
+    throw new UserError(`TLS_KEY ${keyFile} is not a PEM private key (or it is encrypted; workerd needs it unencrypted)`, { cause: err });
   }
-  if (!cert.checkPrivateKey(key)) throw new TlsError(`TLS_KEY ${keyFile} is not the private key of the certificate in ${certFile}`);
+  if (!cert.checkPrivateKey(key)) throw new UserError(`TLS_KEY ${keyFile} is not the private key of the certificate in ${certFile}`);
   return cert;
 }
 

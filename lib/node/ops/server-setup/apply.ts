@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
+import { asUserError, UserError } from "../../common/user-error.ts";
 import { formatPlan, shellLine } from "./plan.ts";
 import type { Condition, Plan, PlannedFile } from "./plan.ts";
 
@@ -11,16 +12,20 @@ const GENERATED_MARK = "npm run setup:server";
 /** Writes every planned file under `out` at its server path (out/etc/systemd/system/...), plus the commands. */
 export async function writePlanTo(plan: Plan, out: string): Promise<string[]> {
   const written: string[] = [];
-  for (const f of plan.files) {
-    const path = join(out, f.path);
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, f.content, { mode: f.mode });
-    await chmod(path, f.mode);
-    written.push(path);
+  try {
+    for (const f of plan.files) {
+      const path = join(out, f.path);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, f.content, { mode: f.mode });
+      await chmod(path, f.mode);
+      written.push(path);
+    }
+    const commands = join(out, "setup-commands.txt");
+    await writeFile(commands, formatPlan({ ...plan, files: [] }));
+    return [...written, commands];
+  } catch (err) {
+    throw asUserError(err); // the folder the operator named cannot be written
   }
-  const commands = join(out, "setup-commands.txt");
-  await writeFile(commands, formatPlan({ ...plan, files: [] }));
-  return [...written, commands];
 }
 
 async function writeOne(f: PlannedFile, log: (line: string) => void): Promise<void> {
@@ -48,7 +53,7 @@ async function writeOne(f: PlannedFile, log: (line: string) => void): Promise<vo
 
 /** Installs onto this machine: the user, folders, files, then systemctl. Needs root and systemd. */
 export async function installPlan(plan: Plan, user: string, log: (line: string) => void): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error("Installing needs root: run `sudo npm run setup:server`, or use --dry-run / --out <dir> to look first");
+  if (process.getuid?.() !== 0) throw new UserError("Installing needs root: run `sudo npm run setup:server`, or use --dry-run / --out <dir> to look first");
   const envFile = plan.files.find((f) => f.keepExisting)?.path;
   const facts: Record<Condition, boolean> = {
     always: true,
@@ -61,7 +66,7 @@ export async function installPlan(plan: Plan, user: string, log: (line: string) 
       log(`run      ${shellLine(c.argv)}`);
       const [bin = "", ...args] = c.argv;
       const r = await execa(bin, args, { reject: false, all: true });
-      if (r.exitCode !== 0) throw new Error(`\`${shellLine(c.argv)}\` failed (${c.why}): ${(r.all ?? "").trim() || `exit ${r.exitCode}`}`);
+      if (r.exitCode !== 0) throw new UserError(`\`${shellLine(c.argv)}\` failed (${c.why}): ${(r.all ?? "").trim() || `exit ${r.exitCode}`}`);
     }
   };
   await run(plan.before);

@@ -1,6 +1,7 @@
 /** What `npm run setup:server` is told (command-line flags), checked once, with every default in one place. */
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import { UserError } from "../../common/user-error.ts";
 import { DEFAULT_BACKUP_KEEP, DEFAULT_BACKUP_MAX_AGE_DAYS } from "../../data/backup.ts";
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -48,7 +49,7 @@ export const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLow
 export function parseSetupOptions(input: Record<string, unknown>): SetupOptions {
   const parsed = setupOptionsSchema.safeParse(input);
   if (!parsed.success) {
-    throw new Error(`Bad setup:server options: ${parsed.error.issues.map((i) => `--${kebab(String(i.path[0] ?? ""))}: ${i.message}`).join("; ")}`);
+    throw new UserError(`Bad setup:server options: ${parsed.error.issues.map((i) => `--${kebab(String(i.path[0] ?? ""))}: ${i.message}`).join("; ")}`);
   }
   return parsed.data;
 }
