@@ -14,7 +14,10 @@ import { runCommand } from "../lib/node/cli/run.ts";
 
 const usage = "usage: npm run apikey -- create <function> --name <who> [--role user|admin] | list | revoke <id>";
 const paths = projectWithEnv();
-const { positionals, values } = cliArgs({ allowPositionals: true, options: { name: { type: "string" }, role: { type: "string", default: "user" } } }, usage);
+const { positionals, values } = cliArgs(
+  { allowPositionals: true, options: { name: { type: "string" }, role: { type: "string", default: "user" } } },
+  usage,
+);
 const [command, arg] = positionals;
 if (!(command === "list" || ((command === "create" || command === "revoke") && arg)) || !ROLES.includes(values.role as Role)) {
   console.error(usage);
@@ -34,7 +37,9 @@ await runCommand(() =>
       const keys = await listApiKeys(sql);
       if (keys.length === 0) console.log("no API keys: make one with npm run apikey -- create <function> --name <who>");
       for (const k of keys) {
-        console.log(`${k.id}  ${k.function.padEnd(12)} ${k.role.padEnd(6)} ${k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : "active".padEnd(32)}  ${k.name}`);
+        console.log(
+          `${k.id}  ${k.function.padEnd(12)} ${k.role.padEnd(6)} ${k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : "active".padEnd(32)}  ${k.name}`,
+        );
       }
     }
   }),

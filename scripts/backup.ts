@@ -18,6 +18,12 @@ await runCommand(async () => {
   const r = await runBackup(settings);
   const rows = Object.values(r.info.tables).reduce((a, b) => a + b, 0);
   console.log(`backed up ${redactUrl(settings.DATABASE_URL)} to ${r.path}`);
-  console.log(`  ${r.info.bytes.toLocaleString("en-US")} bytes, ${Object.keys(r.info.tables).length} tables, ${rows.toLocaleString("en-US")} rows, ${Math.round(r.ms)} ms (${r.info.pgDump})`);
-  console.log(r.pruned.length ? `  pruned ${r.pruned.length} old backup(s): ${r.pruned.join(", ")}` : `  nothing to prune (keep ${settings.BACKUP_KEEP}, max age ${settings.BACKUP_MAX_AGE_DAYS} days)`);
+  console.log(
+    `  ${r.info.bytes.toLocaleString("en-US")} bytes, ${Object.keys(r.info.tables).length} tables, ${rows.toLocaleString("en-US")} rows, ${Math.round(r.ms)} ms (${r.info.pgDump})`,
+  );
+  console.log(
+    r.pruned.length
+      ? `  pruned ${r.pruned.length} old backup(s): ${r.pruned.join(", ")}`
+      : `  nothing to prune (keep ${settings.BACKUP_KEEP}, max age ${settings.BACKUP_MAX_AGE_DAYS} days)`,
+  );
 }, "Backup failed: ");

@@ -14,7 +14,10 @@ const USAGE = `usage: npm run doctor [-- --offline] [-- --json]
   --json      print the checks as JSON
   --help      this text`;
 
-const { values } = cliArgs({ options: { offline: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } }, USAGE);
+const { values } = cliArgs(
+  { options: { offline: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } },
+  USAGE,
+);
 if (values.help) {
   console.log(USAGE);
   process.exit(0);

@@ -27,7 +27,8 @@ await runCommand(async () => {
   try {
     if (command === "status") {
       const status = await migrationStatus(url, paths.migrations);
-      for (const m of status) console.log(`  ${m.appliedAt ? `applied ${m.appliedAt.toISOString()}` : "pending                         "}  ${m.name}`);
+      for (const m of status)
+        console.log(`  ${m.appliedAt ? `applied ${m.appliedAt.toISOString()}` : "pending                         "}  ${m.name}`);
       const pending = status.filter((m) => !m.appliedAt).length;
       console.log(pending === 0 ? "up to date" : `${pending} pending: run npm run migrate -- up`);
     } else if (command === "up") {

@@ -25,7 +25,10 @@ const [release, database] = await Promise.allSettled([
         log(`embedded database ready in ${paths.embeddedDb} (${seconds()})`);
       }),
 ]);
-for (const [what, result] of [["the build", release], ["the embedded database", database]] as const) {
+for (const [what, result] of [
+  ["the build", release],
+  ["the embedded database", database],
+] as const) {
   if (result.status === "rejected") {
     log(`${what} did not finish here, npm start will try again and report it: ${(result.reason as Error).message.split("\n")[0] ?? ""}`);
   }

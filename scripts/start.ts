@@ -30,7 +30,9 @@ try {
   log("");
   log(`workyard is serving ${sup.url}  (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
   if (sup.tls) log(`  (${sup.httpUrl} redirects to HTTPS)`);
-  log(`  release ${sup.release.manifest.id} on ${sup.processes} workerd process${sup.processes === 1 ? "" : "es"} (WORKERD_PROCESSES; default one per core)`);
+  log(
+    `  release ${sup.release.manifest.id} on ${sup.processes} workerd process${sup.processes === 1 ? "" : "es"} (WORKERD_PROCESSES; default one per core)`,
+  );
   log(`  ${servingToolchain(paths.root, sup.release.manifest)}`);
   for (const fn of sup.release.manifest.functions) {
     const missing = sup.missingSecrets.get(fn.name);
@@ -51,7 +53,11 @@ try {
   const ready = await fetch(`${sup.internalUrl}/readyz`, { headers: { authorization: `Bearer ${sup.internalToken}` } })
     .then((r) => r.json() as Promise<{ ok: boolean; checks: Record<string, { ok: boolean; ms: number; error?: string }> }>)
     .catch((err: unknown) => ({ ok: false, checks: { readyz: { ok: false, ms: 0, error: (err as Error).message } } }));
-  log(`readiness: ${Object.entries(ready.checks).map(([name, c]) => `${name} ${c.ok ? "ok" : `FAILING (${c.error ?? "?"})`} ${c.ms} ms`).join(", ")}`);
+  log(
+    `readiness: ${Object.entries(ready.checks)
+      .map(([name, c]) => `${name} ${c.ok ? "ok" : `FAILING (${c.error ?? "?"})`} ${c.ms} ms`)
+      .join(", ")}`,
+  );
   log("observability:");
   log(`  npm run logs [-- <function>]   the request log, live; npm run dashboard   the dashboard's address`);
   log(`  metrics: ${sup.internalUrl}/metrics (Authorization: Bearer <WORKYARD_INTERNAL_TOKEN>)`);

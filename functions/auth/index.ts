@@ -28,7 +28,12 @@ import { validate } from "#workyard/validate";
 
 const env = defineEnv(
   z.object({
-    AUTH_REFRESH_TTL_SECONDS: z.coerce.number().int().min(60).max(400 * 24 * 3600).default(30 * 24 * 3600),
+    AUTH_REFRESH_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(400 * 24 * 3600)
+      .default(30 * 24 * 3600),
     LOGIN_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
     LOGIN_PER_IP: z.coerce.number().int().positive().default(30),
     SIGNUP_PER_IP: z.coerce.number().int().positive().default(20),
@@ -70,7 +75,13 @@ const sha256 = sha256Hex;
 const newRefreshToken = () => randomToken(32);
 
 /** Stores a new refresh token in `family` and answers both tokens. */
-async function issueTokens(c: Context, sql: Sql, user: Pick<User, "id" | "email" | "role" | "created_at">, family: string, status: 200 | 201 = 200) {
+async function issueTokens(
+  c: Context,
+  sql: Sql,
+  user: Pick<User, "id" | "email" | "role" | "created_at">,
+  family: string,
+  status: 200 | 201 = 200,
+) {
   const refreshTtl = env(c).AUTH_REFRESH_TTL_SECONDS;
   const refreshToken = newRefreshToken();
   await sql`insert into auth_refresh_tokens (token_hash, user_id, family, expires_at)
@@ -79,13 +90,23 @@ async function issueTokens(c: Context, sql: Sql, user: Pick<User, "id" | "email"
   const accessToken = await signAccessToken(settings, { sub: user.id, role: user.role, sid: family });
   c.header("cache-control", "no-store");
   return c.json(
-    { tokenType: "Bearer", accessToken, expiresIn: settings.AUTH_ACCESS_TTL_SECONDS, refreshToken, refreshExpiresIn: refreshTtl, user: userJson(user) },
+    {
+      tokenType: "Bearer",
+      accessToken,
+      expiresIn: settings.AUTH_ACCESS_TTL_SECONDS,
+      refreshToken,
+      refreshExpiresIn: refreshTtl,
+      user: userJson(user),
+    },
     status,
   );
 }
 
 const invalidCredentials = () =>
-  new ApiError(401, "The email or password is wrong", { code: "invalid_credentials", headers: { "www-authenticate": 'Bearer realm="workyard"' } });
+  new ApiError(401, "The email or password is wrong", {
+    code: "invalid_credentials",
+    headers: { "www-authenticate": 'Bearer realm="workyard"' },
+  });
 
 const invalidRefresh = (message: string, code = "invalid_token") =>
   new ApiError(401, message, { code, headers: { "www-authenticate": `Bearer realm="workyard", error="invalid_token"` } });
@@ -140,7 +161,9 @@ app.post(
   async (c) => {
     const body = c.req.valid("json");
     const sql = db(c);
-    const [user] = await sql<User[]>`select id, email, password_hash, role, created_at from auth_users where email = ${body.email.trim().toLowerCase()}`;
+    const [user] = await sql<
+      User[]
+    >`select id, email, password_hash, role, created_at from auth_users where email = ${body.email.trim().toLowerCase()}`;
     // An unknown account costs one hash too, so the answer's timing does not tell which accounts exist.
     const ok = await verifyPassword(body.password, user?.password_hash ?? (await dummyHash()));
     if (!user || !ok) throw invalidCredentials();
@@ -197,8 +220,9 @@ app.get("/me", requireAuth(), async (c) => {
 });
 
 async function purgeExpired(_event: ScheduledController, bindings: unknown) {
-  const deleted = await withDatabase(bindings as Record<string, unknown>, (sql) =>
-    sql`delete from auth_refresh_tokens where expires_at < now() - interval '1 day'`,
+  const deleted = await withDatabase(
+    bindings as Record<string, unknown>,
+    (sql) => sql`delete from auth_refresh_tokens where expires_at < now() - interval '1 day'`,
   );
   console.log(`auth: deleted ${deleted.count} expired refresh token(s)`);
 }

@@ -25,11 +25,19 @@ app.post("/echo", validate("json", z.object({ text: z.string().max(1000) })), (c
 // a name cannot inject markup. Build HTML this way (or with Hono's JSX), never by concatenating strings.
 app.get("/card/:name", (c) => {
   const greeting = `${env(c).GREETING}, ${c.req.param("name")}!`;
-  return c.html(html`<!doctype html>
-<html lang="en">
-  <head><meta charset="utf-8"><title>${greeting}</title></head>
-  <body><h1>${greeting}</h1><p>Served by ${env(c).APP_NAME}.</p></body>
-</html>`);
+  return c.html(
+    html`<!doctype html>
+      <html lang="en">
+        <head>
+          <meta charset="utf-8" />
+          <title>${greeting}</title>
+        </head>
+        <body>
+          <h1>${greeting}</h1>
+          <p>Served by ${env(c).APP_NAME}.</p>
+        </body>
+      </html>`,
+  );
 });
 
 export default app;

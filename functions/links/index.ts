@@ -45,7 +45,12 @@ const codeSchema = z.string().regex(/^[A-Za-z0-9_-]{3,64}$/, "3 to 64 letters, d
 const createSchema = z.object({
   url: z.url({ protocol: /^https?$/, error: "an absolute http(s) URL" }).max(2048),
   code: codeSchema.optional(),
-  expiresInSeconds: z.number().int().min(1).max(366 * 24 * 3600).optional(),
+  expiresInSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(366 * 24 * 3600)
+    .optional(),
 });
 const listSchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -151,7 +156,8 @@ app.get("/:code", params, async (c) => {
     return row ? { url: row.url, expiresAt: row.expires_at?.getTime() ?? null } : undefined;
   });
   if (!target) throw new ApiError(404, `No link "${code}"`);
-  if (target.expiresAt !== null && target.expiresAt <= Date.now()) throw new ApiError(410, `The link "${code}" has expired`, { code: "expired" });
+  if (target.expiresAt !== null && target.expiresAt <= Date.now())
+    throw new ApiError(410, `The link "${code}" has expired`, { code: "expired" });
   c.executionCtx.waitUntil(countClick(c, code).catch((err: unknown) => console.error(`click not counted for ${code}`, err)));
   return c.redirect(target.url, 302);
 });
@@ -188,8 +194,10 @@ async function rollUpClicks(_event: ScheduledController, bindings: unknown) {
   const codes = Object.keys(counts);
   if (codes.length > 0) {
     // One JSON parameter ({"code": count, ...}): no array types needed (fetch_types is off behind PgBouncer).
-    await withDatabase(bindings as Record<string, unknown>, (sql) =>
-      sql`update links set clicks = links.clicks + c.n::bigint
+    await withDatabase(
+      bindings as Record<string, unknown>,
+      (sql) =>
+        sql`update links set clicks = links.clicks + c.n::bigint
           from jsonb_each_text(${sql.json(counts)}) as c(code, n) where links.code = c.code`,
     );
   }

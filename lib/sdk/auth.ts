@@ -52,14 +52,18 @@ function unauthorized(realm: string, message: string, error?: "invalid_token" | 
 }
 
 function forbidden(realm: string, message: string): ApiError {
-  return new ApiError(403, message, { code: "forbidden", headers: { "www-authenticate": `Bearer realm=${quoted(realm)}, error="insufficient_scope"` } });
+  return new ApiError(403, message, {
+    code: "forbidden",
+    headers: { "www-authenticate": `Bearer realm=${quoted(realm)}, error="insufficient_scope"` },
+  });
 }
 
 /** The credential the request carries, if any: a bearer token or an API key. */
 function credential(c: Context, realm: string): { kind: "jwt" | "api_key"; value: string } | undefined {
   const header = c.req.header("authorization");
   const apiKey = c.req.header("x-api-key");
-  if (header !== undefined && apiKey !== undefined) throw unauthorized(realm, "Send one credential: Authorization or X-Api-Key, not both", "invalid_request");
+  if (header !== undefined && apiKey !== undefined)
+    throw unauthorized(realm, "Send one credential: Authorization or X-Api-Key, not both", "invalid_request");
   if (apiKey !== undefined) return { kind: "api_key", value: apiKey.trim() };
   if (header === undefined) return undefined;
   const bearer = /^Bearer +([^\s]+) *$/i.exec(header);
@@ -88,7 +92,8 @@ async function checkApiKey(c: Context, key: string, forFunction: string | undefi
   const hash = await hashApiKey(key);
   // Compare even when there is no row, so an unknown id costs the same as a wrong secret.
   const matches = sameHex(hash, row?.key_hash ?? "0".repeat(hash.length));
-  if (!row || !matches || row.revoked_at !== null) throw unauthorized(realm, "The API key is not valid (unknown or revoked)", "invalid_token");
+  if (!row || !matches || row.revoked_at !== null)
+    throw unauthorized(realm, "The API key is not valid (unknown or revoked)", "invalid_token");
   if (row.function !== forFunction) throw forbidden(realm, `This API key is for the function "${row.function}", not this one`);
   return { kind: "api_key", id, role: row.role, subject: `key:${id}` };
 }

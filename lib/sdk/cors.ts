@@ -15,7 +15,12 @@ function allowedOrigins(c: Context): Set<string> {
   const text = typeof raw === "string" ? raw : "";
   let set = parsed.get(text);
   if (!set) {
-    set = new Set(text.split(",").map((o) => o.trim().replace(/\/+$/, "")).filter((o) => o !== ""));
+    set = new Set(
+      text
+        .split(",")
+        .map((o) => o.trim().replace(/\/+$/, ""))
+        .filter((o) => o !== ""),
+    );
     parsed.set(text, set);
   }
   return set;
@@ -37,7 +42,15 @@ export const corsFromSettings = (): MiddlewareHandler => {
     },
     allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
     allowHeaders: ["Authorization", "Content-Type", "X-Api-Key", "X-Request-Id"],
-    exposeHeaders: ["X-Request-Id", "Location", "Retry-After", "WWW-Authenticate", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+    exposeHeaders: [
+      "X-Request-Id",
+      "Location",
+      "Retry-After",
+      "WWW-Authenticate",
+      "RateLimit-Limit",
+      "RateLimit-Remaining",
+      "RateLimit-Reset",
+    ],
     maxAge: 600,
   });
   return async function corsFromSettings(c, next) {

@@ -19,7 +19,8 @@ const connectionCodes = new Set([
   "ETIMEDOUT",
 ]);
 // workerd's connect() says "proxy request failed, cannot connect to the specified address" for a refused port.
-const connectionMessages = /network connection lost|connection refused|cannot connect|proxy request failed|socket|internal error|stream was cancelled/i;
+const connectionMessages =
+  /network connection lost|connection refused|cannot connect|proxy request failed|socket|internal error|stream was cancelled/i;
 
 // SQLSTATE classes: 08 connection exception, 57P01-03 admin shutdown / cannot connect now, 53 resources.
 const unavailableStates = /^(08|57P0[1-3]|53)/;

@@ -70,7 +70,10 @@ export const database = ({ binding = "DATABASE_URL", connectTimeoutSeconds = 5 }
   };
 
 /** A postgres.js client with the settings that are right behind PgBouncer transaction pooling. */
-export function pgClient(url: string, { max, idleSeconds, connectTimeoutSeconds }: { max: number; idleSeconds: number; connectTimeoutSeconds: number }): Sql {
+export function pgClient(
+  url: string,
+  { max, idleSeconds, connectTimeoutSeconds }: { max: number; idleSeconds: number; connectTimeoutSeconds: number },
+): Sql {
   return postgres(url, {
     max,
     prepare: false,
@@ -87,7 +90,8 @@ const connect = (url: string, connectTimeoutSeconds: number): Sql => pgClient(ur
  * A pool of up to `size` connections for a function host. Connections open on demand, idle ones close after
  * a minute, and a connection that breaks (PgBouncer restarted) is replaced on the next query.
  */
-export const openPool = (url: string, size: number, connectTimeoutSeconds = 5): Sql => pgClient(url, { max: size, idleSeconds: 60, connectTimeoutSeconds });
+export const openPool = (url: string, size: number, connectTimeoutSeconds = 5): Sql =>
+  pgClient(url, { max: size, idleSeconds: 60, connectTimeoutSeconds });
 
 /** The request's postgres.js client; connects on first use. */
 export function db(c: Context): Sql {

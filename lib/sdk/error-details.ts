@@ -11,7 +11,8 @@ export interface ErrorDetails {
 
 /** `{ name, message, stack }` of anything thrown. */
 export function errorDetails(thrown: unknown): ErrorDetails {
-  if (thrown instanceof Error) return { name: thrown.name, message: thrown.message, stack: thrown.stack ?? `${thrown.name}: ${thrown.message}` };
+  if (thrown instanceof Error)
+    return { name: thrown.name, message: thrown.message, stack: thrown.stack ?? `${thrown.name}: ${thrown.message}` };
   const text = String(thrown);
   return { name: "NonError", message: text, stack: text };
 }

@@ -22,7 +22,12 @@ export const jwtEnv = defineEnv(
     AUTH_JWT_SECRET: z.string().min(32, "must be at least 32 characters (e.g. `openssl rand -base64 48`)"),
     AUTH_ISSUER: z.string().min(1).default("workyard"),
     AUTH_AUDIENCE: z.string().min(1).default("workyard"),
-    AUTH_ACCESS_TTL_SECONDS: z.coerce.number().int().min(30).max(24 * 3600).default(900),
+    AUTH_ACCESS_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(30)
+      .max(24 * 3600)
+      .default(900),
   }),
 );
 export type JwtSettings = ReturnType<typeof jwtEnv>;

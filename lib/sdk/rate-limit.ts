@@ -50,7 +50,13 @@ export const rateLimit = ({
     const max = typeof limit === "function" ? limit(c) : limit;
     let result: Awaited<ReturnType<Ratelimit["limit"]>> | undefined;
     if (client) {
-      const limiter = new Ratelimit({ redis: client, limiter: Ratelimit.slidingWindow(max, window), prefix, ephemeralCache: ephemeral, timeout: 0 });
+      const limiter = new Ratelimit({
+        redis: client,
+        limiter: Ratelimit.slidingWindow(max, window),
+        prefix,
+        ephemeralCache: ephemeral,
+        timeout: 0,
+      });
       try {
         result = await Promise.race([
           limiter.limit(id),

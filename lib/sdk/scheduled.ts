@@ -14,10 +14,7 @@ export interface WorkerWithCrons<B> {
 }
 
 /** The app's fetch plus a scheduled handler dispatching on `event.cron`. */
-export function withCrons<E extends HonoEnv>(
-  app: Hono<E>,
-  tasks: Record<string, CronTask<E["Bindings"]>>,
-): WorkerWithCrons<E["Bindings"]> {
+export function withCrons<E extends HonoEnv>(app: Hono<E>, tasks: Record<string, CronTask<E["Bindings"]>>): WorkerWithCrons<E["Bindings"]> {
   return {
     fetch: (request, env, ctx) => app.fetch(request, env, ctx),
     async scheduled(event, env, ctx) {

@@ -43,7 +43,8 @@ function unpairedSurrogates(value: unknown): FieldIssue[] {
   while (stack.length > 0 && issues.length < 20) {
     const item = stack.pop() as { value: unknown; path: string };
     if (typeof item.value === "string") {
-      if (loneSurrogate.test(item.value)) issues.push({ path: item.path || "(root)", message: "Contains an unpaired surrogate: send valid Unicode text" });
+      if (loneSurrogate.test(item.value))
+        issues.push({ path: item.path || "(root)", message: "Contains an unpaired surrogate: send valid Unicode text" });
     } else if (item.value !== null && typeof item.value === "object") {
       for (const [key, v] of Object.entries(item.value)) stack.push({ value: v, path: item.path ? `${item.path}.${key}` : key });
     }
@@ -53,16 +54,17 @@ function unpairedSurrogates(value: unknown): FieldIssue[] {
 
 /** Validates one part of the request with a zod schema; handlers read it with `c.req.valid(target)`. */
 export function validate<T extends ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
-  const invalid = (issues: FieldIssue[]) => new ApiError(400, `Invalid ${targetNames[target] ?? target}: see issues`, { code: "invalid_input", issues });
+  const invalid = (issues: FieldIssue[]) =>
+    new ApiError(400, `Invalid ${targetNames[target] ?? target}: see issues`, { code: "invalid_input", issues });
   const check = zValidator(target, schema, (result) => {
     if (!result.success) throw invalid(toIssues(result.error.issues));
     const unpaired = unpairedSurrogates(result.data);
     if (unpaired.length > 0) throw invalid(unpaired);
   });
   if (target !== "json") return check;
-  return (async function validateJson(c, next) {
+  return async function validateJson(c, next) {
     await requireJson(c, async () => {
       await check(c, next);
     });
-  }) as typeof check;
+  } as typeof check;
 }

@@ -14,7 +14,6 @@
  */
 import { INTERNAL_PATHS } from "../shared/names.ts";
 
-
 /** Until when (epoch ms) new requests are held; 0 when not draining. */
 let holdUntil = 0;
 
@@ -37,7 +36,13 @@ export const drainControl = {
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const holdMs = Number(url.searchParams.get("holdMs"));
-    if (request.method !== "POST" || url.pathname !== INTERNAL_PATHS.drain || !Number.isInteger(holdMs) || holdMs < 0 || holdMs > MAX_HOLD_MS) {
+    if (
+      request.method !== "POST" ||
+      url.pathname !== INTERNAL_PATHS.drain ||
+      !Number.isInteger(holdMs) ||
+      holdMs < 0 ||
+      holdMs > MAX_HOLD_MS
+    ) {
       return new Response(JSON.stringify({ error: { code: "invalid_input", message: `POST /drain?holdMs=<0..${MAX_HOLD_MS}>` } }), {
         status: 400,
         headers: { "content-type": "application/json; charset=utf-8" },

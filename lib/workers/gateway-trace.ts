@@ -35,7 +35,8 @@ function logValue(value: unknown): unknown {
 
 function keep(lines: LogLine[], level: string, args: unknown[]): void {
   if (lines.length < MAX_LINES) lines.push({ ts: Date.now(), level, message: args.map(logValue) });
-  else if (lines.length === MAX_LINES) lines.push({ ts: Date.now(), level: "warn", message: [`more than ${MAX_LINES} console lines; the rest are not kept`] });
+  else if (lines.length === MAX_LINES)
+    lines.push({ ts: Date.now(), level: "warn", message: [`more than ${MAX_LINES} console lines; the rest are not kept`] });
 }
 
 /** Makes console.* also keep each line for the trace (once per isolate); workerd still prints them as before. */
@@ -51,7 +52,14 @@ function captureConsole(): void {
   }
 }
 
-const gatewayRecord = (ts: number, access: AccessRecord[], logs: LogLine[]): TraceRecord => ({ worker: "gateway", ts, outcome: "ok", access, logs, exceptions: [] });
+const gatewayRecord = (ts: number, access: AccessRecord[], logs: LogLine[]): TraceRecord => ({
+  worker: "gateway",
+  ts,
+  outcome: "ok",
+  access,
+  logs,
+  exceptions: [],
+});
 
 /**
  * Runs one request's work with its console lines kept apart, then `done`, then `record` gives its access record;

@@ -45,7 +45,6 @@ export interface GatewayEnv extends CollectorEnv {
   [binding: string]: unknown;
 }
 
-
 interface FunctionBinding {
   fetch(request: Request): Promise<Response>;
 }
@@ -138,7 +137,8 @@ interface Target {
 function target(request: Request): Target {
   const url = request.url;
   const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-  if (pathStart === -1) return { origin: url, name: "", rest: "/", path: "/", requestId: acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER)) };
+  if (pathStart === -1)
+    return { origin: url, name: "", rest: "/", path: "/", requestId: acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER)) };
   const queryStart = url.indexOf("?", pathStart);
   const pathEnd = queryStart === -1 ? url.length : queryStart;
   const slash = url.indexOf("/", pathStart + 1);
@@ -201,7 +201,8 @@ async function handle(
   ctx: ExecutionContext,
   inline: Record<string, InlineHandler>,
 ): Promise<Response> {
-  if (env.HTTPS_PORT !== undefined && origin.startsWith("http:")) return toHttps(new URL(request.url), env.HTTPS_PORT, request.method, requestId);
+  if (env.HTTPS_PORT !== undefined && origin.startsWith("http:"))
+    return toHttps(new URL(request.url), env.HTTPS_PORT, request.method, requestId);
   if (name === "") return index(env, requestId);
 
   const handler = route?.inline ? inline[name] : undefined;

@@ -88,7 +88,8 @@ function checkRedis(url: string, token: string): Promise<Check> {
 async function readinessChecks(env: InternalEnv, ctx: ExecutionContext): Promise<{ ok: boolean; checks: Record<string, Check> }> {
   const checks: Record<string, Check | Promise<Check>> = { workerd: { ok: true, ms: 0 } };
   if (env.DATABASE_URL) checks.database = checkDatabase(env.DATABASE_URL, ctx);
-  if (env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN) checks.redis = checkRedis(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN);
+  if (env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN)
+    checks.redis = checkRedis(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN);
   const done = Object.fromEntries(await Promise.all(Object.entries(checks).map(async ([name, c]) => [name, await c] as const)));
   return { ok: Object.values(done).every((c) => c.ok), checks: done };
 }
@@ -100,7 +101,8 @@ async function readiness(env: InternalEnv, ctx: ExecutionContext): Promise<Respo
 
 /** Forwards a GET to the collector, which runs in the supervisor. */
 async function fromCollector(env: InternalEnv, path: string): Promise<Response> {
-  if (!env[COLLECTOR_URL_VAR]) return error(503, "collector_unavailable", "No collector is configured (WORKYARD_COLLECTOR_URL): start workyard with npm start");
+  if (!env[COLLECTOR_URL_VAR])
+    return error(503, "collector_unavailable", "No collector is configured (WORKYARD_COLLECTOR_URL): start workyard with npm start");
   try {
     const res = await fetch(`${env[COLLECTOR_URL_VAR]}${path}`, { headers: { authorization: `Bearer ${env[COLLECTOR_TOKEN_VAR] ?? ""}` } });
     return new Response(res.body, res);
@@ -162,12 +164,20 @@ export default {
     }
     if (request.method === "GET") {
       if (url.pathname === "/dashboard/data") return dashboardData(env, ctx);
-      if (url.pathname === "/metrics" || url.pathname === "/errors" || url.pathname === "/usage" || url.pathname === "/dashboard" || url.pathname.startsWith("/dashboard/assets/")) {
+      if (
+        url.pathname === "/metrics" ||
+        url.pathname === "/errors" ||
+        url.pathname === "/usage" ||
+        url.pathname === "/dashboard" ||
+        url.pathname.startsWith("/dashboard/assets/")
+      ) {
         return fromCollector(env, `${url.pathname}${url.search}`);
       }
     }
 
-    const scheduled = url.pathname.startsWith(INTERNAL_PATHS.scheduled) ? /^([a-z][a-z0-9-]*)$/.exec(url.pathname.slice(INTERNAL_PATHS.scheduled.length)) : null;
+    const scheduled = url.pathname.startsWith(INTERNAL_PATHS.scheduled)
+      ? /^([a-z][a-z0-9-]*)$/.exec(url.pathname.slice(INTERNAL_PATHS.scheduled.length))
+      : null;
     if (scheduled) {
       if (request.method !== "POST") return error(405, "method_not_allowed", "Use POST");
       const name = scheduled[1] ?? "";

@@ -43,6 +43,10 @@ export default {
   tail(events: TraceItem[], env: CollectorEnv, ctx: ExecutionContext<{ worker?: string }>): void {
     if (!env[COLLECTOR_URL_VAR]) return;
     const worker = ctx.props?.worker ?? "unknown";
-    deliver(events.map((item) => toRecord(item, worker)), env, ctx);
+    deliver(
+      events.map((item) => toRecord(item, worker)),
+      env,
+      ctx,
+    );
   },
 };

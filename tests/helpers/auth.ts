@@ -19,7 +19,17 @@ export interface MintOptions {
 }
 
 /** An HS256 access token signed with `secret`, valid unless the options say otherwise. */
-export function mintToken(secret: string, { sub = crypto.randomUUID(), role = "user", issuer = "workyard", audience = "workyard", typ = "at+jwt", expiresIn = 300 }: MintOptions = {}): Promise<string> {
+export function mintToken(
+  secret: string,
+  {
+    sub = crypto.randomUUID(),
+    role = "user",
+    issuer = "workyard",
+    audience = "workyard",
+    typ = "at+jwt",
+    expiresIn = 300,
+  }: MintOptions = {},
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ role, sid: crypto.randomUUID() })
     .setProtectedHeader({ alg: "HS256", typ })
@@ -40,7 +50,10 @@ export interface Session {
 export type SignedUp = Session & { email: string; password: string };
 
 /** Signs up a new account through the running auth function (from `ip`, which the gateway believes from loopback). */
-export async function signUp(baseUrl: string, { email = `u${crypto.randomUUID().slice(0, 12)}@example.com`, password = "correct horse battery", ip = randomIp() } = {}): Promise<SignedUp> {
+export async function signUp(
+  baseUrl: string,
+  { email = `u${crypto.randomUUID().slice(0, 12)}@example.com`, password = "correct horse battery", ip = randomIp() } = {},
+): Promise<SignedUp> {
   const res = await fetch(`${baseUrl}/auth/signup`, {
     method: "POST",
     headers: { "content-type": "application/json", "x-forwarded-for": ip },

@@ -17,7 +17,11 @@ export async function freshDatabase(): Promise<FreshDatabase> {
   if (!base) {
     const dir = await mkdtemp(join(tmpdir(), "workyard-pglite-"));
     const pg = await startEmbeddedPostgres(dir);
-    return { url: pg.url, kind: "embedded-pglite", dispose: async () => (await pg.stop(), await rm(dir, { recursive: true, force: true })) };
+    return {
+      url: pg.url,
+      kind: "embedded-pglite",
+      dispose: async () => (await pg.stop(), await rm(dir, { recursive: true, force: true })),
+    };
   }
   const name = `workyard_fresh_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = postgres(base, { max: 1, onnotice: () => {} });

@@ -25,7 +25,10 @@ function ipv6(hex: string): string {
 /** Each local address with a socket listening on `port` (e.g. ["127.0.0.1"], or ["0.0.0.0"] for every address). */
 export async function listeningAddresses(port: number): Promise<string[]> {
   const found: string[] = [];
-  for (const [file, decode] of [["/proc/net/tcp", ipv4], ["/proc/net/tcp6", ipv6]] as const) {
+  for (const [file, decode] of [
+    ["/proc/net/tcp", ipv4],
+    ["/proc/net/tcp6", ipv6],
+  ] as const) {
     const text = await readFile(file, "utf8").catch(() => "");
     for (const line of text.split("\n").slice(1)) {
       const [, local, , state] = line.trim().split(/\s+/);

@@ -56,7 +56,12 @@ export async function startStack({ fixtures = [], corsOrigins, env = {} }: Stack
     paths: project.paths,
     host: "127.0.0.1",
     port: 0,
-    env: { AUTH_JWT_SECRET: jwtSecret, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}), ...(redisUrl ? { REDIS_URL: redisUrl } : {}), ...env },
+    env: {
+      AUTH_JWT_SECRET: jwtSecret,
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+      ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+      ...env,
+    },
     log: (line) => logs.push(line),
   });
   const directUrl = databaseUrl ?? sup.backends.database.url;

@@ -37,7 +37,13 @@ describe("the auth function", () => {
   it("says at its root what it offers", async () => {
     const r = await stack.call("/auth");
     expect(r.status).toBe(200);
-    expect(Object.keys((r.body as unknown as { endpoints: Record<string, string> }).endpoints)).toEqual(["POST /signup", "POST /login", "POST /refresh", "POST /logout", "GET /me"]);
+    expect(Object.keys((r.body as unknown as { endpoints: Record<string, string> }).endpoints)).toEqual([
+      "POST /signup",
+      "POST /login",
+      "POST /refresh",
+      "POST /logout",
+      "GET /me",
+    ]);
   });
 
   it("signs up: 201 with an access token, a refresh token and the account, never cached", async () => {
@@ -68,7 +74,10 @@ describe("the auth function", () => {
     expectError(await stack.call("/auth/signup", json({ email: email.toUpperCase(), password })), 409, "email_taken");
     const bad = await stack.call("/auth/signup", json({ email: "not-an-email", password: "short" }));
     expectError(bad, 400, "invalid_input");
-    expect((bad.body as unknown as { error: { issues: { path: string }[] } }).error.issues.map((i) => i.path).sort()).toEqual(["email", "password"]);
+    expect((bad.body as unknown as { error: { issues: { path: string }[] } }).error.issues.map((i) => i.path).sort()).toEqual([
+      "email",
+      "password",
+    ]);
   });
 
   it("logs in with the right password; a wrong password and an unknown account get the same 401", async () => {
@@ -125,7 +134,8 @@ describe("the auth function", () => {
     const b2 = stillB.body as unknown as Session;
     expect((await stack.call("/auth/logout", json({ refreshToken: b2.refreshToken, everywhere: true }))).status).toBe(204);
     expectError(await stack.call("/auth/refresh", json({ refreshToken: b2.refreshToken })), 401, "invalid_token");
-    const active = await stack.sql`select count(*)::int as n from auth_refresh_tokens where user_id = ${session.user.id} and revoked_at is null`;
+    const active =
+      await stack.sql`select count(*)::int as n from auth_refresh_tokens where user_id = ${session.user.id} and revoked_at is null`;
     expect(active[0]?.n).toBe(0);
     expect((await stack.call("/auth/logout", json({ refreshToken: b2.refreshToken }))).status).toBe(204); // twice is fine
   });
@@ -135,7 +145,8 @@ describe("login rate limits", () => {
   it("per account: after 5 attempts in 15 minutes, 429 even with the right password and from another IP", async () => {
     const user = await signUp(stack.sup.url);
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await stack.call("/auth/login", json({ email: user.email, password: `guess-${i}-wrong` }))).status);
+    for (let i = 0; i < 5; i++)
+      statuses.push((await stack.call("/auth/login", json({ email: user.email, password: `guess-${i}-wrong` }))).status);
     expect(statuses).toEqual([401, 401, 401, 401, 401]);
     const limited = await stack.call("/auth/login", json({ email: user.email.toUpperCase(), password: user.password }));
     expectError(limited, 429, "too_many_requests");
@@ -162,7 +173,8 @@ describe("login rate limits", () => {
 describe("links: who may write", () => {
   let owner: SignedUp;
   let other: SignedUp;
-  const create = (code: string, headers: Record<string, string>) => stack.call("/links", json({ url: `https://example.com/${code}`, code }, headers));
+  const create = (code: string, headers: Record<string, string>) =>
+    stack.call("/links", json({ url: `https://example.com/${code}`, code }, headers));
 
   beforeAll(async () => {
     owner = await signUp(stack.sup.url);
@@ -247,7 +259,10 @@ describe("API keys", () => {
 describe("CORS, secure headers, HTML", () => {
   it("answers a preflight from an allowed origin, and not from another", async () => {
     const preflight = (origin: string) =>
-      stack.call("/links", { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" } });
+      stack.call("/links", {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+      });
     const ok = await preflight(ORIGIN);
     expect(ok.status).toBe(204);
     expect(ok.res.headers.get("access-control-allow-origin")).toBe(ORIGIN);
@@ -258,14 +273,19 @@ describe("CORS, secure headers, HTML", () => {
   });
 
   it("sets Access-Control-Allow-Origin on answers and errors for allowed origins only, with Vary: Origin", async () => {
-    const allowed = await stack.call("/links", { ...json({ url: "https://example.com" }), headers: { "content-type": "application/json", origin: ORIGIN } });
+    const allowed = await stack.call("/links", {
+      ...json({ url: "https://example.com" }),
+      headers: { "content-type": "application/json", origin: ORIGIN },
+    });
     expect(allowed.status).toBe(401);
     expect(allowed.res.headers.get("access-control-allow-origin")).toBe(ORIGIN);
     expect(allowed.res.headers.get("access-control-expose-headers")).toMatch(/WWW-Authenticate/);
     const hello = await stack.call("/hello", { headers: { origin: "http://localhost:5173" } });
     expect(hello.res.headers.get("access-control-allow-origin")).toBe("http://localhost:5173");
     expect(hello.res.headers.get("vary")).toMatch(/Origin/);
-    expect((await stack.call("/hello", { headers: { origin: "https://evil.example" } })).res.headers.get("access-control-allow-origin")).toBeNull();
+    expect(
+      (await stack.call("/hello", { headers: { origin: "https://evil.example" } })).res.headers.get("access-control-allow-origin"),
+    ).toBeNull();
   });
 
   it("answers a request without Origin with Vary: Origin and no other CORS header", async () => {

@@ -20,9 +20,20 @@ import { needs } from "../helpers/needs.ts";
 
 describe("retention", () => {
   const now = new Date("2025-06-30T03:15:00Z");
-  const names = ["app-20250630T031500000Z.dump", "app-20250629T031500000Z.dump", "app-20250628T031500000Z.dump", "app-20250501T031500000Z.dump"];
+  const names = [
+    "app-20250630T031500000Z.dump",
+    "app-20250629T031500000Z.dump",
+    "app-20250628T031500000Z.dump",
+    "app-20250501T031500000Z.dump",
+  ];
   it("keeps the newest N, drops what is older than the age limit, never the newest, and ignores other files", () => {
-    const all = backupsOf("app", [...names, "app-20250630T031500000Z.dump.json", "other-20200101T000000000Z.dump", "app-notes.dump", "app-20200101T000000000Z.dump.partial"]);
+    const all = backupsOf("app", [
+      ...names,
+      "app-20250630T031500000Z.dump.json",
+      "other-20200101T000000000Z.dump",
+      "app-notes.dump",
+      "app-20200101T000000000Z.dump.partial",
+    ]);
     expect(all.map((b) => b.name)).toEqual(names);
     expect(backupsToPrune(all, { keep: 2, maxAgeDays: 0, now }).map((b) => b.name)).toEqual(names.slice(2));
     expect(backupsToPrune(all, { keep: 10, maxAgeDays: 30, now }).map((b) => b.name)).toEqual([names[3]]);
@@ -44,7 +55,8 @@ describe.runIf(canBackUp)("npm run backup and backup:verify", () => {
   let dir: string;
   const run = (script: string, env: Record<string, string> = {}, args: string[] = []) =>
     runScript(script, args, { DATABASE_URL: db.url, BACKUP_DIR: dir, ...env });
-  const scratchDatabases = async () => (await sql<{ datname: string }[]>`select datname from pg_database where datname like 'workyard_verify_%'`).map((r) => r.datname);
+  const scratchDatabases = async () =>
+    (await sql<{ datname: string }[]>`select datname from pg_database where datname like 'workyard_verify_%'`).map((r) => r.datname);
 
   beforeAll(async () => {
     db = await freshDatabase();
@@ -53,7 +65,9 @@ describe.runIf(canBackUp)("npm run backup and backup:verify", () => {
     sql = postgres(db.url, { max: 1, onnotice: () => {} });
     await sql`insert into links (code, url) select 'code' || g, 'https://example.com/' || g from generate_series(1, 120) g`;
     // Names that need quoting, in a second schema: counted and restored like any other.
-    await sql.unsafe(`create schema "Odd Schema"; create table "Odd Schema"."Mixed.Case" (id int); insert into "Odd Schema"."Mixed.Case" select generate_series(1, 7)`);
+    await sql.unsafe(
+      `create schema "Odd Schema"; create table "Odd Schema"."Mixed.Case" (id int); insert into "Odd Schema"."Mixed.Case" select generate_series(1, 7)`,
+    );
   });
 
   afterAll(async () => {
@@ -69,7 +83,9 @@ describe.runIf(canBackUp)("npm run backup and backup:verify", () => {
       where table_type = 'BASE TABLE' and table_schema not in ('pg_catalog', 'information_schema')`;
     const counts: Record<string, number> = {};
     for (const t of tables) {
-      const [row] = await sql.unsafe<{ n: number }[]>(`select count(*)::int as n from "${t.schema.replaceAll('"', '""')}"."${t.name.replaceAll('"', '""')}"`);
+      const [row] = await sql.unsafe<{ n: number }[]>(
+        `select count(*)::int as n from "${t.schema.replaceAll('"', '""')}"."${t.name.replaceAll('"', '""')}"`,
+      );
       counts[`${t.schema}.${t.name}`] = row?.n ?? 0;
     }
     return counts;
@@ -83,7 +99,11 @@ describe.runIf(canBackUp)("npm run backup and backup:verify", () => {
     const backup = await run("backup.ts");
     expect(backup.stderr).toBe("");
     expect(backup.code).toBe(0);
-    expect(backup.stdout).toMatch(new RegExp(`backed up postgres://postgres@127\\.0\\.0\\.1:5432/workyard_fresh_\\w+ to .*\\.dump\n {2}[\\d,]+ bytes, ${tables} tables, ${rows} rows`));
+    expect(backup.stdout).toMatch(
+      new RegExp(
+        `backed up postgres://postgres@127\\.0\\.0\\.1:5432/workyard_fresh_\\w+ to .*\\.dump\n {2}[\\d,]+ bytes, ${tables} tables, ${rows} rows`,
+      ),
+    );
     const [file] = backupsOf(parseDatabaseUrl(db.url).database, await readdir(dir));
     expect(file).toBeDefined();
     const path = join(dir, file?.name ?? "");
@@ -100,7 +120,9 @@ describe.runIf(canBackUp)("npm run backup and backup:verify", () => {
     expect(verify.code).toBe(0);
     expect(verify.stdout).toMatch(/^public\.links\s+120\s+120\s+121$/m);
     expect(verify.stdout).toMatch(/^Odd Schema\.Mixed\.Case\s+7\s+7\s+7$/m);
-    expect(verify.stdout).toMatch(new RegExp(`^OK: ${tables} tables, ${rows} rows; every restored count matches the source at the time of the backup$`, "m"));
+    expect(verify.stdout).toMatch(
+      new RegExp(`^OK: ${tables} tables, ${rows} rows; every restored count matches the source at the time of the backup$`, "m"),
+    );
     expect(await scratchDatabases()).toEqual([]);
   });
 
@@ -116,7 +138,9 @@ describe.runIf(canBackUp)("npm run backup and backup:verify", () => {
     expect(verify.stdout).toMatch(/^public\.links\s+121\s+120\s+121 {2}<- differs$/m);
     const tables = Object.keys(await tableCounts()).length;
     expect(verify.stdout).toMatch(new RegExp(`^FAILED: 2 of ${tables} tables differ: `, "m"));
-    expect(verify.stdout).toMatch(/tables differ: Odd Schema\.Mixed\.Case \(source now 9, restored 7\), public\.links \(source now 121, restored 120\)$/m);
+    expect(verify.stdout).toMatch(
+      /tables differ: Odd Schema\.Mixed\.Case \(source now 9, restored 7\), public\.links \(source now 121, restored 120\)$/m,
+    );
     expect(await scratchDatabases()).toEqual([]);
   });
 
@@ -128,7 +152,9 @@ describe.runIf(canBackUp)("npm run backup and backup:verify", () => {
     await writeFile(path, bytes);
     const verify = await run("backup-verify.ts");
     expect(verify.code).toBe(1);
-    expect(verify.stderr).toMatch(/Backup verification FAILED: .*\.dump does not match the SHA-256 recorded when it was written: the file is damaged/);
+    expect(verify.stderr).toMatch(
+      /Backup verification FAILED: .*\.dump does not match the SHA-256 recorded when it was written: the file is damaged/,
+    );
     await rm(path);
     await rm(`${path}.json`);
   });

@@ -25,8 +25,19 @@ describe("build", () => {
       ["links", "/links", "FN_LINKS"],
     ]);
     const hello = manifest.functions[1];
-    expect(hello?.vars).toEqual({ APP_NAME: "workyard", GREETING: "Hello", CORS_ORIGINS: "", AUTH_ISSUER: "workyard", AUTH_AUDIENCE: "workyard" });
-    expect(manifest.functions[2]?.secrets).toEqual(["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "AUTH_JWT_SECRET"]);
+    expect(hello?.vars).toEqual({
+      APP_NAME: "workyard",
+      GREETING: "Hello",
+      CORS_ORIGINS: "",
+      AUTH_ISSUER: "workyard",
+      AUTH_AUDIENCE: "workyard",
+    });
+    expect(manifest.functions[2]?.secrets).toEqual([
+      "DATABASE_URL",
+      "UPSTASH_REDIS_REST_URL",
+      "UPSTASH_REDIS_REST_TOKEN",
+      "AUTH_JWT_SECRET",
+    ]);
     expect(manifest.functions[2]?.crons).toEqual(["* * * * *", "*/5 * * * *"]);
     for (const fn of manifest.functions) {
       expect(existsSync(join(releaseDir, fn.module))).toBe(true);
@@ -35,11 +46,20 @@ describe("build", () => {
     }
     expect(await readFile(join(releaseDir, "workerd.capnp"), "utf8")).toContain('name = "fn-links"');
     // The release keeps the workerd it was built with: the installed binary, hard-linked (no copy).
-    expect(manifest.runtime).toEqual({ workerd: installedVersion(process.cwd(), "workerd"), node: process.version, wrangler: installedVersion(process.cwd(), "wrangler") });
+    expect(manifest.runtime).toEqual({
+      workerd: installedVersion(process.cwd(), "workerd"),
+      node: process.version,
+      wrangler: installedVersion(process.cwd(), "wrangler"),
+    });
     expect((await stat(join(releaseDir, "runtime", "workerd"))).ino).toBe((await stat(workerdPackageBinary())).ino);
     // The merged Wrangler config is left where `wrangler dev -c` / `wrangler deploy -c` can use it.
     const merged = JSON.parse(await readFile(join(project.paths.wranglerConfigs, "hello.json"), "utf8"));
-    expect(merged).toMatchObject({ name: "hello", main: "../../functions/hello/index.ts", compatibility_date: "2026-11-23", compatibility_flags: [] });
+    expect(merged).toMatchObject({
+      name: "hello",
+      main: "../../functions/hello/index.ts",
+      compatibility_date: "2026-11-23",
+      compatibility_flags: [],
+    });
   });
 
   it("reuses the release when nothing changed and builds a new one when a source changes", async () => {
@@ -53,7 +73,8 @@ describe("build", () => {
 
   it("runs Wrangler again only for the bundles whose inputs changed", async () => {
     const before = await build(project.paths);
-    const hashes = (m: typeof before.manifest) => Object.fromEntries([["_gateway", m.gateway.sha256], ...m.functions.map((f) => [f.name, f.sha256])]);
+    const hashes = (m: typeof before.manifest) =>
+      Object.fromEntries([["_gateway", m.gateway.sha256], ...m.functions.map((f) => [f.name, f.sha256])]);
     // A file no bundle imports: a new release, every bundle from the cache.
     await writeFile(join(project.paths.functions, "hello", "unused.ts"), "export const y = 2;\n");
     const untouched = await build(project.paths);
@@ -83,7 +104,10 @@ describe("build", () => {
   it("fails with the function's name and Wrangler's message, and leaves no half-written release", async () => {
     const dir = join(project.paths.functions, "broken");
     await mkdir(dir);
-    await writeFile(join(dir, "index.ts"), 'import { nothing } from "../missing.ts";\nexport default { fetch: () => new Response(nothing) };\n');
+    await writeFile(
+      join(dir, "index.ts"),
+      'import { nothing } from "../missing.ts";\nexport default { fetch: () => new Response(nothing) };\n',
+    );
     const err = await build(project.paths).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BuildError);
     expect((err as Error).message).toMatch(/Function "broken" failed to bundle/);

@@ -87,7 +87,13 @@ describe.runIf(canRunPgbouncer)("functions on PostgreSQL through PgBouncer", () 
   };
 
   it("refuses to serve with pending migrations, naming them", async () => {
-    const err = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env: { DATABASE_URL: pg.url }, log: () => {} }).catch((e: unknown) => e);
+    const err = await startSupervisor({
+      paths: project.paths,
+      host: "127.0.0.1",
+      port: 0,
+      env: { DATABASE_URL: pg.url },
+      log: () => {},
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StartError);
     expect((err as Error).message).toMatch(/pending migration\(s\): 0001_links[\s\S]*npm run migrate -- up/);
   });
@@ -101,7 +107,13 @@ describe.runIf(canRunPgbouncer)("functions on PostgreSQL through PgBouncer", () 
   });
 
   it("serves the functions through PgBouncer", async () => {
-    sup = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env: { DATABASE_URL: pg.url, AUTH_JWT_SECRET: jwtSecret }, log: (l) => logs.push(l) });
+    sup = await startSupervisor({
+      paths: project.paths,
+      host: "127.0.0.1",
+      port: 0,
+      env: { DATABASE_URL: pg.url, AUTH_JWT_SECRET: jwtSecret },
+      log: (l) => logs.push(l),
+    });
     const db = sup.backends.database;
     expect(db.kind).toBe("postgres");
     if (db.kind !== "postgres") return;
@@ -187,7 +199,10 @@ describe.runIf(canRunPgbouncer)("functions on PostgreSQL through PgBouncer", () 
     expect(down.body).toMatchObject({ error: { code: "database_unavailable", requestId: expect.any(String) } });
     const ready = await fetch(`${sup.internalUrl}/readyz`, { headers: { authorization: `Bearer ${sup.internalToken}` } });
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toMatchObject({ ok: false, checks: { database: { ok: false, error: expect.any(String) }, redis: { ok: true } } });
+    expect(await ready.json()).toMatchObject({
+      ok: false,
+      checks: { database: { ok: false, error: expect.any(String) }, redis: { ok: true } },
+    });
     await expect.poll(async () => (await call("/links")).status, { timeout: 15_000, interval: 200 }).toBe(200);
     await expect.poll(() => db.pooler.pid(), { timeout: 5000 }).not.toBe(before);
   });

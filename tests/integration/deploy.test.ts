@@ -52,7 +52,13 @@ beforeAll(async () => {
     paths: project.paths,
     host: "127.0.0.1",
     port: 0,
-    env: { DATABASE_URL: db.url, WORKERD_PROCESSES: "2", WORKYARD_SCHEDULER: "off", RELEASES_KEPT: "2", ...(redisUrl ? { REDIS_URL: redisUrl } : {}) },
+    env: {
+      DATABASE_URL: db.url,
+      WORKERD_PROCESSES: "2",
+      WORKYARD_SCHEDULER: "off",
+      RELEASES_KEPT: "2",
+      ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+    },
     log,
   });
 }, 120_000);
@@ -74,7 +80,12 @@ interface Outcome {
 }
 
 /** One request with node:http: on a shared keep-alive agent, or on a connection of its own. */
-function send(agent: Agent | false, method: "GET" | "POST", path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+function send(
+  agent: Agent | false,
+  method: "GET" | "POST",
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
@@ -117,7 +128,10 @@ function load({ concurrency = 20, min = 2000, max = 40_000 } = {}) {
       const startedAt = performance.now();
       const id = kind === "write" ? randomUUID() : undefined;
       try {
-        const res = kind === "write" ? await send(keepAlive ? agent : false, "POST", "/rollout/write", { id }) : await send(keepAlive ? agent : false, "GET", "/rollout");
+        const res =
+          kind === "write"
+            ? await send(keepAlive ? agent : false, "POST", "/rollout/write", { id })
+            : await send(keepAlive ? agent : false, "GET", "/rollout");
         outcomes.push({ kind, keepAlive, startedAt, status: res.status, version: res.json.version as string | undefined, id });
       } catch (err) {
         outcomes.push({ kind, keepAlive, startedAt, status: 0, id, error: (err as Error).message });
@@ -150,7 +164,10 @@ describe("deploy and rollback under load", () => {
     // The next release, with a pending migration. Built before the load, so the load spans the switches,
     // not Wrangler; the deploy below finds it built (the same sources make the same release).
     await setVersion("two");
-    await writeFile(join(project.paths.migrations, "9001_rollout_marker.sql"), "-- Up Migration\nCREATE TABLE rollout_marker (x int);\n\n-- Down Migration\nDROP TABLE rollout_marker;\n");
+    await writeFile(
+      join(project.paths.migrations, "9001_rollout_marker.sql"),
+      "-- Up Migration\nCREATE TABLE rollout_marker (x int);\n\n-- Down Migration\nDROP TABLE rollout_marker;\n",
+    );
     const second = (await build(project.paths)).manifest.id;
     expect(second).not.toBe(first);
 
@@ -195,7 +212,8 @@ describe("deploy and rollback under load", () => {
 
     // Responses switched: only "one" before the deploy began, only "two" for requests that began after it
     // finished (the old processes were gone), and only "one" again after the rollback.
-    const versionsOf = (from: number, to: number) => new Set(outcomes.filter((o) => o.startedAt >= from && o.startedAt < to).map((o) => o.version));
+    const versionsOf = (from: number, to: number) =>
+      new Set(outcomes.filter((o) => o.startedAt >= from && o.startedAt < to).map((o) => o.version));
     expect(versionsOf(0, deployStarted)).toEqual(new Set(["one"]));
     expect(versionsOf(deployDone, rollbackDone - 5000 > deployDone ? rollbackDone - 5000 : deployDone + 1)).not.toContain("one");
     expect(outcomes.some((o) => o.version === "two")).toBe(true);
@@ -214,7 +232,10 @@ describe("a release that fails", () => {
   it("to bundle is not deployed, and says why", async () => {
     const live = sup.release.manifest.id;
     await mkdir(join(project.paths.functions, "broken"));
-    await writeFile(join(project.paths.functions, "broken", "index.ts"), 'import { nothing } from "../missing.ts";\nexport default { fetch: () => new Response(nothing) };\n');
+    await writeFile(
+      join(project.paths.functions, "broken", "index.ts"),
+      'import { nothing } from "../missing.ts";\nexport default { fetch: () => new Response(nothing) };\n',
+    );
     try {
       await expect(deploy(project.paths, log)).rejects.toThrow(/failed to bundle[\s\S]*broken[\s\S]*the live release keeps serving/);
       await expectStillServing(live);
@@ -227,7 +248,10 @@ describe("a release that fails", () => {
     const live = sup.release.manifest.id;
     const before = sup.pids();
     await mkdir(join(project.paths.functions, "crashes"));
-    await writeFile(join(project.paths.functions, "crashes", "index.ts"), 'throw new Error("crashes at startup");\nexport default { fetch: () => new Response("never") };\n');
+    await writeFile(
+      join(project.paths.functions, "crashes", "index.ts"),
+      'throw new Error("crashes at startup");\nexport default { fetch: () => new Response("never") };\n',
+    );
     try {
       await expect(deploy(project.paths, log)).rejects.toThrow(new RegExp(`did not become ready[\\s\\S]*Release ${live} keeps serving`));
       await expectStillServing(live);

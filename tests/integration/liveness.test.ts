@@ -38,12 +38,30 @@ describe("liveness settings", () => {
     let exit!: () => void;
     const exited = new Promise<void>((r) => (exit = r));
     // Nothing listens on port 9 of loopback: every check misses.
-    watchLiveness({ probeUrl: "http://127.0.0.1:9", token: "t", pid: 4242, exited, intervalMs: 50, failures: 3, log: () => {}, kill: (pid) => killed.push(pid) });
+    watchLiveness({
+      probeUrl: "http://127.0.0.1:9",
+      token: "t",
+      pid: 4242,
+      exited,
+      intervalMs: 50,
+      failures: 3,
+      log: () => {},
+      kill: (pid) => killed.push(pid),
+    });
     await expect.poll(() => killed, { timeout: 5000 }).toEqual([4242]);
     await new Promise((r) => setTimeout(r, 300));
     expect(killed).toEqual([4242]); // once
     const other: number[] = [];
-    watchLiveness({ probeUrl: "http://127.0.0.1:9", token: "t", pid: 7, exited: Promise.resolve(), intervalMs: 50, failures: 3, log: () => {}, kill: (pid) => other.push(pid) });
+    watchLiveness({
+      probeUrl: "http://127.0.0.1:9",
+      token: "t",
+      pid: 7,
+      exited: Promise.resolve(),
+      intervalMs: 50,
+      failures: 3,
+      log: () => {},
+      kill: (pid) => other.push(pid),
+    });
     exit();
     await new Promise((r) => setTimeout(r, 400));
     expect(other).toEqual([]); // its process had already exited

@@ -26,7 +26,9 @@ const migration = (name: string, up: string, down = "") =>
 async function tables(): Promise<string[]> {
   const sql = postgres(db.url, { max: 1, onnotice: () => {} });
   try {
-    const rows = await sql<{ name: string }[]>`select table_name as name from information_schema.tables where table_schema = 'public' order by 1`;
+    const rows = await sql<
+      { name: string }[]
+    >`select table_name as name from information_schema.tables where table_schema = 'public' order by 1`;
     return rows.map((r) => r.name);
   } finally {
     await sql.end();
@@ -41,7 +43,10 @@ describe(`migrations`, () => {
     expect(await migrateUp(db.url, dir)).toEqual(["0001_a", "0002_b"]);
     expect(await migrateUp(db.url, dir)).toEqual([]);
     const status = await migrationStatus(db.url, dir);
-    expect(status.map((s) => [s.name, s.appliedAt instanceof Date])).toEqual([["0001_a", true], ["0002_b", true]]);
+    expect(status.map((s) => [s.name, s.appliedAt instanceof Date])).toEqual([
+      ["0001_a", true],
+      ["0002_b", true],
+    ]);
     expect(await migrateDown(db.url, dir)).toEqual(["0002_b"]);
     expect(await tables()).toEqual(["a", "pgmigrations"]);
   });
@@ -69,7 +74,8 @@ describe(`migrations`, () => {
 });
 
 describe("npm run migrate", () => {
-  const cli = (args: string[], env: Record<string, string>) => runScript("migrate.ts", args, env).then((r) => ({ code: r.code, out: r.stdout + r.stderr }));
+  const cli = (args: string[], env: Record<string, string>) =>
+    runScript("migrate.ts", args, env).then((r) => ({ code: r.code, out: r.stdout + r.stderr }));
 
   it("prints status, applies, and exits non-zero on a bad command", async () => {
     if (db.kind !== "postgres") return; // the CLI without DATABASE_URL uses the project's own embedded database

@@ -113,7 +113,9 @@ describe("after a few hundred requests and forced errors", () => {
 
   it("the metrics count them, on the internal socket only", async () => {
     expect((await fetch(`${sup.internalUrl}/metrics`)).status).toBe(401);
-    await expect.poll(() => metric('workyard_requests_total{function="hello",method="GET",status_class="2xx"}'), { timeout: 10_000 }).toBe(300);
+    await expect
+      .poll(() => metric('workyard_requests_total{function="hello",method="GET",status_class="2xx"}'), { timeout: 10_000 })
+      .toBe(300);
     expect(await metric('workyard_requests_total{function="hello",method="GET",status_class="4xx"}')).toBe(20);
     expect(await metric('workyard_requests_total{function="oops",method="GET",status_class="5xx"}')).toBe(2);
     expect(await metric('workyard_request_duration_seconds_count{function="hello"}')).toBe(320);
@@ -144,7 +146,14 @@ describe("after a few hundred requests and forced errors", () => {
   });
 
   it("the error store groups each error, source-mapped to its TypeScript file and line", async () => {
-    type Group = { function: string; kind: string; message: string; location: string | null; count: number; latest: { requestId: string; status: number; stack: string } };
+    type Group = {
+      function: string;
+      kind: string;
+      message: string;
+      location: string | null;
+      count: number;
+      latest: { requestId: string; status: number; stack: string };
+    };
     const groups = async () => ((await (await internal("/errors")).json()) as { errors: Group[] }).errors;
     await expect.poll(async () => (await groups()).find((g) => g.function === "oops")?.count, { timeout: 10_000 }).toBe(2);
     const all = await groups();
@@ -159,7 +168,9 @@ describe("after a few hundred requests and forced errors", () => {
     expect(all.find((g) => g.function === "hang" && g.kind === "logged")).toMatchObject({ location: "functions/hang/index.ts:9:34" });
     // A 5xx with no error behind it (the deadline).
     expect(all.find((g) => g.function === "hang" && g.kind === "5xx")).toMatchObject({ message: "GET answered 504", count: 1 });
-    const [row] = await sql<{ n: string }[]>`select count(*) as n from workyard.error_events where fingerprint in (select fingerprint from workyard.error_groups where function_name = 'oops')`;
+    const [row] = await sql<
+      { n: string }[]
+    >`select count(*) as n from workyard.error_events where fingerprint in (select fingerprint from workyard.error_groups where function_name = 'oops')`;
     expect(Number(row?.n)).toBe(2);
   });
 
@@ -177,10 +188,14 @@ describe("after a few hundred requests and forced errors", () => {
     await sup.collector.runPlatformJob(); // writes the pending minute counts (complete hours move to usage_hourly)
     // Roll the current hour too, as the job does once the hour is over.
     await rollUpUsage(sql, new Date(Date.now() + 3_600_000));
-    const [hour] = await sql<{ requests: string; errors: string }[]>`select sum(requests) as requests, sum(errors) as errors from workyard.usage_hourly where function_name = 'hello'`;
+    const [hour] = await sql<
+      { requests: string; errors: string }[]
+    >`select sum(requests) as requests, sum(errors) as errors from workyard.usage_hourly where function_name = 'hello'`;
     expect(Number(hour?.requests)).toBe(320);
     expect(Number(hour?.errors)).toBe(0);
-    const usage = (await (await internal("/usage?by=day&days=2")).json()) as { usage: { function: string; requests: number; errors: number }[] };
+    const usage = (await (await internal("/usage?by=day&days=2")).json()) as {
+      usage: { function: string; requests: number; errors: number }[];
+    };
     expect(usage.usage.find((u) => u.function === "oops")).toMatchObject({ requests: 2, errors: 2 });
     expect(await sql`select 1 from workyard.usage_minutes where bucket < date_trunc('hour', now())`).toHaveLength(0);
   });
@@ -189,16 +204,31 @@ describe("after a few hundred requests and forced errors", () => {
     const run = await sup.scheduler?.trigger("tick");
     expect(run?.status).toBe("ok");
     // Its schedule (every 5 minutes) may also fire during the run: compare with what the database holds.
-    const recorded = async () => Number((await sql<{ n: string }[]>`select count(*) as n from workyard.cron_runs where function_name = 'tick' and status = 'ok'`)[0]?.n);
-    await expect.poll(async () => (await metric('workyard_scheduled_invocations_total{function="tick",outcome="ok"}')) === (await recorded()), { timeout: 10_000 }).toBe(true);
+    const recorded = async () =>
+      Number(
+        (await sql<{ n: string }[]>`select count(*) as n from workyard.cron_runs where function_name = 'tick' and status = 'ok'`)[0]?.n,
+      );
+    await expect
+      .poll(async () => (await metric('workyard_scheduled_invocations_total{function="tick",outcome="ok"}')) === (await recorded()), {
+        timeout: 10_000,
+      })
+      .toBe(true);
     expect(await metric('workyard_cron_runs{function="tick",cron="*/5 * * * *",status="ok"}')).toBe(await recorded());
-    expect(await metric('workyard_cron_last_run_timestamp_seconds{function="tick",cron="*/5 * * * *",status="ok"}')).toBeGreaterThan(Date.now() / 1000 - 60);
+    expect(await metric('workyard_cron_last_run_timestamp_seconds{function="tick",cron="*/5 * * * *",status="ok"}')).toBeGreaterThan(
+      Date.now() / 1000 - 60,
+    );
   });
 
   it("a scheduled() run that throws is recorded with its cron and TypeScript location", async () => {
     const res = await internal(`/scheduled/tick?cron=${encodeURIComponent("0 0 * * *")}`, { method: "POST" });
     expect(await res.json()).toMatchObject({ outcome: "exception" });
-    type Group = { function: string; kind: string; message: string; location: string | null; latest: { cron: string | null; requestId: string | null } };
+    type Group = {
+      function: string;
+      kind: string;
+      message: string;
+      location: string | null;
+      latest: { cron: string | null; requestId: string | null };
+    };
     const find = async () => ((await (await internal("/errors?function=tick")).json()) as { errors: Group[] }).errors[0];
     await expect.poll(find, { timeout: 10_000 }).toMatchObject({
       kind: "exception",
@@ -245,7 +275,12 @@ describe("npm run logs", () => {
     const said = async () => {
       const out = logs("hang", "--tail", "100", "--no-follow", "--json");
       await out.exited;
-      return out.output().trim().split("\n").map((l) => JSON.parse(l) as LogLine).filter((l): l is ConsoleLine => l.type === "log" && l.message.includes(" line from "));
+      return out
+        .output()
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as LogLine)
+        .filter((l): l is ConsoleLine => l.type === "log" && l.message.includes(" line from "));
     };
     await expect.poll(async () => (await said()).length, { timeout: 10_000 }).toBe(4);
     for (const line of await said()) {
@@ -258,14 +293,22 @@ describe("npm run logs", () => {
   it("filters by status and level, and prints JSON lines with --json", async () => {
     const errorsOnly = logs("--status", "5xx", "--tail", "100", "--no-follow", "--json");
     expect(await errorsOnly.exited).toBe(0);
-    const lines = errorsOnly.output().trim().split("\n").map((l) => JSON.parse(l) as LogLine);
+    const lines = errorsOnly
+      .output()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as LogLine);
     expect(lines.length).toBeGreaterThanOrEqual(5);
     for (const l of lines) expect(l).toMatchObject({ type: "request", level: "error" });
     expect(lines.map((l) => l.type === "request" && l.status)).toContain(504);
 
     const warnings = logs("hello", "--level", "warn", "--tail", "100", "--no-follow", "--json");
     expect(await warnings.exited).toBe(0);
-    const warned = warnings.output().trim().split("\n").map((l) => JSON.parse(l) as LogLine);
+    const warned = warnings
+      .output()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as LogLine);
     expect(warned).toHaveLength(20); // the 404s
     expect(warned.every((l) => l.type === "request" && l.status === 404)).toBe(true);
   });
@@ -278,13 +321,30 @@ describe("npm run logs", () => {
 
   it("the same lines are written to the rotating log file", async () => {
     const text = await readFile(join(project.paths.logs, "requests.log"), "utf8");
-    const lines = text.trim().split("\n").map((l) => JSON.parse(l) as LogLine);
+    const lines = text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as LogLine);
     expect(lines.filter((l) => l.type === "request" && l.function === "hello" && l.status === 200).length).toBeGreaterThanOrEqual(300);
-    expect(lines.find((l) => l.type === "log" && l.requestId === forced["widget-7"])).toMatchObject({ function: "oops", message: "about to fail on widget-7" });
+    expect(lines.find((l) => l.type === "log" && l.requestId === forced["widget-7"])).toMatchObject({
+      function: "oops",
+      message: "about to fail on widget-7",
+    });
   });
 
   it("filters match what they say", () => {
-    const req: LogLine = { time: "", type: "request", level: "warn", requestId: "r", function: "a", method: "GET", path: "/", status: 404, durationMs: 1, clientIp: "" };
+    const req: LogLine = {
+      time: "",
+      type: "request",
+      level: "warn",
+      requestId: "r",
+      function: "a",
+      method: "GET",
+      path: "/",
+      status: 404,
+      durationMs: 1,
+      clientIp: "",
+    };
     expect(matches(req, { status: "4xx" })).toBe(true);
     expect(matches(req, { status: "404" })).toBe(true);
     expect(matches(req, { status: "5xx" })).toBe(false);
@@ -312,7 +372,9 @@ describe("several workerd processes", () => {
         for (let i = 0; i < n; i++) await (await fetch(`${base}/oops`)).arrayBuffer();
       };
       await Promise.all([requests(sup.url, 60), requests(secondUrl, 60)]);
-      await expect.poll(() => metric('workyard_requests_total{function="oops",method="GET",status_class="2xx"}'), { timeout: 10_000 }).toBe(120);
+      await expect
+        .poll(() => metric('workyard_requests_total{function="oops",method="GET",status_class="2xx"}'), { timeout: 10_000 })
+        .toBe(120);
       expect(await metric('workyard_request_duration_seconds_count{function="oops"}')).toBeGreaterThanOrEqual(120);
     } finally {
       await second.stop();
@@ -329,7 +391,16 @@ describe("the dashboard", () => {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1400, height: 1200 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     try {
       const page = await browser.newPage();
@@ -342,7 +413,9 @@ describe("the dashboard", () => {
       const before = Number(await hello.locator(".total").textContent());
       await load("/hello", 50);
       // Live: the page refreshes by itself and shows the new requests.
-      await expect.poll(async () => Number(await hello.locator(".total").textContent()), { timeout: 20_000 }).toBeGreaterThanOrEqual(before + 50);
+      await expect
+        .poll(async () => Number(await hello.locator(".total").textContent()), { timeout: 20_000 })
+        .toBeGreaterThanOrEqual(before + 50);
       expect(Number(await hello.locator(".rate").textContent())).toBeGreaterThan(0);
       expect(await page.locator('#functions tr[data-function="oops"] .error-rate').textContent()).not.toBe("0.0 %");
       expect(await page.locator("#chart-rate canvas, #chart-errors canvas, #chart-latency canvas").count()).toBe(3);

@@ -26,7 +26,8 @@ async function readmeFiles(): Promise<Map<string, string>> {
   return files;
 }
 
-const post = (url: string, body: unknown) => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const post = (url: string, body: unknown) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 describe("the README's first function", () => {
   let project: TestProject;
@@ -67,11 +68,15 @@ describe("the README's first function", () => {
     const config = join(project.paths.work, "wrangler", "greet.json");
     const port = await freePort();
     const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
-    const child = spawn(process.execPath, [wrangler, "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--log-level", "warn"], {
-      cwd: project.paths.root,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [wrangler, "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--log-level", "warn"],
+      {
+        cwd: project.paths.root,
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let output = "";
     child.stdout.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr.on("data", (d: Buffer) => (output += d.toString()));

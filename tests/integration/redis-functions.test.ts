@@ -49,7 +49,11 @@ describe.runIf(canStopRedis)("functions when Redis goes down and comes back", ()
 
   it("uses the real Redis while it is up", async () => {
     expect(sup.backends.redis).toMatchObject({ kind: "redis", label: `redis at ${redisServer.url}` });
-    const res = await call("/links", { method: "POST", headers: { "content-type": "application/json", ...bearer(token) }, body: JSON.stringify({ url: "https://example.com/r", code: "redis-down" }) });
+    const res = await call("/links", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...bearer(token) },
+      body: JSON.stringify({ url: "https://example.com/r", code: "redis-down" }),
+    });
     expect(res.status).toBe(201);
     expect((await call("/links/redis-down")).headers.get("x-cache")).toBe("miss");
     await expect.poll(async () => (await call("/links/redis-down")).headers.get("x-cache")).toBe("hit");
@@ -74,7 +78,11 @@ describe.runIf(canStopRedis)("functions when Redis goes down and comes back", ()
     expect(await ready.json()).toMatchObject({ ok: false, checks: { redis: { ok: false }, database: { ok: true } } });
 
     // Writes still work; their click counts fall back to PostgreSQL.
-    const created = await call("/links", { method: "POST", headers: { "content-type": "application/json", ...bearer(token) }, body: JSON.stringify({ url: "https://example.com/while-down" }) });
+    const created = await call("/links", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...bearer(token) },
+      body: JSON.stringify({ url: "https://example.com/while-down" }),
+    });
     expect(created.status).toBe(201);
     expect((await call("/hello")).status).toBe(200);
   });

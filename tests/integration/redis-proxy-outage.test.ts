@@ -64,11 +64,18 @@ describe.runIf(canStopRedis)("redis proxy when Redis goes down and comes back", 
     expect(single.headers.get("content-type")).toMatch(/application\/json/);
     expect(single.json).toMatchObject({ error: expect.stringMatching(/not reachable/) });
     for (const path of ["/pipeline", "/multi-exec"]) {
-      const batch = await post(path, [["SET", "k", "during"], ["GET", "k"]]);
+      const batch = await post(path, [
+        ["SET", "k", "during"],
+        ["GET", "k"],
+      ]);
       expect(batch.status, path).toBe(503);
       expect(batch.json).toMatchObject({ error: expect.any(String) });
     }
-    const sse = await raw(`${proxy.url}/subscribe/news`, { method: "POST", headers: { authorization: `Bearer ${token}`, accept: "text/event-stream" }, body: "[]" });
+    const sse = await raw(`${proxy.url}/subscribe/news`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, accept: "text/event-stream" },
+      body: "[]",
+    });
     expect(sse.status).toBe(503);
     expect(sse.json).toMatchObject({ error: expect.any(String) });
     await expect(redis.get("k")).rejects.toThrow(/not reachable/);

@@ -40,7 +40,11 @@ describe.each(cases)("redis proxy on the $name backend", ({ name, redisUrl, avai
   const auth = { authorization: `Bearer ${TOKEN}` };
   /** POST a body as @upstash/redis would (base64 responses), without the client's decoding. */
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    raw(`${proxy.url}${path}`, { method: "POST", headers: { ...auth, "upstash-encoding": "base64", ...headers }, body: JSON.stringify(body) });
+    raw(`${proxy.url}${path}`, {
+      method: "POST",
+      headers: { ...auth, "upstash-encoding": "base64", ...headers },
+      body: JSON.stringify(body),
+    });
 
   beforeAll(async () => {
     if (!available) return;
@@ -191,7 +195,10 @@ describe.each(cases)("redis proxy on the $name backend", ({ name, redisUrl, avai
     expect(out[1]?.error).toMatch(/not an integer/);
     expect(out[2]?.result).toBe("OK");
 
-    const bad = await post("/multi-exec", [["SET", k("m3"), "never"], ["NOSUCHCOMMAND", "x"]]);
+    const bad = await post("/multi-exec", [
+      ["SET", k("m3"), "never"],
+      ["NOSUCHCOMMAND", "x"],
+    ]);
     expect(bad.status).toBe(400);
     expect((bad.json as { error: string }).error).toMatch(/EXECABORT/);
     expect(await redis.get(k("m3"))).toBeNull();
@@ -222,7 +229,9 @@ describe.each(cases)("redis proxy on the $name backend", ({ name, redisUrl, avai
 
   test("EVAL, SCRIPT LOAD, EVALSHA and createScript", async () => {
     expect(await redis.eval("return {KEYS[1], ARGV[1], 1 + 1}", [k("e")], ["日本"])).toEqual([k("e"), "日本", 2]);
-    expect(await redis.eval('redis.call("SET", KEYS[1], ARGV[1]); return redis.call("GET", KEYS[1])', [k("e")], ["via lua 😀"])).toBe("via lua 😀");
+    expect(await redis.eval('redis.call("SET", KEYS[1], ARGV[1]); return redis.call("GET", KEYS[1])', [k("e")], ["via lua 😀"])).toBe(
+      "via lua 😀",
+    );
     expect(await redis.eval("return 3.99", [], [])).toBe(3);
     const sha = await redis.scriptLoad("return ARGV[1] .. ARGV[2]");
     expect(sha).toMatch(/^[0-9a-f]{40}$/);
@@ -316,7 +325,10 @@ describe.each(cases)("redis proxy on the $name backend", ({ name, redisUrl, avai
     const big = await post("/", ["SET", k("big"), "x".repeat(MAX_BODY + 10)]);
     expect(big.status).toBe(413);
     expect(big.json).toMatchObject({ error: expect.stringMatching(/larger than the limit/) });
-    const batch = await post("/pipeline", Array.from({ length: MAX_BATCH + 1 }, () => ["PING"]));
+    const batch = await post(
+      "/pipeline",
+      Array.from({ length: MAX_BATCH + 1 }, () => ["PING"]),
+    );
     expect(batch.status).toBe(413);
     expect(batch.json).toMatchObject({ error: expect.stringMatching(/limit of 50/) });
     // The proxy still answers afterwards.
@@ -351,7 +363,11 @@ describe.each(cases)("redis proxy on the $name backend", ({ name, redisUrl, avai
     expect((await post("/", ["INCR", k("enc-n")])).json).toEqual({ result: 1 });
     const plain = await raw(proxy.url, { method: "POST", headers: auth, body: JSON.stringify(["GET", k("enc")]) });
     expect(plain.json).toEqual({ result: "x" });
-    const pipe = await post("/pipeline", [["GET", k("enc")], ["INCR", k("enc")], ["MGET", k("enc"), k("nothing")]]);
+    const pipe = await post("/pipeline", [
+      ["GET", k("enc")],
+      ["INCR", k("enc")],
+      ["MGET", k("enc"), k("nothing")],
+    ]);
     expect(pipe.json).toEqual([{ result: "eA==" }, { error: "ERR value is not an integer or out of range" }, { result: ["eA==", null] }]);
   });
 
@@ -371,7 +387,18 @@ describe.each(cases)("redis proxy on the $name backend", ({ name, redisUrl, avai
   });
 
   test("blocking and connection-state commands are refused with a clear 400", async () => {
-    for (const cmd of [["BLPOP", k("q"), "0"], ["BRPOP", k("q"), "1"], ["BLMOVE", k("q"), k("q2"), "LEFT", "RIGHT", "0"], ["BZPOPMIN", k("z"), "0"], ["WAIT", "1", "0"], ["XREAD", "BLOCK", "0", "STREAMS", k("s"), "$"], ["MONITOR"], ["SUBSCRIBE", k("c")], ["SELECT", "1"], ["MULTI"]]) {
+    for (const cmd of [
+      ["BLPOP", k("q"), "0"],
+      ["BRPOP", k("q"), "1"],
+      ["BLMOVE", k("q"), k("q2"), "LEFT", "RIGHT", "0"],
+      ["BZPOPMIN", k("z"), "0"],
+      ["WAIT", "1", "0"],
+      ["XREAD", "BLOCK", "0", "STREAMS", k("s"), "$"],
+      ["MONITOR"],
+      ["SUBSCRIBE", k("c")],
+      ["SELECT", "1"],
+      ["MULTI"],
+    ]) {
       const res = await post("/", cmd);
       expect(res.status, String(cmd[0])).toBe(400);
       expect((res.json as { error: string }).error).toMatch(/refuse|not available/);
@@ -379,14 +406,21 @@ describe.each(cases)("redis proxy on the $name backend", ({ name, redisUrl, avai
     const blpop = await post("/", ["BLPOP", k("q"), "0"]);
     expect((blpop.json as { error: string }).error).toMatch(/BLPOP would block the connection every client shares/);
     // In a pipeline only the refused command fails; the rest of the (auto-pipelined) batch runs.
-    const pipe = await post("/pipeline", [["SET", k("pb"), "1"], ["BLPOP", k("q"), "0"], ["GET", k("pb")]]);
+    const pipe = await post("/pipeline", [
+      ["SET", k("pb"), "1"],
+      ["BLPOP", k("q"), "0"],
+      ["GET", k("pb")],
+    ]);
     expect(pipe.status).toBe(200);
     const entries = pipe.json as { result?: unknown; error?: string }[];
     expect(entries[0]).toEqual({ result: "OK" });
     expect(entries[1]?.error).toMatch(/BLPOP/);
     expect(entries[2]).toEqual({ result: Buffer.from("1").toString("base64") });
     // In a transaction it discards the whole transaction.
-    const tx = await post("/multi-exec", [["SET", k("tb"), "1"], ["BRPOP", k("q"), "0"]]);
+    const tx = await post("/multi-exec", [
+      ["SET", k("tb"), "1"],
+      ["BRPOP", k("q"), "0"],
+    ]);
     expect(tx.status).toBe(400);
     expect(await redis.get(k("tb"))).toBeNull();
     // XREAD without BLOCK is fine.

@@ -29,7 +29,12 @@ async function start(): Promise<Supervisor> {
     paths: project.paths,
     host: "127.0.0.1",
     port: 0,
-    env: { WORKYARD_TEST_SECRET: secret, AUTH_JWT_SECRET: jwtSecret, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}), ...(redisUrl ? { REDIS_URL: redisUrl } : {}) },
+    env: {
+      WORKYARD_TEST_SECRET: secret,
+      AUTH_JWT_SECRET: jwtSecret,
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+      ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+    },
     log: (line) => logs.push(line),
   });
 }
@@ -51,7 +56,10 @@ describe("routing", () => {
   it("lists the functions at /", async () => {
     const r = await call("/");
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ service: "workyard", functions: ["/auth", "/boom", "/hang", "/hello", "/links", "/secret", "/where", "/where-isolated"] });
+    expect(r.body).toEqual({
+      service: "workyard",
+      functions: ["/auth", "/boom", "/hang", "/hello", "/links", "/secret", "/where", "/where-isolated"],
+    });
     expect((await call("/scheduled/links", { method: "POST" })).status).toBe(404); // the internal surface is not public
   });
 
@@ -282,7 +290,13 @@ describe("links (PostgreSQL, Redis)", () => {
     // Clicks are counted in Redis (after each response), shown at once, and moved into PostgreSQL by the minute cron.
     await expect.poll(async () => (await call(`/links/${code}/stats`)).body, { timeout: 5000 }).toMatchObject({ clicks });
     const rollUp = await sup.scheduler?.trigger("links", "* * * * *");
-    if (rollUp?.status !== "ok") console.log(logs.filter((l) => /cron|links/.test(l)).slice(-20).join("\n"));
+    if (rollUp?.status !== "ok")
+      console.log(
+        logs
+          .filter((l) => /cron|links/.test(l))
+          .slice(-20)
+          .join("\n"),
+      );
     expect(rollUp).toMatchObject({ status: "ok" });
     expect((await call(`/links/${code}/stats`)).body).toMatchObject({ clicks });
 
@@ -318,7 +332,7 @@ describe("adding a function", () => {
   it("is served after a restart with no other edit", async () => {
     const dir = join(project.paths.functions, "added");
     await mkdir(dir);
-    await writeFile(join(dir, "index.ts"), 'export default { fetch: () => Response.json({ added: true }) };\n');
+    await writeFile(join(dir, "index.ts"), "export default { fetch: () => Response.json({ added: true }) };\n");
     await sup.stop();
     sup = await start();
     expect(sup.release.reused).toBe(false);

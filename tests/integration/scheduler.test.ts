@@ -22,9 +22,12 @@ import { listeningAddresses } from "../helpers/listening.ts";
 describe("cron expressions", () => {
   it("fail the build naming the function and the expression", () => {
     expect(() => checkCrons([{ name: "ok", crons: ["*/5 * * * *", "0 0 L * *", "0 12 * * MON#2"] }])).not.toThrow();
-    expect(() => checkCrons([{ name: "bad", crons: ["61 * * * *"] }, { name: "worse", crons: ["often"] }])).toThrow(
-      /functions\/bad: "61 \* \* \* \*": Invalid value for minute[\s\S]*functions\/worse: "often"/,
-    );
+    expect(() =>
+      checkCrons([
+        { name: "bad", crons: ["61 * * * *"] },
+        { name: "worse", crons: ["often"] },
+      ]),
+    ).toThrow(/functions\/bad: "61 \* \* \* \*": Invalid value for minute[\s\S]*functions\/worse: "often"/);
   });
 });
 
@@ -60,7 +63,14 @@ const tickerJob = (cron: string, overrides: Partial<CronJob> = {}): CronJob => (
 });
 
 function scheduler(jobs: CronJob[], node: string): Scheduler {
-  const s = new Scheduler({ databaseUrl: sup.backends.database.url, internalUrl: sup.internalUrl, internalToken: sup.internalToken, jobs, node, log: () => {} });
+  const s = new Scheduler({
+    databaseUrl: sup.backends.database.url,
+    internalUrl: sup.internalUrl,
+    internalToken: sup.internalToken,
+    jobs,
+    node,
+    log: () => {},
+  });
   others.push(s);
   return s;
 }
@@ -68,7 +78,10 @@ function scheduler(jobs: CronJob[], node: string): Scheduler {
 describe("scheduled triggers", () => {
   it("fire on time through real workerd and are recorded", async () => {
     const runs = await expect
-      .poll(async () => sql`select * from workyard.cron_runs where function_name = 'ticker' and status = 'ok' order by scheduled_at`, { timeout: 15_000, interval: 250 })
+      .poll(async () => sql`select * from workyard.cron_runs where function_name = 'ticker' and status = 'ok' order by scheduled_at`, {
+        timeout: 15_000,
+        interval: 250,
+      })
       .toHaveLength(2)
       .then(() => sql`select * from workyard.cron_runs where function_name = 'ticker' and status = 'ok' order by scheduled_at`);
     for (const run of runs) {
@@ -94,7 +107,9 @@ describe("scheduled triggers", () => {
       where function_name = 'ticker' and cron = '*/2 * * * * *' and scheduled_at > ${since} group by scheduled_at order by 1`;
     expect(rows.length).toBeGreaterThanOrEqual(2);
     for (const row of rows) expect(Number(row.runs)).toBe(1);
-    const ticks = await sql<{ n: string }[]>`select count(*) as n from ticks where scheduled_time > ${since} group by scheduled_time having count(*) > 1`;
+    const ticks = await sql<
+      { n: string }[]
+    >`select count(*) as n from ticks where scheduled_time > ${since} group by scheduled_time having count(*) > 1`;
     expect(ticks).toEqual([]);
     await second.stop();
   });

@@ -19,13 +19,25 @@ import { runScript } from "../helpers/run-script.ts";
 const run = promisify(execFile);
 const scriptEnv = { DATABASE_URL: "postgres://app:db-secret@127.0.0.1:5432/app" };
 /** Runs a script and rejects when it fails (unlike runScript, for runs that must succeed). */
-const script = (script: string, args: string[]) => run(process.execPath, [`scripts/${script}`, ...args], { env: { ...process.env, ...scriptEnv } });
+const script = (script: string, args: string[]) =>
+  run(process.execPath, [`scripts/${script}`, ...args], { env: { ...process.env, ...scriptEnv } });
 
 let out: string;
 let stdout: string;
 beforeAll(async () => {
   out = await mkdtemp(join(tmpdir(), "workyard-setup-"));
-  ({ stdout } = await script("setup-server.ts", ["--out", out, "--domain", "api.example.com", "--email", "ops@example.com", "--memory-max", "3G", "--cpu-quota", "150%"]));
+  ({ stdout } = await script("setup-server.ts", [
+    "--out",
+    out,
+    "--domain",
+    "api.example.com",
+    "--email",
+    "ops@example.com",
+    "--memory-max",
+    "3G",
+    "--cpu-quota",
+    "150%",
+  ]));
 });
 afterAll(() => rm(out, { recursive: true, force: true }));
 
@@ -60,7 +72,10 @@ describe("setup:server --out", () => {
     const unit = await readFile(join(unitDir(), "workyard.service"), "utf8");
     const bad = join(out, "bad");
     await mkdir(bad, { recursive: true });
-    await writeFile(join(bad, "workyard-bad.service"), unit.replace("MemoryMax=3G", "MemoryMax=lots").replace(`ExecStart=${process.execPath}`, "ExecStart=/nonexistent/node"));
+    await writeFile(
+      join(bad, "workyard-bad.service"),
+      unit.replace("MemoryMax=3G", "MemoryMax=lots").replace(`ExecStart=${process.execPath}`, "ExecStart=/nonexistent/node"),
+    );
     const r = await run("systemd-analyze", ["verify", "--man=no", "--generators=no", join(bad, "workyard-bad.service")]).then(
       () => ({ code: 0, stderr: "" }),
       (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
@@ -116,7 +131,13 @@ describe("setup:server --out", () => {
 
 describe("the Caddyfile", () => {
   it("passes caddy validate", async () => {
-    const { stdout: out2, stderr } = await run("caddy", ["validate", "--config", join(out, "etc/caddy/Caddyfile"), "--adapter", "caddyfile"]);
+    const { stdout: out2, stderr } = await run("caddy", [
+      "validate",
+      "--config",
+      join(out, "etc/caddy/Caddyfile"),
+      "--adapter",
+      "caddyfile",
+    ]);
     expect(`${out2}${stderr}`).toMatch(/Valid configuration/);
   });
 
@@ -144,7 +165,9 @@ describe("setup:server --dry-run", () => {
     }
     expect(printed).toMatch(/^ {2}useradd --system .* workyard {3}# if the user does not exist$/m);
     expect(printed).toMatch(/^ {2}systemctl daemon-reload$/m);
-    expect(printed).toMatch(/^ {2}systemctl enable workyard-pgbouncer.service workyard-redis-proxy.service workyard.service workyard-backup.timer$/m);
+    expect(printed).toMatch(
+      /^ {2}systemctl enable workyard-pgbouncer.service workyard-redis-proxy.service workyard.service workyard-backup.timer$/m,
+    );
     // Secrets are neither made nor shown.
     expect(printed).not.toContain("db-secret");
     expect(printed).toMatch(/^REDIS_PROXY_TOKEN=GENERATED$/m);

@@ -56,7 +56,13 @@ describe.runIf(realDatabase)("two nodes, one database", () => {
     for (let i = 0; i < 2; i++) projects.push(await createTestProject({ fixtures: ["ticker"] }));
     const [projectA, projectB] = projects as [TestProject, TestProject];
 
-    a = await startSupervisor({ paths: projectA.paths, host: "127.0.0.1", port: 0, env: { ...common, WORKYARD_NODE: "node-a" }, log: () => {} });
+    a = await startSupervisor({
+      paths: projectA.paths,
+      host: "127.0.0.1",
+      port: 0,
+      env: { ...common, WORKYARD_NODE: "node-a" },
+      log: () => {},
+    });
 
     // Node B, as the units run it: PgBouncer from DATABASE_URL + PGBOUNCER_URL, the proxy as its own process.
     const pgbouncerUrl = new URL(db.url);
@@ -92,7 +98,11 @@ describe.runIf(realDatabase)("two nodes, one database", () => {
   it("both serve traffic, and a write through one is read through the other", async () => {
     for (const node of [a, b]) expect((await fetch(`${node.url}/hello`)).status).toBe(200);
     const user = bearer(await mintToken(jwtSecret));
-    const created = await fetch(`${a.url}/links`, { method: "POST", headers: { "content-type": "application/json", ...user }, body: JSON.stringify({ url: "https://example.com/shared" }) });
+    const created = await fetch(`${a.url}/links`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...user },
+      body: JSON.stringify({ url: "https://example.com/shared" }),
+    });
     expect(created.status).toBe(201);
     const { code } = (await created.json()) as { code: string };
     const viaB = await fetch(`${b.url}/links/${code}`, { redirect: "manual" });
@@ -112,14 +122,17 @@ describe.runIf(realDatabase)("two nodes, one database", () => {
       select scheduled_at, count(*) as runs, array_agg(node) as nodes, array_agg(status) as statuses from workyard.cron_runs
       where function_name = 'ticker' and cron = '*/2 * * * * *' and trigger = 'schedule' and scheduled_at > ${since}
       group by scheduled_at order by scheduled_at`;
-    await expect.poll(async () => (await query()).filter((r) => r.statuses.every((s) => s === "ok")).length, { timeout: 30_000, interval: 500 }).toBeGreaterThanOrEqual(5);
+    await expect
+      .poll(async () => (await query()).filter((r) => r.statuses.every((s) => s === "ok")).length, { timeout: 30_000, interval: 500 })
+      .toBeGreaterThanOrEqual(5);
     const rows = (await query()).slice(0, 5);
     for (const row of rows) {
       expect(Number(row.runs)).toBe(1);
       expect(["node-a", "node-b"]).toContain(row.nodes[0]);
     }
     // No fire time missed: consecutive ones, two seconds apart.
-    for (let i = 1; i < rows.length; i++) expect((rows[i]?.scheduled_at.getTime() ?? 0) - (rows[i - 1]?.scheduled_at.getTime() ?? 0)).toBe(2000);
+    for (let i = 1; i < rows.length; i++)
+      expect((rows[i]?.scheduled_at.getTime() ?? 0) - (rows[i - 1]?.scheduled_at.getTime() ?? 0)).toBe(2000);
     // The function's own handler ran once per fire time too.
     const ticks = await sql<{ scheduled_time: Date; n: string }[]>`
       select scheduled_time, count(*) as n from ticks where cron = '*/2 * * * * *' and scheduled_time > ${since}
@@ -139,7 +152,9 @@ describe.runIf(realDatabase)("two nodes, one database", () => {
       if (runA) won.a++;
       else won.b++;
     }
-    const [{ n } = { n: "0" }] = await sql<{ n: string }[]>`select count(*) as n from ticks where scheduled_time >= '2001-01-01' and scheduled_time < '2001-01-02'`;
+    const [{ n } = { n: "0" }] = await sql<
+      { n: string }[]
+    >`select count(*) as n from ticks where scheduled_time >= '2001-01-01' and scheduled_time < '2001-01-02'`;
     expect(Number(n)).toBe(10);
     console.log(`[several nodes] races won: node-a ${won.a}, node-b ${won.b}`);
   });

@@ -27,8 +27,23 @@ async function selfSigned(name: string): Promise<{ cert: string; key: string }> 
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
   await run("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-    "-keyout", key, "-out", cert, "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-days",
+    "1",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
   ]);
   return { cert, key };
 }
@@ -39,7 +54,10 @@ interface HttpsAnswer {
   body: string;
 }
 
-function httpsCall(url: string, { method = "GET", body, ca: trust }: { method?: string; body?: string; ca?: Buffer } = {}): Promise<HttpsAnswer> {
+function httpsCall(
+  url: string,
+  { method = "GET", body, ca: trust }: { method?: string; body?: string; ca?: Buffer } = {},
+): Promise<HttpsAnswer> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, ca: trust, headers: body ? { "content-type": "application/json" } : {} }, (res) => {
       let text = "";
@@ -86,7 +104,11 @@ describe("HTTPS from workerd", () => {
     expect(hello.status).toBe(200);
     expect(JSON.parse(hello.body)).toMatchObject({ message: "Hello from workyard" });
     expect(hello.headers["strict-transport-security"]).toBe("max-age=31536000; includeSubDomains");
-    const signup = await httpsCall(`${sup.url}/auth/signup`, { method: "POST", ca, body: JSON.stringify({ email: `tls-${Date.now()}@example.com`, password: "correct horse battery" }) });
+    const signup = await httpsCall(`${sup.url}/auth/signup`, {
+      method: "POST",
+      ca,
+      body: JSON.stringify({ email: `tls-${Date.now()}@example.com`, password: "correct horse battery" }),
+    });
     expect(signup.status).toBe(201);
     expect(signup.headers["strict-transport-security"]).toBeTruthy();
   });
@@ -108,7 +130,10 @@ describe("HTTPS from workerd", () => {
 
   it("never writes the private key into a generated file: the config names the files, workerd reads them", async () => {
     const key = await readFile(join(dir, "server.key"), "utf8");
-    const keyBody = key.split("\n").filter((l) => l && !l.startsWith("-----")).join("");
+    const keyBody = key
+      .split("\n")
+      .filter((l) => l && !l.startsWith("-----"))
+      .join("");
     const runDir = join(project.paths.work, "run");
     const configs = (await readdir(runDir)).filter((f) => f.endsWith("-tls.capnp"));
     expect(configs).toHaveLength(1);
@@ -124,9 +149,21 @@ describe("HTTPS from workerd", () => {
 
   it("refuses to start with a key that is not the certificate's, saying so", async () => {
     const other = await selfSigned("other");
-    const err = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env: env(join(dir, "server.crt"), other.key), log: () => {} }).catch((e: unknown) => e);
+    const err = await startSupervisor({
+      paths: project.paths,
+      host: "127.0.0.1",
+      port: 0,
+      env: env(join(dir, "server.crt"), other.key),
+      log: () => {},
+    }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/is not the private key of the certificate/);
-    const missing = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env: { ...env(join(dir, "server.crt"), other.key), TLS_KEY: "" }, log: () => {} }).catch((e: unknown) => e);
+    const missing = await startSupervisor({
+      paths: project.paths,
+      host: "127.0.0.1",
+      port: 0,
+      env: { ...env(join(dir, "server.crt"), other.key), TLS_KEY: "" },
+      log: () => {},
+    }).catch((e: unknown) => e);
     expect((missing as Error).message).toMatch(/Set both TLS_CERT .* and TLS_KEY/);
   });
 });

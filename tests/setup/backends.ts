@@ -89,7 +89,11 @@ async function chooseRedis(project: TestProject): Promise<(() => Promise<void>) 
     project.provide("redisUrl", claimed.url);
     return () => claimed.release();
   }
-  const why = forced ? "TEST_REDIS=memory" : machine ? "every database 1-15 at 127.0.0.1:6379 holds data" : "no Redis at 127.0.0.1:6379 and no TEST_REDIS_URL";
+  const why = forced
+    ? "TEST_REDIS=memory"
+    : machine
+      ? "every database 1-15 at 127.0.0.1:6379 holds data"
+      : "no Redis at 127.0.0.1:6379 and no TEST_REDIS_URL";
   if (!forced && process.env.CI === "true") throw new Error(`[backends] under CI=true the tests need a real Redis: ${why}`);
   console.log(`[backends] redis: in-memory backend (${why})`);
   project.provide("redisUrl", null);

@@ -16,7 +16,9 @@ import { SourceMapper } from "../../lib/node/observe/source-maps.ts";
 
 describe("error fingerprints", () => {
   it("ignore what varies between occurrences, and keep apart what differs", () => {
-    expect(normalizeMessage("no link 42 for 0d9c4b1e-5a6f-4c1d-9e2b-7f3a8c6d5e4f at ff00aa11bb22cc33")).toBe("no link <n> for <uuid> at <hex>");
+    expect(normalizeMessage("no link 42 for 0d9c4b1e-5a6f-4c1d-9e2b-7f3a8c6d5e4f at ff00aa11bb22cc33")).toBe(
+      "no link <n> for <uuid> at <hex>",
+    );
     const base = { function: "links", kind: "logged" as const, name: "Error" };
     const a = fingerprintOf({ ...base, message: "timeout after 31 ms" }, "functions/links/index.ts:10:5");
     expect(fingerprintOf({ ...base, message: "timeout after 5000 ms" }, "functions/links/index.ts:12:9")).toBe(a); // lines move with edits
@@ -38,10 +40,22 @@ describe("source maps", () => {
       ["export default {", "  fetch(): Response {", '    throw new Error("demo failed");', "  },", "};", ""].join("\n"),
     );
     const release = join(root, ".workyard/releases/abc");
-    await build({ entryPoints: [join(root, "functions/demo/index.ts")], bundle: true, minify: true, sourcemap: true, format: "esm", outfile: join(release, "functions/demo/index.js") });
+    await build({
+      entryPoints: [join(root, "functions/demo/index.ts")],
+      bundle: true,
+      minify: true,
+      sourcemap: true,
+      format: "esm",
+      outfile: join(release, "functions/demo/index.js"),
+    });
     const code = await readFile(join(release, "functions/demo/index.js"), "utf8");
     column = code.indexOf("new Error") + 1;
-    const manifest = { functions: [{ name: "demo", module: "functions/demo/index.js" }], gateway: { module: "gateway/gateway.js" }, internal: { module: "internal/internal.js" }, tail: { module: "tail/tail.js" } };
+    const manifest = {
+      functions: [{ name: "demo", module: "functions/demo/index.js" }],
+      gateway: { module: "gateway/gateway.js" },
+      internal: { module: "internal/internal.js" },
+      tail: { module: "tail/tail.js" },
+    };
     mapper = new SourceMapper(release, manifest as unknown as Manifest, root);
   });
   afterAll(() => rm(root, { recursive: true, force: true }));
@@ -80,11 +94,32 @@ describe("dashboard series", () => {
 describe("log lines", () => {
   it("print for people", () => {
     expect(
-      formatLine({ time: "2026-01-02T10:47:17.914Z", type: "request", level: "warn", requestId: "r1", function: "links", method: "GET", path: "/x", status: 404, durationMs: 9, clientIp: "127.0.0.1" }),
+      formatLine({
+        time: "2026-01-02T10:47:17.914Z",
+        type: "request",
+        level: "warn",
+        requestId: "r1",
+        function: "links",
+        method: "GET",
+        path: "/x",
+        status: 404,
+        durationMs: 9,
+        clientIp: "127.0.0.1",
+      }),
     ).toBe("10:47:17.914 WARN  links        404 GET /x 9 ms  127.0.0.1  [r1]");
-    expect(formatLine({ time: "2026-01-02T10:47:18.000Z", type: "log", level: "info", requestId: null, function: "links", cron: "*/5 * * * *", message: "rolled up" })).toBe(
-      "10:47:18.000 INFO  links        rolled up  [cron */5 * * * *]",
+    expect(
+      formatLine({
+        time: "2026-01-02T10:47:18.000Z",
+        type: "log",
+        level: "info",
+        requestId: null,
+        function: "links",
+        cron: "*/5 * * * *",
+        message: "rolled up",
+      }),
+    ).toBe("10:47:18.000 INFO  links        rolled up  [cron */5 * * * *]");
+    expect(messageText(["failed:", { name: "TypeError", message: "x is undefined", stack: "..." }, { n: 1 }])).toBe(
+      'failed: TypeError: x is undefined {"n":1}',
     );
-    expect(messageText(["failed:", { name: "TypeError", message: "x is undefined", stack: "..." }, { n: 1 }])).toBe("failed: TypeError: x is undefined {\"n\":1}");
   });
 });

@@ -20,7 +20,13 @@ describe("encoding", () => {
     expect(encodeReply([b("a"), 2], false)).toEqual(["a", 2]);
   });
   it("never encodes errors in batch answers", () => {
-    const body = outcomesBody([{ ok: true, reply: b("v") }, { ok: false, error: new RedisReplyError("ERR boom") }], true);
+    const body = outcomesBody(
+      [
+        { ok: true, reply: b("v") },
+        { ok: false, error: new RedisReplyError("ERR boom") },
+      ],
+      true,
+    );
     expect(JSON.parse(body)).toEqual([{ result: "dg==" }, { error: "ERR boom" }]);
   });
   it("parses commands, stringifying numbers and booleans, and rejects other shapes", () => {
@@ -34,10 +40,26 @@ describe("encoding", () => {
 
 describe("refusals", () => {
   it("refuses what would block or take over the shared connection, and nothing else", () => {
-    for (const cmd of [["blpop", "q", "0"], ["BZPOPMAX", "z", "0"], ["xreadgroup", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"], ["monitor"], ["psubscribe", "*"], ["exec"], ["hello", "3"], ["client", "pause", "100"], ["debug", "sleep", "1"]]) {
+    for (const cmd of [
+      ["blpop", "q", "0"],
+      ["BZPOPMAX", "z", "0"],
+      ["xreadgroup", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"],
+      ["monitor"],
+      ["psubscribe", "*"],
+      ["exec"],
+      ["hello", "3"],
+      ["client", "pause", "100"],
+      ["debug", "sleep", "1"],
+    ]) {
       expect(refusal(cmd), cmd.join(" ")).toBeDefined();
     }
-    for (const cmd of [["get", "k"], ["xread", "STREAMS", "block", "0"], ["client", "id"], ["eval", "return 1", "0"], ["publish", "c", "m"]]) {
+    for (const cmd of [
+      ["get", "k"],
+      ["xread", "STREAMS", "block", "0"],
+      ["client", "id"],
+      ["eval", "return 1", "0"],
+      ["publish", "c", "m"],
+    ]) {
       expect(refusal(cmd), cmd.join(" ")).toBeUndefined();
     }
   });
@@ -95,7 +117,9 @@ describe("in-memory checks", () => {
 describe("SSE framing", () => {
   it("frames events as @upstash/redis reads them, one data line per line of text", () => {
     expect(sseEvent({ kind: "subscribe", channel: Buffer.from("c"), count: 1 })).toBe("data: subscribe,c,1\n\n");
-    expect(sseEvent({ kind: "pmessage", pattern: Buffer.from("c*"), channel: Buffer.from("c1"), message: Buffer.from("hi") })).toBe("data: pmessage,c*,c1,hi\n\n");
+    expect(sseEvent({ kind: "pmessage", pattern: Buffer.from("c*"), channel: Buffer.from("c1"), message: Buffer.from("hi") })).toBe(
+      "data: pmessage,c*,c1,hi\n\n",
+    );
     expect(sseEvent({ kind: "message", channel: Buffer.from("c"), message: Buffer.from("a\nb") })).toBe("data: message,c,a\ndata: b\n\n");
   });
 });
@@ -116,7 +140,11 @@ describe("proxy lifecycle", () => {
     const backend = createBackend();
     const proxy = await startRedisProxy({ token, backend, maxBodyBytes: 1024 });
     try {
-      const big = await raw(proxy.url, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(["SET", "k", "x".repeat(3_000_000)]) });
+      const big = await raw(proxy.url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+        body: JSON.stringify(["SET", "k", "x".repeat(3_000_000)]),
+      });
       expect(big.status).toBe(413);
       expect(big.json).toMatchObject({ error: expect.stringMatching(/limit of 1024 bytes/) });
       const ok = await raw(proxy.url, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: '["PING"]' });

@@ -94,7 +94,12 @@ describe("the list of release inputs", () => {
     const { existsSync } = await import("node:fs");
     for (const p of [...WORKER_CODE, ...BUILD_CODE]) expect(existsSync(join(repo.root, p)), p).toBe(true);
     const inputs = (await releaseInputs(repo)).map((f) => relative(repo.root, f));
-    for (const outside of ["lib/node/data/backup.ts", "lib/node/dev/server.ts", "lib/node/runtime/supervisor.ts", "lib/node/bench/hello.ts"]) {
+    for (const outside of [
+      "lib/node/data/backup.ts",
+      "lib/node/dev/server.ts",
+      "lib/node/runtime/supervisor.ts",
+      "lib/node/bench/hello.ts",
+    ]) {
       expect(inputs).not.toContain(outside);
     }
   });

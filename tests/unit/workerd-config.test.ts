@@ -10,7 +10,13 @@ const manifest: Manifest = {
   createdAt: "2026-01-01T00:00:00.000Z",
   sourceHash: hash,
   gateway: { module: "gateway/gateway.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: [] },
-  internal: { module: "internal/internal.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: ["service_binding_extra_handlers"] },
+  internal: {
+    module: "internal/internal.js",
+    sha256: hash,
+    bytes: 1,
+    compatibilityDate: "2026-01-01",
+    compatibilityFlags: ["service_binding_extra_handlers"],
+  },
   tail: { module: "tail/tail.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: [] },
   functions: [
     {
@@ -37,7 +43,12 @@ const manifest: Manifest = {
 describe("serializeConfig", () => {
   it("writes Cap'n Proto text: structs, lists, escaped strings, embeds", () => {
     const text = serializeConfig({
-      services: [{ name: "w", worker: { modules: [{ name: "m.js", esModule: new Embed("a/m.js") }], compatibilityDate: "2026-01-01", compatibilityFlags: [] } }],
+      services: [
+        {
+          name: "w",
+          worker: { modules: [{ name: "m.js", esModule: new Embed("a/m.js") }], compatibilityDate: "2026-01-01", compatibilityFlags: [] },
+        },
+      ],
       sockets: [{ name: "http", address: "127.0.0.1:1", http: {}, service: { name: "w" } }],
     });
     expect(text).toContain('using Workerd = import "/workerd/workerd.capnp";');

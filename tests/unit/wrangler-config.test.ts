@@ -22,10 +22,16 @@ async function file(name: string, text: string): Promise<string> {
 describe("wrangler.toml", () => {
   it("merges a function's settings over the shared ones", async () => {
     const shared = await readSharedConfig(
-      await file("wrangler.toml", 'compatibility_date = "2026-01-01"\ncompatibility_flags = ["nodejs_compat"]\nkeep_names = false\n[vars]\nA = "shared"\nB = "shared"\n[secrets]\nrequired = ["S1"]\n'),
+      await file(
+        "wrangler.toml",
+        'compatibility_date = "2026-01-01"\ncompatibility_flags = ["nodejs_compat"]\nkeep_names = false\n[vars]\nA = "shared"\nB = "shared"\n[secrets]\nrequired = ["S1"]\n',
+      ),
     );
     const own = await readFunctionConfig(
-      await file("fn.toml", 'compatibility_flags = ["nodejs_compat", "extra"]\n[vars]\nB = "own"\nN = 3\n[secrets]\nrequired = ["S1", "S2"]\n[triggers]\ncrons = ["*/5 * * * *"]\n[workyard]\ntimeout_ms = 1000\n'),
+      await file(
+        "fn.toml",
+        'compatibility_flags = ["nodejs_compat", "extra"]\n[vars]\nB = "own"\nN = 3\n[secrets]\nrequired = ["S1", "S2"]\n[triggers]\ncrons = ["*/5 * * * *"]\n[workyard]\ntimeout_ms = 1000\n',
+      ),
     );
     expect(mergeConfig("fn", "/x/index.ts", shared, own)).toEqual({
       name: "fn",

@@ -23,7 +23,15 @@ export interface ChildServer {
   stop(): Promise<void>;
 }
 
-export async function startChildServer({ what, file, args, env = {}, cwd, onLine, timeoutMs = 30_000 }: ChildServerOptions): Promise<ChildServer> {
+export async function startChildServer({
+  what,
+  file,
+  args,
+  env = {},
+  cwd,
+  onLine,
+  timeoutMs = 30_000,
+}: ChildServerOptions): Promise<ChildServer> {
   const child = execa(file, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], reject: false, buffer: false, cleanup: true });
   const exited = child.then((r) => r.exitCode ?? null);
   const stop = async () => {

@@ -123,7 +123,11 @@ async function dropLeftovers(sql: Sql, url: string, log: (line: string) => void)
 }
 
 /** The admin URL to use, or why there is none. */
-async function findPostgres(paths: ProjectPaths, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<{ url: string } | { skip: string }> {
+async function findPostgres(
+  paths: ProjectPaths,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<{ url: string } | { skip: string }> {
   if (!findPgbouncer(env)) return { skip: INSTALL_HINT };
   const configured = configuredDatabaseUrl(paths, env);
   const url = configured ?? DEFAULT_DATABASE_URL;
@@ -136,7 +140,8 @@ async function findPostgres(paths: ProjectPaths, env: NodeJS.ProcessEnv, log: (l
   try {
     const [role] = await sql<{ name: string; may: boolean }[]>`
       select rolname as name, rolcreatedb or rolsuper as may from pg_roles where rolname = current_user`;
-    if (!role?.may) return { skip: `the user "${role?.name}" at ${redactUrl(url)} may not create databases (the bench seeds a scratch one)` };
+    if (!role?.may)
+      return { skip: `the user "${role?.name}" at ${redactUrl(url)} may not create databases (the bench seeds a scratch one)` };
     await dropLeftovers(sql, url, log);
     return { url };
   } catch (err) {
@@ -183,7 +188,12 @@ async function createScratchDatabase(adminUrl: string): Promise<{ name: string; 
 }
 
 /** The three database scenarios and their ratio rows; no scenarios (with the reason logged) when there is no PostgreSQL. */
-export async function databaseBench({ paths, onLine, log, env = process.env }: DatabaseBenchOptions): Promise<{ scenarios: Scenario[]; comparisons: Comparison[] }> {
+export async function databaseBench({
+  paths,
+  onLine,
+  log,
+  env = process.env,
+}: DatabaseBenchOptions): Promise<{ scenarios: Scenario[]; comparisons: Comparison[] }> {
   const comparisons: Comparison[] = [
     // The design's target for an uncached read (DESIGN.md, Targets): 0.7x of Node with a persistent pool.
     { name: "db read: gateway / Node", a: DB_GATEWAY, b: DB_NODE, target: 0.7 },
@@ -200,7 +210,9 @@ export async function databaseBench({ paths, onLine, log, env = process.env }: D
   let release: Promise<BuildResult> | undefined;
   const buildOnce = () =>
     (release ??= buildBenchProject(paths, FN, fixture, [{ name: PER_REQUEST_FN, wranglerToml: PER_REQUEST_TOML }]).then((r) => {
-      log(`  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${FN} function (${Math.round(r.ms)} ms)`);
+      log(
+        `  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${FN} function (${Math.round(r.ms)} ms)`,
+      );
       return r;
     }));
 
@@ -260,7 +272,12 @@ export async function databaseBench({ paths, onLine, log, env = process.env }: D
   };
 
   const gateway = scenario(DB_GATEWAY, true, (url) => viaGateway(url, "workerd db"), `/${FN}`);
-  const perRequest = scenario(DB_PER_REQUEST, true, (url) => viaGateway(url, "workerd db per request", PER_REQUEST_FN), `/${PER_REQUEST_FN}`);
+  const perRequest = scenario(
+    DB_PER_REQUEST,
+    true,
+    (url) => viaGateway(url, "workerd db per request", PER_REQUEST_FN),
+    `/${PER_REQUEST_FN}`,
+  );
   const node = scenario(
     DB_NODE,
     true,

@@ -25,13 +25,22 @@ export interface DirectSocketOptions {
  * The release's config with every function reached through its service binding, including those built to
  * run in the gateway's isolate (isolate = false): prices the hop that option saves.
  */
-export function serviceBindingConfig(manifest: Manifest, serve: ServeOptions, { releasePath = "." }: DirectSocketOptions = {}): WorkerdConfig {
+export function serviceBindingConfig(
+  manifest: Manifest,
+  serve: ServeOptions,
+  { releasePath = "." }: DirectSocketOptions = {},
+): WorkerdConfig {
   const isolated = { ...manifest, functions: manifest.functions.map((f) => ({ ...f, isolate: true })) };
   return rebaseModules(serveConfig(isolated, serve), releasePath);
 }
 
 /** The release's config with the public socket bound directly to the function `fnName`'s service. */
-export function directSocketConfig(manifest: Manifest, fnName: string, serve: ServeOptions, { releasePath = ".", untraced = false }: DirectSocketOptions = {}): WorkerdConfig {
+export function directSocketConfig(
+  manifest: Manifest,
+  fnName: string,
+  serve: ServeOptions,
+  { releasePath = ".", untraced = false }: DirectSocketOptions = {},
+): WorkerdConfig {
   const fn = manifest.functions.find((f) => f.name === fnName);
   if (!fn) {
     const names = manifest.functions.map((f) => f.name).join(", ") || "none";

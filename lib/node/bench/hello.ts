@@ -42,7 +42,10 @@ export interface HelloBenchOptions {
 }
 
 /** The hello scenarios and their ratio rows. */
-export function helloBench({ paths, release, processes = availableParallelism(), onLine }: HelloBenchOptions): { scenarios: Scenario[]; comparisons: Comparison[] } {
+export function helloBench({ paths, release, processes = availableParallelism(), onLine }: HelloBenchOptions): {
+  scenarios: Scenario[];
+  comparisons: Comparison[];
+} {
   const fn = release.manifest.functions.find((f) => f.name === "hello");
   if (!fn) throw new Error(`Release ${release.manifest.id} has no "hello" function; the gateway bench needs functions/hello`);
 
@@ -54,11 +57,17 @@ export function helloBench({ paths, release, processes = availableParallelism(),
   };
   const gatewayUntraced: Scenario = {
     name: HELLO_GATEWAY_UNTRACED,
-    start: () => serveWorkerd({ configDir: release.releaseDir, path: fn.route, traced: false, onLine: (l) => onLine("workerd gateway", l) }),
+    start: () =>
+      serveWorkerd({ configDir: release.releaseDir, path: fn.route, traced: false, onLine: (l) => onLine("workerd gateway", l) }),
   };
 
   /** A scenario serving a config derived from the release, written outside the immutable release folder. */
-  const derived = (name: string, path: string, make: (serve: ServeOptions, releasePath: string) => WorkerdConfig, traced = true): Scenario => ({
+  const derived = (
+    name: string,
+    path: string,
+    make: (serve: ServeOptions, releasePath: string) => WorkerdConfig,
+    traced = true,
+  ): Scenario => ({
     name,
     async start() {
       // Outside the immutable release folder; embed paths point back into it.
@@ -76,7 +85,13 @@ export function helloBench({ paths, release, processes = availableParallelism(),
         const serve = { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" };
         const config = make(serve, relative(configDir, release.releaseDir));
         await writeFile(join(configDir, CONFIG_FILE), serializeConfig(config));
-        const running = await serveWorkerd({ configDir, path, releaseDir: release.releaseDir, traced, onLine: (l) => onLine(`workerd ${name}`, l) });
+        const running = await serveWorkerd({
+          configDir,
+          path,
+          releaseDir: release.releaseDir,
+          traced,
+          onLine: (l) => onLine(`workerd ${name}`, l),
+        });
         return {
           url: running.url,
           async stop() {
@@ -95,7 +110,9 @@ export function helloBench({ paths, release, processes = availableParallelism(),
     start: () => serveWorkerd({ configDir: release.releaseDir, path: fn.route, processes, onLine: (l) => onLine("workerd gateway", l) }),
   };
   const binding = derived(HELLO_BINDING, fn.route, (serve, releasePath) => serviceBindingConfig(release.manifest, serve, { releasePath }));
-  const ownSocket = derived(HELLO_OWN_SOCKET, "/", (serve, releasePath) => directSocketConfig(release.manifest, fn.name, serve, { releasePath }));
+  const ownSocket = derived(HELLO_OWN_SOCKET, "/", (serve, releasePath) =>
+    directSocketConfig(release.manifest, fn.name, serve, { releasePath }),
+  );
   const bare = derived(
     HELLO_OWN_SOCKET_UNTRACED,
     "/",

@@ -15,7 +15,13 @@ declare module "autocannon" {
 }
 
 /** One autocannon run; resolves with its result, or early (partial result) when `signal` aborts. */
-function runOnce(url: string, request: BenchRequest | undefined, connections: number, seconds: number, signal?: AbortSignal): Promise<Result> {
+function runOnce(
+  url: string,
+  request: BenchRequest | undefined,
+  connections: number,
+  seconds: number,
+  signal?: AbortSignal,
+): Promise<Result> {
   return new Promise((resolve, reject) => {
     // Only the fields that are set: autocannon takes an explicit `method: undefined` for a method.
     const options: Options = { url, connections, duration: seconds, timeout: 10 };

@@ -77,7 +77,12 @@ async function measure(paths: ProjectPaths, count: number, onLine: (line: string
 }
 
 /** RSS with 1 and with `many` functions, and the cost of each added function. */
-export async function memoryBench(paths: ProjectPaths, log: (line: string) => void, onLine: (line: string) => void, many = 50): Promise<MemoryReport> {
+export async function memoryBench(
+  paths: ProjectPaths,
+  log: (line: string) => void,
+  onLine: (line: string) => void,
+  many = 50,
+): Promise<MemoryReport> {
   log(`> memory: building and serving 1 and ${many} functions (the first run bundles ${many + 1} functions)`);
   const one = await measure(paths, 1, onLine);
   const all = await measure(paths, many, onLine);

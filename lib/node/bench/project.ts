@@ -20,7 +20,12 @@ export interface BenchVariant {
  * `<fixtureDir>/wrangler.toml`), the shared wrangler.toml, and links to lib, migrations and the lockfile. Kept
  * between runs so that build() reuses its release while the sources are unchanged.
  */
-export async function buildBenchProject(paths: ProjectPaths, fn: string, fixtureDir: string, variants: BenchVariant[] = []): Promise<BuildResult> {
+export async function buildBenchProject(
+  paths: ProjectPaths,
+  fn: string,
+  fixtureDir: string,
+  variants: BenchVariant[] = [],
+): Promise<BuildResult> {
   const root = join(paths.work, "bench", `${fn}-project`);
   for (const variant of [{ name: fn }, ...variants]) {
     const fnDir = join(root, "functions", variant.name);

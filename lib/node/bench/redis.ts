@@ -60,7 +60,13 @@ function configuredRedisUrl(paths: ProjectPaths, env: NodeJS.ProcessEnv): string
 
 /** Runs `work` on a short-lived connection that fails fast instead of retrying. */
 async function withRedis<T>(url: string, work: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
   // The connection's own error (ECONNREFUSED ...) says more than the rejected command's "Connection is closed".
   let connectionError: Error | undefined;
   redis.on("error", (err: Error) => {
@@ -86,7 +92,8 @@ async function findRedis(paths: ProjectPaths, env: NodeJS.ProcessEnv): Promise<{
   const url = configured ?? DEFAULT_REDIS_URL;
   try {
     const protocol = new URL(url).protocol;
-    if (protocol !== "redis:" && protocol !== "rediss:") return { skip: `REDIS_URL must start with redis:// or rediss://, not ${protocol}//` };
+    if (protocol !== "redis:" && protocol !== "rediss:")
+      return { skip: `REDIS_URL must start with redis:// or rediss://, not ${protocol}//` };
   } catch {
     return { skip: "REDIS_URL is not a URL (redis://host:port)" };
   }
@@ -102,9 +109,13 @@ async function findRedis(paths: ProjectPaths, env: NodeJS.ProcessEnv): Promise<{
   }
 }
 
-
 /** The Redis scenarios and their ratio rows; none (with the reason logged) when there is no Redis. */
-export async function redisBench({ paths, onLine, log, env = process.env }: RedisBenchOptions): Promise<{ scenarios: Scenario[]; comparisons: Comparison[] }> {
+export async function redisBench({
+  paths,
+  onLine,
+  log,
+  env = process.env,
+}: RedisBenchOptions): Promise<{ scenarios: Scenario[]; comparisons: Comparison[] }> {
   const comparisons: Comparison[] = [
     { name: "redis read: gateway / Node", a: REDIS_GATEWAY, b: REDIS_NODE, target: 0.5 },
     { name: "redis proxy / webdis", a: REDIS_PROXY, b: REDIS_WEBDIS, target: 1.0 },
@@ -120,7 +131,9 @@ export async function redisBench({ paths, onLine, log, env = process.env }: Redi
   let release: Promise<BuildResult> | undefined;
   const buildOnce = () =>
     (release ??= buildBenchProject(paths, FN, fixture).then((r) => {
-      log(`  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${FN} function (${Math.round(r.ms)} ms)`);
+      log(
+        `  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${FN} function (${Math.round(r.ms)} ms)`,
+      );
       return r;
     }));
 

@@ -56,7 +56,12 @@ export function resultsTable(results: readonly ScenarioResult[]): string {
 export function ratioTable(rows: readonly ComparisonResult[]): string {
   return table(
     ["comparison", "ratio", "target", "result"],
-    rows.map((r) => [r.name, r.ratio === null ? "-" : `${r.ratio.toFixed(2)}x`, r.target === undefined ? "-" : `>= ${r.target}x`, r.result]),
+    rows.map((r) => [
+      r.name,
+      r.ratio === null ? "-" : `${r.ratio.toFixed(2)}x`,
+      r.target === undefined ? "-" : `>= ${r.target}x`,
+      r.result,
+    ]),
     [false, true, true, false],
   );
 }

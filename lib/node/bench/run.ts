@@ -37,7 +37,16 @@ export interface BenchOptions {
 }
 
 /** Runs the bench; answers "aborted" when the signal stopped it, else the number of setups that could not run. */
-export async function runBench({ paths, load, only, workerd = [], instructions = false, signal, log, onLine }: BenchOptions): Promise<{ aborted: boolean; failed: number }> {
+export async function runBench({
+  paths,
+  load,
+  only,
+  workerd = [],
+  instructions = false,
+  signal,
+  log,
+  onLine,
+}: BenchOptions): Promise<{ aborted: boolean; failed: number }> {
   const release = await build(paths);
   log(`${release.reused ? "sources unchanged, using" : "built"} release ${release.manifest.id} (${Math.round(release.ms)} ms)`);
 
@@ -100,9 +109,20 @@ export async function runBench({ paths, load, only, workerd = [], instructions =
   const out = join(paths.work, "bench", "latest.json");
   await mkdir(join(paths.work, "bench"), { recursive: true });
   const machine = { cores, cpu: cpus()[0]?.model ?? null, node: process.version, workerd: workerdVersion, loadAverageBefore: load1 };
-  const report = { date: new Date().toISOString(), release: release.manifest.id, machine, load, only: only ?? null, results, comparisons: ratios, memory: memory ?? null, failures };
+  const report = {
+    date: new Date().toISOString(),
+    release: release.manifest.id,
+    machine,
+    load,
+    only: only ?? null,
+    results,
+    comparisons: ratios,
+    memory: memory ?? null,
+    failures,
+  };
   await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
   log(`results written to ${out}`);
-  if (failures.length > 0) log(`\n${failures.length} setup(s) could not be run:\n${failures.map((f) => `  ${f.name}: ${f.error}`).join("\n")}`);
+  if (failures.length > 0)
+    log(`\n${failures.length} setup(s) could not be run:\n${failures.map((f) => `  ${f.name}: ${f.error}`).join("\n")}`);
   return { aborted: false, failed: failures.length };
 }

@@ -34,7 +34,9 @@ export function medianRound(rounds: readonly ScenarioResult[]): ScenarioResult |
   const middle = <T>(sorted: T[]) => sorted[Math.floor((sorted.length - 1) / 2)];
   const median = middle([...rounds].sort((a, b) => a.rps - b.rps));
   const cpu = middle(rounds.flatMap((r) => (r.cpuUs ? [r.cpuUs] : [])).sort((a, b) => a.total - b.total));
-  const instructions = middle(rounds.flatMap((r) => (r.instructionsPerRequest === undefined ? [] : [r.instructionsPerRequest])).sort((a, b) => a - b));
+  const instructions = middle(
+    rounds.flatMap((r) => (r.instructionsPerRequest === undefined ? [] : [r.instructionsPerRequest])).sort((a, b) => a - b),
+  );
   const sum = (pick: (r: ScenarioResult) => number) => rounds.reduce((n, r) => n + pick(r), 0);
   return (
     median && {
@@ -66,7 +68,10 @@ async function runOne(scenario: Scenario, opts: RunOptions): Promise<ScenarioRes
 }
 
 /** Runs every scenario in turn, `opts.rounds` times; a scenario that fails once is not run again. */
-export async function runScenarios(scenarios: readonly Scenario[], opts: RunOptions): Promise<{ results: ScenarioResult[]; failures: ScenarioFailure[] }> {
+export async function runScenarios(
+  scenarios: readonly Scenario[],
+  opts: RunOptions,
+): Promise<{ results: ScenarioResult[]; failures: ScenarioFailure[] }> {
   const rounds = new Map<string, ScenarioResult[]>(scenarios.map((s) => [s.name, []]));
   const failures: ScenarioFailure[] = [];
   for (let round = 1; round <= opts.rounds; round++) {

@@ -135,77 +135,91 @@ async function dumpedInstructions(dir: string): Promise<number> {
 }
 
 /** The plain-worker scenarios for each binary, and a ratio row per mode for each binary against the first. */
-export function runtimeCostBench({ paths, binaries, instructions = false, onLine }: RuntimeCostOptions): { scenarios: Scenario[]; comparisons: Comparison[] } {
+export function runtimeCostBench({ paths, binaries, instructions = false, onLine }: RuntimeCostOptions): {
+  scenarios: Scenario[];
+  comparisons: Comparison[];
+} {
   const compatibilityDate = binaries.map((b) => b.date).sort()[0] ?? "2026-01-01";
   const scenarios = binaries.flatMap((binary) =>
-    MODES.map(
-      (mode): Scenario => ({
-        name: plainRow(mode, binary),
-        async start() {
-          const targets = await Promise.all(
-            (["http", "echo"] as const).map((kind) =>
-              startChildServer({ what: `the ${kind} target`, file: process.execPath, args: [targetEntry, kind], cwd: paths.root, onLine: (l) => onLine(`${kind} target`, l) }),
-            ),
-          );
-          const [http, echo] = targets;
-          const dir = join(paths.work, "bench", `plain-${process.pid}-${Date.now()}`);
-          const stopTargets = () => Promise.all(targets.map((t) => t.stop()));
-          try {
-            await mkdir(join(dir, "runtime"), { recursive: true });
-            // The folder serves like a release that keeps its own workerd (release-runtime.ts): this binary, or
-            // this binary under callgrind.
-            if (instructions) {
-              await writeFile(join(dir, RELEASE_WORKERD), callgrindWrapper(binary.path, join(dir, "callgrind.out")));
-              await chmod(join(dir, RELEASE_WORKERD), 0o755);
-            } else {
-              await symlink(binary.path, join(dir, RELEASE_WORKERD));
-            }
-            await writeFile(join(dir, "plain.js"), PLAIN_WORKER);
-            await writeFile(join(dir, "health.js"), HEALTH_WORKER);
-            const config = plainConfig(mode, compatibilityDate, `http://127.0.0.1:${http?.port ?? 0}/`, `127.0.0.1:${echo?.port ?? 0}`);
-            await writeFile(join(dir, CONFIG_FILE), serializeConfig(config));
-            const running = await serveWorkerd({
-              configDir: dir,
-              path: "/",
-              traced: false,
-              readyTimeoutMs: instructions ? 180_000 : 15_000,
-              onLine: (l) => onLine(`workerd ${binary.date}`, l),
-            });
-            const pid = String(running.pids[0] ?? 0);
-            const control = (arg: string) => run("callgrind_control", [arg, pid], { timeout: 60_000 });
-            return {
-              url: running.url,
-              ...(instructions
-                ? {
-                    measured: {
-                      start: async () => void (await control("--instr=on")),
-                      async stop(responses: number) {
-                        await control("--instr=off");
-                        await control("--dump");
-                        return { instructionsPerRequest: responses > 0 ? (await dumpedInstructions(dir)) / responses : 0 };
-                      },
-                    },
-                  }
-                : {}),
-              async stop() {
-                await running.stop();
-                await stopTargets();
-                await rm(dir, { recursive: true, force: true });
-              },
-            };
-          } catch (err) {
-            await stopTargets();
-            await rm(dir, { recursive: true, force: true });
-            throw err;
+    MODES.map((mode): Scenario => ({
+      name: plainRow(mode, binary),
+      async start() {
+        const targets = await Promise.all(
+          (["http", "echo"] as const).map((kind) =>
+            startChildServer({
+              what: `the ${kind} target`,
+              file: process.execPath,
+              args: [targetEntry, kind],
+              cwd: paths.root,
+              onLine: (l) => onLine(`${kind} target`, l),
+            }),
+          ),
+        );
+        const [http, echo] = targets;
+        const dir = join(paths.work, "bench", `plain-${process.pid}-${Date.now()}`);
+        const stopTargets = () => Promise.all(targets.map((t) => t.stop()));
+        try {
+          await mkdir(join(dir, "runtime"), { recursive: true });
+          // The folder serves like a release that keeps its own workerd (release-runtime.ts): this binary, or
+          // this binary under callgrind.
+          if (instructions) {
+            await writeFile(join(dir, RELEASE_WORKERD), callgrindWrapper(binary.path, join(dir, "callgrind.out")));
+            await chmod(join(dir, RELEASE_WORKERD), 0o755);
+          } else {
+            await symlink(binary.path, join(dir, RELEASE_WORKERD));
           }
-        },
-      }),
-    ),
+          await writeFile(join(dir, "plain.js"), PLAIN_WORKER);
+          await writeFile(join(dir, "health.js"), HEALTH_WORKER);
+          const config = plainConfig(mode, compatibilityDate, `http://127.0.0.1:${http?.port ?? 0}/`, `127.0.0.1:${echo?.port ?? 0}`);
+          await writeFile(join(dir, CONFIG_FILE), serializeConfig(config));
+          const running = await serveWorkerd({
+            configDir: dir,
+            path: "/",
+            traced: false,
+            readyTimeoutMs: instructions ? 180_000 : 15_000,
+            onLine: (l) => onLine(`workerd ${binary.date}`, l),
+          });
+          const pid = String(running.pids[0] ?? 0);
+          const control = (arg: string) => run("callgrind_control", [arg, pid], { timeout: 60_000 });
+          return {
+            url: running.url,
+            ...(instructions
+              ? {
+                  measured: {
+                    start: async () => void (await control("--instr=on")),
+                    async stop(responses: number) {
+                      await control("--instr=off");
+                      await control("--dump");
+                      return { instructionsPerRequest: responses > 0 ? (await dumpedInstructions(dir)) / responses : 0 };
+                    },
+                  },
+                }
+              : {}),
+            async stop() {
+              await running.stop();
+              await stopTargets();
+              await rm(dir, { recursive: true, force: true });
+            },
+          };
+        } catch (err) {
+          await stopTargets();
+          await rm(dir, { recursive: true, force: true });
+          throw err;
+        }
+      },
+    })),
   );
   // Under callgrind throughput means nothing: the instructions table compares the binaries.
   const [first, ...others] = binaries;
-  const comparisons = first && !instructions
-    ? others.flatMap((other) => MODES.map((mode): Comparison => ({ name: `plain worker, ${mode}: workerd ${first.date} / ${other.date}`, a: plainRow(mode, first), b: plainRow(mode, other) })))
-    : [];
+  const comparisons =
+    first && !instructions
+      ? others.flatMap((other) =>
+          MODES.map((mode): Comparison => ({
+            name: `plain worker, ${mode}: workerd ${first.date} / ${other.date}`,
+            a: plainRow(mode, first),
+            b: plainRow(mode, other),
+          })),
+        )
+      : [];
   return { scenarios, comparisons };
 }

@@ -39,7 +39,10 @@ export interface RunningWorkerd extends RunningScenario {
 }
 
 /** The collector in a process of its own, and the environment that points workerd at it. */
-async function startCollectorChild(releaseDir: string, onLine: (line: string) => void): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
+async function startCollectorChild(
+  releaseDir: string,
+  onLine: (line: string) => void,
+): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
   const token = randomBytes(24).toString("base64url");
   const child = await startChildServer({
     what: "the collector",
@@ -122,7 +125,14 @@ export interface NodeServerOptions {
 }
 
 /** A function's Hono app on Node (@hono/node-server), in a child process. */
-export async function serveOnNode({ modulePath, vars, path, cwd, onLine, timeoutMs = 30_000 }: NodeServerOptions): Promise<RunningScenario> {
+export async function serveOnNode({
+  modulePath,
+  vars,
+  path,
+  cwd,
+  onLine,
+  timeoutMs = 30_000,
+}: NodeServerOptions): Promise<RunningScenario> {
   const entry = fileURLToPath(new URL("./node-server.ts", import.meta.url));
   // The vars go through the environment, not the command line, where `ps` would show any secret among them.
   const server = await startChildServer({

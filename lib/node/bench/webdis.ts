@@ -13,7 +13,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { freePort } from "../runtime/listen-socket.ts";
 
-export const WEBDIS_INSTALL_HINT = "webdis is not installed: install it with `apt-get install -y webdis` (Debian/Ubuntu), or set WEBDIS_BIN to its path";
+export const WEBDIS_INSTALL_HINT =
+  "webdis is not installed: install it with `apt-get install -y webdis` (Debian/Ubuntu), or set WEBDIS_BIN to its path";
 
 /** WEBDIS_BIN, else `webdis` on the PATH or in /usr/bin; undefined when there is none. */
 export function findWebdis(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -51,7 +52,17 @@ export interface Webdis {
 }
 
 /** Starts webdis and resolves once `GET /PING` answers 200 (its Redis connections are up). */
-export async function startWebdis({ bin, redisUrl, onLine, timeoutMs = 10_000 }: { bin: string; redisUrl: string; onLine: (line: string) => void; timeoutMs?: number }): Promise<Webdis> {
+export async function startWebdis({
+  bin,
+  redisUrl,
+  onLine,
+  timeoutMs = 10_000,
+}: {
+  bin: string;
+  redisUrl: string;
+  onLine: (line: string) => void;
+  timeoutMs?: number;
+}): Promise<Webdis> {
   const dir = await mkdtemp(join(tmpdir(), "workyard-webdis-"));
   const removeOnExit = () => rmSync(dir, { recursive: true, force: true });
   process.once("exit", removeOnExit);
@@ -83,7 +94,8 @@ export async function startWebdis({ bin, redisUrl, onLine, timeoutMs = 10_000 }:
       await running;
       clearTimeout(timer);
     }
-    if (epollWarnings > 1) onLine(`(${epollWarnings - 1} more of libevent's "Epoll ADD ... failed" warnings, one per closed client connection)`);
+    if (epollWarnings > 1)
+      onLine(`(${epollWarnings - 1} more of libevent's "Epoll ADD ... failed" warnings, one per closed client connection)`);
     epollWarnings = 0;
     await removeDir();
   };
@@ -103,7 +115,10 @@ export async function startWebdis({ bin, redisUrl, onLine, timeoutMs = 10_000 }:
     const url = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (proc.nodeChildProcess.exitCode !== null || proc.nodeChildProcess.signalCode !== null) throw new Error(`webdis exited (code ${proc.nodeChildProcess.exitCode ?? proc.nodeChildProcess.signalCode}) before it answered; its log:\n${logTail()}`);
+      if (proc.nodeChildProcess.exitCode !== null || proc.nodeChildProcess.signalCode !== null)
+        throw new Error(
+          `webdis exited (code ${proc.nodeChildProcess.exitCode ?? proc.nodeChildProcess.signalCode}) before it answered; its log:\n${logTail()}`,
+        );
       const res = await fetch(`${url}/PING`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
       if (res?.status === 200) {
         await res.text();

@@ -43,8 +43,7 @@ export class BuildError extends UserError {
 
   constructor(failures: BundleError[]) {
     super(
-      `${failures.length} function${failures.length === 1 ? "" : "s"} failed to bundle:\n\n` +
-        failures.map((f) => f.message).join("\n\n"),
+      `${failures.length} function${failures.length === 1 ? "" : "s"} failed to bundle:\n\n` + failures.map((f) => f.message).join("\n\n"),
     );
     this.failures = failures;
   }
@@ -151,7 +150,15 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
       throw failures[0];
     }
     const modules = results.map((r) => (r.status === "fulfilled" ? r.value : ""));
-    const manifest = await writeRelease(staging, id, hash, { gateway: gatewayConfig, internal: internalConfig, tail: tailConfig }, functions, modules, await gitCommit(paths.root));
+    const manifest = await writeRelease(
+      staging,
+      id,
+      hash,
+      { gateway: gatewayConfig, internal: internalConfig, tail: tailConfig },
+      functions,
+      modules,
+      await gitCommit(paths.root),
+    );
     await rm(releaseDir, { recursive: true, force: true });
     await rename(staging, releaseDir);
     return { releaseDir, manifest, reused: false, ms: performance.now() - started };
@@ -161,7 +168,11 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
 }
 
 /** Writes the gateway's entry module (see gateway-entry.ts) where Wrangler bundles it from. */
-async function writeGatewayEntry(paths: ProjectPaths, compatibilityDate: string, functions: FunctionSource[]): Promise<{ file: string; flags: string[] }> {
+async function writeGatewayEntry(
+  paths: ProjectPaths,
+  compatibilityDate: string,
+  functions: FunctionSource[],
+): Promise<{ file: string; flags: string[] }> {
   const entry = gatewayEntry(paths.root, compatibilityDate, inlineFunctions(functions));
   await mkdir(paths.wranglerConfigs, { recursive: true });
   const file = join(paths.wranglerConfigs, "_gateway.entry.ts");
@@ -209,6 +220,9 @@ async function writeRelease(
   };
   await writeManifest(staging, manifest);
   // The address is a default: `npm start` hands workerd its socket (--socket-fd) or overrides it.
-  await writeFile(join(staging, CONFIG_FILE), serializeConfig(serveConfig(manifest, { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" })));
+  await writeFile(
+    join(staging, CONFIG_FILE),
+    serializeConfig(serveConfig(manifest, { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" })),
+  );
   return manifest;
 }

@@ -49,7 +49,15 @@ export async function restoreBundle(cacheDir: string, name: string, key: string,
  * Keeps the bundle Wrangler just wrote to `outDir`, with the inputs its metafile lists (paths relative to
  * `metafileBase`, the folder of the config Wrangler read). A cache that cannot be written only costs the next build time.
  */
-export async function storeBundle(cacheDir: string, name: string, key: string, outDir: string, module: string, metafile: string, metafileBase: string): Promise<void> {
+export async function storeBundle(
+  cacheDir: string,
+  name: string,
+  key: string,
+  outDir: string,
+  module: string,
+  metafile: string,
+  metafileBase: string,
+): Promise<void> {
   const meta = metafileSchema.safeParse(await readFile(metafile, "utf8").then(JSON.parse, () => undefined));
   if (!meta.success) return;
   const inputs: Record<string, string> = {};

@@ -63,7 +63,14 @@ export interface BundleCache {
  * Bundles the worker described by `configFile` into `outDir`, or copies the bundle an earlier build made from
  * the same inputs; returns the bundle's file name (a source map sits beside it).
  */
-export async function bundleWorker(name: string, configFile: string, outDir: string, logDir: string, root: string, cache?: BundleCache): Promise<string> {
+export async function bundleWorker(
+  name: string,
+  configFile: string,
+  outDir: string,
+  logDir: string,
+  root: string,
+  cache?: BundleCache,
+): Promise<string> {
   if (!cache) return runWrangler(name, configFile, outDir, logDir, root);
   const key = await bundleKey(configFile, cache.lockHash);
   const cached = await restoreBundle(cache.dir, name, key, outDir);
@@ -77,7 +84,14 @@ export async function bundleWorker(name: string, configFile: string, outDir: str
 }
 
 /** `wrangler deploy --dry-run` into `outDir` (and esbuild's metafile to `metafile`); returns the bundle's file name. */
-async function runWrangler(name: string, configFile: string, outDir: string, logDir: string, root: string, metafile?: string): Promise<string> {
+async function runWrangler(
+  name: string,
+  configFile: string,
+  outDir: string,
+  logDir: string,
+  root: string,
+  metafile?: string,
+): Promise<string> {
   await mkdir(outDir, { recursive: true });
   const result = await execa(
     process.execPath,

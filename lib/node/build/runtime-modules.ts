@@ -21,7 +21,11 @@ export function runtimeModules(nodejsCompat: boolean): Plugin {
         if (!args.path.startsWith("node:") && !NODE_BUILTINS.has(bare)) return undefined; // an npm package
         if (nodejsCompat) return { path: `node:${bare}`, external: true };
         return {
-          errors: [{ text: `"${args.path}" is a Node.js built-in: add "nodejs_compat" to compatibility_flags in wrangler.toml, or use a compatibility_date from 2026-08-04 on` }],
+          errors: [
+            {
+              text: `"${args.path}" is a Node.js built-in: add "nodejs_compat" to compatibility_flags in wrangler.toml, or use a compatibility_date from 2026-08-04 on`,
+            },
+          ],
         };
       });
     },

@@ -130,7 +130,10 @@ function systemWorker(name: string, module: Manifest["gateway"], bindings: Bindi
 }
 
 /** The workerd config that serves `manifest` (paths relative to the release folder). */
-export function serveConfig(manifest: Manifest, { address, internalAddress, probeAddress = "127.0.0.1:0", tls }: ServeOptions): WorkerdConfig {
+export function serveConfig(
+  manifest: Manifest,
+  { address, internalAddress, probeAddress = "127.0.0.1:0", tls }: ServeOptions,
+): WorkerdConfig {
   const routes = gatewayRoutes(manifest.functions);
   const inline = manifest.functions.filter((fn) => !fn.isolate);
   const inlineEnv = Object.fromEntries(inline.map((fn) => [fn.name, { vars: fn.vars, secrets: fn.secrets }]));
@@ -164,7 +167,12 @@ export function serveConfig(manifest: Manifest, { address, internalAddress, prob
     ],
     true,
   );
-  const tail = systemWorker(TAIL_SERVICE, manifest.tail, COLLECTOR_VARS.map((name) => ({ name, fromEnvironment: name })), true);
+  const tail = systemWorker(
+    TAIL_SERVICE,
+    manifest.tail,
+    COLLECTOR_VARS.map((name) => ({ name, fromEnvironment: name })),
+    true,
+  );
   return {
     services: [
       gateway,
@@ -182,7 +190,10 @@ export function serveConfig(manifest: Manifest, { address, internalAddress, prob
             {
               name: HTTPS_SOCKET,
               address: tls.address,
-              https: { options: {}, tlsOptions: { keypair: { privateKey: new Embed(tls.privateKey), certificateChain: new Embed(tls.certificateChain) } } },
+              https: {
+                options: {},
+                tlsOptions: { keypair: { privateKey: new Embed(tls.privateKey), certificateChain: new Embed(tls.certificateChain) } },
+              },
               service: { name: "gateway" },
             },
           ]

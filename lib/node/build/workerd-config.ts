@@ -78,8 +78,7 @@ export interface TlsOptions {
 }
 
 export type Socket = { name: string; address: string; service: ServiceDesignator } & (
-  | { http: HttpOptions }
-  | { https: { options: HttpOptions; tlsOptions: TlsOptions } }
+  { http: HttpOptions } | { https: { options: HttpOptions; tlsOptions: TlsOptions } }
 );
 
 export interface WorkerdConfig {

@@ -19,7 +19,12 @@ const cronsSchema = z.strictObject({ crons: z.array(z.string()) });
  */
 const routeSchema = z.strictObject({
   timeout_ms: z.number().int().min(100).max(600_000).optional(),
-  max_body_bytes: z.number().int().min(1).max(100 * 1024 * 1024).optional(),
+  max_body_bytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(100 * 1024 * 1024)
+    .optional(),
   /** Run a fire time missed while the service was down, once, at start. */
   cron_catch_up: z.boolean().optional(),
   /** Let a cron run start while the previous run of the same cron is still going. */

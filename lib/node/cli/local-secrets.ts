@@ -26,6 +26,8 @@ export async function ensureLocalSecrets(paths: ProjectPaths, env: NodeJS.Proces
       await chmod(file, 0o600);
     }
     env[name] = (await readFile(file, "utf8")).trim();
-    log(`${name} is not set: using a generated one kept in ${file}; set your own in .env or the environment for production (all nodes must share it)`);
+    log(
+      `${name} is not set: using a generated one kept in ${file}; set your own in .env or the environment for production (all nodes must share it)`,
+    );
   }
 }

@@ -108,7 +108,10 @@ export interface LoopbackOptions {
  * Serves `handler` on 127.0.0.1. An HttpError it throws is answered with its status and the JSON error shape; any
  * other error is a 500 `internal_error` (or a cut connection once the answer has started).
  */
-export async function listenLoopback(handler: Handler, { port = 0, onError, keepAliveTimeoutMs }: LoopbackOptions = {}): Promise<LoopbackServer> {
+export async function listenLoopback(
+  handler: Handler,
+  { port = 0, onError, keepAliveTimeoutMs }: LoopbackOptions = {},
+): Promise<LoopbackServer> {
   const server = createServer((req, res) => {
     Promise.resolve()
       .then(() => handler(req, res))

@@ -24,7 +24,12 @@ export interface ControlInfo {
 }
 
 const triggerSchema = z.object({ function: z.string().min(1), cron: z.string().optional() });
-const releaseSchema = z.object({ release: z.string().regex(/^[0-9a-f]{6,64}$/).optional() });
+const releaseSchema = z.object({
+  release: z
+    .string()
+    .regex(/^[0-9a-f]{6,64}$/)
+    .optional(),
+});
 
 /** What the control endpoint serves; the release switches are absent where nothing can switch. */
 export interface ControlHandlers {

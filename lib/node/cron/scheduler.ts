@@ -53,7 +53,13 @@ export interface SchedulerOptions {
 /** The cron jobs a release declares. */
 export function jobsOf(functions: FunctionEntry[]): CronJob[] {
   return functions.flatMap((fn) =>
-    fn.crons.map((cron) => ({ functionName: fn.name, cron, catchUp: fn.cron.catchUp, overlap: fn.cron.overlap, timeoutMs: fn.cron.timeoutMs })),
+    fn.crons.map((cron) => ({
+      functionName: fn.name,
+      cron,
+      catchUp: fn.cron.catchUp,
+      overlap: fn.cron.overlap,
+      timeoutMs: fn.cron.timeoutMs,
+    })),
   );
 }
 
@@ -113,7 +119,9 @@ export class Scheduler {
   }
 
   private track(p: Promise<unknown>): void {
-    const tracked = p.catch((err: unknown) => this.opts.log(`cron: ${(err as Error).message}`)).finally(() => this.inFlight.delete(tracked));
+    const tracked = p
+      .catch((err: unknown) => this.opts.log(`cron: ${(err as Error).message}`))
+      .finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
   }
 

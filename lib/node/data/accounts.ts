@@ -22,7 +22,8 @@ export interface ApiKeyInfo {
 /** Makes an API key for `fn`; returns the key itself (show it once) and its id. */
 export async function createApiKey(sql: Sql, fn: string, name: string, role: Role = "user"): Promise<{ id: string; key: string }> {
   if (!/^[a-z][a-z0-9-]*$/.test(fn)) throw new UserError(`"${fn}" is not a function name (lower-case letters, digits and '-')`);
-  if (name.length === 0 || name.length > 100) throw new UserError("Give the key a name of 1 to 100 characters (--name), saying who uses it");
+  if (name.length === 0 || name.length > 100)
+    throw new UserError("Give the key a name of 1 to 100 characters (--name), saying who uses it");
   const { id, key, hash } = await newApiKey();
   await sql`insert into auth_api_keys (id, key_hash, function, name, role) values (${id}, ${hash}, ${fn}, ${name}, ${role})`;
   return { id, key };
@@ -32,7 +33,14 @@ export async function createApiKey(sql: Sql, fn: string, name: string, role: Rol
 export async function listApiKeys(sql: Sql): Promise<ApiKeyInfo[]> {
   const rows = await sql<{ id: string; function: string; name: string; role: string; created_at: Date; revoked_at: Date | null }[]>`
     select id, function, name, role, created_at, revoked_at from auth_api_keys order by created_at desc`;
-  return rows.map((r) => ({ id: r.id, function: r.function, name: r.name, role: r.role, createdAt: r.created_at, revokedAt: r.revoked_at }));
+  return rows.map((r) => ({
+    id: r.id,
+    function: r.function,
+    name: r.name,
+    role: r.role,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  }));
 }
 
 /** Revokes a key by id: it stops working at once. */

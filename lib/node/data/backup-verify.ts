@@ -61,8 +61,10 @@ export async function verifyBackup({ databaseUrl, dir, path }: { databaseUrl: st
   const info = await readInfo(file);
   if (info) {
     const bytes = (await stat(file)).size;
-    if (bytes !== info.bytes) throw new UserError(`${file} is ${bytes} bytes but was ${info.bytes} when written: the file is damaged or truncated`);
-    if ((await sha256File(file)) !== info.sha256) throw new UserError(`${file} does not match the SHA-256 recorded when it was written: the file is damaged`);
+    if (bytes !== info.bytes)
+      throw new UserError(`${file} is ${bytes} bytes but was ${info.bytes} when written: the file is damaged or truncated`);
+    if ((await sha256File(file)) !== info.sha256)
+      throw new UserError(`${file} does not match the SHA-256 recorded when it was written: the file is damaged`);
   }
 
   const scratch = `workyard_verify_${stampOf(new Date()).toLowerCase()}_${randomBytes(3).toString("hex")}`;
@@ -85,7 +87,12 @@ export async function verifyBackup({ databaseUrl, dir, path }: { databaseUrl: st
     try {
       const t = performance.now();
       try {
-        await runPgTool("pg_restore", ["--no-owner", "--no-privileges", "--exit-on-error", `--dbname=${scratch}`, file], databaseUrl, scratch);
+        await runPgTool(
+          "pg_restore",
+          ["--no-owner", "--no-privileges", "--exit-on-error", `--dbname=${scratch}`, file],
+          databaseUrl,
+          scratch,
+        );
       } catch (err) {
         if (err instanceof PgToolError) throw new UserError(`${file} did not restore: ${err.message}`, { cause: err });
         throw err;
@@ -123,15 +130,24 @@ export function formatVerifyReport(r: VerifyReport): string[] {
   const width = Math.max(5, ...r.tables.map((t) => t.table.length));
   const against = r.info ? "at backup" : "source now";
   const lines = [
-    `backup   ${r.path}` + (r.info ? ` (${r.info.bytes.toLocaleString("en-US")} bytes, made ${r.info.createdAt}, SHA-256 ok)` : " (no sidecar: comparing with the source as it is now)"),
+    `backup   ${r.path}` +
+      (r.info
+        ? ` (${r.info.bytes.toLocaleString("en-US")} bytes, made ${r.info.createdAt}, SHA-256 ok)`
+        : " (no sidecar: comparing with the source as it is now)"),
     `restored into the scratch database ${r.scratchDatabase} in ${Math.round(r.restoreMs)} ms (dropped after)`,
     "",
     `${"table".padEnd(width)}  ${against.padStart(10)}  ${"restored".padStart(10)}  ${"source now".padStart(10)}`,
-    ...r.tables.map((t) => `${t.table.padEnd(width)}  ${n(t.expected).padStart(10)}  ${n(t.restored).padStart(10)}  ${n(t.sourceNow).padStart(10)}${t.ok ? "" : "  <- differs"}`),
+    ...r.tables.map(
+      (t) =>
+        `${t.table.padEnd(width)}  ${n(t.expected).padStart(10)}  ${n(t.restored).padStart(10)}  ${n(t.sourceNow).padStart(10)}${t.ok ? "" : "  <- differs"}`,
+    ),
     "",
   ];
   const rows = r.tables.reduce((sum, t) => sum + (t.restored ?? 0), 0);
-  if (r.ok) lines.push(`OK: ${r.tables.length} tables, ${rows.toLocaleString("en-US")} rows; every restored count matches the source ${r.info ? "at the time of the backup" : "now"}`);
+  if (r.ok)
+    lines.push(
+      `OK: ${r.tables.length} tables, ${rows.toLocaleString("en-US")} rows; every restored count matches the source ${r.info ? "at the time of the backup" : "now"}`,
+    );
   else {
     const detail = r.tables.filter((t) => !t.ok).map((t) => `${t.table} (${against} ${n(t.expected)}, restored ${n(t.restored)})`);
     lines.push(`FAILED: ${r.differing.length} of ${r.tables.length} tables differ: ${detail.join(", ")}`);

@@ -78,7 +78,10 @@ export function backupsOf(database: string, names: string[]): BackupFile[] {
 }
 
 /** Which backups retention removes: past the newest `keep`, or older than `maxAgeDays` (0: no age limit); never the newest. */
-export function backupsToPrune(backups: BackupFile[], { keep, maxAgeDays, now }: { keep: number; maxAgeDays: number; now: Date }): BackupFile[] {
+export function backupsToPrune(
+  backups: BackupFile[],
+  { keep, maxAgeDays, now }: { keep: number; maxAgeDays: number; now: Date },
+): BackupFile[] {
   const oldest = now.getTime() - maxAgeDays * 86_400_000;
   return backups.filter((b, i) => i > 0 && (i >= keep || (maxAgeDays > 0 && b.at.getTime() < oldest)));
 }
@@ -140,7 +143,11 @@ export async function runBackup(settings: BackupSettings & { BACKUP_DIR: string 
   await writeFile(`${path}.json`, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
   await rename(partial, path); // only a finished dump ever carries the .dump name
 
-  const prune = backupsToPrune(backupsOf(database, await readdir(dir)), { keep: settings.BACKUP_KEEP, maxAgeDays: settings.BACKUP_MAX_AGE_DAYS, now });
+  const prune = backupsToPrune(backupsOf(database, await readdir(dir)), {
+    keep: settings.BACKUP_KEEP,
+    maxAgeDays: settings.BACKUP_MAX_AGE_DAYS,
+    now,
+  });
   for (const b of prune) {
     await rm(join(dir, b.name), { force: true });
     await rm(join(dir, `${b.name}.json`), { force: true });

@@ -108,7 +108,11 @@ export async function startEmbeddedPostgres(dataDir: string, port = 0): Promise<
  * The embedded database as `npm start` and `npm run dev` use it: opened, with the platform's tables and the
  * project's migrations applied (said through `log`). Stopped again if a migration fails.
  */
-export async function startMigratedEmbeddedPostgres(dataDir: string, migrationsDir: string, log: (line: string) => void): Promise<EmbeddedPostgres> {
+export async function startMigratedEmbeddedPostgres(
+  dataDir: string,
+  migrationsDir: string,
+  log: (line: string) => void,
+): Promise<EmbeddedPostgres> {
   const embedded = await startEmbeddedPostgres(dataDir);
   try {
     await migrateUp(embedded.url, PLATFORM_MIGRATIONS.dir, PLATFORM_MIGRATIONS.table);

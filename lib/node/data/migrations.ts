@@ -59,9 +59,11 @@ function run(databaseUrl: string, dir: string, options: RunOptions) {
   const previous = queues.get(databaseUrl) ?? Promise.resolve();
   const next = previous.catch(() => {}).then(() => withRunLock(databaseUrl, () => runLocked(databaseUrl, dir, options)));
   queues.set(databaseUrl, next);
-  void next.finally(() => {
-    if (queues.get(databaseUrl) === next) queues.delete(databaseUrl);
-  }).catch(() => {});
+  void next
+    .finally(() => {
+      if (queues.get(databaseUrl) === next) queues.delete(databaseUrl);
+    })
+    .catch(() => {});
   return next;
 }
 
@@ -122,12 +124,17 @@ export interface MigrationState {
 
 /** Every migration file in `dir` with when it was applied, in order. */
 export async function migrationStatus(databaseUrl: string, dir: string): Promise<MigrationState[]> {
-  const files = (await readdir(dir)).filter((f) => f.endsWith(".sql")).map((f) => f.replace(/\.sql$/, "")).sort();
+  const files = (await readdir(dir))
+    .filter((f) => f.endsWith(".sql"))
+    .map((f) => f.replace(/\.sql$/, ""))
+    .sort();
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   try {
-    const [table] = await sql<{ exists: boolean }[]>`select to_regclass(${MIGRATIONS_TABLE}) is not null as exists`.catch((err: unknown) => {
-      throw connectFailure(err);
-    });
+    const [table] = await sql<{ exists: boolean }[]>`select to_regclass(${MIGRATIONS_TABLE}) is not null as exists`.catch(
+      (err: unknown) => {
+        throw connectFailure(err);
+      },
+    );
     const rows = table?.exists ? await sql<{ name: string; run_on: Date }[]>`select name, run_on from ${sql(MIGRATIONS_TABLE)}` : [];
     const applied = new Map(rows.map((r) => [r.name, r.run_on]));
     const names = [...new Set([...files, ...applied.keys()])].sort();

@@ -30,7 +30,9 @@ export async function runPgTool(tool: "pg_dump" | "pg_restore", args: string[], 
   const bin = process.env.PG_BIN_DIR ? join(process.env.PG_BIN_DIR, tool) : tool;
   const result = await execa(bin, args, { env: libpqEnv(url, database), reject: false, stdin: "ignore" });
   if ((result as { code?: string }).code === "ENOENT") {
-    throw new PgToolError(`${tool} is not installed: install PostgreSQL's client tools (Debian: sudo apt-get install -y postgresql-client), or set PG_BIN_DIR`);
+    throw new PgToolError(
+      `${tool} is not installed: install PostgreSQL's client tools (Debian: sudo apt-get install -y postgresql-client), or set PG_BIN_DIR`,
+    );
   }
   if (result.exitCode !== 0) {
     throw new PgToolError(`${tool} failed (exit ${result.exitCode ?? result.signal}): ${(result.stderr || result.stdout).trim()}`);

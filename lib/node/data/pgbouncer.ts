@@ -163,7 +163,9 @@ export async function startPgbouncer(
   const url = `postgres://${encodeURIComponent(db.user)}:${encodeURIComponent(s.clientPassword)}@127.0.0.1:${s.port}/${encodeURIComponent(db.database)}`;
   const handle: Pgbouncer = {
     url,
-    ...(s.statsPassword ? { statsUrl: `postgres://${STATS_USER}:${encodeURIComponent(s.statsPassword)}@127.0.0.1:${s.port}/pgbouncer` } : {}),
+    ...(s.statsPassword
+      ? { statsUrl: `postgres://${STATS_USER}:${encodeURIComponent(s.statsPassword)}@127.0.0.1:${s.port}/pgbouncer` }
+      : {}),
     pid: child.pid ?? -1,
     exited,
     async stop() {

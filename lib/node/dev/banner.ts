@@ -17,7 +17,9 @@ export function devBanner(server: DevServer, { readyMs, root }: { readyMs: numbe
       const notes = [
         ...(fn.served ? [] : ["not built yet: see the error above"]),
         ...(fn.crons.length > 0 ? [`crons: ${fn.crons.join(", ")}`] : []),
-        ...(fn.missingSecrets.length > 0 ? [`missing secrets: ${fn.missingSecrets.join(", ")}; set them in .dev.vars or the environment`] : []),
+        ...(fn.missingSecrets.length > 0
+          ? [`missing secrets: ${fn.missingSecrets.join(", ")}; set them in .dev.vars or the environment`]
+          : []),
       ];
       return `  ${server.url}/${fn.name}${notes.length > 0 ? `   (${notes.join("; ")})` : ""}`;
     }),

@@ -7,8 +7,7 @@ import { pendingMigrations } from "../data/migrations.ts";
 import { redactUrl } from "../common/redact.ts";
 
 export type DevDatabaseBackend =
-  | { kind: "postgres"; url: string; pending: string[] }
-  | { kind: "embedded-pglite"; url: string; dataDir: string };
+  { kind: "postgres"; url: string; pending: string[] } | { kind: "embedded-pglite"; url: string; dataDir: string };
 
 export type DevDatabase = DevDatabaseBackend & { stop(): Promise<void> };
 
@@ -30,7 +29,9 @@ export async function startDevDatabase({ given, embeddedDir, migrations, log }: 
       log(`warning: cannot check migrations on ${redactUrl(given)}: ${(err as Error).message}`);
     }
     if (pending.length > 0) {
-      log(`warning: ${redactUrl(given)} has ${pending.length} pending migration(s): ${pending.join(", ")}; apply them with \`npm run migrate -- up\``);
+      log(
+        `warning: ${redactUrl(given)} has ${pending.length} pending migration(s): ${pending.join(", ")}; apply them with \`npm run migrate -- up\``,
+      );
     }
     return { kind: "postgres", url: given, pending, stop: async () => {} };
   }

@@ -34,18 +34,24 @@ function decoded(segment: string): string {
 async function handle(target: DevEndpointsTarget, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? "/", "http://dev.invalid");
   if (url.pathname === "/__dev" || url.pathname === "/__dev/") {
-    if (req.method !== "GET") throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed here; use GET`, { allow: "GET" });
+    if (req.method !== "GET")
+      throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed here; use GET`, { allow: "GET" });
     return sendJson(res, 200, { functions: target.functions() });
   }
   const match = /^\/__dev\/scheduled\/([^/]+)\/?$/.exec(url.pathname);
   if (!match?.[1]) throw new HttpError(404, "not_found", "Try GET /__dev or POST /__dev/scheduled/<function>?cron=...");
-  if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed here; use POST`, { allow: "POST" });
+  if (req.method !== "POST")
+    throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed here; use POST`, { allow: "POST" });
   const name = decoded(match[1]);
   const fn = target.functions().find((f) => f.name === name);
   if (!fn) throw new HttpError(404, "not_found", `No function named "${name.slice(0, 64)}"`);
   const cron = url.searchParams.get("cron") ?? fn.crons[0];
   if (cron === undefined || cron === "") {
-    throw new HttpError(400, "bad_request", `functions/${name} declares no cron: pass one, e.g. ?cron=${encodeURIComponent("*/5 * * * *")}`);
+    throw new HttpError(
+      400,
+      "bad_request",
+      `functions/${name} declares no cron: pass one, e.g. ?cron=${encodeURIComponent("*/5 * * * *")}`,
+    );
   }
   const result = await target.fireScheduled(name, cron);
   sendJson(res, 200, { function: name, cron, ...result });

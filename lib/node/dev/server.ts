@@ -76,7 +76,8 @@ export interface DevServer {
 }
 
 /** The worker options without the scripts, to tell whether anything but code changed. */
-const settingsKey = (workers: WorkerOptions[]) => JSON.stringify(workers, (key, value: unknown) => (key === "contents" ? undefined : value));
+const settingsKey = (workers: WorkerOptions[]) =>
+  JSON.stringify(workers, (key, value: unknown) => (key === "contents" ? undefined : value));
 
 /** Starts the database, bundles every function and the gateway, serves them on miniflare and watches for saves. */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
@@ -196,7 +197,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       await mf.setOptions({ ...shared, workers: next });
     } catch (err) {
       const names = changed.map((w) => w.replace(/^fn-/, "")).join(", ") || "settings";
-      log(`the new version (${names}) did not start: ${(err as Error).message}\n  (still serving the last version that did; see the error above)`);
+      log(
+        `the new version (${names}) did not start: ${(err as Error).message}\n  (still serving the last version that did; see the error above)`,
+      );
       for (const worker of changed) rejected.set(worker, scripts.get(worker) ?? "");
       await mf.setOptions({ ...shared, workers: workers(served.scripts) });
       reloads.push({ workers: [], errors: [...errors, (err as Error).message], buildMs });
@@ -246,7 +249,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   }
 
   const backend: DevDatabaseBackend =
-    database.kind === "postgres" ? { kind: database.kind, url: database.url, pending: database.pending } : { kind: database.kind, url: database.url, dataDir: database.dataDir };
+    database.kind === "postgres"
+      ? { kind: database.kind, url: database.url, pending: database.pending }
+      : { kind: database.kind, url: database.url, dataDir: database.dataDir };
   return {
     url,
     devUrl: endpoints.url,

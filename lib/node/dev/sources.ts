@@ -43,7 +43,9 @@ function describe(failures: unknown[]): string[] {
     if (!(err instanceof DevBuildError)) other.push(describeFailure(err));
     else byProblems.set(JSON.stringify(err.problems), [...(byProblems.get(JSON.stringify(err.problems)) ?? []), err]);
   }
-  const grouped = [...byProblems.values()].map((same) => new DevBuildError(same.map((e) => e.worker).join(", "), same[0]?.problems ?? []).message);
+  const grouped = [...byProblems.values()].map(
+    (same) => new DevBuildError(same.map((e) => e.worker).join(", "), same[0]?.problems ?? []).message,
+  );
   return [...grouped, ...other];
 }
 

@@ -33,11 +33,20 @@ export interface FunctionOnMiniflareOptions {
 }
 
 /** Bundles `name` and runs it on miniflare with its vars and the given bindings. */
-export async function functionOnMiniflare(name: string, { paths = projectPaths(), bindings = {} }: FunctionOnMiniflareOptions = {}): Promise<FunctionUnderTest> {
+export async function functionOnMiniflare(
+  name: string,
+  { paths = projectPaths(), bindings = {} }: FunctionOnMiniflareOptions = {},
+): Promise<FunctionUnderTest> {
   const fn = (await discoverFunctions(paths.functions, paths.sharedConfig)).find((f) => f.name === name);
   if (!fn) throw new Error(`No function "${name}" under ${paths.functions}`);
   const outdir = await mkdtemp(join(tmpdir(), `workyard-${name}-`));
-  const bundler = new WorkerBundler(name, { root: paths.root, entry: fn.entry, outdir, compatibilityDate: fn.config.compatibility_date, compatibilityFlags: fn.config.compatibility_flags });
+  const bundler = new WorkerBundler(name, {
+    root: paths.root,
+    entry: fn.entry,
+    outdir,
+    compatibilityDate: fn.config.compatibility_date,
+    compatibilityFlags: fn.config.compatibility_flags,
+  });
   try {
     const { script } = await bundler.rebuild();
     const env = Object.fromEntries(Object.entries({ ...fn.config.vars, ...bindings }).map(([k, value]) => [k, varBinding(value)]));
@@ -56,7 +65,11 @@ export async function functionOnMiniflare(name: string, { paths = projectPaths()
     });
     await mf.ready;
     return {
-      fetch: (path, init) => mf.dispatchFetch(new URL(path, "http://function.test").toString(), { redirect: "manual", ...(init as object) }) as unknown as Promise<Response>,
+      fetch: (path, init) =>
+        mf.dispatchFetch(new URL(path, "http://function.test").toString(), {
+          redirect: "manual",
+          ...(init as object),
+        }) as unknown as Promise<Response>,
       scheduled: async (cron) => (await mf.getWorker()).scheduled({ cron, scheduledTime: new Date() }),
       async dispose() {
         await mf.dispose();

@@ -34,7 +34,11 @@ export interface WatchOptions {
 /** Longer than chokidar's 50 ms "change" throttle. */
 const RECHECK_MS = 75;
 
-const mtimeOf = (path: string) => stat(path).then((s) => s.mtimeMs, () => undefined);
+const mtimeOf = (path: string) =>
+  stat(path).then(
+    (s) => s.mtimeMs,
+    () => undefined,
+  );
 
 const IGNORED = /(^|[/\\])(node_modules|\.git)([/\\]|$)|\.sw[px]$|~$/;
 

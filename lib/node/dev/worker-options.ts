@@ -48,7 +48,6 @@ export function functionBindings(fn: FunctionSource, { provided, env, devVars }:
 
 const isInline = (fn: FunctionSource) => fn.route.isolate === false;
 
-
 type WorkerConfig = WorkerOptions["config"];
 type Env = NonNullable<WorkerConfig["env"]>;
 type Binding = Env[string];
@@ -56,13 +55,21 @@ type Binding = Env[string];
 type Json = Extract<Binding, { type: "json" }>["value"];
 
 /** A var as Wrangler binds it: a string as text, anything else (parsed from TOML or JSON) as JSON. */
-export const varBinding = (value: unknown): Binding => (typeof value === "string" ? { type: "text", value } : { type: "json", value: value as Json });
+export const varBinding = (value: unknown): Binding =>
+  typeof value === "string" ? { type: "text", value } : { type: "json", value: value as Json };
 
 /**
  * One worker for miniflare (its config-shaped options, as Wrangler's): one bundled ES module; `dir` is where it
  * would live (its source map is relative to it).
  */
-function worker(name: string, dir: string, script: string, compatibilityDate: string, compatibilityFlags: string[], env: Env): WorkerOptions {
+function worker(
+  name: string,
+  dir: string,
+  script: string,
+  compatibilityDate: string,
+  compatibilityFlags: string[],
+  env: Env,
+): WorkerOptions {
   return {
     config: {
       name,
@@ -93,7 +100,9 @@ function gatewayEnv(functions: FunctionWorker[]): Env {
   const routed = functions.filter((f) => isInline(f.fn) || f.script !== undefined);
   const inline = routed.filter((f) => isInline(f.fn));
   const isolated = routed.filter((f) => !isInline(f.fn));
-  const inlineEnv = Object.fromEntries(inline.map(({ fn, bindings }) => [fn.name, { vars: bindings.vars, secrets: fn.config.secrets?.required ?? [] }]));
+  const inlineEnv = Object.fromEntries(
+    inline.map(({ fn, bindings }) => [fn.name, { vars: bindings.vars, secrets: fn.config.secrets?.required ?? [] }]),
+  );
   const inlineSecrets = inline.flatMap(({ fn, bindings }) =>
     Object.entries(bindings.secrets).map(([name, value]) => [inlineSecretBinding(fn.name, name), varBinding(value)] as const),
   );
@@ -112,7 +121,9 @@ export function devWorkers(gateway: GatewayWorker, functions: FunctionWorker[]):
     worker(GATEWAY_WORKER, gateway.dir, gateway.script, gateway.compatibilityDate, gateway.compatibilityFlags, gatewayEnv(functions)),
     ...functions.flatMap(({ fn, dir, script, bindings }): WorkerOptions[] => {
       if (script === undefined) return [];
-      const env = Object.fromEntries(Object.entries({ ...bindings.vars, ...bindings.secrets }).map(([name, value]) => [name, varBinding(value)]));
+      const env = Object.fromEntries(
+        Object.entries({ ...bindings.vars, ...bindings.secrets }).map(([name, value]) => [name, varBinding(value)]),
+      );
       return [worker(serviceName(fn), dir, script, fn.config.compatibility_date, fn.config.compatibility_flags, env)];
     }),
   ];

@@ -44,7 +44,17 @@ export interface CollectorApiDeps {
 
 /** Each cron of the release with its next fire and its last run, for the dashboard. */
 async function cronListing(sql: Sql, manifest: Manifest) {
-  const rows = await sql<{ function_name: string; cron: string; status: string; started_at: Date; finished_at: Date | null; error: string | null; trigger: string }[]>`
+  const rows = await sql<
+    {
+      function_name: string;
+      cron: string;
+      status: string;
+      started_at: Date;
+      finished_at: Date | null;
+      error: string | null;
+      trigger: string;
+    }[]
+  >`
     select distinct on (function_name, cron) function_name, cron, status, started_at, finished_at, error, trigger
     from workyard.cron_runs order by function_name, cron, started_at desc`;
   return jobsOf(manifest.functions).map((j) => {
@@ -53,13 +63,18 @@ async function cronListing(sql: Sql, manifest: Manifest) {
       function: j.functionName,
       cron: j.cron,
       next: nextFire(j.cron),
-      last: last ? { status: last.status, trigger: last.trigger, startedAt: last.started_at, finishedAt: last.finished_at, error: last.error } : null,
+      last: last
+        ? { status: last.status, trigger: last.trigger, startedAt: last.started_at, finishedAt: last.finished_at, error: last.error }
+        : null,
     };
   });
 }
 
 const issues = (error: { issues: { path: PropertyKey[]; message: string }[] }, max = Infinity) =>
-  error.issues.slice(0, max).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+  error.issues
+    .slice(0, max)
+    .map((i) => `${i.path.join(".")}: ${i.message}`)
+    .join("; ");
 
 /** The collector's request handler. */
 export function collectorApi({ token, sql, metrics, errors, logs, series, ingest, manifest }: CollectorApiDeps): Handler {
@@ -102,7 +117,8 @@ export function collectorApi({ token, sql, metrics, errors, logs, series, ingest
         const filter = filterSchema.safeParse({ function: q.function, level: q.level, status: q.status });
         if (!filter.success) throw new HttpError(400, "invalid_input", issues(filter.error));
         res.writeHead(200, { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-store" });
-        for (const line of logs.recent(filter.data, Math.min(2000, Math.max(0, Number(q.tail ?? 20) || 0)))) res.write(`${JSON.stringify(line)}\n`);
+        for (const line of logs.recent(filter.data, Math.min(2000, Math.max(0, Number(q.tail ?? 20) || 0))))
+          res.write(`${JSON.stringify(line)}\n`);
         if (q.follow !== "1") return void res.end();
         const unfollow = logs.follow(filter.data, (line) => res.write(`${JSON.stringify(line)}\n`));
         // A comment-free keep-alive: an empty line now and then tells a dead client apart.

@@ -38,7 +38,15 @@ export interface ErrorGroup {
   firstSeen: Date;
   lastSeen: Date;
   /** The latest event: its request id and source-mapped stack. */
-  latest: { requestId: string | null; status: number | null; method: string | null; path: string | null; cron: string | null; stack: string | null; at: Date } | null;
+  latest: {
+    requestId: string | null;
+    status: number | null;
+    method: string | null;
+    path: string | null;
+    cron: string | null;
+    stack: string | null;
+    at: Date;
+  } | null;
 }
 
 const EVENTS_PER_FLUSH = 5;
@@ -55,7 +63,10 @@ export function normalizeMessage(message: string): string {
 /** Same function, kind, error name, normalized message and top frame's file: same group. */
 export function fingerprintOf(r: Pick<ErrorReport, "function" | "kind" | "name" | "message">, location: string | null): string {
   const file = location?.replace(/:\d+:\d+$/, "") ?? "";
-  return createHash("sha256").update([r.function, r.kind, r.name, normalizeMessage(r.message), file].join("\0")).digest("hex").slice(0, 32);
+  return createHash("sha256")
+    .update([r.function, r.kind, r.name, normalizeMessage(r.message), file].join("\0"))
+    .digest("hex")
+    .slice(0, 32);
 }
 
 interface Pending {
@@ -71,12 +82,21 @@ export class ErrorStore {
   /** Called once per report, with its group's fingerprint (metrics). */
   private readonly onReport: (r: ErrorReport, fingerprint: string) => void;
 
-  constructor(sql: Sql, mapper: SourceMapper, log: (line: string) => void, onReport: (r: ErrorReport, fingerprint: string) => void = () => {}) {
+  constructor(
+    sql: Sql,
+    mapper: SourceMapper,
+    log: (line: string) => void,
+    onReport: (r: ErrorReport, fingerprint: string) => void = () => {},
+  ) {
     this.sql = sql;
     this.mapper = mapper;
     this.log = log;
     this.onReport = onReport;
-    this.batches = new BatchFlusher((batch) => this.write(batch), 1000, (err) => this.log(`errors: could not record errors: ${(err as Error).message}`));
+    this.batches = new BatchFlusher(
+      (batch) => this.write(batch),
+      1000,
+      (err) => this.log(`errors: could not record errors: ${(err as Error).message}`),
+    );
   }
 
   /** Records an error (written within a second). */
@@ -89,7 +109,17 @@ export class ErrorStore {
     let p = pending.get(fingerprint);
     if (!p) {
       p = {
-        group: { fingerprint, function: r.function, kind: r.kind, name: r.name, message: r.message.slice(0, 2000), location, count: 0, firstSeen: r.at, lastSeen: r.at },
+        group: {
+          fingerprint,
+          function: r.function,
+          kind: r.kind,
+          name: r.name,
+          message: r.message.slice(0, 2000),
+          location,
+          count: 0,
+          firstSeen: r.at,
+          lastSeen: r.at,
+        },
         events: [],
       };
       pending.set(fingerprint, p);
@@ -135,9 +165,22 @@ export class ErrorStore {
     await this.flush();
     const rows = await this.sql<
       {
-        fingerprint: string; function_name: string; kind: ErrorKind; name: string; message: string; location: string | null; count: string;
-        first_seen: Date; last_seen: Date; request_id: string | null; status: number | null; method: string | null; path: string | null;
-        cron: string | null; stack: string | null; occurred_at: Date | null;
+        fingerprint: string;
+        function_name: string;
+        kind: ErrorKind;
+        name: string;
+        message: string;
+        location: string | null;
+        count: string;
+        first_seen: Date;
+        last_seen: Date;
+        request_id: string | null;
+        status: number | null;
+        method: string | null;
+        path: string | null;
+        cron: string | null;
+        stack: string | null;
+        occurred_at: Date | null;
       }[]
     >`
       select g.*, e.request_id, e.status, e.method, e.path, e.cron, e.stack, e.occurred_at

@@ -48,8 +48,16 @@ export class TraceIngest {
     metrics.traceRecords.inc();
     for (const a of rec.access) {
       logs.write({
-        time: new Date(rec.ts).toISOString(), type: "request", level: statusLevel(a.status), requestId: a.id, function: a.fn,
-        method: a.method, path: a.path, status: a.status, durationMs: a.ms, clientIp: a.ip,
+        time: new Date(rec.ts).toISOString(),
+        type: "request",
+        level: statusLevel(a.status),
+        requestId: a.id,
+        function: a.fn,
+        method: a.method,
+        path: a.path,
+        status: a.status,
+        durationMs: a.ms,
+        clientIp: a.ip,
       });
       metrics.request(a.fn, a.method, a.status, a.ms, a.inflight, a.proc);
       if (a.fn !== null) {
@@ -62,28 +70,61 @@ export class TraceIngest {
     const fn = rec.worker === "gateway" ? (first?.fn ?? "gateway") : rec.worker;
     const requestId = rec.request?.id ?? first?.id ?? null;
     const request = rec.request ? new URL(rec.request.url) : undefined;
-    const base = { function: fn, worker: rec.worker, requestId, method: rec.request?.method ?? null, path: request?.pathname ?? null, cron: rec.cron ?? null };
+    const base = {
+      function: fn,
+      worker: rec.worker,
+      requestId,
+      method: rec.request?.method ?? null,
+      path: request?.pathname ?? null,
+      cron: rec.cron ?? null,
+    };
     for (const l of rec.logs) {
       const level = levelOf(l.level);
       logs.write({
-        time: new Date(l.ts).toISOString(), type: "log", level, requestId, function: fn,
-        ...(rec.cron !== undefined ? { cron: rec.cron } : {}), message: messageText(l.message),
+        time: new Date(l.ts).toISOString(),
+        type: "log",
+        level,
+        requestId,
+        function: fn,
+        ...(rec.cron !== undefined ? { cron: rec.cron } : {}),
+        message: messageText(l.message),
       });
       metrics.logLine(fn, level);
       if (level !== "error") continue;
       for (const arg of l.message) {
         const err = loggedError(arg);
-        if (err) this.candidate({ ...base, at: new Date(l.ts), kind: "logged", name: err.name, message: err.message, stack: err.stack, status: null });
+        if (err)
+          this.candidate({
+            ...base,
+            at: new Date(l.ts),
+            kind: "logged",
+            name: err.name,
+            message: err.message,
+            stack: err.stack,
+            status: null,
+          });
       }
     }
     for (const e of rec.exceptions) {
       this.candidate({
-        ...base, at: new Date(e.ts), kind: "exception", name: e.name, message: e.message,
-        stack: `${e.name}: ${e.message}\n${e.stack}`, status: rec.request?.status ?? null,
+        ...base,
+        at: new Date(e.ts),
+        kind: "exception",
+        name: e.name,
+        message: e.message,
+        stack: `${e.name}: ${e.message}\n${e.stack}`,
+        status: rec.request?.status ?? null,
       });
     }
     if (rec.cron !== undefined) {
-      logs.write({ time: new Date(rec.ts).toISOString(), type: "scheduled", level: rec.outcome === "ok" ? "info" : "error", function: fn, cron: rec.cron, outcome: rec.outcome });
+      logs.write({
+        time: new Date(rec.ts).toISOString(),
+        type: "scheduled",
+        level: rec.outcome === "ok" ? "info" : "error",
+        function: fn,
+        cron: rec.cron,
+        outcome: rec.outcome,
+      });
       metrics.scheduledRun(fn, rec.outcome);
     }
   }
@@ -98,11 +139,25 @@ export class TraceIngest {
       if (u.error) {
         // A logged error on a request that was answered below 500 was handled: not an error of the platform's.
         if (u.error.kind === "logged" && a && a.status < 500) continue;
-        this.sinks.errors.report({ ...u.error, method: a?.method ?? u.error.method, path: a?.path ?? u.error.path, status: a?.status ?? u.error.status });
+        this.sinks.errors.report({
+          ...u.error,
+          method: a?.method ?? u.error.method,
+          path: a?.path ?? u.error.path,
+          status: a?.status ?? u.error.status,
+        });
       } else if (a && a.status >= 500) {
         this.sinks.errors.report({
-          at: new Date(now), function: a.fn ?? "", worker: "gateway", kind: "5xx", name: `HTTP ${a.status}`,
-          message: `${a.method} answered ${a.status}`, stack: null, requestId: a.id, method: a.method, path: a.path, status: a.status,
+          at: new Date(now),
+          function: a.fn ?? "",
+          worker: "gateway",
+          kind: "5xx",
+          name: `HTTP ${a.status}`,
+          message: `${a.method} answered ${a.status}`,
+          stack: null,
+          requestId: a.id,
+          method: a.method,
+          path: a.path,
+          status: a.status,
         });
       }
     }

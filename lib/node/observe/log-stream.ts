@@ -26,7 +26,10 @@ export interface LogFilter {
 export const filterSchema = z.object({
   function: z.string().min(1).optional(),
   level: z.enum(["debug", "info", "warn", "error"]).optional(),
-  status: z.string().regex(/^[1-5](xx|\d\d)$/, "status is like 5xx or 404").optional(),
+  status: z
+    .string()
+    .regex(/^[1-5](xx|\d\d)$/, "status is like 5xx or 404")
+    .optional(),
 });
 
 /** True when `line` passes `filter`. */

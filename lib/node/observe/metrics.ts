@@ -107,8 +107,16 @@ export class Metrics {
       labelNames: ["function", "outcome"],
       registers,
     });
-    this.traceRecords = new client.Counter({ name: "workyard_trace_records_total", help: "Trace records received from tail workers", registers });
-    this.rejectedBatches = new client.Counter({ name: "workyard_trace_batches_rejected_total", help: "Trace batches refused as malformed", registers });
+    this.traceRecords = new client.Counter({
+      name: "workyard_trace_records_total",
+      help: "Trace records received from tail workers",
+      registers,
+    });
+    this.rejectedBatches = new client.Counter({
+      name: "workyard_trace_batches_rejected_total",
+      help: "Trace batches refused as malformed",
+      registers,
+    });
 
     if (sources.cronRuns) {
       const runs = perScrape(sources.cronRuns, []);
@@ -124,8 +132,16 @@ export class Metrics {
             for (const r of last) this.set({ function: r.function, cron: r.cron, status: r.status }, pick(r));
           },
         });
-      gauge("workyard_cron_runs", "Recorded cron runs (all nodes, within the table's history), by function, cron and status", (r) => r.count);
-      gauge("workyard_cron_last_run_timestamp_seconds", "Start of the latest run of each cron, by status", (r) => r.lastStart.getTime() / 1000);
+      gauge(
+        "workyard_cron_runs",
+        "Recorded cron runs (all nodes, within the table's history), by function, cron and status",
+        (r) => r.count,
+      );
+      gauge(
+        "workyard_cron_last_run_timestamp_seconds",
+        "Start of the latest run of each cron, by status",
+        (r) => r.lastStart.getTime() / 1000,
+      );
     }
 
     if (sources.redisProxy) {

@@ -83,10 +83,11 @@ export class Series {
     const starts = Array.from({ length: BUCKETS }, (_, i) => last - (BUCKETS - 1 - i) * BUCKET_MS);
     const functions: SeriesData["functions"] = {};
     for (const [name, buckets] of this.data) {
-      const pick = (f: (b: Bucket) => number | null) => starts.map((s) => {
-        const b = buckets.get(s);
-        return b ? f(b) : null;
-      });
+      const pick = (f: (b: Bucket) => number | null) =>
+        starts.map((s) => {
+          const b = buckets.get(s);
+          return b ? f(b) : null;
+        });
       functions[name] = {
         rps: starts.map((s) => (buckets.get(s)?.requests ?? 0) / (BUCKET_MS / 1000)),
         errorRate: pick((b) => (b.requests > 0 ? (100 * b.errors) / b.requests : null)),

@@ -16,7 +16,8 @@ export function collectorSettings(
   redis: RedisService,
 ): CollectorOptions {
   const logTarget = logTargetSchema.safeParse(opts.env.WORKYARD_LOG || "file");
-  if (!logTarget.success) throw new UserError(`WORKYARD_LOG must be one of ${logTargetSchema.options.join(", ")} (got "${opts.env.WORKYARD_LOG}")`);
+  if (!logTarget.success)
+    throw new UserError(`WORKYARD_LOG must be one of ${logTargetSchema.options.join(", ")} (got "${opts.env.WORKYARD_LOG}")`);
   const retention = Number(opts.env.WORKYARD_ERROR_RETENTION_DAYS || 14);
   if (!Number.isInteger(retention) || retention < 1) {
     throw new UserError(`WORKYARD_ERROR_RETENTION_DAYS must be a whole number of days (got "${opts.env.WORKYARD_ERROR_RETENTION_DAYS}")`);

@@ -31,8 +31,10 @@ export class UsageCounter {
   constructor(sql: Sql, log: (line: string) => void, flushEveryMs = 10_000) {
     this.sql = sql;
     this.log = log;
-    this.batches = new BatchFlusher((batch) => this.write(batch), flushEveryMs, (err) =>
-      this.log(`usage: could not record counts: ${(err as Error).message}`),
+    this.batches = new BatchFlusher(
+      (batch) => this.write(batch),
+      flushEveryMs,
+      (err) => this.log(`usage: could not record counts: ${(err as Error).message}`),
     );
   }
 
@@ -98,5 +100,11 @@ export async function usage(sql: Sql, by: "hour" | "day", since: Date): Promise<
           select hour as period, function_name, requests, errors, duration_ms from workyard.usage_hourly where hour >= ${since} order by hour desc, function_name`
       : await sql<{ period: Date; function_name: string; requests: string; errors: string; duration_ms: string }[]>`
           select day as period, function_name, requests, errors, duration_ms from workyard.usage_daily where day >= ${since} order by day desc, function_name`;
-  return rows.map((r) => ({ period: r.period, function: r.function_name, requests: Number(r.requests), errors: Number(r.errors), durationMs: Number(r.duration_ms) }));
+  return rows.map((r) => ({
+    period: r.period,
+    function: r.function_name,
+    requests: Number(r.requests),
+    errors: Number(r.errors),
+    durationMs: Number(r.duration_ms),
+  }));
 }

@@ -36,7 +36,13 @@ export interface RedisServiceOptions {
 }
 
 /** Starts the backend and the proxy in front of it. */
-export async function startRedisService({ redisUrl, port = 0, host, token = randomBytes(24).toString("base64url"), log }: RedisServiceOptions): Promise<RedisService> {
+export async function startRedisService({
+  redisUrl,
+  port = 0,
+  host,
+  token = randomBytes(24).toString("base64url"),
+  log,
+}: RedisServiceOptions): Promise<RedisService> {
   const backend = createBackend({ redisUrl: redisUrl || undefined, log: (line) => log(`[redis] ${line}`) });
   try {
     const proxy = await startRedisProxy({ host, port, token, backend, log: (line) => log(`[redis-proxy] ${line}`) });

@@ -26,7 +26,10 @@ function describe(result: SwitchResult, how: string): string[] {
   const lines: string[] = [];
   if (result.migrations.length > 0) lines.push(`migrations applied: ${result.migrations.join(", ")}`);
   if (result.unchanged) lines.push(`release ${result.live} was already live; nothing to switch`);
-  else lines.push(`${how}: release ${result.live} is live on ${result.processes} workerd process${result.processes === 1 ? "" : "es"} (was ${result.from}; switched in ${seconds(result.ms)})`);
+  else
+    lines.push(
+      `${how}: release ${result.live} is live on ${result.processes} workerd process${result.processes === 1 ? "" : "es"} (was ${result.from}; switched in ${seconds(result.ms)})`,
+    );
   if (result.previous) lines.push(`npm run rollback returns to ${result.previous}`);
   if (result.pruned.length > 0) lines.push(`removed old releases: ${result.pruned.join(", ")}`);
   return lines;
@@ -43,7 +46,9 @@ export async function deploy(paths: ProjectPaths, log: (line: string) => void): 
     const why = err instanceof BuildError ? err.message : `The build failed: ${describeFailure(err)}`;
     throw new UserError(`${why}\n\nNothing was deployed; the live release keeps serving.`, { cause: err });
   }
-  log(`${built.reused ? "sources unchanged: release" : "built release"} ${built.manifest.id}${built.reused ? "" : ` in ${seconds(built.ms)}`}`);
+  log(
+    `${built.reused ? "sources unchanged: release" : "built release"} ${built.manifest.id}${built.reused ? "" : ` in ${seconds(built.ms)}`}`,
+  );
   log("migrating, starting the new processes, waiting for them to be ready, draining the old ones...");
   const result = await controlRequest<SwitchResult>(control, "POST", "/deploy", { release: built.manifest.id });
   for (const line of describe(result, "deployed")) log(line);
@@ -73,9 +78,24 @@ export async function releasesTable(paths: ProjectPaths): Promise<string> {
     const commit = git ? `${git.commit.slice(0, 10)}${git.dirty ? "+dirty" : ""}` : "-";
     const mark = r.id === live ? (control ? "live" : "deployed (not running)") : r.id === previous ? "previous (npm run rollback)" : "";
     const workerd = r.manifest.runtime?.workerd ?? "(installed)";
-    return [r.id === live ? "*" : " ", r.id, commit, r.manifest.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z"), String(r.manifest.functions.length), workerd, mark];
+    return [
+      r.id === live ? "*" : " ",
+      r.id,
+      commit,
+      r.manifest.createdAt.replace("T", " ").replace(/\.\d+Z$/, "Z"),
+      String(r.manifest.functions.length),
+      workerd,
+      mark,
+    ];
   });
   const header = [" ", "release", "commit", "built (UTC)", "functions", "workerd", ""];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd()).join("\n");
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }

@@ -76,7 +76,12 @@ export function releaseSwitch(opts: SwitchOptions): ReleaseSwitch {
     switching = how;
     const from = serving.release.manifest.id;
     const startedAt = performance.now();
-    const result = (r: Omit<SwitchResult, "from" | "processes" | "ms">): SwitchResult => ({ ...r, from, processes: opts.processes, ms: performance.now() - startedAt });
+    const result = (r: Omit<SwitchResult, "from" | "processes" | "ms">): SwitchResult => ({
+      ...r,
+      from,
+      processes: opts.processes,
+      ms: performance.now() - startedAt,
+    });
     try {
       const releaseDir = join(paths.releases, id);
       let manifest: Manifest;
@@ -101,12 +106,16 @@ export function releaseSwitch(opts: SwitchOptions): ReleaseSwitch {
       try {
         started = await opts.start(releaseDir, manifest);
       } catch (err) {
-        throw new SwitchError(`Release ${id} did not become ready: ${(err as Error).message}\nRelease ${from} keeps serving.`, { cause: err });
+        throw new SwitchError(`Release ${id} did not become ready: ${(err as Error).message}\nRelease ${from} keeps serving.`, {
+          cause: err,
+        });
       }
       const old = serving.live;
       serving.live = started;
       serving.release = { releaseDir, manifest, reused: true, ms: 0, deployed: true, stale: false };
-      opts.log(`${how}: release ${id} is live (${opts.processes} workerd process${opts.processes === 1 ? "" : "es"}); draining release ${from}`);
+      opts.log(
+        `${how}: release ${id} is live (${opts.processes} workerd process${opts.processes === 1 ? "" : "es"}); draining release ${from}`,
+      );
       await opts.onLive(releaseDir, manifest);
       await old.drainAndStop();
       const previous = previousRelease(await recordActivation(paths, id, how), id);

@@ -66,8 +66,15 @@ async function startRealDatabase(opts: DatabaseOptions, given: string): Promise<
     return { backend: { kind: "postgres", url: given, pooler }, functionUrl: running, directUrl: given, stop: async () => {} };
   }
   const port = opts.env.PGBOUNCER_PORT ? Number(opts.env.PGBOUNCER_PORT) : await freePort();
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new StartError(`PGBOUNCER_PORT must be a port number (got "${opts.env.PGBOUNCER_PORT}")`);
-  const settings = { databaseUrl: given, port, dir: join(opts.paths.work, "pgbouncer"), clientPassword: newClientPassword(), statsPassword: newClientPassword() };
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new StartError(`PGBOUNCER_PORT must be a port number (got "${opts.env.PGBOUNCER_PORT}")`);
+  const settings = {
+    databaseUrl: given,
+    port,
+    dir: join(opts.paths.work, "pgbouncer"),
+    clientPassword: newClientPassword(),
+    statsPassword: newClientPassword(),
+  };
   const onLine = (line: string) => opts.log(`[pgbouncer] ${line}`);
   const pooler: KeepAlive<Pgbouncer> = keepAlive({
     name: "PgBouncer",
@@ -78,7 +85,11 @@ async function startRealDatabase(opts: DatabaseOptions, given: string): Promise<
   });
   const url = pooler.current().url;
   return {
-    backend: { kind: "postgres", url: given, pooler: { kind: "pgbouncer", url, pid: () => pooler.current().pid, statsUrl: () => pooler.current().statsUrl } },
+    backend: {
+      kind: "postgres",
+      url: given,
+      pooler: { kind: "pgbouncer", url, pid: () => pooler.current().pid, statsUrl: () => pooler.current().statsUrl },
+    },
     functionUrl: url,
     directUrl: given,
     stop: () => pooler.stop(),

@@ -19,7 +19,9 @@ export interface ListenSocket {
 /** A failed bind: the operator's mistake when the port is taken (the message says what to do), else as it is. */
 export function bindError(host: string, port: number, err: NodeJS.ErrnoException): Error {
   if (err.code !== "EADDRINUSE") return err;
-  return new UserError(`${host}:${port} is already in use: stop what is listening there, or choose another port with PORT=...`, { cause: err });
+  return new UserError(`${host}:${port} is already in use: stop what is listening there, or choose another port with PORT=...`, {
+    cause: err,
+  });
 }
 
 /** Binds and listens on host:port (0 = any free port) and returns the raw fd. */
@@ -114,7 +116,8 @@ async function echoHandle(handle: unknown): Promise<RawHandle> {
       child.once("exit", (code) => reject(new Error(`the socket copier exited (code ${code}) before answering`)));
       child.once("message", (_message, received) => {
         const raw = received as RawHandle | undefined;
-        if (!raw || typeof raw.fd !== "number" || raw.fd < 0) reject(new Error("Could not copy the listening socket (only supported on Linux and macOS)"));
+        if (!raw || typeof raw.fd !== "number" || raw.fd < 0)
+          reject(new Error("Could not copy the listening socket (only supported on Linux and macOS)"));
         else resolve(raw);
       });
       child.send("socket", handle as Parameters<typeof child.send>[1]);

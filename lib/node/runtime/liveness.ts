@@ -29,7 +29,8 @@ export interface LivenessWatch {
 export function livenessInterval(value: string | undefined): number {
   if (value === undefined || value === "") return 5000;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`WORKYARD_LIVENESS_INTERVAL_MS must be a whole number of milliseconds, 0 to turn the check off (got "${value}")`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`WORKYARD_LIVENESS_INTERVAL_MS must be a whole number of milliseconds, 0 to turn the check off (got "${value}")`);
   return n;
 }
 

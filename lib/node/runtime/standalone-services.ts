@@ -21,7 +21,9 @@ function issues(err: z.ZodError): string {
 
 const pgbouncerEnv = z.object({
   DATABASE_URL: z.string({ error: "DATABASE_URL is not set: PgBouncer pools connections to it" }).min(1),
-  PGBOUNCER_URL: z.string({ error: "PGBOUNCER_URL is not set: it says where PgBouncer listens and the password functions log in with" }).min(1),
+  PGBOUNCER_URL: z
+    .string({ error: "PGBOUNCER_URL is not set: it says where PgBouncer listens and the password functions log in with" })
+    .min(1),
   PGBOUNCER_POOL_SIZE: z.coerce.number().int().min(1).optional(),
   PGBOUNCER_MAX_CLIENT_CONN: z.coerce.number().int().min(1).optional(),
 });
@@ -154,7 +156,8 @@ export async function attachRunningProxy(env: NodeJS.ProcessEnv, timeoutMs = 10_
         stop: async () => {},
       };
     }
-    if (answer.status === 401) throw new UserError(`The Redis proxy at ${s.url} refused REDIS_PROXY_TOKEN: set the same token for the proxy and for npm start`);
+    if (answer.status === 401)
+      throw new UserError(`The Redis proxy at ${s.url} refused REDIS_PROXY_TOKEN: set the same token for the proxy and for npm start`);
     if (Date.now() > deadline) {
       throw new UserError(
         `REDIS_PROXY_URL is set but no Redis proxy answers at ${s.url} (${answer.status || answer.body}). ` +

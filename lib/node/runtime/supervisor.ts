@@ -123,7 +123,10 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     if (databaseStarted.status === "fulfilled") owned.defer(() => databaseStarted.value.stop());
     if (redisStarted.status === "fulfilled") owned.defer(() => redisStarted.value.stop());
     for (const r of [built, databaseStarted, redisStarted]) if (r.status === "rejected") throw r.reason;
-    const [database, redisService] = [(databaseStarted as PromiseFulfilledResult<Awaited<ReturnType<typeof startDatabase>>>).value, (redisStarted as PromiseFulfilledResult<RedisService>).value];
+    const [database, redisService] = [
+      (databaseStarted as PromiseFulfilledResult<Awaited<ReturnType<typeof startDatabase>>>).value,
+      (redisStarted as PromiseFulfilledResult<RedisService>).value,
+    ];
     const first = (built as PromiseFulfilledResult<ServedRelease>).value;
     opts.log(
       first.deployed
@@ -140,12 +143,18 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     owned.defer(() => collector.stop());
 
     const internalToken = opts.env[INTERNAL_TOKEN_VAR] || randomBytes(24).toString("base64url");
-    const envFor = (manifest: Manifest) => workerdEnvironment({ manifest, env: opts.env, internalToken, database, redis: redisService, collector });
+    const envFor = (manifest: Manifest) =>
+      workerdEnvironment({ manifest, env: opts.env, internalToken, database, redis: redisService, collector });
     let missingSecrets = envFor(first.manifest).missing;
     const tls = tlsSettings(opts.env, opts.paths.root);
     if (tls) await checkKeypair(tls);
     // Held for the supervisor's lifetime: every process of every release accepts on these same sockets.
-    const sockets = await holdSockets({ host: opts.host, port: opts.port, internalPort: Number(opts.env.INTERNAL_PORT ?? 0), httpsPort: tls?.httpsPort });
+    const sockets = await holdSockets({
+      host: opts.host,
+      port: opts.port,
+      internalPort: Number(opts.env.INTERNAL_PORT ?? 0),
+      httpsPort: tls?.httpsPort,
+    });
     owned.defer(() => sockets.close());
     const generation = async (releaseDir: string, manifest: Manifest, readiness: "/healthz" | "/readyz"): Promise<Generation> =>
       startGeneration({
@@ -155,7 +164,10 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         internalSocket: sockets.internal,
         httpsSocket: sockets.https,
         // With TLS, a config with the https socket, naming the certificate and key files (never copying the key).
-        configFile: tls && sockets.https ? await writeTlsConfig({ runDir: join(opts.paths.work, "run"), releaseDir, manifest, tls, httpsPort: sockets.https.port }) : undefined,
+        configFile:
+          tls && sockets.https
+            ? await writeTlsConfig({ runDir: join(opts.paths.work, "run"), releaseDir, manifest, tls, httpsPort: sockets.https.port })
+            : undefined,
         env: envFor(manifest).env,
         internalToken,
         readiness,
@@ -176,10 +188,19 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     }
     const serving: Serving = { release: first, live };
     owned.defer(() => serving.live.stop());
-    await recordActivation(opts.paths, first.manifest.id, "start").catch((err: unknown) => opts.log(`could not record the live release: ${(err as Error).message}`));
+    await recordActivation(opts.paths, first.manifest.id, "start").catch((err: unknown) =>
+      opts.log(`could not record the live release: ${(err as Error).message}`),
+    );
 
     const newScheduler = (manifest: Manifest) =>
-      new Scheduler({ databaseUrl: database.directUrl, internalUrl: sockets.internalUrl, internalToken, jobs: jobsOf(manifest.functions), node: opts.env.WORKYARD_NODE || undefined, log: opts.log });
+      new Scheduler({
+        databaseUrl: database.directUrl,
+        internalUrl: sockets.internalUrl,
+        internalToken,
+        jobs: jobsOf(manifest.functions),
+        node: opts.env.WORKYARD_NODE || undefined,
+        log: opts.log,
+      });
     let scheduler = opts.env.WORKYARD_SCHEDULER === "off" ? undefined : newScheduler(first.manifest);
     owned.defer(() => scheduler?.stop());
     const switcher = releaseSwitch({
@@ -195,7 +216,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         if (!scheduler) return;
         const replaced = scheduler;
         scheduler = newScheduler(manifest);
-        await scheduler.start().catch((err: unknown) => opts.log(`cron: the scheduler for ${manifest.id} did not start: ${(err as Error).message}`));
+        await scheduler
+          .start()
+          .catch((err: unknown) => opts.log(`cron: the scheduler for ${manifest.id} did not start: ${(err as Error).message}`));
         await replaced.stop();
       },
       log: opts.log,
@@ -222,7 +245,13 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       throw new StartError(`The scheduler did not start: ${(err as Error).message}`, { cause: err });
     }
 
-    await writeObserveInfo(opts.paths, { collectorUrl: collector.url, collectorToken: collector.token, internalUrl: sockets.internalUrl, internalToken, pid: process.pid });
+    await writeObserveInfo(opts.paths, {
+      collectorUrl: collector.url,
+      collectorToken: collector.token,
+      internalUrl: sockets.internalUrl,
+      internalToken,
+      pid: process.pid,
+    });
     owned.defer(() => removeObserveInfo(opts.paths));
 
     const stack = owned.move();

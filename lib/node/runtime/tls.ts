@@ -35,7 +35,8 @@ export function tlsSettings(env: NodeJS.ProcessEnv, cwd = process.cwd()): TlsSet
   if (!parsed.success) throw new UserError(`HTTPS_PORT must be a port number (got "${env.HTTPS_PORT}")`);
   const { TLS_CERT, TLS_KEY, HTTPS_PORT } = parsed.data;
   if (!TLS_CERT && !TLS_KEY) return undefined;
-  if (!TLS_CERT || !TLS_KEY) throw new UserError("Set both TLS_CERT (the certificate chain, PEM) and TLS_KEY (its private key, PEM), or neither");
+  if (!TLS_CERT || !TLS_KEY)
+    throw new UserError("Set both TLS_CERT (the certificate chain, PEM) and TLS_KEY (its private key, PEM), or neither");
   return { certFile: resolve(cwd, TLS_CERT), keyFile: resolve(cwd, TLS_KEY), httpsPort: HTTPS_PORT };
 }
 
@@ -66,15 +67,24 @@ export async function checkKeypair({ certFile, keyFile }: TlsSettings): Promise<
  * Writes the workerd config that serves the release with an HTTPS socket too, and returns its path. Only paths
  * go into the file, never the key.
  */
-export async function writeTlsConfig(
-  opts: { runDir: string; releaseDir: string; manifest: Manifest; tls: TlsSettings; httpsPort: number },
-): Promise<string> {
+export async function writeTlsConfig(opts: {
+  runDir: string;
+  releaseDir: string;
+  manifest: Manifest;
+  tls: TlsSettings;
+  httpsPort: number;
+}): Promise<string> {
   const file = join(opts.runDir, `workerd-${opts.manifest.id}-tls.capnp`);
   const from = (target: string) => relative(dirname(file), target).split("\\").join("/");
   const config = serveConfig(opts.manifest, {
     address: "127.0.0.1:8787",
     internalAddress: "127.0.0.1:8788",
-    tls: { address: `127.0.0.1:${opts.httpsPort}`, port: opts.httpsPort, certificateChain: from(opts.tls.certFile), privateKey: from(opts.tls.keyFile) },
+    tls: {
+      address: `127.0.0.1:${opts.httpsPort}`,
+      port: opts.httpsPort,
+      certificateChain: from(opts.tls.certFile),
+      privateKey: from(opts.tls.keyFile),
+    },
   });
   await mkdir(opts.runDir, { recursive: true, mode: 0o700 });
   await writeFile(file, serializeConfig(rebaseModules(config, from(opts.releaseDir))));

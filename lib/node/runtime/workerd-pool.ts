@@ -117,7 +117,15 @@ async function startMember(opts: GenerationOptions, index: number, readiness: Ge
   const interval = opts.livenessIntervalMs ?? 5000;
   const watch =
     interval > 0
-      ? watchLiveness({ probeUrl, token: opts.internalToken, pid: proc.pid, exited: proc.exited, intervalMs: interval, failures: 3, log: opts.log })
+      ? watchLiveness({
+          probeUrl,
+          token: opts.internalToken,
+          pid: proc.pid,
+          exited: proc.exited,
+          intervalMs: interval,
+          failures: 3,
+          log: opts.log,
+        })
       : undefined;
   return {
     ...proc,

@@ -44,10 +44,27 @@ export interface WorkerdStartOptions {
 }
 
 /** Starts workerd serving the release; the caller's copy of the socket is closed once workerd has it. */
-export function startWorkerd({ releaseDir, socket, internalSocket, probeSocket, httpsSocket, configFile, env, onLine }: WorkerdStartOptions): WorkerdProcess {
+export function startWorkerd({
+  releaseDir,
+  socket,
+  internalSocket,
+  probeSocket,
+  httpsSocket,
+  configFile,
+  env,
+  onLine,
+}: WorkerdStartOptions): WorkerdProcess {
   // --experimental: the internal worker fires scheduled() through a service binding
   // (compatibility flag service_binding_extra_handlers), which workerd only allows as experimental.
-  const args = ["serve", configFile ?? join(releaseDir, CONFIG_FILE), "--experimental", "--socket-fd", `${PUBLIC_SOCKET}=3`, "--socket-fd", `${INTERNAL_SOCKET}=4`];
+  const args = [
+    "serve",
+    configFile ?? join(releaseDir, CONFIG_FILE),
+    "--experimental",
+    "--socket-fd",
+    `${PUBLIC_SOCKET}=3`,
+    "--socket-fd",
+    `${INTERNAL_SOCKET}=4`,
+  ];
   // Optional sockets take the next descriptors, in this order.
   const extra = [
     ...(probeSocket ? [{ name: PROBE_SOCKET, socket: probeSocket }] : []),

@@ -26,7 +26,16 @@ export interface ItemsAppOptions {
   sql: (c: Context) => Sql;
 }
 
-const params = validate("param", z.object({ id: z.coerce.number().int().min(1).max(2 ** 31 - 1) }));
+const params = validate(
+  "param",
+  z.object({
+    id: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31 - 1),
+  }),
+);
 
 /** The app: the project's app factory plus `GET /:id`. */
 export function itemsApp({ use = [], sql }: ItemsAppOptions) {

@@ -53,7 +53,8 @@ async function writeOne(f: PlannedFile, log: (line: string) => void): Promise<vo
 
 /** Installs onto this machine: the user, folders, files, then systemctl. Needs root and systemd. */
 export async function installPlan(plan: Plan, user: string, log: (line: string) => void): Promise<void> {
-  if (process.getuid?.() !== 0) throw new UserError("Installing needs root: run `sudo npm run setup:server`, or use --dry-run / --out <dir> to look first");
+  if (process.getuid?.() !== 0)
+    throw new UserError("Installing needs root: run `sudo npm run setup:server`, or use --dry-run / --out <dir> to look first");
   const envFile = plan.files.find((f) => f.keepExisting)?.path;
   const facts: Record<Condition, boolean> = {
     always: true,
@@ -66,7 +67,8 @@ export async function installPlan(plan: Plan, user: string, log: (line: string) 
       log(`run      ${shellLine(c.argv)}`);
       const [bin = "", ...args] = c.argv;
       const r = await execa(bin, args, { reject: false, all: true });
-      if (r.exitCode !== 0) throw new UserError(`\`${shellLine(c.argv)}\` failed (${c.why}): ${(r.all ?? "").trim() || `exit ${r.exitCode}`}`);
+      if (r.exitCode !== 0)
+        throw new UserError(`\`${shellLine(c.argv)}\` failed (${c.why}): ${(r.all ?? "").trim() || `exit ${r.exitCode}`}`);
     }
   };
   await run(plan.before);

@@ -14,7 +14,10 @@ export const setupOptionsSchema = z.object({
   domain: z.string().min(1).default("example.com"),
   /** The address Let's Encrypt writes to about certificates. */
   email: z.email({ error: "--email must be an e-mail address" }).optional(),
-  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "--user must be a plain system user name" }).default("workyard"),
+  user: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "--user must be a plain system user name" })
+    .default("workyard"),
   port: port.default(8787),
   internalPort: port.default(8788),
   /** Not 6432: Debian's own pgbouncer.service listens there. */
@@ -22,7 +25,10 @@ export const setupOptionsSchema = z.object({
   redisProxyPort: port.default(8079),
   memoryMax: size.default("2G"),
   /** Default: 90% of every core. */
-  cpuQuota: z.string().regex(/^\d+%$/, { error: "a percentage such as 150% (100% is one core)" }).default(`${availableParallelism() * 90}%`),
+  cpuQuota: z
+    .string()
+    .regex(/^\d+%$/, { error: "a percentage such as 150% (100% is one core)" })
+    .default(`${availableParallelism() * 90}%`),
   tasksMax: z.coerce.number().int().min(16).default(1024),
   backupDir: z.string().startsWith("/").default("/var/backups/workyard"),
   backupKeep: z.coerce.number().int().min(1).default(DEFAULT_BACKUP_KEEP),
@@ -49,7 +55,9 @@ export const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLow
 export function parseSetupOptions(input: Record<string, unknown>): SetupOptions {
   const parsed = setupOptionsSchema.safeParse(input);
   if (!parsed.success) {
-    throw new UserError(`Bad setup:server options: ${parsed.error.issues.map((i) => `--${kebab(String(i.path[0] ?? ""))}: ${i.message}`).join("; ")}`);
+    throw new UserError(
+      `Bad setup:server options: ${parsed.error.issues.map((i) => `--${kebab(String(i.path[0] ?? ""))}: ${i.message}`).join("; ")}`,
+    );
   }
   return parsed.data;
 }

@@ -7,7 +7,16 @@ import { join } from "node:path";
 import { caddyfile } from "./caddyfile.ts";
 import { envFile } from "./env-file.ts";
 import type { SetupOptions } from "./options.ts";
-import { backupTimer, backupUnit, journaldDropIn, pgbouncerUnit, redisProxyUnit, supervisorUnit, tmpfilesRule, UNIT_NAMES } from "./systemd-units.ts";
+import {
+  backupTimer,
+  backupUnit,
+  journaldDropIn,
+  pgbouncerUnit,
+  redisProxyUnit,
+  supervisorUnit,
+  tmpfilesRule,
+  UNIT_NAMES,
+} from "./systemd-units.ts";
 
 export interface PlannedFile {
   path: string;
@@ -47,13 +56,31 @@ export function setupPlan(o: SetupOptions, secret?: () => string): Plan {
   return {
     before: [
       {
-        argv: ["useradd", "--system", "--user-group", "--home-dir", "/var/lib/workyard", "--no-create-home", "--shell", "/usr/sbin/nologin", o.user],
+        argv: [
+          "useradd",
+          "--system",
+          "--user-group",
+          "--home-dir",
+          "/var/lib/workyard",
+          "--no-create-home",
+          "--shell",
+          "/usr/sbin/nologin",
+          o.user,
+        ],
         when: "user-missing",
         why: `the dedicated system user the services run as (no login, no shell)`,
       },
-      { argv: ["install", "-d", "-o", o.user, "-g", o.user, "-m", "0750", work], when: "always", why: "where the supervisor builds releases" },
+      {
+        argv: ["install", "-d", "-o", o.user, "-g", o.user, "-m", "0750", work],
+        when: "always",
+        why: "where the supervisor builds releases",
+      },
       { argv: ["chown", "-R", `${o.user}:${o.user}`, work], when: "always", why: "earlier builds made as another user" },
-      { argv: ["install", "-d", "-o", o.user, "-g", o.user, "-m", "0700", o.backupDir], when: "always", why: "where backups go (readable by the service user only)" },
+      {
+        argv: ["install", "-d", "-o", o.user, "-g", o.user, "-m", "0700", o.backupDir],
+        when: "always",
+        why: "where backups go (readable by the service user only)",
+      },
       { argv: ["install", "-d", "-o", "root", "-g", "root", "-m", "0755", o.etcDir], when: "always", why: "settings" },
     ],
     files: [
@@ -85,7 +112,8 @@ export function setupPlan(o: SetupOptions, secret?: () => string): Plan {
 }
 
 /** A command as one shell line, quoted where needed. */
-export const shellLine = (argv: string[]) => argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
+export const shellLine = (argv: string[]) =>
+  argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(" ");
 
 const conditionText: Record<Condition, string> = {
   always: "",
@@ -99,8 +127,15 @@ export function formatPlan(plan: Plan): string {
   const cmd = (c: PlannedCommand) => `  ${shellLine(c.argv)}${conditionText[c.when]}`;
   const out = ["commands, before the files:", ...plan.before.map(cmd), "", "files:"];
   for (const f of plan.files) {
-    const notes = [f.keepExisting && "kept if it exists", f.moveAsideForeign && "an existing one not made by workyard is moved to .before-workyard"].filter(Boolean);
-    out.push("", `=== ${f.path}  (mode ${f.mode.toString(8).padStart(4, "0")}, owner root; ${f.why}${notes.length ? `; ${notes.join("; ")}` : ""})`, f.content.trimEnd());
+    const notes = [
+      f.keepExisting && "kept if it exists",
+      f.moveAsideForeign && "an existing one not made by workyard is moved to .before-workyard",
+    ].filter(Boolean);
+    out.push(
+      "",
+      `=== ${f.path}  (mode ${f.mode.toString(8).padStart(4, "0")}, owner root; ${f.why}${notes.length ? `; ${notes.join("; ")}` : ""})`,
+      f.content.trimEnd(),
+    );
   }
   out.push("", "commands, after the files:", ...plan.after.map(cmd), "", "then:", ...plan.next.map((n) => `  ${n}`));
   return `${out.join("\n")}\n`;

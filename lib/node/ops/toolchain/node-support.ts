@@ -7,7 +7,13 @@ import { z } from "zod";
 
 const scheduleSchema = z.record(
   z.string(),
-  z.object({ start: z.string().optional(), lts: z.string().optional(), maintenance: z.string().optional(), end: z.string(), codename: z.string().optional() }),
+  z.object({
+    start: z.string().optional(),
+    lts: z.string().optional(),
+    maintenance: z.string().optional(),
+    end: z.string(),
+    codename: z.string().optional(),
+  }),
 );
 export type Schedule = z.infer<typeof scheduleSchema>;
 

@@ -38,10 +38,14 @@ export async function latestVersions(root: string, registry: string): Promise<La
     if (/^node-(linux|darwin|win)-/.test(name)) {
       const installed = installedVersion(root, name) ?? pinnedDependencies(root).find((d) => d.name === name)?.spec ?? "0.0.0";
       const doc = packumentSchema.parse(await getJson(packageUrl(registry, name), "application/vnd.npm.install-v1+json"));
-      const sameLine = Object.keys(doc.versions).filter((v) => semver.valid(v) && semver.major(v) === semver.major(installed) && !semver.prerelease(v));
+      const sameLine = Object.keys(doc.versions).filter(
+        (v) => semver.valid(v) && semver.major(v) === semver.major(installed) && !semver.prerelease(v),
+      );
       return semver.rsort(sameLine)[0] ?? installed;
     }
     return manifestSchema.parse(await getJson(`${packageUrl(registry, name)}/latest`)).version;
   };
-  return Promise.all(pinned.map(({ name }) => limit(async () => ({ name, installed: installedVersion(root, name), latest: await latestOf(name) }))));
+  return Promise.all(
+    pinned.map(({ name }) => limit(async () => ({ name, installed: installedVersion(root, name), latest: await latestOf(name) }))),
+  );
 }

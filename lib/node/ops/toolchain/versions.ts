@@ -112,7 +112,9 @@ export function toolchain(root: string): Toolchain {
 /** "Node v24.22.3 (the project's own), workerd 1.20261123.1 (2026-11-23)" */
 export function describeToolchain(t: Toolchain): string {
   const node = `Node ${t.node.version} (${t.node.own ? "the project's own" : `the machine's, ${t.node.execPath}`})`;
-  const workerd = t.workerd.version ? `workerd ${t.workerd.version}${t.workerd.date ? ` (${t.workerd.date})` : ""}` : "workerd (not installed)";
+  const workerd = t.workerd.version
+    ? `workerd ${t.workerd.version}${t.workerd.date ? ` (${t.workerd.date})` : ""}`
+    : "workerd (not installed)";
   return `${node}, ${workerd}`;
 }
 

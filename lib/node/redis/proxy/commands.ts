@@ -11,18 +11,7 @@ export function commandName(args: RedisArgs): string {
   return name === undefined ? "" : name.toString().toLowerCase();
 }
 
-const BLOCKING = new Set([
-  "blpop",
-  "brpop",
-  "brpoplpush",
-  "blmove",
-  "blmpop",
-  "bzpopmin",
-  "bzpopmax",
-  "bzmpop",
-  "wait",
-  "waitaof",
-]);
+const BLOCKING = new Set(["blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop", "wait", "waitaof"]);
 
 const SUBSCRIBER = new Set(["subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe"]);
 

@@ -28,7 +28,10 @@ interface MockClient {
   duplicate(): MockClient;
   disconnect(): void;
   on(event: "message" | "messageBuffer", listener: (channel: string | Buffer, message: string | Buffer) => void): unknown;
-  on(event: "pmessage" | "pmessageBuffer", listener: (pattern: string | Buffer, channel: string | Buffer, message: string | Buffer) => void): unknown;
+  on(
+    event: "pmessage" | "pmessageBuffer",
+    listener: (pattern: string | Buffer, channel: string | Buffer, message: string | Buffer) => void,
+  ): unknown;
   subscribe(channel: string): Promise<unknown>;
   psubscribe(pattern: string): Promise<unknown>;
   unsubscribe(): Promise<unknown>;
@@ -168,7 +171,9 @@ export class MemoryBackend implements RedisBackend {
       this.scripts.clear();
       return Buffer.from("OK");
     }
-    throw new RedisReplyError(`ERR SCRIPT ${sub.toUpperCase()} is not supported by the in-memory backend, or has the wrong number of arguments`);
+    throw new RedisReplyError(
+      `ERR SCRIPT ${sub.toUpperCase()} is not supported by the in-memory backend, or has the wrong number of arguments`,
+    );
   }
 
   /** Runs one command now (synchronously inside the mock); the promise carries its reply. */
@@ -213,9 +218,7 @@ export class MemoryBackend implements RedisBackend {
     // All commands start before the first await: nothing else runs between them.
     const settled = await Promise.allSettled(commands.map((c) => this.run(c)));
     return settled.map((s, i) =>
-      s.status === "fulfilled"
-        ? { ok: true, reply: s.value }
-        : { ok: false, error: this.toReplyError(s.reason, String(commands[i]?.[0])) },
+      s.status === "fulfilled" ? { ok: true, reply: s.value } : { ok: false, error: this.toReplyError(s.reason, String(commands[i]?.[0])) },
     );
   }
 

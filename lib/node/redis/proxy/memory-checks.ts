@@ -29,16 +29,63 @@ export const WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong ki
 const SYNTAX = "ERR syntax error";
 
 const STRING_COMMANDS = new Set([
-  "get", "getdel", "getex", "getrange", "getset", "substr", "append", "strlen", "incr", "incrby", "decr",
-  "decrby", "incrbyfloat", "setrange", "getbit", "setbit", "bitcount", "bitpos", "lcs",
+  "get",
+  "getdel",
+  "getex",
+  "getrange",
+  "getset",
+  "substr",
+  "append",
+  "strlen",
+  "incr",
+  "incrby",
+  "decr",
+  "decrby",
+  "incrbyfloat",
+  "setrange",
+  "getbit",
+  "setbit",
+  "bitcount",
+  "bitpos",
+  "lcs",
 ]);
 const LIST_COMMANDS = new Set([
-  "lpush", "rpush", "lpushx", "rpushx", "lpop", "rpop", "llen", "lrange", "lindex", "lset", "linsert", "lrem",
-  "ltrim", "lpos", "lmove", "rpoplpush", "lmpop",
+  "lpush",
+  "rpush",
+  "lpushx",
+  "rpushx",
+  "lpop",
+  "rpop",
+  "llen",
+  "lrange",
+  "lindex",
+  "lset",
+  "linsert",
+  "lrem",
+  "ltrim",
+  "lpos",
+  "lmove",
+  "rpoplpush",
+  "lmpop",
 ]);
 const SET_COMMANDS = new Set([
-  "sadd", "srem", "smembers", "sismember", "smismember", "scard", "spop", "srandmember", "sinter", "sunion",
-  "sdiff", "sinterstore", "sunionstore", "sdiffstore", "smove", "sscan", "sintercard",
+  "sadd",
+  "srem",
+  "smembers",
+  "sismember",
+  "smismember",
+  "scard",
+  "spop",
+  "srandmember",
+  "sinter",
+  "sunion",
+  "sdiff",
+  "sinterstore",
+  "sunionstore",
+  "sdiffstore",
+  "smove",
+  "sscan",
+  "sintercard",
 ]);
 /** Sorted-set commands that also take plain sets as input. */
 const ZSET_ACCEPTS_SETS = new Set(["zunionstore", "zinterstore", "zunion", "zinter", "zdiff", "zdiffstore", "zintercard"]);
@@ -71,7 +118,10 @@ export function queueTimeError(args: RedisArgs): string | undefined {
   const name = String(args[0]).toLowerCase();
   const spec = TABLE[name];
   if (spec === undefined) {
-    const rest = args.slice(1, 4).map((a) => `'${String(a)}' `).join("");
+    const rest = args
+      .slice(1, 4)
+      .map((a) => `'${String(a)}' `)
+      .join("");
     return `ERR unknown command '${String(args[0])}', with args beginning with: ${rest}`;
   }
   const n = args.length;

@@ -35,9 +35,7 @@ export function resultBody(reply: RedisReply, base64: boolean): string {
 
 /** A pipeline or transaction answer: one `{"result"}` or `{"error"}` per command; errors are never encoded. */
 export function outcomesBody(outcomes: readonly RedisOutcome[], base64: boolean): string {
-  return JSON.stringify(
-    outcomes.map((o) => (o.ok ? { result: encodeReply(o.reply, base64) } : { error: o.error.message })),
-  );
+  return JSON.stringify(outcomes.map((o) => (o.ok ? { result: encodeReply(o.reply, base64) } : { error: o.error.message })));
 }
 
 export function errorBody(message: string, requestId?: string): string {
@@ -64,10 +62,7 @@ export function parseCommand(value: unknown, where = "the body"): RedisArgs {
     if (typeof v === "string") args.push(v);
     else if ((typeof v === "number" && Number.isFinite(v)) || typeof v === "boolean") args.push(String(v));
     else {
-      throw new ProxyHttpError(
-        400,
-        `ERR element ${i} of ${where} must be a string, a finite number or a boolean, got ${describe(v)}`,
-      );
+      throw new ProxyHttpError(400, `ERR element ${i} of ${where} must be a string, a finite number or a boolean, got ${describe(v)}`);
     }
   }
   if (args[0] === "") throw new ProxyHttpError(400, `ERR ${where} has an empty command name`);
@@ -77,7 +72,10 @@ export function parseCommand(value: unknown, where = "the body"): RedisArgs {
 /** A pipeline or transaction body: a non-empty array of commands, at most maxBatch of them. */
 export function parseBatch(value: unknown, maxBatch: number): RedisArgs[] {
   if (!Array.isArray(value) || value.length === 0) {
-    throw new ProxyHttpError(400, `ERR the body must be a non-empty JSON array of commands like [["SET", "k", "v"], ["GET", "k"]], got ${value === undefined ? "nothing" : describe(value)}`);
+    throw new ProxyHttpError(
+      400,
+      `ERR the body must be a non-empty JSON array of commands like [["SET", "k", "v"], ["GET", "k"]], got ${value === undefined ? "nothing" : describe(value)}`,
+    );
   }
   if (value.length > maxBatch) {
     throw new ProxyHttpError(413, `ERR the batch has ${value.length} commands, more than the limit of ${maxBatch}: split it`);

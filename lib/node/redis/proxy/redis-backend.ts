@@ -246,7 +246,8 @@ export class IoRedisBackend implements RedisBackend {
       if (execDone?.status === "rejected") {
         const i = queuedDone.findIndex((s) => s.status === "rejected");
         const first = queuedDone[i];
-        const why = first?.status === "rejected" ? `: command ${i} (${String(commands[i]?.[0]).toUpperCase()}): ${errorMessage(first.reason)}` : "";
+        const why =
+          first?.status === "rejected" ? `: command ${i} (${String(commands[i]?.[0]).toUpperCase()}): ${errorMessage(first.reason)}` : "";
         throw new RedisReplyError(`${errorMessage(execDone.reason)}${why}`);
       }
       const results = execDone?.status === "fulfilled" ? toReply(execDone.value) : null;

@@ -64,11 +64,18 @@ const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/;
 const optionsSchema = z.object({
   host: z
     .string()
-    .regex(LOOPBACK, "The Redis proxy listens on loopback only: use 127.0.0.1, ::1 or localhost (it has no TLS; put it behind one if it must be reached from elsewhere)")
+    .regex(
+      LOOPBACK,
+      "The Redis proxy listens on loopback only: use 127.0.0.1, ::1 or localhost (it has no TLS; put it behind one if it must be reached from elsewhere)",
+    )
     .default("127.0.0.1"),
   port: z.number().int().min(0).max(65535).default(0),
   token: z.string().min(1, "The Redis proxy needs a non-empty token: clients present it as `Authorization: Bearer <token>`"),
-  maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  maxBodyBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024),
   maxBatch: z.number().int().positive().default(1000),
   maxSubscriptions: z.number().int().positive().default(256),
 });
@@ -128,7 +135,14 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
     // Every answer but errors: headers as a flat list, which node:http writes without walking an object (35.9 → 31.1 µs
     // of CPU per request, wrk against POST /).
     if (extra === undefined) {
-      res.writeHead(status, ["content-type", "application/json", "upstash-sync-token", syncToken, "content-length", String(Buffer.byteLength(body))]);
+      res.writeHead(status, [
+        "content-type",
+        "application/json",
+        "upstash-sync-token",
+        syncToken,
+        "content-length",
+        String(Buffer.byteLength(body)),
+      ]);
     } else {
       res.writeHead(status, { ...jsonHeaders, "content-length": Buffer.byteLength(body), ...extra });
     }
@@ -151,7 +165,9 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
     } else if (err instanceof BackendUnavailableError) {
       send(res, 503, errorBody(err.message, requestId), { ...idHeader, "retry-after": RETRY_AFTER_SECONDS });
     } else {
-      log(`redis proxy: request ${requestId} ${req.method ?? ""} ${(req.url ?? "").split("?")[0]} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      log(
+        `redis proxy: request ${requestId} ${req.method ?? ""} ${(req.url ?? "").split("?")[0]} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
       send(res, 500, errorBody(`ERR internal error in the Redis proxy (request id ${requestId})`, requestId), idHeader);
     }
   }
@@ -188,7 +204,10 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
 
   function pathSegments(path: string): string[] {
     try {
-      return path.split("/").filter((s) => s !== "").map(decodeURIComponent);
+      return path
+        .split("/")
+        .filter((s) => s !== "")
+        .map(decodeURIComponent);
     } catch (err) {
       throw new ProxyHttpError(400, `ERR the path ${JSON.stringify(path)} is not valid percent-encoding`, { cause: err });
     }
@@ -198,14 +217,18 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
     const method = req.method ?? "";
     if (method !== "POST" && method !== "GET") {
       req.resume();
-      throw new ProxyHttpError(405, `ERR method ${method} is not allowed: use POST (or GET for path-style commands)`, { headers: { allow: "GET, POST" } });
+      throw new ProxyHttpError(405, `ERR method ${method} is not allowed: use POST (or GET for path-style commands)`, {
+        headers: { allow: "GET, POST" },
+      });
     }
     const rawUrl = req.url ?? "/";
     const q = rawUrl.indexOf("?");
     const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
     const { authorization, encoding, declaredLength } = wantedHeaders(req.rawHeaders);
     const exact = authorization !== undefined && exactHeader(authorization);
-    const presented = exact ? undefined : presentedToken(authorization, authorization === undefined && q !== -1 ? new URL(rawUrl, "http://proxy") : undefined);
+    const presented = exact
+      ? undefined
+      : presentedToken(authorization, authorization === undefined && q !== -1 ? new URL(rawUrl, "http://proxy") : undefined);
     if (!exact && !checkToken(presented)) {
       req.resume();
       throw new ProxyHttpError(
@@ -243,7 +266,9 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
     if ((first === "subscribe" || first === "psubscribe") && segments.length >= 2) {
       if (streams.active >= maxSubscriptions) {
         req.resume();
-        throw new ProxyHttpError(503, `ERR too many open subscriptions (limit ${maxSubscriptions}): try again later`, { headers: { "retry-after": RETRY_AFTER_SECONDS } });
+        throw new ProxyHttpError(503, `ERR too many open subscriptions (limit ${maxSubscriptions}): try again later`, {
+          headers: { "retry-after": RETRY_AFTER_SECONDS },
+        });
       }
       await streams.serve(req, res, first === "psubscribe" ? "pattern" : "channel", segments.slice(1), { "upstash-sync-token": syncToken });
       return;
@@ -282,7 +307,10 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
     });
   });
   server.on("clientError", (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":"ERR malformed HTTP request"}');
+    if (socket.writable)
+      socket.end(
+        'HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":"ERR malformed HTTP request"}',
+      );
     else socket.destroy();
   });
   const address = server.address() as AddressInfo;

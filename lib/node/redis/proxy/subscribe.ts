@@ -27,7 +27,13 @@ export function sseEvent(event: PubSubEvent): string {
 
 export interface SubscriptionStreams {
   /** Opens the subscription and streams it; throws (before anything was written) when it cannot. */
-  serve(req: IncomingMessage, res: ServerResponse, mode: "channel" | "pattern", targets: string[], headers: Record<string, string>): Promise<void>;
+  serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    mode: "channel" | "pattern",
+    targets: string[],
+    headers: Record<string, string>,
+  ): Promise<void>;
   readonly active: number;
   /** Ends every open stream. */
   closeAll(): Promise<void>;
