@@ -6,6 +6,12 @@ import { backupSettingsFromEnv, runBackup } from "../lib/node/data/backup.ts";
 import { redactUrl } from "../lib/node/common/redact.ts";
 import { projectWithEnv } from "../lib/node/cli/serve.ts";
 import { runCommand } from "../lib/node/cli/run.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+
+cliArgs(
+  { options: {} },
+  "usage: npm run backup\n  A compressed pg_dump of DATABASE_URL into BACKUP_DIR, then retention (BACKUP_KEEP, BACKUP_MAX_AGE_DAYS).",
+);
 
 const paths = projectWithEnv();
 const parsed = backupSettingsFromEnv(process.env, paths.work);

@@ -5,8 +5,14 @@
 import { build } from "../lib/node/build/build.ts";
 import { projectPaths } from "../lib/node/common/paths.ts";
 import { runCommand } from "../lib/node/cli/run.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
 
-const force = process.argv.includes("--force");
+const { values } = cliArgs(
+  { options: { force: { type: "boolean" } } },
+  "usage: npm run build [-- --force]\n  Bundles every function into a release folder (reused when nothing changed) and lists it.\n  --force   rebuild every bundle, ignoring the bundle cache",
+);
+
+const force = values.force === true;
 await runCommand(async () => {
   const { releaseDir, manifest, reused, ms } = await build(projectPaths(process.env.WORKYARD_ROOT), { force });
   console.log(`${reused ? "unchanged, reusing" : "built"} release ${manifest.id} in ${Math.round(ms)} ms: ${releaseDir}`);

@@ -4,6 +4,12 @@ import { projectPaths } from "../lib/node/common/paths.ts";
 import type { CronJob, CronRun } from "../lib/node/cron/scheduler.ts";
 import { UserError } from "../lib/node/common/user-error.ts";
 import { runCommand } from "../lib/node/cli/run.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+
+cliArgs(
+  { options: {} },
+  "usage: npm run crons\n  Every cron of the running release (npm start), its next fire time (UTC) and its last runs.",
+);
 
 await runCommand(async () => {
   const control = await readControlInfo(projectPaths(process.env.WORKYARD_ROOT).controlInfo);

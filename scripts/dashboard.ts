@@ -2,6 +2,12 @@
 import { readObserveInfo } from "../lib/node/observe/run-info.ts";
 import { projectPaths } from "../lib/node/common/paths.ts";
 import { runCommand } from "../lib/node/cli/run.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+
+cliArgs(
+  { options: {} },
+  "usage: npm run dashboard\n  Prints the dashboard address of the running workyard, with the token that signs a browser in.",
+);
 
 await runCommand(async () => {
   const info = await readObserveInfo(projectPaths(process.env.WORKYARD_ROOT));

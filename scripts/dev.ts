@@ -9,6 +9,12 @@ import { devBanner } from "../lib/node/dev/banner.ts";
 import { startDevServer } from "../lib/node/dev/server.ts";
 import { withoutAddedSignalListeners } from "../lib/node/dev/signals.ts";
 import { serveCommand, stopOnSignals } from "../lib/node/cli/serve.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+
+cliArgs(
+  { options: {} },
+  "usage: npm run dev\n  Serves every function on miniflare, reloading what a save changes. Env: PORT, HOST, DEV_PORT, DATABASE_URL,\n  REDIS_URL; secrets from the environment or .dev.vars. Ctrl-C stops.",
+);
 
 const { paths, settings, log } = await serveCommand();
 try {

@@ -3,18 +3,20 @@
  * Follows the request log of the running workyard (`npm start`): one line per request and per console.*
  * line of a function, with its request id.
  */
-import { parseArgs } from "node:util";
 import { formatLine } from "../lib/node/observe/log-format.ts";
 import type { LogLine } from "../lib/node/observe/records.ts";
 import { readObserveInfo } from "../lib/node/observe/run-info.ts";
 import { projectPaths } from "../lib/node/common/paths.ts";
-import { asUserError, UserError } from "../lib/node/common/user-error.ts";
+import { UserError } from "../lib/node/common/user-error.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
 import { runCommand } from "../lib/node/cli/run.ts";
 
-/** The command line; an unknown option or a missing value is the operator's mistake. */
-function args() {
-  try {
-    return parseArgs({
+const usage =
+  "usage: npm run logs [-- <function>] [--level debug|info|warn|error] [--status 5xx|404|...] [--tail N] [--no-follow] [--json]\n" +
+  "  Follows the request log of the running workyard (npm start): one line per request and per console line, with its request id.";
+const args = () =>
+  cliArgs(
+    {
       allowPositionals: true,
       options: {
         level: { type: "string" },
@@ -23,11 +25,9 @@ function args() {
         "no-follow": { type: "boolean", default: false },
         json: { type: "boolean", default: false },
       },
-    });
-  } catch (err) {
-    throw asUserError(err);
-  }
-}
+    },
+    usage,
+  );
 
 await runCommand(async () => {
   const { values, positionals } = args();

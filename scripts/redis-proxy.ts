@@ -6,6 +6,12 @@
 import { startRedisService } from "../lib/node/redis/service.ts";
 import { projectWithEnv, stopOnSignals } from "../lib/node/cli/serve.ts";
 import { proxySettingsFromEnv } from "../lib/node/runtime/standalone-services.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+
+cliArgs(
+  { options: {} },
+  "usage: npm run redis-proxy\n  The Upstash-compatible Redis proxy on its own, in front of REDIS_URL, at REDIS_PROXY_URL with REDIS_PROXY_TOKEN.",
+);
 
 projectWithEnv();
 const log = (line: string) => console.log(line);

@@ -5,7 +5,7 @@
  *   --dry-run      print every file and command, touch nothing
  *   --out <dir>    write the files into <dir> (at their server paths) instead, touch nothing else
  */
-import { parseArgs } from "node:util";
+import { cliArgs } from "../lib/node/cli/args.ts";
 import { findPgbouncer } from "../lib/node/data/pgbouncer.ts";
 import { redactUrl } from "../lib/node/common/redact.ts";
 import { installPlan, writePlanTo } from "../lib/node/ops/server-setup/apply.ts";
@@ -16,20 +16,21 @@ import { runCommand } from "../lib/node/cli/run.ts";
 
 const paths = projectWithEnv();
 const names = Object.keys(setupOptionsSchema.shape).filter((k) => k !== "databaseUrl");
-let values: Record<string, string | boolean | undefined>;
-try {
-  ({ values } = parseArgs({
+const usage =
+  "usage: npm run setup:server [-- --domain api.example.com --email you@example.com ...] (as root)\n" +
+  `  --dry-run (print every file and command, touch nothing), --out <dir> (write the files there), ${names.map((n) => `--${kebab(n)}`).join(", ")}\n` +
+  "  docs/production.md says what each does.";
+const { values } = cliArgs(
+  {
     strict: true,
     options: {
       "dry-run": { type: "boolean" },
       out: { type: "string" },
       ...Object.fromEntries(names.map((n) => [kebab(n), { type: "string" as const }])),
     },
-  }));
-} catch (err) {
-  console.error(`${(err as Error).message}\nflags: --dry-run, --out <dir>, ${names.map((n) => `--${kebab(n)}`).join(", ")}`);
-  process.exit(2);
-}
+  },
+  usage,
+) as { values: Record<string, string | boolean | undefined> };
 
 await runCommand(async () => {
   const given = Object.fromEntries(names.map((n) => [n, values[kebab(n)]]).filter(([, v]) => v !== undefined));

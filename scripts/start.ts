@@ -7,6 +7,12 @@ import { redactUrl } from "../lib/node/common/redact.ts";
 import { serveCommand, stopOnSignals } from "../lib/node/cli/serve.ts";
 import { startSupervisor } from "../lib/node/runtime/supervisor.ts";
 import { servingToolchain } from "../lib/node/ops/toolchain/versions.ts";
+import { cliArgs } from "../lib/node/cli/args.ts";
+
+cliArgs(
+  { options: {} },
+  "usage: npm start\n  Serves every function at http://HOST:PORT/<name> (default 127.0.0.1:8787). Settings come from the environment\n  and .env: docs/deploys.md lists them. Ctrl-C or SIGTERM stops.",
+);
 
 const { paths, settings, log } = await serveCommand();
 try {
