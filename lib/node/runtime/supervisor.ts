@@ -100,6 +100,12 @@ async function startingRelease(paths: ProjectPaths): Promise<ServedRelease> {
   return { ...(await build(paths)), deployed: false, stale: false };
 }
 
+/** A settled start's value, or its failure thrown. */
+function fulfilled<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === "rejected") throw result.reason;
+  return result.value;
+}
+
 /** Builds if needed, starts the backends and workerd, and resolves once the functions answer. */
 export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
   let processes: number;
@@ -122,12 +128,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     const [built, databaseStarted, redisStarted] = await Promise.allSettled([startingRelease(opts.paths), startDatabase(opts), redisStart]);
     if (databaseStarted.status === "fulfilled") owned.defer(() => databaseStarted.value.stop());
     if (redisStarted.status === "fulfilled") owned.defer(() => redisStarted.value.stop());
-    for (const r of [built, databaseStarted, redisStarted]) if (r.status === "rejected") throw r.reason;
-    const [database, redisService] = [
-      (databaseStarted as PromiseFulfilledResult<Awaited<ReturnType<typeof startDatabase>>>).value,
-      (redisStarted as PromiseFulfilledResult<RedisService>).value,
-    ];
-    const first = (built as PromiseFulfilledResult<ServedRelease>).value;
+    const first = fulfilled(built);
+    const database = fulfilled(databaseStarted);
+    const redisService = fulfilled(redisStarted);
     opts.log(
       first.deployed
         ? `serving deployed release ${first.manifest.id}${first.stale ? " (the sources have changed since: npm run deploy ships them)" : ""}`
@@ -145,7 +148,6 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     const internalToken = opts.env[INTERNAL_TOKEN_VAR] || randomBytes(24).toString("base64url");
     const envFor = (manifest: Manifest) =>
       workerdEnvironment({ manifest, env: opts.env, internalToken, database, redis: redisService, collector });
-    let missingSecrets = envFor(first.manifest).missing;
     const tls = tlsSettings(opts.env, opts.paths.root);
     if (tls) await checkKeypair(tls);
     // Held for the supervisor's lifetime: every process of every release accepts on these same sockets.
@@ -212,7 +214,6 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       start: (releaseDir, manifest) => generation(releaseDir, manifest, "/readyz"),
       async onLive(releaseDir, manifest) {
         collector.useRelease(releaseDir, manifest);
-        missingSecrets = envFor(manifest).missing;
         if (!scheduler) return;
         const replaced = scheduler;
         scheduler = newScheduler(manifest);
@@ -268,7 +269,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         return serving.release;
       },
       get missingSecrets() {
-        return missingSecrets;
+        return envFor(serving.release.manifest).missing;
       },
       processes,
       pids: () => serving.live.members().map((m) => m.pid),
