@@ -14,6 +14,7 @@ import type { Session } from "../helpers/auth.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { expectError, fetchAnswer } from "../helpers/stack.ts";
 import { createTestProject } from "../helpers/test-project.ts";
+import { runScript } from "../helpers/run-script.ts";
 import type { TestProject } from "../helpers/test-project.ts";
 
 const secret = `s3cr3t-${crypto.randomUUID()}`;
@@ -269,6 +270,25 @@ describe("links (PostgreSQL, Redis)", () => {
     const run = await sup.scheduler?.trigger("links", "*/5 * * * *");
     expect(run).toMatchObject({ status: "ok", trigger: "manual", cron: "*/5 * * * *" });
     expectError(await call(`/links/${code}/stats`), 404, "not_found");
+  });
+
+  it("npm run trigger: lists a function's crons when it has several, fires them all with --all, names an unknown function", async () => {
+    const root = { WORKYARD_ROOT: project.paths.root };
+    const ask = await runScript("trigger.ts", ["links"], root);
+    expect(ask.code).toBe(2);
+    expect(ask.stdout).toContain('"links" has 2 crons');
+    expect(ask.stdout).toContain('npm run trigger -- links "*/5 * * * *"');
+    expect(ask.stdout).toContain("npm run trigger -- links --all");
+    const all = await runScript("trigger.ts", ["links", "--all"], root);
+    expect(all.stdout.trim().split("\n").sort()).toEqual([
+      expect.stringMatching(/^links "\* \* \* \* \*": (ok|skipped) in \d+ ms/),
+      expect.stringMatching(/^links "\*\/5 \* \* \* \*": (ok|skipped) in \d+ ms/),
+    ]);
+    const unknown = await runScript("trigger.ts", ["nosuch"], root);
+    expect(unknown).toMatchObject({ code: 1, stdout: "" });
+    expect(unknown.stderr).toMatch(/No function named "nosuch" in the live release; its functions: .*links/);
+    const none = await runScript("trigger.ts", ["hello"], root);
+    expect(none.stderr).toMatch(/"hello" declares no crons/);
   });
 
   it("serves repeat redirects from the cache, without PostgreSQL, and invalidates on delete", async () => {

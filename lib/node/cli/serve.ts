@@ -48,9 +48,13 @@ export function stopOnSignals(stop: () => Promise<void>, log: (line: string) => 
   const onSignal = (signal: string) => {
     if (stopping) process.exit(1);
     stopping = true;
-    log(`\n${signal}: stopping...`);
+    const started = performance.now();
+    log(`\n${signal}: stopping (a second Ctrl-C stops at once)...`);
     stop().then(
-      () => process.exit(0),
+      () => {
+        log(`stopped in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+        process.exit(0);
+      },
       (err: unknown) => {
         console.error(err);
         process.exit(1);

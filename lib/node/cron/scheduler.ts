@@ -45,6 +45,8 @@ export interface SchedulerOptions {
   internalUrl: string;
   internalToken: string;
   jobs: CronJob[];
+  /** Every function of the release, crons or not (to tell an unknown name from one without crons). */
+  functions?: string[];
   /** This scheduler's name in the run records. */
   node?: string;
   log: (line: string) => void;
@@ -203,10 +205,17 @@ export class Scheduler {
   /** Fires a function's cron now, by hand (the only cron when `cron` is not given). */
   async trigger(functionName: string, cron?: string): Promise<CronRun | undefined> {
     const jobs = this.opts.jobs.filter((j) => j.functionName === functionName);
-    if (jobs.length === 0) throw new UserError(`"${functionName}" declares no crons ([triggers] crons in its wrangler.toml)`);
+    if (jobs.length === 0) {
+      const known = this.opts.functions;
+      if (known && !known.includes(functionName)) {
+        throw new UserError(`No function named "${functionName}" in the live release; its functions: ${known.join(", ") || "none"}`);
+      }
+      throw new UserError(`"${functionName}" declares no crons ([triggers] crons in its wrangler.toml)`);
+    }
     const job = cron === undefined ? (jobs.length === 1 ? jobs[0] : undefined) : jobs.find((j) => j.cron === cron);
     if (!job) {
-      throw new UserError(`Say which cron of "${functionName}" to fire: ${jobs.map((j) => `"${j.cron}"`).join(", ")}`);
+      const which = cron === undefined ? "Say which cron" : `"${functionName}" has no cron "${cron}": say which one`;
+      throw new UserError(`${which} of "${functionName}" to fire: ${jobs.map((j) => `"${j.cron}"`).join(", ")}`);
     }
     return this.fire(job, new Date(), "manual");
   }
