@@ -3,7 +3,7 @@
  * connection per request (workerd allows nothing else), PgBouncer keeps a few server connections warm.
  * Its config and auth file are written from DATABASE_URL into a private folder; it listens on loopback.
  */
-import { spawn } from "node:child_process";
+import { spawnTied } from "../common/tied-child.ts";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
@@ -144,14 +144,14 @@ export async function startPgbouncer(
     args.unshift("-u", user);
   }
   const db = parseDatabaseUrl(s.databaseUrl);
-  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnTied(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", (code) => resolve(code));
     child.once("error", () => resolve(null));
   });
   for (const stream of [child.stdout, child.stderr]) {
-    stream.setEncoding("utf8");
-    stream.on("data", (chunk: string) => {
+    stream?.setEncoding("utf8");
+    stream?.on("data", (chunk: string) => {
       // Routine " LOG " lines are noise here; warnings, errors and fatal ones are worth seeing.
       for (const line of chunk.split("\n")) if (line.trim() && !/ LOG /.test(line)) onLine(line);
     });

@@ -2,21 +2,11 @@
  * Running workerd (the one the release keeps, see release-runtime.ts) on a release's config, with its
  * public socket handed over as fd 3, and knowing when it answers.
  */
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { spawn } from "node:child_process";
+import { spawnTied } from "../common/tied-child.ts";
 import type { ListenSocket } from "./listen-socket.ts";
 import { releaseWorkerd } from "../releases/runtime.ts";
 import { CONFIG_FILE, HTTPS_SOCKET, INTERNAL_SOCKET, PROBE_SOCKET, PUBLIC_SOCKET } from "../build/serve-config.ts";
-
-/**
- * util-linux's setpriv (Essential on Debian) sets a parent-death signal and then execs workerd in its place: if
- * this process is killed outright (SIGKILL, the OOM killer), the kernel kills workerd too instead of leaving it
- * serving. Where it is missing, workerd runs directly and only this process's exit hook takes it down.
- */
-const SETPRIV = "/usr/bin/setpriv";
-const tiedToThisProcess = (file: string, args: string[]): [string, string[]] =>
-  process.platform === "linux" && existsSync(SETPRIV) ? [SETPRIV, ["--pdeathsig", "KILL", "--", file, ...args]] : [file, args];
 
 export interface WorkerdProcess {
   pid: number;
@@ -71,7 +61,7 @@ export function startWorkerd({
     ...(httpsSocket ? [{ name: HTTPS_SOCKET, socket: httpsSocket }] : []),
   ];
   extra.forEach((e, i) => args.push("--socket-fd", `${e.name}=${5 + i}`));
-  const child = spawn(...tiedToThisProcess(releaseWorkerd(releaseDir), args), {
+  const child = spawnTied(releaseWorkerd(releaseDir), args, {
     cwd: releaseDir,
     env,
     stdio: ["ignore", "pipe", "pipe", socket.fd, internalSocket.fd, ...extra.map((e) => e.socket.fd)],

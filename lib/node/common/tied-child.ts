@@ -1,0 +1,21 @@
+/**
+ * Spawning the long-running children the supervisor owns (workerd, PgBouncer) so that their lives follow the
+ * supervisor's, and nobody else's:
+ * - util-linux's setpriv (Essential on Debian) sets a parent-death signal and then execs the program in its place: if
+ *   this process is killed outright (SIGKILL, the OOM killer), the kernel kills the child too instead of leaving it
+ *   serving. Where setpriv is missing, the program runs directly and only the caller's exit hook takes it down.
+ * - Each child leads its own process group, so a terminal's Ctrl-C (sent to the whole foreground group) reaches only
+ *   the supervisor, which then stops its children in order (draining workerd first) instead of every process
+ *   dying at once and the supervisor reporting crashes it did not see coming.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcess, SpawnOptions } from "node:child_process";
+import { existsSync } from "node:fs";
+
+const SETPRIV = "/usr/bin/setpriv";
+
+/** Spawns `file` tied to this process (see above). */
+export function spawnTied(file: string, args: string[], options: SpawnOptions): ChildProcess {
+  const tied = process.platform === "linux" && existsSync(SETPRIV);
+  return spawn(tied ? SETPRIV : file, tied ? ["--pdeathsig", "KILL", "--", file, ...args] : args, { ...options, detached: true });
+}
