@@ -12,7 +12,9 @@ import { projectPaths } from "../../lib/node/common/paths.ts";
 import { freePort } from "../../lib/node/runtime/listen-socket.ts";
 import { startSupervisor } from "../../lib/node/runtime/supervisor.ts";
 import type { Supervisor } from "../../lib/node/runtime/supervisor.ts";
+import { build } from "../../lib/node/build/build.ts";
 import { createTestProject } from "../helpers/test-project.ts";
+import { runScript } from "../helpers/run-script.ts";
 import type { TestProject } from "../helpers/test-project.ts";
 
 /** Every fenced block whose first line names a file under functions/ (`// functions/x/index.ts`, `# functions/x/wrangler.toml`). */
@@ -94,4 +96,25 @@ describe("the README's first function", () => {
       child.kill("SIGTERM");
     }
   }, 60_000);
+});
+
+describe("the README's first function without its wrangler.toml", () => {
+  it("is named by the build, with the var it lacks and where to set it", async () => {
+    const files = await readmeFiles();
+    const project = await createTestProject({ realFunctions: false });
+    try {
+      const index = files.get("functions/greet/index.ts") ?? "";
+      await mkdir(join(project.paths.functions, "greet"), { recursive: true });
+      await writeFile(join(project.paths.functions, "greet", "index.ts"), index);
+      const { manifest } = await build(project.paths);
+      const greet = manifest.functions.find((f) => f.name === "greet");
+      expect(greet?.unsetEnv).toEqual(["GREETING"]);
+      const out = await runScript("build.ts", [], { WORKYARD_ROOT: project.paths.root });
+      expect(out.code).toBe(0);
+      expect(out.stderr).toContain("warning: functions/greet requires GREETING (defineEnv) but nothing sets it");
+      expect(out.stderr).toContain("under [vars] in functions/greet/wrangler.toml");
+    } finally {
+      await project.dispose();
+    }
+  }, 120_000);
 });

@@ -10,6 +10,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
+import { requiredEnv, unsetEnv } from "./env-reads.ts";
 import { BundleError, bundlePlatformWorker, bundleWorker, writeWranglerConfig } from "./bundle.ts";
 import { fileHash } from "./bundle-cache.ts";
 import { checkCrons } from "../cron/crons.ts";
@@ -197,6 +198,7 @@ async function writeRelease(
       ...(await describeModule(staging, functionModules[i] ?? "", f.config)),
       vars: f.config.vars,
       secrets: f.config.secrets?.required ?? [],
+      unsetEnv: unsetEnv(await requiredEnv(f.dir), f.config.vars, f.config.secrets?.required ?? []),
       crons: f.config.triggers?.crons ?? [],
       cron: {
         catchUp: f.route.cron_catch_up ?? false,

@@ -26,6 +26,8 @@ export const functionEntrySchema = moduleSchema.extend({
   binding: z.string(),
   vars: z.record(z.string(), z.unknown()),
   secrets: z.array(z.string()),
+  /** Names its code requires through defineEnv that neither a var nor a declared secret sets (build/env-reads.ts). */
+  unsetEnv: z.array(z.string()).optional(),
   crons: z.array(z.string()),
   cron: z.object({ catchUp: z.boolean(), overlap: z.boolean(), timeoutMs: z.number().int().positive() }),
   timeoutMs: z.number().int().positive(),
