@@ -42,7 +42,7 @@ await runCommand(async () => {
   const res = await fetch(url, { headers: { authorization: `Bearer ${info.collectorToken}` } });
   if (!res.ok || !res.body) {
     const body = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
-    throw new UserError(`the collector answered ${res.status}: ${body.error?.message ?? ""}`);
+    throw new UserError(body.error?.message ?? `the collector answered ${res.status}`);
   }
   const decoder = new TextDecoder();
   let rest = "";

@@ -3,25 +3,29 @@
  * Reads a git-ignored .env file if there is one. Uses DATABASE_URL when set, else the embedded PGlite.
  * Ctrl-C or SIGTERM stops everything.
  */
+import { unsetEnvAdvice } from "../lib/node/build/env-reads.ts";
 import { redactUrl } from "../lib/node/common/redact.ts";
 import { serveCommand, stopOnSignals } from "../lib/node/cli/serve.ts";
 import { startSupervisor } from "../lib/node/runtime/supervisor.ts";
 import { servingToolchain } from "../lib/node/ops/toolchain/versions.ts";
 import { cliArgs } from "../lib/node/cli/args.ts";
 
-cliArgs(
-  { options: {} },
-  "usage: npm start\n  Serves every function at http://HOST:PORT/<name> (default 127.0.0.1:8787). Settings come from the environment\n  and .env: docs/deploys.md lists them. Ctrl-C or SIGTERM stops.",
+const { values } = cliArgs(
+  { options: { sources: { type: "boolean", default: false } } },
+  "usage: npm start [-- --sources]\n  Serves every function at http://HOST:PORT/<name> (default 127.0.0.1:8787). Settings come from the environment\n" +
+    "  and .env: docs/deploys.md lists them. Ctrl-C or SIGTERM stops.\n" +
+    "  Once npm run deploy has run, npm start serves the deployed release (a restart never ships unreviewed sources);\n" +
+    "  --sources (or WORKYARD_SERVE=sources) builds and serves the sources instead.",
 );
 
 const { paths, settings, log } = await serveCommand();
 try {
-  const started = performance.now();
   const starting = startSupervisor({
     paths,
     host: settings.HOST,
     port: settings.PORT,
     env: process.env,
+    serve: values.sources ? "sources" : undefined,
     log,
     onFatal: (err) => {
       console.error(err.message);
@@ -32,9 +36,10 @@ try {
   // (a second one exits at once; workerd processes are killed on exit either way).
   stopOnSignals(async () => (await starting.catch(() => undefined))?.stop(), log);
   const sup = await starting;
+  // performance.now() counts from this process's start: the banner's time includes Node's own start-up and the build.
   const db = sup.backends.database;
   log("");
-  log(`workyard is serving ${sup.url}  (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  log(`workyard is serving ${sup.url}  (ready in ${(performance.now() / 1000).toFixed(1)} s)`);
   if (sup.tls) log(`  (${sup.httpUrl} redirects to HTTPS)`);
   log(
     `  release ${sup.release.manifest.id} on ${sup.processes} workerd process${sup.processes === 1 ? "" : "es"} (WORKERD_PROCESSES; default one per core)`,
@@ -44,6 +49,7 @@ try {
     const missing = sup.missingSecrets.get(fn.name);
     log(`  ${sup.url}${fn.route}${missing ? `   (missing secrets: ${missing.join(", ")}; set them in the environment or .env)` : ""}`);
   }
+  for (const advice of sup.release.manifest.functions.map(unsetEnvAdvice)) if (advice) log(`warning: ${advice}`);
   log("backends:");
   log(
     db.kind === "embedded-pglite"
@@ -66,7 +72,7 @@ try {
   );
   log("observability:");
   log(`  npm run logs [-- <function>]   the request log, live; npm run dashboard   the dashboard's address`);
-  log(`  metrics: ${sup.internalUrl}/metrics (Authorization: Bearer <WORKYARD_INTERNAL_TOKEN>)`);
+  log(`  npm run internal -- /metrics    the internal socket (${sup.internalUrl}: /metrics, /readyz, /errors, /usage) with its token`);
   log("Ctrl-C stops.");
 } catch (err) {
   console.error(`\nCould not start: ${(err as Error).message}`);

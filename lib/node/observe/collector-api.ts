@@ -116,6 +116,14 @@ export function collectorApi({ token, sql, metrics, errors, logs, series, ingest
       case "/logs": {
         const filter = filterSchema.safeParse({ function: q.function, level: q.level, status: q.status });
         if (!filter.success) throw new HttpError(400, "invalid_input", issues(filter.error));
+        const names = manifest().functions.map((f) => f.name);
+        if (filter.data.function !== undefined && !names.includes(filter.data.function)) {
+          throw new HttpError(
+            404,
+            "not_found",
+            `No function named "${filter.data.function}" in the live release; its functions: ${names.join(", ")}`,
+          );
+        }
         res.writeHead(200, { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-store" });
         for (const line of logs.recent(filter.data, Math.min(2000, Math.max(0, Number(q.tail ?? 20) || 0))))
           res.write(`${JSON.stringify(line)}\n`);

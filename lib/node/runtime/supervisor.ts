@@ -8,16 +8,15 @@
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { build, releaseId, sourceHash } from "../build/build.ts";
-import type { ProjectPaths } from "../common/paths.ts";
 import { startControl } from "../control/control.ts";
 import { Scheduler, jobsOf } from "../cron/scheduler.ts";
 import { startCollector } from "../observe/collector.ts";
 import type { Collector } from "../observe/collector.ts";
 import { collectorSettings } from "../observe/settings.ts";
 import { removeObserveInfo, writeObserveInfo } from "../observe/run-info.ts";
-import { deployedRelease, recordActivation, releasesKept } from "../releases/history.ts";
-import { readManifest } from "../releases/manifest.ts";
+import { recordActivation, releasesKept } from "../releases/history.ts";
+import { serveChoiceOf, startingRelease } from "../releases/starting.ts";
+import type { ServeChoice } from "../releases/starting.ts";
 import type { Manifest } from "../releases/manifest.ts";
 import { releaseSwitch } from "../releases/switch.ts";
 import type { ServedRelease, Serving } from "../releases/switch.ts";
@@ -51,6 +50,8 @@ export interface SupervisorOptions extends DatabaseOptions {
    * uses them and starts none of its own.
    */
   env: NodeJS.ProcessEnv;
+  /** "sources" serves a build of the sources even after a deploy (npm start -- --sources); default WORKYARD_SERVE's. */
+  serve?: ServeChoice;
 }
 
 export interface Backends {
@@ -84,22 +85,6 @@ export interface Supervisor {
   stop(): Promise<void>;
 }
 
-/**
- * The release `npm start` serves: the one `npm run deploy` / `npm run rollback` made live, when there is one
- * (so a restart serves what was deployed, not whatever the sources are now); otherwise a build of the
- * sources (reused when unchanged).
- */
-async function startingRelease(paths: ProjectPaths): Promise<ServedRelease> {
-  const started = performance.now();
-  const deployed = await deployedRelease(paths);
-  if (deployed) {
-    const releaseDir = join(paths.releases, deployed);
-    const stale = releaseId(await sourceHash(paths)) !== deployed;
-    return { releaseDir, manifest: await readManifest(releaseDir), reused: true, ms: performance.now() - started, deployed: true, stale };
-  }
-  return { ...(await build(paths)), deployed: false, stale: false };
-}
-
 /** A settled start's value, or its failure thrown. */
 function fulfilled<T>(result: PromiseSettledResult<T>): T {
   if (result.status === "rejected") throw result.reason;
@@ -111,7 +96,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   let processes: number;
   let livenessIntervalMs: number;
   let kept: number;
+  let serve: ServeChoice;
   try {
+    serve = opts.serve ?? serveChoiceOf(opts.env);
     processes = processCount(opts.env.WORKERD_PROCESSES);
     livenessIntervalMs = livenessInterval(opts.env.WORKYARD_LIVENESS_INTERVAL_MS);
     kept = releasesKept(opts.env.RELEASES_KEPT);
@@ -119,23 +106,34 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     throw new StartError((err as Error).message);
   }
   const owned = new AsyncDisposableStack();
+  /** A stop step that says what it stopped, so a stop reads as one and not as a crash. */
+  const step = (what: string, stop: () => Promise<unknown>) => async () => {
+    const started = performance.now();
+    await stop();
+    opts.log(`  stopped ${what} (${Math.round(performance.now() - started)} ms)`);
+  };
   try {
     // The build (Wrangler child processes), the database (PGlite in this process, or PgBouncer) and the Redis
     // proxy do not depend on each other: start them at once, and own whichever started even if another failed.
     const redisStart: Promise<RedisService> = opts.env.REDIS_PROXY_URL
       ? attachRunningProxy(opts.env)
       : startRedisService({ redisUrl: opts.env.REDIS_URL, port: Number(opts.env.REDIS_PROXY_PORT ?? 0), log: opts.log });
-    const [built, databaseStarted, redisStarted] = await Promise.allSettled([startingRelease(opts.paths), startDatabase(opts), redisStart]);
-    if (databaseStarted.status === "fulfilled") owned.defer(() => databaseStarted.value.stop());
-    if (redisStarted.status === "fulfilled") owned.defer(() => redisStarted.value.stop());
-    const first = fulfilled(built);
+    const [built, databaseStarted, redisStarted] = await Promise.allSettled([
+      startingRelease(opts.paths, serve),
+      startDatabase(opts),
+      redisStart,
+    ]);
+    if (databaseStarted.status === "fulfilled") {
+      const { backend } = databaseStarted.value;
+      const what =
+        backend.kind === "embedded-pglite" ? "the embedded database" : backend.pooler.external ? "the database connections" : "PgBouncer";
+      owned.defer(step(what, () => databaseStarted.value.stop()));
+    }
+    if (redisStarted.status === "fulfilled") owned.defer(step("the Redis proxy", () => redisStarted.value.stop()));
+    const { release: first, notice } = fulfilled(built);
     const database = fulfilled(databaseStarted);
     const redisService = fulfilled(redisStarted);
-    opts.log(
-      first.deployed
-        ? `serving deployed release ${first.manifest.id}${first.stale ? " (the sources have changed since: npm run deploy ships them)" : ""}`
-        : `${first.reused ? "sources unchanged, using" : "built"} release ${first.manifest.id} (${Math.round(first.ms)} ms)`,
-    );
+    for (const line of notice) opts.log(line);
 
     let collector: Collector;
     try {
@@ -143,7 +141,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     } catch (err) {
       throw new StartError(`The collector did not start: ${(err as Error).message}`, { cause: err });
     }
-    owned.defer(() => collector.stop());
+    owned.defer(step("the collector", () => collector.stop()));
 
     const internalToken = opts.env[INTERNAL_TOKEN_VAR] || randomBytes(24).toString("base64url");
     const envFor = (manifest: Manifest) =>
@@ -189,7 +187,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       throw new StartError(`workerd did not start: ${(err as Error).message}`, { cause: err });
     }
     const serving: Serving = { release: first, live };
-    owned.defer(() => serving.live.stop());
+    owned.defer(
+      step(`workerd (${processes} process${processes === 1 ? "" : "es"}, in-flight requests drained)`, () => serving.live.stop()),
+    );
     await recordActivation(opts.paths, first.manifest.id, "start").catch((err: unknown) =>
       opts.log(`could not record the live release: ${(err as Error).message}`),
     );
@@ -200,11 +200,15 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         internalUrl: sockets.internalUrl,
         internalToken,
         jobs: jobsOf(manifest.functions),
+        functions: manifest.functions.map((fn) => fn.name),
         node: opts.env.WORKYARD_NODE || undefined,
         log: opts.log,
       });
     let scheduler = opts.env.WORKYARD_SCHEDULER === "off" ? undefined : newScheduler(first.manifest);
-    owned.defer(() => scheduler?.stop());
+    owned.defer(async () => {
+      const running = scheduler;
+      if (running) await step("the cron scheduler (runs in flight finished)", () => running.stop())();
+    });
     const switcher = releaseSwitch({
       paths: opts.paths,
       kept,
