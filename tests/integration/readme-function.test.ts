@@ -4,6 +4,7 @@
  * under plain `wrangler dev` with the merged config the build leaves, as it would on Cloudflare.
  */
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -26,6 +27,39 @@ async function readmeFiles(): Promise<Map<string, string>> {
     if (named?.[1]) files.set(named[1], (body ?? "").slice(named[0].length));
   }
   return files;
+}
+
+/** Runs plain `wrangler dev -c <config>` from the project root and answers `probe`'s first response, read, then stops it. */
+async function underWranglerDev(
+  root: string,
+  config: string,
+  probe: (base: string) => Promise<Response>,
+): Promise<{ status: number; body: unknown }> {
+  const port = await freePort();
+  const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
+  const child = spawn(
+    process.execPath,
+    [wrangler, "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--log-level", "warn"],
+    {
+      cwd: root,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let output = "";
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+  try {
+    const deadline = Date.now() + 45_000;
+    while (Date.now() < deadline && child.exitCode === null) {
+      const res = await probe(`http://127.0.0.1:${port}/`).catch(() => undefined);
+      if (res) return { status: res.status, body: await res.json() };
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error(`wrangler dev did not answer:\n${output}`);
+  } finally {
+    child.kill("SIGTERM");
+  }
 }
 
 const post = (url: string, body: unknown) =>
@@ -67,34 +101,10 @@ describe("the README's first function", () => {
   });
 
   it("runs under plain wrangler dev with the merged config the build leaves", async () => {
-    const config = join(project.paths.work, "wrangler", "greet.json");
-    const port = await freePort();
-    const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
-    const child = spawn(
-      process.execPath,
-      [wrangler, "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--log-level", "warn"],
-      {
-        cwd: project.paths.root,
-        env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
+    const res = await underWranglerDev(project.paths.root, join(project.paths.work, "wrangler", "greet.json"), (base) =>
+      post(base, { name: "Ada" }),
     );
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    try {
-      let res: Response | undefined;
-      const deadline = Date.now() + 45_000;
-      while (!res && Date.now() < deadline && child.exitCode === null) {
-        res = await post(`http://127.0.0.1:${port}/`, { name: "Ada" }).catch(() => undefined);
-        if (!res) await new Promise((r) => setTimeout(r, 250));
-      }
-      expect(res?.status, `wrangler dev did not answer:\n${output}`).toBe(200);
-      if (!res) return;
-      expect(await res.json()).toEqual({ message: "Hello, Ada" });
-    } finally {
-      child.kill("SIGTERM");
-    }
+    expect(res).toEqual({ status: 200, body: { message: "Hello, Ada" } });
   }, 60_000);
 });
 
@@ -113,6 +123,21 @@ describe("the README's first function without its wrangler.toml", () => {
       expect(out.code).toBe(0);
       expect(out.stderr).toContain("warning: functions/greet requires GREETING (defineEnv) but nothing sets it");
       expect(out.stderr).toContain("under [vars] in functions/greet/wrangler.toml");
+    } finally {
+      await project.dispose();
+    }
+  }, 120_000);
+});
+
+describe("plain wrangler dev on a built config", () => {
+  it("gets the secrets of the project's .dev.vars, as npm run dev does", async () => {
+    const project = await createTestProject({ realFunctions: false, fixtures: ["secret"] });
+    try {
+      await writeFile(join(project.paths.root, ".dev.vars"), "WORKYARD_TEST_SECRET=from-dev-vars\n");
+      await build(project.paths);
+      const res = await underWranglerDev(project.paths.root, join(project.paths.work, "wrangler", "secret.json"), (base) => fetch(base));
+      const sha256 = createHash("sha256").update("from-dev-vars").digest("hex");
+      expect(res).toEqual({ status: 200, body: { present: true, sha256 } });
     } finally {
       await project.dispose();
     }

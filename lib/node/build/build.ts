@@ -11,7 +11,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
 import { requiredEnv, unsetEnv } from "./env-reads.ts";
-import { BundleError, bundlePlatformWorker, bundleWorker, writeWranglerConfig } from "./bundle.ts";
+import { BundleError, bundlePlatformWorker, bundleWorker, linkLocalSecrets, writeWranglerConfig } from "./bundle.ts";
 import { fileHash } from "./bundle-cache.ts";
 import { checkCrons } from "../cron/crons.ts";
 import { gitCommit } from "./git-commit.ts";
@@ -82,6 +82,7 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
   const functions = await discoverFunctions(paths.functions, paths.sharedConfig);
   checkCrons(functions.map((f) => ({ name: f.name, crons: f.config.triggers?.crons ?? [] })));
   const gatewayEntryFile = await writeGatewayEntry(paths, shared.compatibility_date, functions);
+  await linkLocalSecrets(paths.wranglerConfigs, paths.root);
   const gatewayConfig: MergedConfig = {
     name: "_gateway",
     main: gatewayEntryFile.file,

@@ -4,7 +4,7 @@
  * tail), which never go to Cloudflare, are bundled with esbuild directly: a Wrangler run costs about 2 s
  * of CPU, most of it loading Wrangler, and they need none of what Wrangler adds.
  */
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { basename, dirname, join, relative } from "node:path";
 import { stripVTControlCharacters } from "node:util";
@@ -39,6 +39,22 @@ export async function writeWranglerConfig(dir: string, config: MergedConfig, fil
   const main = relative(dir, config.main);
   await writeFile(file, `${JSON.stringify({ ...config, main }, null, 2)}\n`);
   return file;
+}
+
+/**
+ * Plain `wrangler dev -c .workyard/wrangler/<name>.json` reads `.dev.vars` (or `.env`) beside the config, not at the
+ * project root where they are kept: a link to each (even before the file exists) gives it the same secrets as
+ * `npm run dev`, without copying a secret anywhere.
+ */
+export async function linkLocalSecrets(dir: string, root: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const name of [".dev.vars", ".env"]) {
+    const link = join(dir, name);
+    const target = relative(dir, join(root, name));
+    if ((await readlink(link).catch(() => undefined)) === target) continue;
+    await rm(link, { force: true });
+    await symlink(target, link);
+  }
 }
 
 /** Keeps what Wrangler said about the failure and drops its banner and log-file notice. */
