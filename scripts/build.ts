@@ -15,7 +15,7 @@ const { values } = cliArgs(
 
 const force = values.force === true;
 await runCommand(async () => {
-  const { releaseDir, manifest, reused, ms } = await build(projectPaths(process.env.WORKYARD_ROOT), { force });
+  const { releaseDir, manifest, reused, ms } = await build(projectPaths(process.env.WORKYARD_ROOT), { force, log: console.log });
   console.log(`${reused ? "unchanged, reusing" : "built"} release ${manifest.id} in ${Math.round(ms)} ms: ${releaseDir}`);
   for (const fn of manifest.functions) {
     console.log(`  ${fn.route.padEnd(24)} ${(fn.bytes / 1024).toFixed(0).padStart(5)} KiB  ${fn.sha256.slice(0, 12)}`);

@@ -16,11 +16,15 @@ const started = performance.now();
 const log = (line: string) => console.log(`workyard: ${line}`);
 const seconds = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
 
+log(
+  `preparing the first start: building the release${process.env.DATABASE_URL ? "" : " and creating the embedded database"} (a minute or two the first time; WORKYARD_SKIP_PREPARE=1 skips it)`,
+);
 const [release, database] = await Promise.allSettled([
-  build(paths).then((r) => log(`${r.reused ? "release unchanged" : "built release"} ${r.manifest.id} (${seconds()})`)),
+  build(paths, { log }).then((r) => log(`${r.reused ? "release unchanged" : "built release"} ${r.manifest.id} (${seconds()})`)),
   process.env.DATABASE_URL
     ? Promise.resolve()
-    : startMigratedEmbeddedPostgres(paths.embeddedDb, paths.migrations, log).then(async (db) => {
+    : (log(`creating the embedded database in ${paths.embeddedDb}...`),
+      startMigratedEmbeddedPostgres(paths.embeddedDb, paths.migrations, log)).then(async (db) => {
         await db.stop();
         log(`embedded database ready in ${paths.embeddedDb} (${seconds()})`);
       }),

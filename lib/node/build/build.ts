@@ -69,7 +69,10 @@ async function describeModule(releaseDir: string, module: string, config: Merged
 }
 
 /** Builds a release for the current sources, or returns the existing one when nothing changed. */
-export async function build(paths: ProjectPaths, { force = false } = {}): Promise<BuildResult> {
+export async function build(
+  paths: ProjectPaths,
+  { force = false, log }: { force?: boolean; log?: (line: string) => void } = {},
+): Promise<BuildResult> {
   const started = performance.now();
   const hash = await sourceHash(paths);
   const id = releaseId(hash);
@@ -135,13 +138,22 @@ export async function build(paths: ProjectPaths, { force = false } = {}): Promis
     { name: "_tail", config: tailConfig, out: "tail", platform: true },
     ...functionJobs,
   ];
+  log?.(
+    `building release ${id}: ${functions.length} function${functions.length === 1 ? "" : "s"} and the platform's workers, ${limit.concurrency} at a time...`,
+  );
+  let done = 0;
   try {
     const results = await Promise.allSettled(
       jobs.map((job) =>
         limit(async () => {
-          if (job.platform) return `${job.out}/${await bundlePlatformWorker(job.name, job.config, join(staging, job.out), paths.root)}`;
-          const configFile = await writeWranglerConfig(paths.wranglerConfigs, job.config, job.file);
-          const file = await bundleWorker(job.name, configFile, join(staging, job.out), paths.logs, paths.root, cache);
+          const jobStarted = performance.now();
+          let file: string;
+          if (job.platform) file = await bundlePlatformWorker(job.name, job.config, join(staging, job.out), paths.root);
+          else {
+            const configFile = await writeWranglerConfig(paths.wranglerConfigs, job.config, job.file);
+            file = await bundleWorker(job.name, configFile, join(staging, job.out), paths.logs, paths.root, cache);
+          }
+          log?.(`  [${++done}/${jobs.length}] ${job.name.replace(/^_/, "")} (${((performance.now() - jobStarted) / 1000).toFixed(1)} s)`);
           return `${job.out}/${file}`;
         }),
       ),

@@ -42,7 +42,7 @@ export async function deploy(paths: ProjectPaths, log: (line: string) => void): 
   log("building...");
   let built;
   try {
-    built = await build(paths);
+    built = await build(paths, { log });
   } catch (err) {
     const why = err instanceof BuildError ? err.message : `The build failed: ${describeFailure(err)}`;
     throw new UserError(`${why}\n\nNothing was deployed; the live release keeps serving.`, { cause: err });

@@ -29,11 +29,15 @@ export function serveChoiceOf(env: NodeJS.ProcessEnv, sourcesFlag = false): Serv
 }
 
 /** The release to start with, and the lines that tell the operator which and why. */
-export async function startingRelease(paths: ProjectPaths, choice: ServeChoice): Promise<{ release: ServedRelease; notice: string[] }> {
+export async function startingRelease(
+  paths: ProjectPaths,
+  choice: ServeChoice,
+  log?: (line: string) => void,
+): Promise<{ release: ServedRelease; notice: string[] }> {
   const started = performance.now();
   const deployed = await deployedRelease(paths);
   if (!deployed || choice === "sources") {
-    const built = await build(paths);
+    const built = await build(paths, { log });
     const what = `${built.reused ? "sources unchanged, using" : "built"} release ${built.manifest.id} (${Math.round(built.ms)} ms)`;
     const passedOver =
       deployed && deployed !== built.manifest.id ? [`  serving the sources, not the deployed release ${deployed} (--sources)`] : [];

@@ -119,7 +119,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       ? attachRunningProxy(opts.env)
       : startRedisService({ redisUrl: opts.env.REDIS_URL, port: Number(opts.env.REDIS_PROXY_PORT ?? 0), log: opts.log });
     const [built, databaseStarted, redisStarted] = await Promise.allSettled([
-      startingRelease(opts.paths, serve),
+      startingRelease(opts.paths, serve, opts.log),
       startDatabase(opts),
       redisStart,
     ]);
