@@ -2,7 +2,7 @@
  * Helpers for the Redis proxy tests: is a real Redis there, a private redis-server to kill and restart,
  * raw HTTP calls, and a Server-Sent Events reader.
  */
-import { spawn } from "node:child_process";
+import { spawnTied } from "../../lib/node/common/tied-child.ts";
 import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
@@ -59,7 +59,8 @@ export class PrivateRedis {
   }
 
   async start(): Promise<void> {
-    this.child = spawn(
+    // Tied to this process: a test run killed outright leaves no redis-server behind.
+    this.child = spawnTied(
       REDIS_SERVER_BINARY,
       ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
       { stdio: "ignore" },

@@ -2,14 +2,16 @@
  * Decides which real backends the test run uses, and says so. PostgreSQL: TEST_DATABASE_URL when set,
  * else the machine's server on 127.0.0.1:5432 when it answers, else the embedded PGlite default. A real
  * server gets a fresh database for this run, dropped at the end. TEST_DATABASE=embedded forces PGlite.
- * Redis: TEST_REDIS_URL (used as is, never emptied), else the machine's on 127.0.0.1:6379 when it answers (in an
- * empty logical database claimed for this run, emptied at its end), else the in-memory backend (TEST_REDIS=memory
+ * Redis: TEST_REDIS_URL (used as is, never emptied), else a private redis-server when the machine has the binary, else
+ * the machine's on 127.0.0.1:6379 when it answers (in an empty logical database claimed for this run, emptied at its
+ * end), else the in-memory backend (TEST_REDIS=memory
  * forces it). Under CI=true a missing PostgreSQL or Redis fails the run instead of falling back.
  */
 import { connect } from "node:net";
 import { Redis } from "ioredis";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
+import { freePort, haveRedisServer, PrivateRedis } from "../helpers/redis-servers.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -81,6 +83,15 @@ async function chooseRedis(project: TestProject): Promise<(() => Promise<void>) 
     console.log(`[backends] redis: ${process.env.TEST_REDIS_URL} (TEST_REDIS_URL; nothing is emptied there)`);
     project.provide("redisUrl", process.env.TEST_REDIS_URL);
     return undefined;
+  }
+  // A redis-server of the run's own (the machine's binary, a free loopback port, nothing saved): the machine's Redis
+  // and its data are not touched at all.
+  if (!forced && haveRedisServer()) {
+    const own = new PrivateRedis(await freePort());
+    await own.start();
+    console.log(`[backends] redis: ${own.url} (a private redis-server for this run, stopped at its end)`);
+    project.provide("redisUrl", own.url);
+    return () => own.kill();
   }
   const machine = !forced && (await answers("127.0.0.1", 6379));
   const claimed = machine ? await claimEmptyDatabase("redis://127.0.0.1:6379") : undefined;
