@@ -39,10 +39,13 @@ await runCommand(async () => {
     node: process.execPath,
     pgbouncerBin: findPgbouncer(),
     databaseUrl: process.env.DATABASE_URL,
+    redisUrl: process.env.REDIS_URL || undefined,
     ...given,
   });
+  if (!given.domain) console.warn("note: no --domain given: Caddy is set up for example.com; run again with --domain <your host name>");
   if (values["dry-run"]) {
-    const plan = setupPlan({ ...options, databaseUrl: options.databaseUrl && redactUrl(options.databaseUrl) }, () => "GENERATED");
+    const redacted = { databaseUrl: options.databaseUrl && redactUrl(options.databaseUrl), redisUrl: redactUrl(options.redisUrl) };
+    const plan = setupPlan({ ...options, ...redacted }, () => "GENERATED");
     console.log("setup:server --dry-run: this is what an install would do; nothing was written or run.\n");
     process.stdout.write(formatPlan(plan));
   } else if (typeof values.out === "string") {
@@ -50,7 +53,6 @@ await runCommand(async () => {
     console.log(`wrote ${written.length} files under ${values.out}:`);
     for (const f of written) console.log(`  ${f}`);
   } else {
-    if (!given.domain) console.warn("note: no --domain given: Caddy is set up for example.com; run again with --domain <your host name>");
     await installPlan(setupPlan(options), options.user, (line) => console.log(line));
   }
 }, "setup:server: ");
