@@ -32,7 +32,19 @@ const repo = projectPaths().root;
 const dir = await mkdtemp(join(tmpdir(), "workyard-walk-"));
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-const env = { ...process.env, PORT: String(port), CI: "", DATABASE_URL: "", REDIS_URL: "", WORKYARD_ROOT: "", FORCE_COLOR: "0" };
+// What a newcomer's shell has: none of this run's or this repository's settings.
+const env: NodeJS.ProcessEnv = {
+  ...Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^(CI|DATABASE_URL|REDIS_URL|WORKYARD_.*|TEST_.*|npm_.*|INIT_CWD)$/.test(name)),
+  ),
+  // Without the PATH entries `npm run` added for this repository (its node_modules/.bin, its Node).
+  PATH: (process.env.PATH ?? "")
+    .split(":")
+    .filter((p) => !p.startsWith(repo) && !p.includes("node_modules"))
+    .join(":"),
+  PORT: String(port),
+  FORCE_COLOR: "0",
+};
 const walkStarted = performance.now();
 let server: { child: ChildProcess; output: () => string; exited: Promise<unknown> } | undefined;
 

@@ -19,8 +19,13 @@ export interface ProjectPaths {
   controlInfo: string;
 }
 
-/** The paths of the project rooted at `root` (default: this repository; the scripts take WORKYARD_ROOT). */
-export function projectPaths(root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")): ProjectPaths {
+/**
+ * The paths of the project rooted at `given` (default: this repository; the scripts take WORKYARD_ROOT), always
+ * absolute: an empty WORKYARD_ROOT is unset, and a relative one is taken from the current folder once, here, so that
+ * child processes started elsewhere (Wrangler, workerd) see the same files.
+ */
+export function projectPaths(given?: string): ProjectPaths {
+  const root = given ? resolve(given) : resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
   const work = join(root, ".workyard");
   return {
     root,
