@@ -199,6 +199,7 @@ try {
   });
 
   await step("npm run internal and npm run crons: metrics, readiness, the crons with their runs", async () => {
+    assert.equal((await fetch(`${base}/hello`)).status, 200);
     const metrics = await npm(["run", "internal", "--", "/metrics"]);
     assert.equal(metrics.exitCode, 0, metrics.all);
     assert.match(metrics.all, /^workyard_requests_total\{.*function="hello"/m);
