@@ -206,7 +206,8 @@ try {
     const ready = await npm(["run", "--silent", "internal", "--", "/readyz"]);
     assert.equal((JSON.parse(ready.stdout) as { ok: boolean }).ok, true);
     const crons = await npm(["run", "crons"]);
-    assert.match(crons.all, /links {2}"\* \* \* \* \*"\n {2}next: \d{4}-/);
+    assert.equal(crons.exitCode, 0, `npm run crons: ${crons.exitCode} ${crons.all}`);
+    assert.match(crons.all, /links {2}"\* \* \* \* \*".*\n {2}next: \d{4}-/);
     assert.match(crons.all, /manual\s+ok/);
   });
 
