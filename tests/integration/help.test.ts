@@ -12,7 +12,7 @@ const root = projectPaths().root;
 const scripts = Object.entries(
   (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts,
 )
-  .filter(([, command]) => /^node scripts\/[\w-]+\.ts$/.test(command))
+  .filter(([, command]) => /^node (scripts|tests\/walkthrough)\/[\w-]+\.ts$/.test(command))
   .map(([name, command]) => ({ name, file: command.slice("node ".length) }));
 
 describe("every command", () => {
