@@ -1,7 +1,8 @@
 /**
  * Which release is live, which were live before, and which are kept. Files under .workyard/run/:
  *   current        the release `npm run deploy` / `npm run rollback` made live: `npm start` serves it
- *   history.json   every activation (start, deploy, rollback), oldest first: what rollback returns to
+ *   history.json   every activation (start, deploy, rollback; "sources": a start told to serve the sources over the
+ *                  deployed release), oldest first: what rollback returns to
  * Release folders are immutable (named by the hash of their sources), so going back is only a switch.
  */
 import { existsSync } from "node:fs";
@@ -13,7 +14,7 @@ import type { Manifest } from "./manifest.ts";
 import type { ProjectPaths } from "../common/paths.ts";
 
 export type Activation = z.infer<typeof activationSchema>;
-const activationSchema = z.object({ id: z.string(), at: z.string(), how: z.enum(["start", "deploy", "rollback"]) });
+const activationSchema = z.object({ id: z.string(), at: z.string(), how: z.enum(["start", "sources", "deploy", "rollback"]) });
 const historySchema = z.array(activationSchema);
 
 /** How many releases `npm run deploy` keeps (RELEASES_KEPT); the live one and its predecessor are always kept. */
@@ -52,13 +53,16 @@ export async function readHistory(paths: ProjectPaths): Promise<Activation[]> {
 export async function recordActivation(paths: ProjectPaths, id: string, how: Activation["how"]): Promise<Activation[]> {
   const history = [...(await readHistory(paths)), { id, at: new Date().toISOString(), how }].slice(-HISTORY_KEPT);
   await writeAtomic(historyFile(paths), `${JSON.stringify(history, null, 2)}\n`);
-  if (how !== "start") await writeAtomic(currentFile(paths), `${id}\n`);
+  if (how === "deploy" || how === "rollback") await writeAtomic(currentFile(paths), `${id}\n`);
   return history;
 }
 
-/** The release that was live before `live`: what `npm run rollback` returns to. */
+/**
+ * The release that was live before `live`: what `npm run rollback` returns to. A start that served the sources over
+ * the deployed release (`npm start -- --sources`) was a look, not a release anyone shipped: it is passed over.
+ */
 export function previousRelease(history: readonly Activation[], live: string): string | undefined {
-  return history.findLast((a) => a.id !== live)?.id;
+  return history.findLast((a) => a.id !== live && a.how !== "sources")?.id;
 }
 
 export interface ReleaseInfo {

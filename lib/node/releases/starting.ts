@@ -47,7 +47,7 @@ export async function startingRelease(
   const manifest = await readManifest(releaseDir);
   const stale = releaseId(await sourceHash(paths)) !== deployed;
   const release: ServedRelease = { releaseDir, manifest, reused: true, ms: performance.now() - started, deployed: true, stale };
-  const at = (await readHistory(paths)).findLast((a) => a.id === deployed && a.how !== "start");
+  const at = (await readHistory(paths)).findLast((a) => a.id === deployed && (a.how === "deploy" || a.how === "rollback"));
   const how = at ? ` (${at.how === "deploy" ? "deployed" : "rolled back to"} ${at.at.slice(0, 16).replace("T", " ")} UTC)` : "";
   if (!stale) return { release, notice: [`serving the deployed release ${deployed}${how}; the sources are the same`] };
   return {

@@ -14,7 +14,7 @@ import { startCollector } from "../observe/collector.ts";
 import type { Collector } from "../observe/collector.ts";
 import { collectorSettings } from "../observe/settings.ts";
 import { removeObserveInfo, writeObserveInfo } from "../observe/run-info.ts";
-import { recordActivation, releasesKept } from "../releases/history.ts";
+import { deployedRelease, recordActivation, releasesKept } from "../releases/history.ts";
 import { serveChoiceOf, startingRelease } from "../releases/starting.ts";
 import type { ServeChoice } from "../releases/starting.ts";
 import type { Manifest } from "../releases/manifest.ts";
@@ -190,7 +190,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     owned.defer(
       step(`workerd (${processes} process${processes === 1 ? "" : "es"}, in-flight requests drained)`, () => serving.live.stop()),
     );
-    await recordActivation(opts.paths, first.manifest.id, "start").catch((err: unknown) =>
+    const passedOver = serve === "sources" && (await deployedRelease(opts.paths)) !== undefined;
+    await recordActivation(opts.paths, first.manifest.id, passedOver ? "sources" : "start").catch((err: unknown) =>
       opts.log(`could not record the live release: ${(err as Error).message}`),
     );
 
