@@ -1,9 +1,10 @@
 /** The build with real Wrangler: a release per source state, reuse when unchanged, failures named. */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build, BuildError } from "../../lib/node/build/build.ts";
+import { projectPaths } from "../../lib/node/common/paths.ts";
 import { installedVersion, workerdPackageBinary } from "../../lib/node/ops/toolchain/versions.ts";
 import { createTestProject } from "../helpers/test-project.ts";
 import type { TestProject } from "../helpers/test-project.ts";
@@ -99,6 +100,29 @@ describe("build", () => {
     // --force makes every bundle again (the same bytes from the same sources).
     const forced = await build(project.paths, { force: true });
     expect(hashes(forced.manifest)).toEqual(now);
+  });
+
+  it("in a copied project, builds the copy's sources: a bundle is reused only when the copy's own files match", async () => {
+    await build(project.paths);
+    const copyRoot = `${project.paths.root}-copy`;
+    await cp(project.paths.root, copyRoot, { recursive: true, verbatimSymlinks: true });
+    try {
+      const copy = projectPaths(copyRoot);
+      const entry = join(copy.functions, "hello", "index.ts");
+      await writeFile(entry, `${await readFile(entry, "utf8")}\nconsole.log("copied-project-marker");\n`);
+      const built = await build(copy);
+      const hello = built.manifest.functions.find((f) => f.name === "hello");
+      // (includes, not toContain: a failure would print a whole bundle)
+      const has = async (dir: string, module = "") => (await readFile(join(dir, module), "utf8")).includes("copied-project-marker");
+      expect(await has(built.releaseDir, hello?.module)).toBe(true);
+      expect(await has(built.releaseDir, built.manifest.gateway.module)).toBe(true);
+      // The original is untouched and its own bundles are still its own.
+      const original = await build(project.paths);
+      const own = original.manifest.functions.find((f) => f.name === "hello");
+      expect(await has(original.releaseDir, own?.module)).toBe(false);
+    } finally {
+      await rm(copyRoot, { recursive: true, force: true });
+    }
   });
 
   it("fails with the function's name and Wrangler's message, and leaves no half-written release", async () => {

@@ -3,19 +3,22 @@
  * bundles whose inputs changed. An entry holds a bundle's files and what went into it: the Wrangler config it
  * was made from, the locked dependencies, and every project file esbuild read (from Wrangler's `--metafile`)
  * with its content hash. It is used only when all of them are unchanged; files under node_modules are covered
- * by the lock file's hash.
+ * by the lock file's hash. Inputs are recorded relative to the project, so a copied or moved project checks its own
+ * files, never the folder it was copied from (a copy once reused the original's bundles and deployed stale code).
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, relative, resolve } from "node:path";
 import { z } from "zod";
 
 const entrySchema = z.object({
   key: z.string(),
   module: z.string(),
-  /** Absolute path → sha256 of each project file the bundle was made from. */
+  /** Path relative to the project → sha256 of each project file the bundle was made from. */
   inputs: z.record(z.string(), z.string()),
+  /** 2: inputs relative to the project (entries of version 1 held absolute paths and are not used). */
+  version: z.literal(2),
 });
 
 const metafileSchema = z.object({ inputs: z.record(z.string(), z.unknown()) });
@@ -33,12 +36,18 @@ export async function bundleKey(configFile: string, lockHash: string): Promise<s
 }
 
 /** Copies the cached bundle of `name` into `outDir` when nothing that went into it changed; returns its module, or undefined. */
-export async function restoreBundle(cacheDir: string, name: string, key: string, outDir: string): Promise<string | undefined> {
+export async function restoreBundle(
+  cacheDir: string,
+  name: string,
+  key: string,
+  outDir: string,
+  root: string,
+): Promise<string | undefined> {
   const dir = join(cacheDir, name);
   const parsed = entrySchema.safeParse(await readFile(join(dir, "entry.json"), "utf8").then(JSON.parse, () => undefined));
   if (!parsed.success || parsed.data.key !== key) return undefined;
   for (const [file, hash] of Object.entries(parsed.data.inputs)) {
-    if ((await fileHash(file)) !== hash) return undefined;
+    if (isAbsolute(file) || (await fileHash(resolve(root, file))) !== hash) return undefined;
   }
   await mkdir(outDir, { recursive: true });
   for (const file of await readdir(join(dir, "files"))) await cp(join(dir, "files", file), join(outDir, file));
@@ -47,7 +56,8 @@ export async function restoreBundle(cacheDir: string, name: string, key: string,
 
 /**
  * Keeps the bundle Wrangler just wrote to `outDir`, with the inputs its metafile lists (paths relative to
- * `metafileBase`, the folder of the config Wrangler read). A cache that cannot be written only costs the next build time.
+ * `metafileBase`, the folder of the config Wrangler read), relative to the project `root`. A cache that cannot be
+ * written only costs the next build time.
  */
 export async function storeBundle(
   cacheDir: string,
@@ -57,6 +67,7 @@ export async function storeBundle(
   module: string,
   metafile: string,
   metafileBase: string,
+  root: string,
 ): Promise<void> {
   const meta = metafileSchema.safeParse(await readFile(metafile, "utf8").then(JSON.parse, () => undefined));
   if (!meta.success) return;
@@ -69,13 +80,13 @@ export async function storeBundle(
       if (existsSync(file)) return; // unreadable: do not cache what cannot be checked
       continue; // a virtual module of esbuild's or Wrangler's
     }
-    inputs[file] = hash;
+    inputs[relative(root, file)] = hash;
   }
   const dir = join(cacheDir, name);
   const staging = `${dir}.tmp-${process.pid}`;
   await rm(staging, { recursive: true, force: true });
   await cp(outDir, join(staging, "files"), { recursive: true });
-  await writeFile(join(staging, "entry.json"), `${JSON.stringify({ key, module, inputs }, null, 2)}\n`);
+  await writeFile(join(staging, "entry.json"), `${JSON.stringify({ key, module, inputs, version: 2 }, null, 2)}\n`);
   await rm(dir, { recursive: true, force: true });
   await rename(staging, dir);
 }

@@ -89,12 +89,12 @@ export async function bundleWorker(
 ): Promise<string> {
   if (!cache) return runWrangler(name, configFile, outDir, logDir, root);
   const key = await bundleKey(configFile, cache.lockHash);
-  const cached = await restoreBundle(cache.dir, name, key, outDir);
+  const cached = await restoreBundle(cache.dir, name, key, outDir, root);
   if (cached) return cached;
   await mkdir(cache.dir, { recursive: true });
   const metafile = join(cache.dir, `${name}.metafile.json`);
   const module = await runWrangler(name, configFile, outDir, logDir, root, metafile);
-  await storeBundle(cache.dir, name, key, outDir, module, metafile, dirname(configFile)).catch(() => undefined);
+  await storeBundle(cache.dir, name, key, outDir, module, metafile, dirname(configFile), root).catch(() => undefined);
   await rm(metafile, { force: true });
   return module;
 }
