@@ -107,6 +107,12 @@ async function pendingClicks(c: Context, code: string): Promise<number> {
   }
 }
 
+/**
+ * The URL as a Location header may carry it: every character outside visible ASCII (controls such as U+0085, spaces,
+ * non-ASCII) percent-encoded as UTF-8, the rest exactly as stored.
+ */
+const safeLocation = (url: string) => url.replace(/[^\x21-\x7e]/gu, (ch) => encodeURIComponent(ch));
+
 const app = createApp();
 app.use(database());
 
@@ -158,8 +164,11 @@ app.get("/:code", params, async (c) => {
   if (!target) throw new ApiError(404, `No link "${code}"`);
   if (target.expiresAt !== null && target.expiresAt <= Date.now())
     throw new ApiError(410, `The link "${code}" has expired`, { code: "expired" });
-  c.executionCtx.waitUntil(countClick(c, code).catch((err: unknown) => console.error(`click not counted for ${code}`, err)));
-  return c.redirect(target.url, 302);
+  // A HEAD (a link checker, a preview) is not a click.
+  if (c.req.method !== "HEAD") {
+    c.executionCtx.waitUntil(countClick(c, code).catch((err: unknown) => console.error(`click not counted for ${code}`, err)));
+  }
+  return c.redirect(safeLocation(target.url), 302);
 });
 
 app.get("/:code/stats", params, async (c) => {

@@ -1,6 +1,7 @@
 /**
  * Maps database failures to what a client should see. Connection failures (PostgreSQL or PgBouncer
- * down, refused, timed out) are a 503 with Retry-After; constraint violations are 409/400; anything
+ * down, refused, timed out) are a 503 with Retry-After; constraint violations are 409/400, data exceptions (a value
+ * PostgreSQL cannot take, SQLSTATE class 22) 400; anything
  * else is a plain 500. No SQL, stack or connection string ever reaches the client.
  */
 import { ApiError } from "./errors.ts";
@@ -58,6 +59,11 @@ export function databaseApiError(err: unknown): ApiError | undefined {
   }
   const e = err as MaybePgError;
   if (e?.name !== "PostgresError" || typeof e.code !== "string") return undefined;
+  // Class 22, data exception: a value the client sent that PostgreSQL cannot take (too long, out of range such as
+  // the year 0000, malformed, a NUL in text): the request's fault, never the server's.
+  if (e.code.startsWith("22")) {
+    return new ApiError(400, "A value is missing, too long or of the wrong form", { code: "invalid_value", cause: err });
+  }
   switch (e.code) {
     case "23505":
       return new ApiError(409, "That already exists", { code: "conflict", cause: err });
@@ -68,11 +74,6 @@ export function databaseApiError(err: unknown): ApiError | undefined {
       });
     case "23502":
     case "23514":
-    case "22001":
-    case "22003":
-    case "22P02":
-    case "22021": // a NUL or an invalid byte sequence in text: PostgreSQL cannot store it
-    case "22P05":
       return new ApiError(400, "A value is missing, too long or of the wrong form", { code: "invalid_value", cause: err });
     case "40001":
     case "40P01":

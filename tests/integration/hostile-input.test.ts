@@ -294,6 +294,32 @@ describe("SQL metacharacters", () => {
   });
 });
 
+describe("links: what a redirect sends and counts", () => {
+  it("a stored URL with controls or non-ASCII goes out percent-encoded in Location, never raw", async () => {
+    const code = `u${Date.now().toString(36)}`;
+    await stack.sql`insert into links (code, url) values (${code}, ${"https://example.com/a\u0085b é"})`;
+    const res = await fetch(`${stack.sup.url}/links/${code}`, { redirect: "manual" });
+    expect(res.status).toBe(302);
+    expect(res.headers.get("location")).toBe("https://example.com/a%C2%85b%20%C3%A9");
+    await stack.sql`delete from links where code = ${code}`;
+  });
+
+  it("HEAD is not a click", async () => {
+    const created = await post("/links", JSON.stringify({ url: "https://example.com/head" }), bearer(user.accessToken));
+    const code = (created.body as unknown as { code: string }).code;
+    for (let i = 0; i < 3; i++)
+      expect((await fetch(`${stack.sup.url}/links/${code}`, { method: "HEAD", redirect: "manual" })).status).toBe(302);
+    await fetch(`${stack.sup.url}/links/${code}`, { redirect: "manual" });
+    await expect.poll(async () => (await stack.call(`/links/${code}/stats`)).body, { timeout: 5000 }).toMatchObject({ clicks: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await stack.call(`/links/${code}/stats`)).body).toMatchObject({ clicks: 1 });
+  });
+
+  it("a value PostgreSQL cannot take (the year 0000) is a 400, not a 500", async () => {
+    expectClientError(await stack.call("/links?before=0000-01-01T00:00:00Z"), ["invalid_value", "invalid_input"]);
+  });
+});
+
 describe("path traversal, and the internal surface from the public port", () => {
   const targets = [
     "/healthz",
