@@ -13,7 +13,7 @@ import type { Env as HonoEnv, Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { bodyLimit, discardUnreadBody } from "./body-limit.ts";
+import { bodyFailureOf, bodyLimit, discardUnreadBody } from "./body-limit.ts";
 import { corsFromSettings } from "./cors.ts";
 import { databaseApiError } from "./db-errors.ts";
 import { errorDetails } from "./error-details.ts";
@@ -30,7 +30,8 @@ export interface AppOptions {
 /** Answers an error in the standard JSON shape. */
 export function renderError(thrown: Error, c: Context): Response {
   const id = c.get("requestId") ?? "unknown";
-  const err = databaseApiError(thrown) ?? thrown;
+  // An error the app means (ApiError, HTTPException) is never taken for a database failure, whatever its message.
+  const err = thrown instanceof HTTPException ? (bodyFailureOf(c.req.raw) ?? thrown) : (databaseApiError(thrown) ?? thrown);
   if (err !== thrown) console.error(`database error in ${c.req.method} ${c.req.path} [${id}]`, errorDetails(thrown));
   if (err instanceof ApiError) {
     // Set on the context too: Hono copies headers set earlier in the request (e.g. by an earlier rate limit)

@@ -9,7 +9,7 @@
  * small request, at the price of sharing globals and compatibility settings with the other such functions.
  * The build generates an entry module that passes those handlers to `createGateway`.
  */
-import { discardUnreadBody } from "../sdk/body-limit.ts";
+import { discardUnreadBody, hasBodyItCannotHave } from "../sdk/body-limit.ts";
 import { clientIpOf } from "../sdk/client-ip.ts";
 import { holdWhileDraining } from "./drain.ts";
 import { errorResponse } from "../sdk/errors.ts";
@@ -213,10 +213,15 @@ async function handle(
     return errorResponse(404, `No function named "${name.slice(0, 64)}"; see / for the list`, requestId);
   }
 
+  if (hasBodyItCannotHave(request)) {
+    // Forwarding it would throw (a Request with a GET or HEAD method cannot have a body): the client's 400, not a 500.
+    await discardUnreadBody(request);
+    return errorResponse(400, `A ${request.method} request cannot have a body`, requestId, { code: "invalid_body" });
+  }
   const length = Number(request.headers.get("content-length") ?? 0);
   if (length > route.maxBodyBytes) {
     // Answering while the client is still sending makes workerd reset the connection (body-limit.ts): read and
-    // drop a body of moderate size first.
+    // drop a body of moderate size first, briefly.
     await discardUnreadBody(request);
     return errorResponse(413, `Request body is larger than ${route.maxBodyBytes} bytes`, requestId);
   }

@@ -55,3 +55,28 @@ export function rawRequest(port: number, head: string, body = "", host = "127.0.
     socket.on("close", finish);
   });
 }
+
+/**
+ * Opens a connection, writes `data` exactly as given (no header added), and answers what came back before the server
+ * closed the connection or `timeoutMs` passed: the raw text, and whether the server closed it.
+ */
+export function rawExchange(port: number, data: string, timeoutMs = 5000): Promise<{ raw: string; status: number; closed: boolean }> {
+  return new Promise((resolve) => {
+    let raw = "";
+    let closed = false;
+    const socket = connect({ host: "127.0.0.1", port }, () => socket.write(data));
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ raw, status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(raw)?.[1] ?? 0), closed });
+    };
+    const timer = setTimeout(done, timeoutMs);
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (raw += chunk));
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      closed = true;
+      done();
+    });
+  });
+}

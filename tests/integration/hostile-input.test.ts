@@ -5,11 +5,12 @@
  * clear 4xx in the one error shape, the process must keep serving, and the database must show nothing written
  * that should not be (rows are counted before and after).
  */
+import { readFile } from "node:fs/promises";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bearer, mintToken, randomIp, signUp } from "../helpers/auth.ts";
 import type { SignedUp } from "../helpers/auth.ts";
-import { rawRequest } from "../helpers/raw-http.ts";
+import { rawExchange, rawRequest } from "../helpers/raw-http.ts";
 import { expectError, startStack } from "../helpers/stack.ts";
 import type { Answer, Stack } from "../helpers/stack.ts";
 
@@ -318,6 +319,67 @@ describe("links: what a redirect sends and counts", () => {
   it("a value PostgreSQL cannot take (the year 0000) is a 400, not a 500", async () => {
     expectClientError(await stack.call("/links?before=0000-01-01T00:00:00Z"), ["invalid_value", "invalid_input"]);
   });
+});
+
+describe("bodies a client can break or hold", () => {
+  const head = (method: string, path: string, headers: string[]) =>
+    `${method} ${path} HTTP/1.1\r\nHost: x\r\n${headers.map((h) => `${h}\r\n`).join("")}\r\n`;
+  const rss = async (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+
+  it("a GET or HEAD with a body is a 400, not a 500, whatever the function", async () => {
+    for (const path of ["/hello", "/links", "/auth/me"]) {
+      const chunked = await rawExchange(
+        port,
+        `${head("GET", path, ["Transfer-Encoding: chunked", "Connection: close"])}5\r\nhello\r\n0\r\n\r\n`,
+      );
+      expect(chunked.status, chunked.raw.slice(0, 300)).toBe(400);
+      expect(chunked.raw).toContain('"code":"invalid_body"');
+      const sized = await rawExchange(port, `${head("HEAD", path, ["Content-Length: 5", "Connection: close"])}hello`);
+      expect(sized.status, sized.raw.slice(0, 300)).toBe(400);
+    }
+  });
+
+  it("a malformed chunked body is the client's 4xx, never a 5xx blamed on the database", async () => {
+    for (const chunks of [
+      "-5\r\nabc\r\n0\r\n\r\n",
+      "fffffffffffffffffff\r\nabc\r\n0\r\n\r\n",
+      `1;${"x".repeat(70_000)}\r\na\r\n0\r\n\r\n`,
+    ]) {
+      const r = await rawExchange(
+        port,
+        `${head("POST", "/hello/echo", ["Transfer-Encoding: chunked", "Content-Type: application/json", "Connection: close"])}${chunks}`,
+      );
+      // workerd's HTTP layer may refuse it itself (a plain 400) or hand the function a body that fails to read.
+      expect(r.status, r.raw.slice(0, 300)).toBeGreaterThanOrEqual(400);
+      expect(r.status, r.raw.slice(0, 300)).toBeLessThan(500);
+      expect(r.raw).not.toContain("database_unavailable");
+    }
+  });
+
+  it("500 connections declaring a body over the limit and sending none of it are all answered 413, and memory comes back", async () => {
+    const pids = stack.sup.pids();
+    const before = await Promise.all(pids.map(rss));
+    const request = `${head("POST", "/hello/echo", ["Content-Type: application/json", `Content-Length: ${4 * 1024 * 1024}`])}{"text":`;
+    const answers = await Promise.all(Array.from({ length: 500 }, () => rawExchange(port, request, 15_000)));
+    const statuses = new Map<number, number>();
+    for (const a of answers) statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+    expect(Object.fromEntries(statuses)).toEqual({ 413: 500 });
+    expect(answers.every((a) => a.closed)).toBe(true);
+    const after = await Promise.all(pids.map(rss));
+    console.log(`workerd RSS (MiB) before ${before.map(Math.round).join(", ")}, after 500 held bodies ${after.map(Math.round).join(", ")}`);
+    after.forEach((mb, i) => expect(mb).toBeLessThan((before[i] ?? 0) + 40));
+  }, 60_000);
+
+  it("a body that stops arriving is given up on (408), within the request deadline", async () => {
+    const started = Date.now();
+    const r = await rawExchange(
+      port,
+      `${head("POST", "/hello/echo", ["Content-Type: application/json", "Content-Length: 100", "Connection: close"])}{"text":"`,
+      20_000,
+    );
+    expect(r.status, r.raw.slice(0, 300)).toBe(408);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  }, 30_000);
 });
 
 describe("path traversal, and the internal surface from the public port", () => {
