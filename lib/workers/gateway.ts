@@ -213,6 +213,16 @@ async function handle(
     return errorResponse(404, `No function named "${name.slice(0, 64)}"; see / for the list`, requestId);
   }
 
+  // RFC 9112 3.2: more than one Host field line is a 400 (workerd joins them with ", " and would route on the first).
+  if (request.headers.get("host")?.includes(",")) {
+    await discardUnreadBody(request);
+    return errorResponse(400, "More than one Host header", requestId, { code: "invalid_request" });
+  }
+  // RFC 9112 6.1: a message with both is ambiguous (the classic request-smuggling shape). workerd frames it by the
+  // Transfer-Encoding and closes the connection after; the function never sees it either.
+  if (request.headers.has("transfer-encoding") && request.headers.has("content-length")) {
+    return errorResponse(400, "Content-Length and Transfer-Encoding together: send one", requestId, { code: "invalid_request" });
+  }
   if (hasBodyItCannotHave(request)) {
     // Forwarding it would throw (a Request with a GET or HEAD method cannot have a body): the client's 400, not a 500.
     await discardUnreadBody(request);

@@ -339,6 +339,43 @@ describe("bodies a client can break or hold", () => {
     }
   });
 
+  it("ambiguous or invalid framing never reaches a function, and the connection is closed after the answer", async () => {
+    const smuggled = "0\r\n\r\nGET /hello/greet/SMUG HTTP/1.1\r\nHost: x\r\n\r\n";
+    const json = "Content-Type: application/json";
+    const cases: [string, string][] = [
+      [
+        "Content-Length and chunked",
+        `${head("POST", "/hello/echo", [json, "Content-Length: 2", "Transfer-Encoding: chunked"])}${smuggled}`,
+      ],
+      [
+        "chunked and Content-Length",
+        `${head("POST", "/hello/echo", [json, "Transfer-Encoding: chunked", "Content-Length: 2"])}${smuggled}`,
+      ],
+      ["TE: CHUNKED", `${head("POST", "/hello/echo", [json, "Content-Length: 2", "Transfer-Encoding: CHUNKED"])}${smuggled}`],
+      ["space before the colon (TE)", `${head("POST", "/hello/echo", [json, "Transfer-Encoding : chunked"])}${smuggled}`],
+      ["space before the colon (CL)", `${head("POST", "/hello/echo", [json, "Content-Length : 2"])}{}`],
+      ["two different lengths", `${head("POST", "/hello/echo", [json, "Content-Length: 2, 40"])}{}`],
+      ["+2", `${head("POST", "/hello/echo", [json, "Content-Length: +2"])}{}`],
+      ["-1", `${head("POST", "/hello/echo", [json, "Content-Length: -1"])}{}`],
+      ["0x2", `${head("POST", "/hello/echo", [json, "Content-Length: 0x2"])}{}`],
+      ["xchunked", `${head("POST", "/hello/echo", [json, "Transfer-Encoding: xchunked"])}{}`],
+      ["chunked, identity", `${head("POST", "/hello/echo", [json, "Transfer-Encoding: chunked, identity"])}{}`],
+    ];
+    for (const [name, request] of cases) {
+      const r = await rawExchange(port, request, 3000);
+      const answers = [...r.raw.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1]));
+      expect(answers.length, `${name}: one answer, not a smuggled second one`).toBe(1);
+      expect(answers[0], `${name}: ${r.raw.slice(0, 200)}`).toBeGreaterThanOrEqual(400);
+      expect(answers[0], name).toBeLessThan(500);
+      expect(r.raw, name).not.toContain("SMUG");
+      expect(r.closed, `${name}: the connection is closed`).toBe(true);
+      // Refused before any function: by workerd's HTTP layer (a bare 400) or by the gateway (invalid_request).
+      expect(r.raw, name).not.toMatch(/"code":"(invalid_input|unsupported_media_type|invalid_body)"/);
+    }
+    const twoHosts = await rawExchange(port, head("GET", "/hello", ["Host: y", "Connection: close"]), 3000);
+    expect(twoHosts.status, twoHosts.raw.slice(0, 200)).toBe(400);
+  });
+
   it("a malformed chunked body is the client's 4xx, never a 5xx blamed on the database", async () => {
     for (const chunks of [
       "-5\r\nabc\r\n0\r\n\r\n",
