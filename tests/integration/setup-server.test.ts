@@ -151,6 +151,9 @@ describe("the Caddyfile", () => {
     // Without trusted_proxies Caddy replaces X-Forwarded-For with the peer it saw: the gateway's last entry is the client.
     expect(text).not.toContain("trusted_proxies");
     expect(text).toContain('"try_duration":10000000000');
+    // CONNECT is answered by Caddy (405, connection closed): forwarded, workerd would answer it with a 500.
+    expect(text).toMatch(/"method":\["CONNECT"\]/);
+    expect(text).toMatch(/"close":true[^}]*"status_code":405|"status_code":405[^}]*"close":true/);
   });
 });
 

@@ -14,6 +14,12 @@ export function caddyfile(o: SetupOptions): string {
 ${global}${o.domain} {
 	encode zstd gzip
 
+	# CONNECT asks for a tunnel, which workyard never gives: Caddy would forward it, and workerd answers it with a 500.
+	@connect method CONNECT
+	respond @connect "CONNECT is not supported" 405 {
+		close
+	}
+
 	reverse_proxy 127.0.0.1:${o.port} {
 		# While workyard restarts, hold a request up to 10 s for it to come back instead of failing it.
 		lb_try_duration 10s
