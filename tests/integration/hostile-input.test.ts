@@ -376,6 +376,18 @@ describe("bodies a client can break or hold", () => {
     expect(twoHosts.status, twoHosts.raw.slice(0, 200)).toBe(400);
   });
 
+  it("what workerd itself still answers with a 500 (CONNECT, docs/security.md) is counted in the metrics", async () => {
+    const metric = async () => {
+      const res = await fetch(`${stack.sup.internalUrl}/metrics`, { headers: { authorization: `Bearer ${stack.sup.internalToken}` } });
+      return Number(/^workyard_workerd_errors_total (\d+)/m.exec(await res.text())?.[1] ?? Number.NaN);
+    };
+    const before = await metric();
+    const r = await rawExchange(port, "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: x\r\n\r\n", 3000);
+    // workerd 1.20261123.1: a 500 (no connect() handler). When workerd answers it properly, this says so.
+    expect(r.status).toBe(500);
+    await expect.poll(metric, { timeout: 3000 }).toBeGreaterThan(before);
+  });
+
   it("a malformed chunked body is the client's 4xx, never a 5xx blamed on the database", async () => {
     for (const chunks of [
       "-5\r\nabc\r\n0\r\n\r\n",

@@ -49,8 +49,13 @@ export interface Collector {
    * processes send while they drain are mapped with the new release's maps.
    */
   useRelease(releaseDir: string, manifest: Manifest): void;
+  /** Counts a line of workerd's own stderr when it is one of workerd's errors (not a function's console.error). */
+  workerdLine(line: string): void;
   stop(): Promise<void>;
 }
+
+/** workerd's own error lines: `workerd/server/server.c++:123: error: ...` (a function's console.error has no such prefix). */
+const WORKERD_ERROR = /^workerd\/\S+:\d+: error: /;
 
 /** Starts the collector on a free loopback port. */
 export async function startCollector(opts: CollectorOptions): Promise<Collector> {
@@ -108,6 +113,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       useRelease(releaseDir, next) {
         mapper.use(releaseDir, next);
         manifest = next;
+      },
+      workerdLine(line) {
+        if (WORKERD_ERROR.test(line)) metrics.workerdErrors.inc();
       },
       stop: () => stack.disposeAsync(),
     };

@@ -52,6 +52,8 @@ export class Metrics {
   private readonly scheduled: client.Counter;
   readonly traceRecords: client.Counter;
   readonly rejectedBatches: client.Counter;
+  /** Errors workerd's own layers logged (its HTTP layer, an exception outside any function). */
+  readonly workerdErrors: client.Counter;
   /** function → process → [in-flight, when sampled]. */
   private readonly inFlight = new Map<string, Map<string, [number, number]>>();
 
@@ -110,6 +112,11 @@ export class Metrics {
     this.traceRecords = new client.Counter({
       name: "workyard_trace_records_total",
       help: "Trace records received from tail workers",
+      registers,
+    });
+    this.workerdErrors = new client.Counter({
+      name: "workyard_workerd_errors_total",
+      help: "Errors workerd itself logged outside any function (its HTTP layer refusing a request, an uncaught exception in its event loop); each is also in the supervisor's log",
       registers,
     });
     this.rejectedBatches = new client.Counter({

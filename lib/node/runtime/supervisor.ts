@@ -174,7 +174,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
         // stdout carries the functions' console.log/info/debug, which the collector already has from the traces
         // (with request ids: `npm run logs`); stderr carries console.warn/error and workerd's own messages.
         onLine: (line, i, stream) => {
-          if (stream === "stderr") opts.log(`[workerd${processes > 1 ? ` #${i + 1}` : ""}] ${line}`);
+          if (stream !== "stderr") return;
+          opts.log(`[workerd${processes > 1 ? ` #${i + 1}` : ""}] ${line}`);
+          collector.workerdLine(line);
         },
         livenessIntervalMs,
         log: opts.log,
