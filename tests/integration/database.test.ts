@@ -219,4 +219,27 @@ describe.runIf(canRunPgbouncer)("functions on PostgreSQL through PgBouncer", () 
     await pg.start();
     await expect.poll(async () => (await call("/links")).status, { timeout: 20_000, interval: 250 }).toBe(200);
   });
+
+  it("recovers within 5 s of PostgreSQL coming back, with no 503 after the first answer (three outages)", async () => {
+    for (let outage = 1; outage <= 3; outage++) {
+      await pg.stop();
+      expect((await call("/links")).status).toBe(503);
+      await pg.start();
+      const back = Date.now();
+      await expect.poll(async () => (await call("/links")).status, { timeout: 10_000, interval: 50 }).toBe(200);
+      const recovered = Date.now() - back;
+      // What once followed: isolated 503s ("server login has been failing") 8-31 s later. Watch 6 s of steady traffic.
+      const statuses: number[] = [];
+      for (const until = Date.now() + 6000; Date.now() < until;) {
+        statuses.push(...(await Promise.all([call("/links"), call("/links")])).map((r) => r.status));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const failed = statuses.filter((s) => s !== 200).length;
+      console.log(
+        `[database] outage ${outage}: answering ${recovered} ms after PostgreSQL was back; then ${failed} of ${statuses.length} failed`,
+      );
+      expect(recovered).toBeLessThan(5000);
+      expect(failed).toBe(0);
+    }
+  }, 90_000);
 });
