@@ -109,6 +109,9 @@ async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, already: n
  */
 export async function discardUnreadBody(request: Request): Promise<void> {
   if (!request.body || request.bodyUsed) return;
+  // A client that asked `Expect: 100-continue` has sent nothing yet: reading would tell it to go on (workerd sends the
+  // 100 on the first read); answering now is what RFC 9110 10.1.1 intends.
+  if (/100-continue/i.test(request.headers.get("expect") ?? "")) return;
   const declared = Number(request.headers.get("content-length") ?? 0);
   if (declared > DRAIN_BODY_LIMIT) return;
   await drain(request.body.getReader(), 0);

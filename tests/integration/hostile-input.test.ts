@@ -419,6 +419,23 @@ describe("bodies a client can break or hold", () => {
     after.forEach((mb, i) => expect(mb).toBeLessThan((before[i] ?? 0) + 40));
   }, 60_000);
 
+  it("Expect: 100-continue with a declared body over the limit gets the 413 at once, never a 100", async () => {
+    const r = await rawExchange(
+      port,
+      head("POST", "/hello/echo", ["Content-Type: application/json", `Content-Length: ${3 * 1024 * 1024}`, "Expect: 100-continue"]),
+      3000,
+    );
+    expect(r.raw.slice(0, 12), r.raw.slice(0, 200)).toBe("HTTP/1.1 413");
+    expect(r.raw).not.toContain("100 Continue");
+    // Within the limit the client is told to go on.
+    const small = await rawExchange(
+      port,
+      head("POST", "/hello/echo", ["Content-Type: application/json", "Content-Length: 2", "Expect: 100-continue"]),
+      1000,
+    );
+    expect(small.raw).toMatch(/^HTTP\/1\.1 100 Continue/);
+  });
+
   it("a body that stops arriving is given up on (408), within the request deadline", async () => {
     const started = Date.now();
     const r = await rawExchange(
