@@ -19,10 +19,6 @@ const connectionCodes = new Set([
   "EPIPE",
   "ETIMEDOUT",
 ]);
-// workerd's connect() says "proxy request failed, cannot connect to the specified address" for a refused port.
-const connectionMessages =
-  /network connection lost|connection refused|cannot connect|proxy request failed|socket|internal error|stream was cancelled/i;
-
 // SQLSTATE classes: 08 connection exception, 57P01-03 admin shutdown / cannot connect now, 53 resources.
 const unavailableStates = /^(08|57P0[1-3]|53)/;
 
@@ -45,7 +41,10 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   // failing under the query: in workerd a pooled connection whose peer just died says "This WritableStream has
   // been closed" before its close event has been seen.
   if ("query" in e && code === "") return true;
-  return typeof e.message === "string" && connectionMessages.test(e.message);
+  // Nothing else is the database's: an error's message alone ("Network connection lost", "internal error") is said
+  // just as well by a request body that broke or an outbound fetch, and a 503 here would report an outage that did
+  // not happen.
+  return false;
 }
 
 /** The ApiError a database error should become, or undefined when it is not a database error. */

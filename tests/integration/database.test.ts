@@ -139,6 +139,10 @@ describe.runIf(canRunPgbouncer)("functions on PostgreSQL through PgBouncer", () 
     const closed = Object.defineProperty(new TypeError("This WritableStream has been closed."), "query", { value: "select 1" });
     expect(databaseApiError(closed)).toMatchObject({ status: 503 });
     expect(databaseApiError(new TypeError("This WritableStream has been closed."))).toBeUndefined(); // not a query's
+    // What a broken request body or an outbound fetch says: not the database, whatever the words.
+    for (const message of ["Network connection lost.", "internal error", "socket hang up", "proxy request failed"]) {
+      expect(databaseApiError(new TypeError(message))).toBeUndefined();
+    }
   });
 
   it("maps query errors to 409/500 JSON without leaking SQL", async () => {
