@@ -2,8 +2,9 @@
  * npm run apikey -- create <function> --name <who uses it> [--role user|admin]
  * npm run apikey -- list
  * npm run apikey -- revoke <id>
- * API keys for machine clients of one function, in DATABASE_URL (or the embedded database when `npm start` is
- * not running on it). A new key is printed once; only its hash is stored.
+ * API keys for machine clients of one function, in DATABASE_URL or the embedded database (through `npm start`'s
+ * server for it while that runs, so a revoked key is refused at its next request). A new key is printed once; only
+ * its hash is stored.
  */
 import { createApiKey, listApiKeys, revokeApiKey, ROLES } from "../lib/node/data/accounts.ts";
 import type { Role } from "../lib/node/data/accounts.ts";

@@ -1,6 +1,7 @@
 /**
  * npm run user -- role <email> <user|admin>: give an account a role (admins may delete any link, for example).
- * Takes effect at the account's next login or token refresh. Uses DATABASE_URL, or the embedded database.
+ * Takes effect at the account's next login or token refresh. Uses DATABASE_URL, or the embedded database (through
+ * `npm start`'s server for it while that runs).
  */
 import { ROLES, setRole } from "../lib/node/data/accounts.ts";
 import type { Role } from "../lib/node/data/accounts.ts";

@@ -10,7 +10,7 @@ import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import postgres from "postgres";
 import type { Sql } from "postgres";
 import { UserError } from "../common/user-error.ts";
-import { connectFailure } from "./connect-failure.ts";
+import { connectFailure, isConnectFailure } from "./connect-failure.ts";
 import { migrateUp, PLATFORM_MIGRATIONS } from "./migrations.ts";
 
 export interface EmbeddedPostgres {
@@ -28,18 +28,53 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Claims the data folder for this process: PGlite must never be opened by two processes at once. */
-async function claim(dataDir: string): Promise<() => Promise<void>> {
-  const lock = join(dataDir, "workyard.lock");
-  const holder = Number((await readFile(lock, "utf8").catch(() => "")).trim());
-  if (holder && holder !== process.pid && alive(holder)) {
+/** Who has the data folder open, from its lock file: `<pid>\n[<url it serves the database on>\n]`. */
+interface Holder {
+  pid: number;
+  url?: string;
+}
+
+const lockFile = (dataDir: string) => join(dataDir, "workyard.lock");
+
+async function readHolder(dataDir: string): Promise<Holder | undefined> {
+  const [pid, url] = (await readFile(lockFile(dataDir), "utf8").catch(() => "")).split("\n").map((line) => line.trim());
+  const holder = Number(pid);
+  return holder ? { pid: holder, url: url || undefined } : undefined;
+}
+
+/**
+ * Claims the data folder for this process: PGlite must never be opened by two processes at once. `serving` then
+ * records where this process serves it, so that a command run meanwhile connects there instead (servedAt).
+ */
+async function claim(dataDir: string): Promise<{ serving(url: string): Promise<void>; release(): Promise<void> }> {
+  const lock = lockFile(dataDir);
+  const holder = await readHolder(dataDir);
+  if (holder && holder.pid !== process.pid && alive(holder.pid)) {
     throw new UserError(
-      `The embedded database in ${dataDir} is open in process ${holder} (npm start?). ` +
+      `The embedded database in ${dataDir} is open in process ${holder.pid} (npm start?). ` +
         "Stop that first, or set DATABASE_URL to use a PostgreSQL server.",
     );
   }
   await writeFile(lock, `${process.pid}\n`);
-  return () => rm(lock, { force: true });
+  return {
+    serving: (url) => writeFile(lock, `${process.pid}\n${url}\n`),
+    release: () => rm(lock, { force: true }),
+  };
+}
+
+/**
+ * Where a live process (`npm start`, `npm run dev`, another command; this one too) serves the embedded database in
+ * `dataDir`, or undefined when none has it open. A process that has it open but does not serve it yet (starting up,
+ * or a version from before the URL was recorded) is a UserError saying to wait.
+ */
+export async function servedAt(dataDir: string): Promise<{ pid: number; url: string } | undefined> {
+  const holder = await readHolder(dataDir);
+  if (!holder || !alive(holder.pid)) return undefined;
+  if (holder.url) return { pid: holder.pid, url: holder.url };
+  throw new UserError(
+    `The embedded database in ${dataDir} is being opened by process ${holder.pid} (npm start?) and is not served yet. ` +
+      "Try again once it has started (or restart it if it is an older version, which does not say where it serves).",
+  );
 }
 
 /** Frontend messages of the extended query protocol that leave a sequence open until its Sync. */
@@ -80,24 +115,26 @@ export function serializeExtendedQueries(db: PGlite): PGlite {
 /** Opens (or creates) the PGlite database in `dataDir` and serves it on 127.0.0.1:`port` (0 picks one). */
 export async function startEmbeddedPostgres(dataDir: string, port = 0): Promise<EmbeddedPostgres> {
   await mkdir(dataDir, { recursive: true });
-  const release = await claim(dataDir);
+  const { serving, release } = await claim(dataDir);
   let db: PGlite | undefined;
-  let server: PGLiteSocketServer;
+  let server: PGLiteSocketServer | undefined;
   try {
     db = await PGlite.create(dataDir);
     server = new PGLiteSocketServer({ db: serializeExtendedQueries(db), host: "127.0.0.1", port, maxConnections: 64 });
     await server.start();
+    await serving(`postgres://postgres@${server.getServerConn()}/postgres`);
   } catch (err) {
+    await server?.stop().catch(() => {});
     await db?.close();
     await release();
     throw err;
   }
-  const opened = db;
+  const [opened, served] = [db, server];
   return {
-    url: `postgres://postgres@${server.getServerConn()}/postgres`,
+    url: `postgres://postgres@${served.getServerConn()}/postgres`,
     dataDir,
     async stop() {
-      await server.stop();
+      await served.stop();
       await opened.close();
       await release();
     },
@@ -127,14 +164,25 @@ export async function startMigratedEmbeddedPostgres(
 
 /**
  * Runs `work` (a project command: `npm run apikey`, `npm run user`) with a connection to DATABASE_URL, or to the
- * embedded database in `dataDir`, opened for the call (it refuses while `npm start` has it open).
+ * embedded database in `dataDir`: through the server of the process that has it open (`npm start`, `npm run dev`),
+ * so a change is seen by the running functions at once, or else opened for the call.
  */
 export async function withProjectDatabase<T>(env: NodeJS.ProcessEnv, dataDir: string, work: (sql: Sql) => Promise<T>): Promise<T> {
-  const embedded = env.DATABASE_URL ? undefined : await startEmbeddedPostgres(dataDir);
-  const sql = postgres(env.DATABASE_URL ?? embedded?.url ?? "", { max: 1, onnotice: () => {} });
+  const served = env.DATABASE_URL ? undefined : await servedAt(dataDir);
+  const embedded = env.DATABASE_URL || served ? undefined : await startEmbeddedPostgres(dataDir);
+  // On the served PGlite every connection shares one session: no named statements that another client's could meet.
+  const sql = postgres(env.DATABASE_URL || served?.url || embedded?.url || "", { max: 1, prepare: !served, onnotice: () => {} });
   try {
     return await work(sql);
   } catch (err) {
+    if (served && isConnectFailure(err)) {
+      throw new UserError(
+        `Process ${served.pid} has the embedded database open, but it does not answer where it said it serves it ` +
+          `(${served.url}: ${(err as Error).message}). If npm start has just stopped, try again; ` +
+          `if process ${served.pid} is not workyard's, delete ${lockFile(dataDir)}.`,
+        { cause: err },
+      );
+    }
     throw connectFailure(err);
   } finally {
     await sql.end();
