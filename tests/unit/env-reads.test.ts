@@ -27,7 +27,10 @@ describe("requiredEnv", () => {
     const dir = await mkdtemp(join(tmpdir(), "env-reads-"));
     try {
       await mkdir(join(dir, "lib"));
-      await writeFile(join(dir, "index.ts"), `type T = { a: number };\nexport const env = defineEnv(z.object({ GREETING: z.string() }));\n`);
+      await writeFile(
+        join(dir, "index.ts"),
+        `type T = { a: number };\nexport const env = defineEnv(z.object({ GREETING: z.string() }));\n`,
+      );
       await writeFile(join(dir, "lib", "more.mts"), `export const e = defineEnv(z.object({ API_BASE: z.url() } as const));\n`);
       await writeFile(join(dir, "index.test.ts"), `defineEnv(z.object({ ONLY_IN_TESTS: z.string() }));\n`);
       await writeFile(join(dir, "broken.ts"), `defineEnv(z.object({ NEVER: z.string() }) this does not compile`);
