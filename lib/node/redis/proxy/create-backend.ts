@@ -7,11 +7,15 @@ import type { RedisBackendOptions } from "./redis-backend.ts";
 export interface CreateBackendOptions extends Omit<RedisBackendOptions, "url"> {
   /** REDIS_URL: redis://[user:password@]host:port[/db] or rediss://... Empty or absent: in-memory. */
   redisUrl?: string;
+  /** In-memory only: where its keys are kept across restarts (MemoryBackend.restore loads them); absent: nowhere. */
+  snapshotFile?: string;
+  /** In-memory only: how often a changed store is saved while running. */
+  snapshotIntervalMs?: number;
 }
 
 export function createBackend(options: CreateBackendOptions = {}): RedisBackend {
-  const { redisUrl, ...rest } = options;
-  if (redisUrl === undefined || redisUrl.trim() === "") return new MemoryBackend();
+  const { redisUrl, snapshotFile, snapshotIntervalMs, ...rest } = options;
+  if (redisUrl === undefined || redisUrl.trim() === "") return new MemoryBackend({ snapshotFile, snapshotIntervalMs, log: rest.log });
   let protocol: string;
   try {
     protocol = new URL(redisUrl).protocol;

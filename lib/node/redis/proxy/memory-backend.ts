@@ -2,20 +2,38 @@
  * The embedded default when no REDIS_URL is configured: ioredis-mock (a maintained in-memory emulation
  * of Redis, Lua through fengari included), behind the checks Redis does and the mock does not
  * (memory-checks.ts), with SCRIPT LOAD/EXISTS/FLUSH and EVALSHA added and its replies reshaped to RESP2.
- * Not persistent, one process only, keys are text (binary keys are not preserved; values are).
+ * One process only, keys are text (binary keys are not preserved; values are). Given a snapshot file (`npm start`:
+ * .workyard/redis-memory.json), its keys outlive the process: restored before the proxy serves, saved when it stops
+ * and, while it runs, every 30 s when a command that may write ran since the last save, so a crash (kill -9) loses at
+ * most that much (memory-snapshot.ts has the format). Scripts (SCRIPT LOAD) are not kept, as in Redis: clients fall
+ * back from EVALSHA to EVAL. Without a file (`npm run dev`, tests), nothing is kept.
  *
  * The mock runs each command synchronously when called, so commands issued back to back without an
  * await in between cannot interleave with other requests: that is what makes pipelines ordered and
  * transactions atomic here.
  */
 import { createHash, randomUUID } from "node:crypto";
+import { rename } from "node:fs/promises";
 import RedisMock from "ioredis-mock";
 import type { PubSubEvent, RedisArgs, RedisBackend, RedisOutcome, RedisReply, SubscribeRequest, Subscription } from "./backend.ts";
 import { RedisReplyError } from "./errors.ts";
-import { NOT_INTEGER, canonicalOptions, queueTimeError, runTimeError } from "./memory-checks.ts";
+import { NOT_INTEGER, canonicalOptions, mayWrite, queueTimeError, runTimeError } from "./memory-checks.ts";
 import type { KeyType } from "./memory-checks.ts";
+import { decodeSnapshot, encodeSnapshot, fromBytes, readSnapshotText, toBytes, writeSnapshotText } from "./memory-snapshot.ts";
+import type { Bytes, SnapshotEntry } from "./memory-snapshot.ts";
 
+/** The label of an in-memory backend that keeps nothing across restarts. */
 export const MEMORY_LABEL = "in-memory (embedded default, not persistent)";
+/** How often a running backend saves its snapshot when something may have changed. */
+export const SNAPSHOT_INTERVAL_MS = 30_000;
+
+export interface MemoryBackendOptions {
+  /** Where the keys are kept across restarts; absent: nowhere (MEMORY_LABEL). */
+  snapshotFile?: string;
+  /** How often a changed store is saved while running; default SNAPSHOT_INTERVAL_MS. */
+  snapshotIntervalMs?: number;
+  log?: (line: string) => void;
+}
 
 type MockMethod = (...args: unknown[]) => Promise<unknown>;
 
@@ -24,7 +42,9 @@ type MockMethod = (...args: unknown[]) => Promise<unknown>;
  * it is not (no call/sendCommand); commands are reached by name.
  */
 interface MockClient {
-  data: { get(key: string): unknown; has(key: string): boolean };
+  data: { get(key: string): unknown; has(key: string): boolean; keys(): string[] };
+  /** Deadlines in Unix ms. */
+  expires: { get(key: string): number | undefined; has(key: string): boolean };
   duplicate(): MockClient;
   disconnect(): void;
   on(event: "message" | "messageBuffer", listener: (channel: string | Buffer, message: string | Buffer) => void): unknown;
@@ -87,16 +107,171 @@ function normalizeLua(raw: unknown): RedisReply {
   return normalize(raw);
 }
 
+/** A stored value as the snapshot keeps it; undefined for what it cannot keep (the mock's streams). */
+function entryOf(key: string, v: unknown, expiresAt: number | undefined): SnapshotEntry | undefined {
+  const bytes = (x: unknown): x is string | Buffer | number => typeof x === "string" || typeof x === "number" || Buffer.isBuffer(x);
+  const deadline = expiresAt === undefined ? {} : { expiresAt };
+  if (bytes(v)) return { key, type: "string", value: toBytes(v), ...deadline };
+  if (Array.isArray(v)) return v.every(bytes) ? { key, type: "list", value: v.map(toBytes), ...deadline } : undefined;
+  if (v instanceof Set) return [...v].every(bytes) ? { key, type: "set", value: [...v].map(toBytes), ...deadline } : undefined;
+  if (v instanceof Map) {
+    const value: [Bytes, string][] = [];
+    for (const [member, entry] of v as Map<unknown, unknown>) {
+      const score = typeof entry === "object" && entry !== null ? (entry as { score?: unknown }).score : undefined;
+      if (!bytes(member) || typeof score !== "number") return undefined;
+      value.push([toBytes(member), String(score)]);
+    }
+    return { key, type: "zset", value, ...deadline };
+  }
+  if (typeof v === "object" && v !== null) {
+    const fields = Object.entries(v);
+    return fields.every(([, x]) => bytes(x))
+      ? { key, type: "hash", value: fields.map(([f, x]) => [f, toBytes(x as string | Buffer | number)]), ...deadline }
+      : undefined;
+  }
+  return undefined;
+}
+
+/** A long collection goes in with several commands: one call with every element would overflow the argument limit. */
+const CHUNK = 1000;
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
 export class MemoryBackend implements RedisBackend {
   readonly kind = "memory" as const;
-  readonly label = MEMORY_LABEL;
+  readonly label: string;
   private readonly mock: MockClient;
   private readonly scripts = new Map<string, string>();
   private readonly subscribers = new Set<MockClient>();
+  private readonly snapshotFile: string | undefined;
+  private readonly snapshotIntervalMs: number;
+  private readonly log: (line: string) => void;
+  /** Counts commands that may have written; a save records the count it saw. */
+  private writes = 0;
+  private savedWrites = 0;
+  private saving: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private lastSaveError: string | undefined;
+  private leftOutReported = 0;
 
-  constructor() {
+  constructor({ snapshotFile, snapshotIntervalMs = SNAPSHOT_INTERVAL_MS, log = () => {} }: MemoryBackendOptions = {}) {
     // The mock shares data between instances with the same host:port; a unique host keeps backends apart.
     this.mock = new RedisMock({ host: `workyard-memory-${randomUUID()}`, port: 6379 }) as unknown as MockClient;
+    this.snapshotFile = snapshotFile;
+    this.snapshotIntervalMs = snapshotIntervalMs;
+    this.log = log;
+    this.label =
+      snapshotFile === undefined
+        ? MEMORY_LABEL
+        : `in-memory (embedded default, saved in ${snapshotFile} at stop and every ${snapshotIntervalMs / 1000} s)`;
+  }
+
+  /**
+   * Loads the snapshot file, if any, and starts saving it periodically; call once, before serving. A snapshot that
+   * cannot be read is reported in one line and moved aside (`.unreadable`), and the backend starts empty.
+   */
+  async restore(): Promise<void> {
+    const file = this.snapshotFile;
+    if (file === undefined) return;
+    try {
+      const text = await readSnapshotText(file);
+      if (text !== undefined) {
+        const { keys, expired } = decodeSnapshot(text);
+        await this.load(keys);
+        this.log(
+          `restored ${keys.length} key${keys.length === 1 ? "" : "s"} from ${file}${expired ? ` (${expired} expired while stopped)` : ""}`,
+        );
+      }
+    } catch (err) {
+      await this.mock.flushall();
+      const aside = `${file}.unreadable`;
+      const moved = await rename(file, aside).then(
+        () => true,
+        () => false,
+      );
+      this.log(
+        `could not restore the Redis snapshot ${file}: ${(err as Error).message}; starting empty${moved ? ` (the file is now ${aside})` : ""}`,
+      );
+    }
+    this.timer = setInterval(() => void this.save(), this.snapshotIntervalMs);
+    this.timer.unref();
+  }
+
+  /** Puts snapshot entries into the empty store, through the commands a client would use. */
+  private async load(keys: readonly SnapshotEntry[]): Promise<void> {
+    for (const entry of keys) {
+      const call = (name: string, args: (string | Buffer)[]) => this.method(name)(entry.key, ...args);
+      // Redis has no empty hash, list, set or sorted set (a hand-edited file may): such a key is not created.
+      if (entry.type !== "string" && entry.value.length === 0) continue;
+      switch (entry.type) {
+        case "string":
+          await call("set", [fromBytes(entry.value)]);
+          break;
+        case "hash":
+          for (const part of chunks(entry.value))
+            await call(
+              "hset",
+              part.flatMap(([f, v]) => [f, fromBytes(v)]),
+            );
+          break;
+        case "list":
+          for (const part of chunks(entry.value)) await call("rpush", part.map(fromBytes));
+          break;
+        case "set":
+          for (const part of chunks(entry.value)) await call("sadd", part.map(fromBytes));
+          break;
+        case "zset":
+          for (const part of chunks(entry.value))
+            await call(
+              "zadd",
+              part.flatMap(([m, score]) => [score, fromBytes(m)]),
+            );
+          break;
+      }
+      if (entry.expiresAt !== undefined) await call("pexpireat", [String(entry.expiresAt)]);
+    }
+  }
+
+  /** Every live key as a snapshot entry, read at one instant (the mock runs nothing while this runs). */
+  private entries(): { keys: SnapshotEntry[]; leftOut: number } {
+    const keys: SnapshotEntry[] = [];
+    let leftOut = 0;
+    for (const key of this.mock.data.keys()) {
+      if (!this.mock.data.has(key)) continue; // expired just now
+      const entry = entryOf(key, this.mock.data.get(key), this.mock.expires.has(key) ? this.mock.expires.get(key) : undefined);
+      if (entry) keys.push(entry);
+      else leftOut++;
+    }
+    return { keys, leftOut };
+  }
+
+  /** Writes the snapshot when a command that may write ran since the last one; saves never overlap, never throw. */
+  private save(): Promise<void> {
+    this.saving = this.saving.then(async () => {
+      const file = this.snapshotFile;
+      if (file === undefined || this.writes === this.savedWrites) return;
+      const seen = this.writes;
+      try {
+        const { keys, leftOut } = this.entries();
+        if (leftOut > 0 && leftOut !== this.leftOutReported) {
+          // The mock's streams (and the bookkeeping key it keeps per stream entry).
+          this.log(`the Redis snapshot leaves out ${leftOut} key${leftOut === 1 ? "" : "s"} of a kind it cannot keep (streams)`);
+        }
+        this.leftOutReported = leftOut;
+        await writeSnapshotText(file, encodeSnapshot(keys));
+        this.savedWrites = seen;
+        this.lastSaveError = undefined;
+      } catch (err) {
+        const message = (err as Error).message;
+        // Said once, not at every interval while the disk stays full.
+        if (message !== this.lastSaveError) this.log(`could not save the Redis snapshot ${file}: ${message}`);
+        this.lastSaveError = message;
+      }
+    });
+    return this.saving;
   }
 
   private typeOf = (key: string): KeyType => {
@@ -135,9 +310,7 @@ export class MemoryBackend implements RedisBackend {
     const target = this.mock as unknown as Record<string, unknown>;
     const fn = target[`${name}Buffer`] ?? target[name];
     if (typeof fn !== "function" || name.includes(".")) {
-      throw new RedisReplyError(
-        `ERR ${name.toUpperCase()} is not supported by the in-memory backend (${MEMORY_LABEL}): set REDIS_URL to use a real Redis`,
-      );
+      throw new RedisReplyError(`ERR ${name.toUpperCase()} is not supported by the in-memory backend: set REDIS_URL to use a real Redis`);
     }
     return (fn as MockMethod).bind(this.mock);
   }
@@ -146,9 +319,7 @@ export class MemoryBackend implements RedisBackend {
     if (err instanceof RedisReplyError) return err;
     const message = err instanceof Error ? err.message : String(err);
     if (message.startsWith("Unsupported command")) {
-      return new RedisReplyError(
-        `ERR ${name.toUpperCase()} is not supported by the in-memory backend (${MEMORY_LABEL}): set REDIS_URL to use a real Redis`,
-      );
+      return new RedisReplyError(`ERR ${name.toUpperCase()} is not supported by the in-memory backend: set REDIS_URL to use a real Redis`);
     }
     return new RedisReplyError(/^[A-Z]+ /.test(message) ? message : `ERR ${message}`);
   }
@@ -179,6 +350,7 @@ export class MemoryBackend implements RedisBackend {
   /** Runs one command now (synchronously inside the mock); the promise carries its reply. */
   private run(args: RedisArgs): Promise<RedisReply> {
     const name = String(args[0]).toLowerCase();
+    if (mayWrite(name)) this.writes++;
     try {
       const problem = queueTimeError(args) ?? runTimeError(args, this.typeOf, this.valueOf);
       if (problem !== undefined) throw new RedisReplyError(problem);
@@ -270,7 +442,10 @@ export class MemoryBackend implements RedisBackend {
     };
   }
 
+  /** Saves the snapshot (when there is a file), then empties the store and closes every connection. */
   async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.save();
     for (const sub of this.subscribers) sub.disconnect();
     this.subscribers.clear();
     await this.mock.flushall();

@@ -101,6 +101,11 @@ function expectedType(name: string): KeyType | undefined {
   return undefined;
 }
 
+/** False only for commands Redis flags read-only: whatever else runs may have changed the data (EVAL, EXPIRE, ...). */
+export function mayWrite(name: string): boolean {
+  return !(TABLE[name.toLowerCase()]?.flags.includes("readonly") ?? false);
+}
+
 /** Redis's integer syntax: optional minus, digits, in range. */
 export function isInteger(s: string | undefined): boolean {
   return s !== undefined && /^-?\d{1,19}$/.test(s) && Number.isSafeInteger(Number(s));
