@@ -33,3 +33,24 @@ export const INTERNAL_PATHS = {
 
 /** The header the gateway tells a function in its own isolate the prefix it was routed under with. */
 export const FORWARDED_PREFIX_HEADER = "x-forwarded-prefix";
+
+/** `npm run dev`: the binding through which each dev loader (lib/workers/dev-loader.ts) loads its worker's bundles. */
+export const DEV_LOADER_BINDING = "DEV_LOADER";
+
+/**
+ * `npm run dev`: the binding holding the dev server's random token for this run. A request to a dev loader that
+ * carries it in DEV_ACTIVATE_HEADER hands the loader a new version; any other request is served by the worker.
+ */
+export const DEV_TOKEN_BINDING = "DEV_TOKEN";
+export const DEV_ACTIVATE_HEADER = "x-workyard-dev-activate";
+
+/** `npm run dev`: one bundle as the dev server hands it to a dev loader. */
+export interface DevVersion {
+  /** Changes whenever the script or its compatibility settings do: the Worker Loader caches by it. */
+  id: string;
+  /** The worker's name ("gateway", "fn-hello"): the module is named after it, so startup errors say whose. */
+  worker: string;
+  script: string;
+  compatibilityDate: string;
+  compatibilityFlags: string[];
+}

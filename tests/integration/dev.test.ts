@@ -1,7 +1,8 @@
 /**
  * `npm run dev` end to end: real miniflare serving a throwaway copy of the project, compared with real
  * workerd (the supervisor behind `npm start`) on the same requests; then saves to the copy's files are
- * served after a reload, a syntax error keeps the last good version, and a cron fires through the dev
+ * served after a reload (without restarting workerd), a syntax error or a throw at the top level keeps the last
+ * good version and the save that fixes it says so, REDIS_PROXY_PORT is honoured, and a cron fires through the dev
  * endpoint. The save → served times are measured and printed, not asserted (this box is shared).
  * DEV_TEST_LOGS=1 prints the dev server's own log at the end.
  */
@@ -17,6 +18,7 @@ import { projectPaths } from "../../lib/node/common/paths.ts";
 import { startSupervisor } from "../../lib/node/runtime/supervisor.ts";
 import type { Supervisor } from "../../lib/node/runtime/supervisor.ts";
 import { createTestProject } from "../helpers/test-project.ts";
+import { freePort } from "../helpers/redis-servers.ts";
 import type { TestProject } from "../helpers/test-project.ts";
 
 const databaseUrl = inject("databaseUrl");
@@ -29,6 +31,7 @@ let project: TestProject;
 let dev: DevServer;
 let tempDirs: string[] = [];
 const logs: string[] = [];
+let redisProxyPort: number;
 
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "workyard-dev-test-"));
@@ -43,11 +46,12 @@ beforeAll(async () => {
   await cp(join(projectPaths().root, "lib"), join(project.paths.root, "lib"), { recursive: true });
   await writeFile(join(project.paths.root, ".dev.vars"), `# test secrets\nWORKYARD_TEST_SECRET="${secret}"\n`);
   if (databaseUrl) await migrateUp(databaseUrl, project.paths.migrations);
+  redisProxyPort = await freePort();
   dev = await startDevServer({
     paths: project.paths,
     host: "127.0.0.1",
     port: 0,
-    env: backendEnv,
+    env: { ...backendEnv, REDIS_PROXY_PORT: String(redisProxyPort) },
     embeddedDbDir: await tempDir(),
     log: (line) => logs.push(line),
   });
@@ -118,6 +122,18 @@ describe("same answers as workerd", () => {
     expect(fromDev.headers.get("x-request-id")).toBeTruthy();
   });
 
+  it("runs the Redis proxy on REDIS_PROXY_PORT, as npm start does", async () => {
+    expect(new URL(dev.redis.proxyUrl).port).toBe(String(redisProxyPort));
+    // The proxy answers there (401: no token), and functions reach Redis through it (the links test above).
+    expect((await fetch(`http://127.0.0.1:${redisProxyPort}/`, { method: "POST", body: '["PING"]' })).status).toBe(401);
+  });
+
+  it("refuses a REDIS_PROXY_PORT that is not a port, saying which setting", async () => {
+    await expect(
+      startDevServer({ paths: project.paths, host: "127.0.0.1", port: 0, env: { REDIS_PROXY_PORT: "redis" }, log: () => {} }),
+    ).rejects.toThrow(/REDIS_PROXY_PORT must be a port number \(got "redis"\)/);
+  });
+
   it("gets the secret's value right", async () => {
     expect((await call(dev.url, "/secret")).body).toEqual({ present: true, sha256: sha256(secret) });
   });
@@ -159,7 +175,10 @@ describe("reload on save", () => {
     const reload = await reloadAfter(before, (r) => r.workers.length > 0);
     // hello runs in the gateway's isolate (isolate = false): the gateway's bundle holds it too.
     expect(reload).toMatchObject({ workers: ["gateway", "fn-hello"], errors: [] });
-    await expect.poll(() => logs.some((l) => /^reloaded gateway, hello in \d+ ms/.test(l))).toBe(true);
+    // A code change is handed to the running workerd (its Worker Loader): no restart.
+    expect(reload.restartMs).toBeUndefined();
+    expect(reload.loadMs).toBeGreaterThanOrEqual(0);
+    await expect.poll(() => logs.some((l) => /^reloaded gateway, hello in \d+ ms \(build \d+ ms, load \d+ ms\)$/.test(l))).toBe(true);
   });
 
   it("keeps serving the last good version on a syntax error, and says where it is", async () => {
@@ -174,8 +193,27 @@ describe("reload on save", () => {
     expect(logs.join("\n")).toMatch(/still serving the last good version/);
     expect(message((await call(dev.url, "/hello")).body)).toBe("Hello (edited) from workyard");
 
+    const fixedAt = dev.reloads.length;
     const ms = await saveAndWait(hello, original, "/hello", (b) => message(b) === "Hello from workyard");
     console.log(`[dev] fixed → served: ${ms} ms`);
+    expect((await reloadAfter(fixedAt, (r) => r.fixed.length > 0)).fixed).toEqual([hello]);
+    await expect
+      .poll(() => logs.find((l) => l.startsWith("fixed: ")))
+      .toBe("fixed: functions/hello/index.ts builds again; serving the new gateway, hello from this save");
+  });
+
+  it("keeps serving the last good version when a new one throws at the top level", async () => {
+    const before = dev.reloads.length;
+    const throwing = `${original}\nthrow new Error("boom at the top level");\n`;
+    await writeFile(join(project.paths.root, hello), throwing);
+    const failed = await reloadAfter(before, (r) => r.errors.length > 0);
+    expect(failed.workers).toEqual([]);
+    expect(failed.errors.join("\n")).toMatch(/boom at the top level/);
+    expect(logs.join("\n")).toMatch(/the new version of hello did not start: .*\n.*boom at the top level/);
+    expect(message((await call(dev.url, "/hello")).body)).toBe("Hello from workyard");
+    await writeFile(join(project.paths.root, hello), original.replace("} from ${", "} (again) from ${"));
+    await expect.poll(async () => message((await call(dev.url, "/hello")).body), { timeout: 10_000 }).toBe("Hello (again) from workyard");
+    await saveAndWait(hello, original, "/hello", (b) => message(b) === "Hello from workyard");
   });
 
   it("rebuilds every worker that uses a saved SDK file", async () => {
@@ -201,8 +239,11 @@ describe("reload on save", () => {
   });
 
   it("picks up a new function folder and a changed .dev.vars", async () => {
+    const before = dev.reloads.length;
     await cp(join(project.paths.root, "functions/tick"), join(project.paths.root, "functions/tock"), { recursive: true });
     await expect.poll(async () => (await call(dev.url, "/tock").catch(() => undefined))?.body, { timeout: 10_000 }).toEqual({ tick: true });
+    // A new function is a settings change (a new worker, a new route): that one restarts workerd.
+    expect((await reloadAfter(before, (r) => r.workers.includes("fn-tock"))).restartMs).toBeGreaterThanOrEqual(0);
     const changed = `${secret}-2`;
     await writeFile(join(project.paths.root, ".dev.vars"), `WORKYARD_TEST_SECRET=${changed}\n`);
     await expect

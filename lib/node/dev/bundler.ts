@@ -19,11 +19,14 @@ export interface Bundle {
 export class DevBuildError extends UserError {
   readonly worker: string;
   readonly problems: string[];
+  /** The files the problems are in, relative to the project root ("functions/hello/index.ts"). */
+  readonly files: string[];
 
-  constructor(worker: string, problems: string[]) {
+  constructor(worker: string, problems: string[], files: string[] = []) {
     super(`${worker} failed to build:\n${problems.map((p) => `  ${p}`).join("\n")}`);
     this.worker = worker;
     this.problems = problems;
+    this.files = files;
   }
 }
 
@@ -77,7 +80,8 @@ export class WorkerBundler {
       const errors = (err as { errors?: Message[] }).errors;
       if (!errors) throw err;
       for (const m of errors) if (m.location) this.#watched.add(resolve(root, m.location.file));
-      throw new DevBuildError(this.worker, errors.map(formatMessage)); // paths are relative to the project root
+      const files = [...new Set(errors.flatMap((m) => (m.location ? [m.location.file] : [])))];
+      throw new DevBuildError(this.worker, errors.map(formatMessage), files); // paths are relative to the project root
     }
   }
 

@@ -27,6 +27,10 @@ interface FunctionState {
 export interface RebuildResult {
   /** Build problems, one message per failing worker; those keep their last good bundle. */
   errors: string[];
+  /** The bundlers that failed ("gateway", "hello") and the files their problems are in. */
+  failed: Map<string, string[]>;
+  /** The bundlers that built. */
+  built: string[];
   ms: number;
 }
 
@@ -70,7 +74,7 @@ export class DevSources {
    * Reads the functions and .dev.vars and builds every bundle. Bad config or a gateway that does not build
    * throws; a function that does not build is reported in `errors` and not served until a save fixes it.
    */
-  static async load(paths: ProjectPaths): Promise<{ sources: DevSources; errors: string[] }> {
+  static async load(paths: ProjectPaths): Promise<{ sources: DevSources; errors: string[]; failed: Map<string, string[]> }> {
     const sources = new DevSources(paths);
     await sources.refresh();
     const [gateway, functions] = await Promise.allSettled([
@@ -81,7 +85,7 @@ export class DevSources {
       await sources.dispose();
       throw gateway.status === "rejected" ? gateway.reason : (functions as PromiseRejectedResult).reason;
     }
-    return { sources, errors: functions.value.errors };
+    return { sources, errors: functions.value.errors, failed: functions.value.failed };
   }
 
   /** The functions, sorted by name. */
@@ -177,7 +181,14 @@ export class DevSources {
     const started = performance.now();
     const results = await Promise.allSettled(bundlers.map((b) => b.rebuild()));
     const errors = describe(results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : [])));
-    return { errors, ms: Math.round(performance.now() - started) };
+    const failed = new Map<string, string[]>();
+    const built: string[] = [];
+    results.forEach((r, i) => {
+      const worker = bundlers[i]?.worker ?? "";
+      if (r.status === "fulfilled") built.push(worker);
+      else failed.set(worker, r.reason instanceof DevBuildError ? r.reason.files : []);
+    });
+    return { errors, failed, built, ms: Math.round(performance.now() - started) };
   }
 
   async dispose(): Promise<void> {

@@ -3,10 +3,12 @@
  * the gateway first (miniflare sends every request to the first worker) with the same ROUTES binding, the
  * vars and secrets of the functions in its isolate (INLINE_ENV, SECRET__<fn>__<name>) and one
  * `FN_<NAME>` service binding per isolated function; then one worker per function (an in-isolate
- * function's own worker still runs its crons), with its vars and secrets as bindings.
+ * function's own worker still runs its crons), with its vars and secrets as bindings. Each of them runs the
+ * dev loader (lib/workers/dev-loader.ts), which serves the worker's current bundle through workerd's Worker
+ * Loader: the bundles are not part of these options, so a code change leaves them as they are (no restart).
  */
 import type { WorkerOptions } from "miniflare";
-import { inlineSecretBinding } from "../../shared/names.ts";
+import { DEV_LOADER_BINDING, DEV_TOKEN_BINDING, inlineSecretBinding } from "../../shared/names.ts";
 import { bindingName, routeSettings } from "../build/functions.ts";
 import type { FunctionSource } from "../build/functions.ts";
 import { gatewayRoutes, serviceName } from "../build/serve-config.ts";
@@ -58,46 +60,44 @@ type Json = Extract<Binding, { type: "json" }>["value"];
 export const varBinding = (value: unknown): Binding =>
   typeof value === "string" ? { type: "text", value } : { type: "json", value: value as Json };
 
+/** The dev loader: its script, and the token that hands it new versions (loader.ts). */
+export interface DevLoader {
+  script: string;
+  token: string;
+}
+
 /**
- * One worker for miniflare (its config-shaped options, as Wrangler's): one bundled ES module; `dir` is where it
- * would live (its source map is relative to it).
+ * One worker for miniflare (its config-shaped options, as Wrangler's): the dev loader's script, with the
+ * worker's bindings, a Worker Loader and the run's token. `service_binding_extra_handlers` lets it run its bundle's scheduled();
+ * `experimental` lets it load bundles with experimental flags, as miniflare allows its workers.
  */
-function worker(
-  name: string,
-  dir: string,
-  script: string,
-  compatibilityDate: string,
-  compatibilityFlags: string[],
-  env: Env,
-): WorkerOptions {
+function worker(name: string, dir: string, loader: DevLoader, compatibilityDate: string, env: Env): WorkerOptions {
   return {
     config: {
       name,
       compatibilityDate,
-      compatibilityFlags,
-      manifest: { mainModule: "index.js", modulesRoot: dir, modules: { "index.js": { type: "esm", contents: script } } },
-      env,
+      compatibilityFlags: ["service_binding_extra_handlers", "experimental"],
+      manifest: { mainModule: "index.js", modulesRoot: dir, modules: { "index.js": { type: "esm", contents: loader.script } } },
+      env: { ...env, [DEV_LOADER_BINDING]: { type: "worker-loader" }, [DEV_TOKEN_BINDING]: varBinding(loader.token) },
     },
   };
 }
 
 export interface GatewayWorker {
   dir: string;
-  script: string;
   compatibilityDate: string;
-  compatibilityFlags: string[];
 }
 
 export interface FunctionWorker {
   fn: FunctionSource;
   dir: string;
-  /** Undefined while the function has never built: not routed (unless it runs in the gateway's isolate). */
-  script: string | undefined;
+  /** False while the function has never built: not routed (unless it runs in the gateway's isolate). */
+  built: boolean;
   bindings: FunctionBindings;
 }
 
 function gatewayEnv(functions: FunctionWorker[]): Env {
-  const routed = functions.filter((f) => isInline(f.fn) || f.script !== undefined);
+  const routed = functions.filter((f) => isInline(f.fn) || f.built);
   const inline = routed.filter((f) => isInline(f.fn));
   const isolated = routed.filter((f) => !isInline(f.fn));
   const inlineEnv = Object.fromEntries(
@@ -115,16 +115,16 @@ function gatewayEnv(functions: FunctionWorker[]): Env {
   };
 }
 
-/** The workers miniflare runs: the gateway, then one per function that has built. */
-export function devWorkers(gateway: GatewayWorker, functions: FunctionWorker[]): WorkerOptions[] {
+/** The workers miniflare runs, each a dev loader: the gateway, then one per function that has built. */
+export function devWorkers(loader: DevLoader, gateway: GatewayWorker, functions: FunctionWorker[]): WorkerOptions[] {
   return [
-    worker(GATEWAY_WORKER, gateway.dir, gateway.script, gateway.compatibilityDate, gateway.compatibilityFlags, gatewayEnv(functions)),
-    ...functions.flatMap(({ fn, dir, script, bindings }): WorkerOptions[] => {
-      if (script === undefined) return [];
+    worker(GATEWAY_WORKER, gateway.dir, loader, gateway.compatibilityDate, gatewayEnv(functions)),
+    ...functions.flatMap(({ fn, dir, built, bindings }): WorkerOptions[] => {
+      if (!built) return [];
       const env = Object.fromEntries(
         Object.entries({ ...bindings.vars, ...bindings.secrets }).map(([name, value]) => [name, varBinding(value)]),
       );
-      return [worker(serviceName(fn), dir, script, fn.config.compatibility_date, fn.config.compatibility_flags, env)];
+      return [worker(serviceName(fn), dir, loader, fn.config.compatibility_date, env)];
     }),
   ];
 }
