@@ -2,7 +2,8 @@
  * npm run dev: serve every function on miniflare at http://127.0.0.1:8787/<name> (PORT and HOST change
  * that), through the production gateway, reloading what a save changes. Secrets come from the environment
  * and a git-ignored .dev.vars file (the environment wins). DATABASE_URL is used as given (no PgBouncer),
- * else the embedded PGlite; REDIS_URL sits behind the Redis proxy, else the in-memory backend. DEV_PORT
+ * else the embedded PGlite; REDIS_URL sits behind the Redis proxy (on REDIS_PROXY_PORT, as for npm start),
+ * else the in-memory backend; REDIS_PROXY_URL + REDIS_PROXY_TOKEN use a running proxy instead. DEV_PORT
  * sets the loopback port of the dev endpoints (default: a free one). Ctrl-C or SIGTERM stops.
  */
 import { devBanner } from "../lib/node/dev/banner.ts";
@@ -13,7 +14,14 @@ import { cliArgs } from "../lib/node/cli/args.ts";
 
 cliArgs(
   { options: {} },
-  "usage: npm run dev\n  Serves every function on miniflare, reloading what a save changes. Env: PORT, HOST, DEV_PORT, DATABASE_URL,\n  REDIS_URL; secrets from the environment or .dev.vars. Ctrl-C stops.",
+  [
+    "usage: npm run dev",
+    "  Serves every function on miniflare, reloading what a save changes. Ctrl-C stops.",
+    "  Env, as for npm start: PORT (8787), HOST (127.0.0.1), DATABASE_URL, REDIS_URL, REDIS_PROXY_PORT (a free one),",
+    "  REDIS_PROXY_URL + REDIS_PROXY_TOKEN (a running proxy); dev only: DEV_PORT (the loopback dev endpoints, a free",
+    "  one). npm start's PGBOUNCER_*, INTERNAL_PORT, HTTPS_PORT and TLS_* do not apply (no PgBouncer, internal",
+    "  worker or TLS in dev). Secrets from the environment or .dev.vars.",
+  ].join("\n"),
 );
 
 const { paths, settings, log } = await serveCommand();
