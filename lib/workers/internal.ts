@@ -14,7 +14,7 @@
  *   GET  /errors                                   recorded errors, grouped by fingerprint (JSON)
  *   GET  /dashboard                                the dashboard page; /dashboard?token=<token> sets a cookie
  *                                                  so a browser can stay signed in (HttpOnly, SameSite=Strict)
- *   GET  /dashboard/data                           its figures, with this worker's readiness checks
+ *   GET  /dashboard/data?window=auto|5m|15m|60m    its figures over that window, with this worker's readiness checks
  * Firing scheduled() through a service binding needs the `service_binding_extra_handlers` compatibility flag
  * on this worker, and workerd started with --experimental.
  */
@@ -111,8 +111,8 @@ async function fromCollector(env: InternalEnv, path: string): Promise<Response> 
   }
 }
 
-async function dashboardData(env: InternalEnv, ctx: ExecutionContext): Promise<Response> {
-  const [figures, health] = await Promise.all([fromCollector(env, "/dashboard/data"), readinessChecks(env, ctx)]);
+async function dashboardData(env: InternalEnv, ctx: ExecutionContext, search: string): Promise<Response> {
+  const [figures, health] = await Promise.all([fromCollector(env, `/dashboard/data${search}`), readinessChecks(env, ctx)]);
   if (!figures.ok) return figures;
   return json({ ...((await figures.json()) as object), health });
 }
@@ -163,7 +163,7 @@ export default {
       return env.GATEWAY_CONTROL.fetch(new Request(`http://gateway/drain${url.search}`, { method: "POST" }));
     }
     if (request.method === "GET") {
-      if (url.pathname === "/dashboard/data") return dashboardData(env, ctx);
+      if (url.pathname === "/dashboard/data") return dashboardData(env, ctx, url.search);
       if (
         url.pathname === "/metrics" ||
         url.pathname === "/errors" ||

@@ -6,7 +6,8 @@
  *   GET  /errors?function=&limit=        grouped errors, latest first, each with its latest stack
  *   GET  /usage?by=hour|day&days=N       requests per function per hour or day (rolled up)
  *   GET  /logs?function=&level=&status=&tail=N&follow=1   the request log as JSON lines; follow keeps it open
- *   GET  /dashboard, /dashboard/data, /dashboard/assets/*  the dashboard page, its figures, uPlot
+ *   GET  /dashboard, /dashboard/data?window=auto|5m|15m|60m, /dashboard/assets/*
+ *                                the dashboard page, its figures over that window, uPlot
  */
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -24,6 +25,7 @@ import { filterSchema } from "./log-stream.ts";
 import type { LogStream } from "./log-stream.ts";
 import type { Metrics } from "./metrics.ts";
 import { batchSchema } from "./records.ts";
+import { windowSchema } from "./series.ts";
 import type { Series } from "./series.ts";
 import { usage } from "./usage.ts";
 
@@ -140,12 +142,18 @@ export function collectorApi({ token, sql, metrics, errors, logs, series, ingest
       case "/dashboard":
         return send(res, 200, dashboardPage(), "text/html; charset=utf-8");
       case "/dashboard/data": {
+        const window = windowSchema.safeParse(q.window ?? "auto");
+        if (!window.success) throw new HttpError(400, "invalid_input", window.error.issues.map((i) => i.message).join("; "));
         const current = manifest();
+        const now = Date.now();
         return sendJson(res, 200, {
-          now: Date.now(),
+          now,
           release: current.id,
-          functions: series.summary(current.functions.map((f) => f.name)),
-          series: series.series(),
+          ...series.figures(
+            current.functions.map((f) => f.name),
+            window.data,
+            now,
+          ),
           errors: await errors.recent(10),
           crons: await cronListing(sql, current),
         });
