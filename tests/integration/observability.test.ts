@@ -14,11 +14,13 @@ import { join } from "node:path";
 import postgres from "postgres";
 import type { Sql } from "postgres";
 import { chromium } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { migrateUp } from "../../lib/node/data/migrations.ts";
 import { matches } from "../../lib/node/observe/log-stream.ts";
 import type { ConsoleLine, LogLine } from "../../lib/node/observe/records.ts";
 import { rollUpUsage } from "../../lib/node/observe/usage.ts";
+import { startCollector } from "../../lib/node/observe/collector.ts";
 import { projectPaths } from "../../lib/node/common/paths.ts";
 import { listenSocket } from "../../lib/node/runtime/listen-socket.ts";
 import { INTERNAL_TOKEN_VAR } from "../../lib/node/build/serve-config.ts";
@@ -382,12 +384,50 @@ describe("several workerd processes", () => {
   });
 });
 
+/** Request records sent to the collector as the gateway sends them, dated `agoMs` before now. */
+async function seed(fn: string, requests: { agoMs: number; status: number; ms: number }[]): Promise<void> {
+  const now = Date.now();
+  const records = requests.map((r, i) => ({
+    worker: "gateway",
+    ts: now - r.agoMs,
+    outcome: "ok",
+    logs: [],
+    exceptions: [],
+    access: [
+      {
+        id: `seeded-${fn}-${now}-${i}`,
+        fn,
+        method: "GET",
+        path: `/${fn}`,
+        status: r.status,
+        ms: r.ms,
+        ip: "127.0.0.1",
+        inflight: 1,
+        proc: "seed",
+      },
+    ],
+  }));
+  const res = await fetch(`${sup.collector.url}/ingest`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${sup.collector.token}` },
+    body: JSON.stringify(records),
+  });
+  expect(res.status).toBe(202);
+}
+
 describe("the dashboard", () => {
-  it("shows live figures, errors, crons and health in headless Chromium", async () => {
+  let browser: BrowserContext;
+  let profile: string;
+  let page: Page;
+  const MINUTE = 60_000;
+  /** When the oldest seeded request of `tick` was made. */
+  let firstSeeded = 0;
+
+  beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`);
-    const profile = await mkdtemp(join(tmpdir(), "workyard-chromium-"));
+    profile = await mkdtemp(join(tmpdir(), "workyard-chromium-"));
     // A fresh profile each run (launchPersistentContext is how Playwright takes --user-data-dir).
-    const browser = await chromium.launchPersistentContext(profile, {
+    browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1400, height: 1200 },
@@ -402,36 +442,203 @@ describe("the dashboard", () => {
         "--disable-sync",
       ],
     });
+    page = await browser.newPage();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+  });
+
+  /** The function's row as header → cell text, so a value is read under the header it stands under. */
+  async function row(fn: string): Promise<Record<string, string>> {
+    const headers = await page.locator("#functions thead th").allTextContents();
+    const cells = await page.locator(`#functions tr[data-function="${fn}"] td`).allTextContents();
+    expect(cells.length).toBe(headers.length);
+    return Object.fromEntries(headers.map((h, i) => [h, cells[i] ?? ""]));
+  }
+
+  /** The time axis of a plot, ms since the epoch, as uPlot scaled it. */
+  async function axis(id: string): Promise<{ from: number; to: number }> {
+    const el = page.locator(`#${id}`);
+    return { from: 1000 * Number(await el.getAttribute("data-from")), to: 1000 * Number(await el.getAttribute("data-to")) };
+  }
+
+  it("shows live figures, errors, crons and health in headless Chromium", async () => {
+    // Without the token: nothing.
+    expect((await page.goto(`${sup.internalUrl}/dashboard`))?.status()).toBe(401);
+    await page.goto(`${sup.internalUrl}/dashboard?token=${encodeURIComponent(sup.internalToken)}`);
+    expect(page.url()).toBe(`${sup.internalUrl}/dashboard`); // the token went into a cookie, out of the address bar
+    const hello = page.locator('#functions tr[data-function="hello"]');
+    // The default window starts at the first request, so it holds every request made so far.
+    await expect.poll(() => hello.locator(".requests").textContent(), { timeout: 15_000 }).toMatch(/^3\d\d$/);
+    const before = Number(await hello.locator(".requests").textContent());
+    await load("/hello", 50);
+    // Live: the page refreshes by itself and shows the new requests.
+    await expect
+      .poll(async () => Number(await hello.locator(".requests").textContent()), { timeout: 20_000 })
+      .toBeGreaterThanOrEqual(before + 50);
+    expect(Number(await hello.locator(".rate").textContent())).toBeGreaterThan(0);
+    expect(await page.locator('#functions tr[data-function="oops"] .error-rate').textContent()).not.toBe("0.0 %");
+    expect(await page.locator("#chart-rate canvas, #chart-errors canvas, #chart-latency canvas").count()).toBe(3);
+    await expect.poll(() => page.locator("#errors").textContent()).toContain("oops: could not handle");
+    expect(await page.locator("#errors").textContent()).toContain("functions/oops/index.ts:11:9");
+    expect(await page.locator('#health tr[data-check="database"]').textContent()).toContain("ok");
+    expect(await page.locator('#health tr[data-check="redis"]').textContent()).toContain("ok");
+    expect(await page.locator("#crons").textContent()).toContain("*/5 * * * *");
+    expect(await page.locator("#problem").textContent()).toBe("");
+    const refused = await internal("/dashboard/data?window=2h");
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toBe(
+      "window must be auto (from the first request), 5m, 15m or 60m",
+    );
+  });
+
+  it("counts every column of the table over the window its title names", async () => {
+    // tick has had no requests through the gateway in this file (only scheduled runs): 5 twelve minutes ago,
+    // 4 three minutes ago (a 404 and a 500 among them), 3 half a minute ago.
+    firstSeeded = Date.now() - 12 * MINUTE;
+    await seed("tick", [
+      ...Array.from({ length: 5 }, () => ({ agoMs: 12 * MINUTE, status: 200, ms: 10 })),
+      { agoMs: 3 * MINUTE, status: 200, ms: 20 },
+      { agoMs: 3 * MINUTE, status: 200, ms: 30 },
+      { agoMs: 3 * MINUTE, status: 404, ms: 40 },
+      { agoMs: 3 * MINUTE, status: 500, ms: 50 },
+      ...Array.from({ length: 3 }, () => ({ agoMs: 30_000, status: 201, ms: 5 })),
+    ]);
+    await page.selectOption("#window", "5m");
+    await expect.poll(() => page.locator("section:has(#functions) h2").textContent()).toContain("last 5 minutes");
+    await expect.poll(async () => (await row("tick")).requests, { timeout: 10_000 }).toBe("7");
+    expect(await page.locator("#functions thead th").allTextContents()).toEqual([
+      "function",
+      "requests",
+      "req/s",
+      "4xx",
+      "5xx",
+      "5xx rate",
+      "p50",
+      "p95",
+      "p99",
+      "max",
+    ]);
+    const last5 = await row("tick");
+    expect(last5).toMatchObject({ function: "tick", requests: "7", "4xx": "1", "5xx": "1", "5xx rate": "14.3 %", max: "50 ms" });
+    expect(Number(last5["req/s"])).toBeCloseTo(7 / 300, 2);
+    const [p50, p95, p99, max] = [last5.p50, last5.p95, last5.p99, last5.max].map((v) => Number.parseFloat(v ?? ""));
+    expect(p50).toBeLessThanOrEqual(p95 ?? 0);
+    expect(p95).toBeLessThanOrEqual(p99 ?? 0);
+    expect(p99).toBeLessThanOrEqual(max ?? 0);
+    await page.selectOption("#window", "15m");
+    await expect.poll(async () => (await row("tick")).requests, { timeout: 10_000 }).toBe("12");
+    expect(await row("tick")).toMatchObject({ "4xx": "1", "5xx": "1", "5xx rate": "8.3 %", max: "50 ms" });
+  });
+
+  it("keeps the window chosen through refreshes and reloads, and spans the time axis over it", async () => {
+    const asked = page.waitForRequest((r) => r.url().endsWith("/dashboard/data?window=60m"));
+    await page.selectOption("#window", "60m");
+    await asked;
+    await expect
+      .poll(
+        async () => {
+          const a = await axis("chart-rate");
+          return a.to - a.from;
+        },
+        { timeout: 10_000 },
+      )
+      .toBeGreaterThanOrEqual(60 * MINUTE);
+    const hour = await axis("chart-rate");
+    expect(hour.to - hour.from).toBeLessThan(60 * MINUTE + 30_000);
+    expect(Math.abs(hour.to - Date.now())).toBeLessThan(15_000);
+    // The next refresh asks for the same window, and the page still shows it.
+    await page.waitForRequest((r) => r.url().endsWith("/dashboard/data?window=60m"), { timeout: 10_000 });
+    await page.waitForTimeout(500);
+    expect(await page.locator("#window").inputValue()).toBe("60m");
+    const again = await axis("chart-latency");
+    expect(again.to - again.from).toBeGreaterThanOrEqual(60 * MINUTE);
+    // A reload keeps it too: it is in the address.
+    expect(new URL(page.url()).hash).toBe("#window=60m");
+    const reloaded = page.waitForRequest((r) => r.url().includes("/dashboard/data?"));
+    await page.reload();
+    expect(new URL((await reloaded).url()).searchParams.get("window")).toBe("60m");
+    expect(await page.locator("#window").inputValue()).toBe("60m");
+    // From the first request: the axis starts at the oldest seeded request, not an hour back.
+    await page.selectOption("#window", "auto");
+    await expect.poll(() => page.locator("section:has(#functions) h2").textContent(), { timeout: 10_000 }).toMatch(/since .* \(12 min\)/);
+    const fitted = await axis("chart-errors");
+    expect(fitted.from).toBeLessThanOrEqual(firstSeeded);
+    expect(firstSeeded - fitted.from).toBeLessThan(30_000);
+    expect(Math.abs(fitted.to - Date.now())).toBeLessThan(15_000);
+    expect(await row("tick")).toMatchObject({ requests: "12" });
+  });
+
+  it("fits each plot to its card, in width and height, when the window is resized", async () => {
+    for (const [width, height] of [
+      [1400, 1200],
+      [900, 1000],
+      [1900, 1100],
+    ] as const) {
+      await page.setViewportSize({ width, height });
+      for (const id of ["chart-rate", "chart-errors", "chart-latency"]) {
+        // How far the plot (its canvas, then its legend) falls short of the card's content box, on each side.
+        const shortfall = async () => {
+          const [card, box, canvas, legend] = await Promise.all(
+            [`section.chart:has(#${id})`, `#${id}`, `#${id} .u-wrap`, `#${id} .u-legend`].map((s) => page.locator(s).boundingBox()),
+          );
+          if (!card || !box || !canvas || !legend) return Infinity;
+          const inset = {
+            left: box.x - card.x,
+            right: card.x + card.width - (box.x + box.width),
+            bottom: card.y + card.height - (box.y + box.height),
+          };
+          return Math.max(
+            // The plot's box is the card less its padding: the same on both sides, and small.
+            Math.abs(inset.left - inset.right),
+            Math.max(inset.left, inset.bottom) > 20 ? Infinity : 0,
+            Math.abs(canvas.x - box.x),
+            Math.abs(box.x + box.width - (canvas.x + canvas.width)),
+            Math.abs(box.y + box.height - (legend.y + legend.height)),
+          );
+        };
+        await expect.poll(shortfall, { timeout: 5_000, message: `${id} at ${width}×${height}` }).toBeLessThanOrEqual(2);
+        expect((await page.locator(`#${id} .u-wrap`).boundingBox())?.height).toBeGreaterThan(180);
+      }
+    }
+    await page.setViewportSize({ width: 1400, height: 1200 });
+    await page.selectOption("#window", "auto");
+    await page.waitForTimeout(1000);
+    const dir = join(repo.work, "screenshots");
+    await mkdir(dir, { recursive: true });
+    await page.screenshot({ path: join(dir, "dashboard.png"), fullPage: true });
+    console.log(`[dashboard] screenshot: ${join(dir, "dashboard.png")}`);
+  });
+
+  it("says there is no data yet before the first request", async () => {
+    // A collector of its own that has seen nothing, its dashboard read directly with its token.
+    const dir = await mkdtemp(join(tmpdir(), "workyard-empty-collector-"));
+    const empty = await startCollector({
+      releaseDir: sup.release.releaseDir,
+      manifest: sup.release.manifest,
+      root: project.paths.root,
+      databaseUrl: sup.backends.database.url,
+      logTarget: "off",
+      logFile: join(dir, "requests.log"),
+      log: () => {},
+    });
+    const fresh = await browser.newPage();
     try {
-      const page = await browser.newPage();
-      // Without the token: nothing.
-      expect((await page.goto(`${sup.internalUrl}/dashboard`))?.status()).toBe(401);
-      await page.goto(`${sup.internalUrl}/dashboard?token=${encodeURIComponent(sup.internalToken)}`);
-      expect(page.url()).toBe(`${sup.internalUrl}/dashboard`); // the token went into a cookie, out of the address bar
-      const hello = page.locator('#functions tr[data-function="hello"]');
-      await expect.poll(() => hello.locator(".total").textContent(), { timeout: 15_000 }).toMatch(/^3\d\d$/);
-      const before = Number(await hello.locator(".total").textContent());
-      await load("/hello", 50);
-      // Live: the page refreshes by itself and shows the new requests.
-      await expect
-        .poll(async () => Number(await hello.locator(".total").textContent()), { timeout: 20_000 })
-        .toBeGreaterThanOrEqual(before + 50);
-      expect(Number(await hello.locator(".rate").textContent())).toBeGreaterThan(0);
-      expect(await page.locator('#functions tr[data-function="oops"] .error-rate').textContent()).not.toBe("0.0 %");
-      expect(await page.locator("#chart-rate canvas, #chart-errors canvas, #chart-latency canvas").count()).toBe(3);
-      await expect.poll(() => page.locator("#errors").textContent()).toContain("oops: could not handle");
-      expect(await page.locator("#errors").textContent()).toContain("functions/oops/index.ts:11:9");
-      expect(await page.locator('#health tr[data-check="database"]').textContent()).toContain("ok");
-      expect(await page.locator('#health tr[data-check="redis"]').textContent()).toContain("ok");
-      expect(await page.locator("#crons").textContent()).toContain("*/5 * * * *");
-      expect(await page.locator("#problem").textContent()).toBe("");
-      const dir = join(repo.work, "screenshots");
-      await mkdir(dir, { recursive: true });
-      await page.screenshot({ path: join(dir, "dashboard.png"), fullPage: true });
-      console.log(`[dashboard] screenshot: ${join(dir, "dashboard.png")}`);
+      await fresh.setExtraHTTPHeaders({ authorization: `Bearer ${empty.token}` });
+      await fresh.goto(`${empty.url}/dashboard`);
+      await expect.poll(() => fresh.locator("#chart-rate .empty").textContent(), { timeout: 10_000 }).toContain("No requests yet");
+      expect(await fresh.locator("#chart-latency .empty").textContent()).toContain("No requests yet");
+      expect(await fresh.locator("section:has(#functions) h2").textContent()).toContain("no requests yet");
+      expect(await fresh.locator('#functions tr[data-function="hello"] .requests').textContent()).toBe("0");
+      expect(await fresh.locator('#functions tr[data-function="hello"] .p95').textContent()).toBe("–");
+      expect(await fresh.locator("#chart-rate canvas").count()).toBe(0);
+      expect(await fresh.locator("#problem").textContent()).toBe("");
     } finally {
-      await browser.close();
-      await rm(profile, { recursive: true, force: true });
+      await fresh.close();
+      await empty.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
