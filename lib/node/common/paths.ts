@@ -14,6 +14,8 @@ export interface ProjectPaths {
   /** Bundles of earlier builds with what went into each, so a build runs Wrangler only where something changed. */
   bundleCache: string;
   embeddedDb: string;
+  /** The in-memory Redis backend's keys, kept across restarts of `npm start` (without REDIS_URL). */
+  redisMemory: string;
   logs: string;
   /** The running supervisor's control endpoint (address and token), readable by the owner only. */
   controlInfo: string;
@@ -37,6 +39,7 @@ export function projectPaths(given?: string): ProjectPaths {
     wranglerConfigs: join(work, "wrangler"),
     bundleCache: join(work, "bundle-cache"),
     embeddedDb: join(work, "pglite"),
+    redisMemory: join(work, "redis-memory.json"),
     logs: join(work, "logs"),
     controlInfo: join(work, "run", "control.json"),
   };

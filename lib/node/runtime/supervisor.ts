@@ -117,7 +117,12 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     // proxy do not depend on each other: start them at once, and own whichever started even if another failed.
     const redisStart: Promise<RedisService> = opts.env.REDIS_PROXY_URL
       ? attachRunningProxy(opts.env)
-      : startRedisService({ redisUrl: opts.env.REDIS_URL, port: Number(opts.env.REDIS_PROXY_PORT ?? 0), log: opts.log });
+      : startRedisService({
+          redisUrl: opts.env.REDIS_URL,
+          port: Number(opts.env.REDIS_PROXY_PORT ?? 0),
+          memoryFile: opts.paths.redisMemory,
+          log: opts.log,
+        });
     const [built, databaseStarted, redisStarted] = await Promise.allSettled([
       startingRelease(opts.paths, serve, opts.log),
       startDatabase(opts),
