@@ -44,7 +44,7 @@ type MockMethod = (...args: unknown[]) => Promise<unknown>;
 interface MockClient {
   data: { get(key: string): unknown; has(key: string): boolean; keys(): string[] };
   /** Deadlines in Unix ms. */
-  expires: { get(key: string): number | undefined; has(key: string): boolean };
+  expires: { get(key: string): number | undefined };
   duplicate(): MockClient;
   disconnect(): void;
   on(event: "message" | "messageBuffer", listener: (channel: string | Buffer, message: string | Buffer) => void): unknown;
@@ -240,8 +240,9 @@ export class MemoryBackend implements RedisBackend {
     const keys: SnapshotEntry[] = [];
     let leftOut = 0;
     for (const key of this.mock.data.keys()) {
-      if (!this.mock.data.has(key)) continue; // expired just now
-      const entry = entryOf(key, this.mock.data.get(key), this.mock.expires.has(key) ? this.mock.expires.get(key) : undefined);
+      const value = this.mock.data.get(key);
+      if (value === undefined) continue; // expired just now
+      const entry = entryOf(key, value, this.mock.expires.get(key));
       if (entry) keys.push(entry);
       else leftOut++;
     }
