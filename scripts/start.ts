@@ -3,7 +3,7 @@
  * Reads a git-ignored .env file if there is one. Uses DATABASE_URL when set, else the embedded PGlite.
  * Ctrl-C or SIGTERM stops everything.
  */
-import { unsetEnvAdvice } from "../lib/node/build/env-reads.ts";
+import { unsetEnvWarnings } from "../lib/node/build/env-reads.ts";
 import { redactUrl } from "../lib/node/common/redact.ts";
 import { serveCommand, stopOnSignals } from "../lib/node/cli/serve.ts";
 import { startSupervisor } from "../lib/node/runtime/supervisor.ts";
@@ -49,7 +49,7 @@ try {
     const missing = sup.missingSecrets.get(fn.name);
     log(`  ${sup.url}${fn.route}${missing ? `   (missing secrets: ${missing.join(", ")}; set them in the environment or .env)` : ""}`);
   }
-  for (const advice of sup.release.manifest.functions.map(unsetEnvAdvice)) if (advice) log(`warning: ${advice}`);
+  for (const line of unsetEnvWarnings(sup.release.manifest.functions)) log(line);
   log("backends:");
   log(
     db.kind === "embedded-pglite"

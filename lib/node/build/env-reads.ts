@@ -111,3 +111,10 @@ export function unsetEnvAdvice(fn: { name: string; unsetEnv?: string[] }): strin
     `([secrets] required) and set ${names.length === 1 ? "it" : "them"} in .env; until then every request answers 500 misconfigured`
   );
 }
+
+/** One `warning: ...` line per function of a release that requires a name nothing sets (build, deploy, start print them). */
+export const unsetEnvWarnings = (functions: readonly { name: string; unsetEnv?: string[] }[]): string[] =>
+  functions.flatMap((fn) => {
+    const advice = unsetEnvAdvice(fn);
+    return advice ? [`warning: ${advice}`] : [];
+  });

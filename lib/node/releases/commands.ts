@@ -9,7 +9,7 @@ import { controlRequest, readControlInfo } from "../control/control.ts";
 import type { ControlInfo } from "../control/control.ts";
 import type { ProjectPaths } from "../common/paths.ts";
 import { describeFailure, UserError } from "../common/user-error.ts";
-import { unsetEnvAdvice } from "../build/env-reads.ts";
+import { unsetEnvWarnings } from "../build/env-reads.ts";
 import { deployedRelease, listReleases, previousRelease, readHistory } from "./history.ts";
 import type { SwitchResult } from "./switch.ts";
 
@@ -50,7 +50,7 @@ export async function deploy(paths: ProjectPaths, log: (line: string) => void): 
   log(
     `${built.reused ? "sources unchanged: release" : "built release"} ${built.manifest.id}${built.reused ? "" : ` in ${seconds(built.ms)}`}`,
   );
-  for (const advice of built.manifest.functions.map(unsetEnvAdvice)) if (advice) log(`warning: ${advice}`);
+  for (const line of unsetEnvWarnings(built.manifest.functions)) log(line);
   log("migrating, starting the new processes, waiting for them to be ready, draining the old ones...");
   const result = await controlRequest<SwitchResult>(control, "POST", "/deploy", { release: built.manifest.id });
   for (const line of describe(result, "deployed")) log(line);

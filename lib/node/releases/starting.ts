@@ -28,12 +28,15 @@ export function serveChoiceOf(env: NodeJS.ProcessEnv, sourcesFlag = false): Serv
   return parsed.data;
 }
 
-/** The release to start with, and the lines that tell the operator which and why. */
+/**
+ * The release to start with, the lines that tell the operator which and why, and how its start goes into the history
+ * ("sources" when the sources were served over a deployed release: rollback passes over it).
+ */
 export async function startingRelease(
   paths: ProjectPaths,
   choice: ServeChoice,
   log?: (line: string) => void,
-): Promise<{ release: ServedRelease; notice: string[] }> {
+): Promise<{ release: ServedRelease; notice: string[]; activation: "start" | "sources" }> {
   const started = performance.now();
   const deployed = await deployedRelease(paths);
   if (!deployed || choice === "sources") {
@@ -41,7 +44,11 @@ export async function startingRelease(
     const what = `${built.reused ? "sources unchanged, using" : "built"} release ${built.manifest.id} (${Math.round(built.ms)} ms)`;
     const passedOver =
       deployed && deployed !== built.manifest.id ? [`  serving the sources, not the deployed release ${deployed} (--sources)`] : [];
-    return { release: { ...built, deployed: false, stale: false }, notice: [what, ...passedOver] };
+    return {
+      release: { ...built, deployed: false, stale: false },
+      notice: [what, ...passedOver],
+      activation: deployed ? "sources" : "start",
+    };
   }
   const releaseDir = join(paths.releases, deployed);
   const manifest = await readManifest(releaseDir);
@@ -49,7 +56,7 @@ export async function startingRelease(
   const release: ServedRelease = { releaseDir, manifest, reused: true, ms: performance.now() - started, deployed: true, stale };
   const at = (await readHistory(paths)).findLast((a) => a.id === deployed && (a.how === "deploy" || a.how === "rollback"));
   const how = at ? ` (${at.how === "deploy" ? "deployed" : "rolled back to"} ${at.at.slice(0, 16).replace("T", " ")} UTC)` : "";
-  if (!stale) return { release, notice: [`serving the deployed release ${deployed}${how}; the sources are the same`] };
+  if (!stale) return { release, notice: [`serving the deployed release ${deployed}${how}; the sources are the same`], activation: "start" };
   return {
     release,
     notice: [
@@ -57,6 +64,7 @@ export async function startingRelease(
       ...(await differences(paths, release)),
       "  npm run deploy ships the sources; npm start -- --sources serves them without deploying",
     ],
+    activation: "start",
   };
 }
 

@@ -14,7 +14,7 @@ import { startCollector } from "../observe/collector.ts";
 import type { Collector } from "../observe/collector.ts";
 import { collectorSettings } from "../observe/settings.ts";
 import { removeObserveInfo, writeObserveInfo } from "../observe/run-info.ts";
-import { deployedRelease, recordActivation, releasesKept } from "../releases/history.ts";
+import { recordActivation, releasesKept } from "../releases/history.ts";
 import { serveChoiceOf, startingRelease } from "../releases/starting.ts";
 import type { ServeChoice } from "../releases/starting.ts";
 import type { Manifest } from "../releases/manifest.ts";
@@ -135,7 +135,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       owned.defer(step(what, () => databaseStarted.value.stop()));
     }
     if (redisStarted.status === "fulfilled") owned.defer(step("the Redis proxy", () => redisStarted.value.stop()));
-    const { release: first, notice } = fulfilled(built);
+    const { release: first, notice, activation } = fulfilled(built);
     const database = fulfilled(databaseStarted);
     const redisService = fulfilled(redisStarted);
     for (const line of notice) opts.log(line);
@@ -197,8 +197,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     owned.defer(
       step(`workerd (${processes} process${processes === 1 ? "" : "es"}, in-flight requests drained)`, () => serving.live.stop()),
     );
-    const passedOver = serve === "sources" && (await deployedRelease(opts.paths)) !== undefined;
-    await recordActivation(opts.paths, first.manifest.id, passedOver ? "sources" : "start").catch((err: unknown) =>
+    await recordActivation(opts.paths, first.manifest.id, activation).catch((err: unknown) =>
       opts.log(`could not record the live release: ${(err as Error).message}`),
     );
 

@@ -140,6 +140,22 @@ function chunks<T>(items: readonly T[]): T[][] {
   return out;
 }
 
+/** The commands that write one snapshot entry back (its key first, added by the caller), large values in chunks. */
+function loadCommands(entry: SnapshotEntry): [string, (string | Buffer)[]][] {
+  switch (entry.type) {
+    case "string":
+      return [["set", [fromBytes(entry.value)]]];
+    case "hash":
+      return chunks(entry.value).map((part) => ["hset", part.flatMap(([f, v]) => [f, fromBytes(v)])]);
+    case "list":
+      return chunks(entry.value).map((part) => ["rpush", part.map(fromBytes)]);
+    case "set":
+      return chunks(entry.value).map((part) => ["sadd", part.map(fromBytes)]);
+    case "zset":
+      return chunks(entry.value).map((part) => ["zadd", part.flatMap(([m, score]) => [score, fromBytes(m)])]);
+  }
+}
+
 export class MemoryBackend implements RedisBackend {
   readonly kind = "memory" as const;
   readonly label: string;
@@ -203,35 +219,10 @@ export class MemoryBackend implements RedisBackend {
   /** Puts snapshot entries into the empty store, through the commands a client would use. */
   private async load(keys: readonly SnapshotEntry[]): Promise<void> {
     for (const entry of keys) {
-      const call = (name: string, args: (string | Buffer)[]) => this.method(name)(entry.key, ...args);
       // Redis has no empty hash, list, set or sorted set (a hand-edited file may): such a key is not created.
       if (entry.type !== "string" && entry.value.length === 0) continue;
-      switch (entry.type) {
-        case "string":
-          await call("set", [fromBytes(entry.value)]);
-          break;
-        case "hash":
-          for (const part of chunks(entry.value))
-            await call(
-              "hset",
-              part.flatMap(([f, v]) => [f, fromBytes(v)]),
-            );
-          break;
-        case "list":
-          for (const part of chunks(entry.value)) await call("rpush", part.map(fromBytes));
-          break;
-        case "set":
-          for (const part of chunks(entry.value)) await call("sadd", part.map(fromBytes));
-          break;
-        case "zset":
-          for (const part of chunks(entry.value))
-            await call(
-              "zadd",
-              part.flatMap(([m, score]) => [score, fromBytes(m)]),
-            );
-          break;
-      }
-      if (entry.expiresAt !== undefined) await call("pexpireat", [String(entry.expiresAt)]);
+      for (const [name, args] of loadCommands(entry)) await this.method(name)(entry.key, ...args);
+      if (entry.expiresAt !== undefined) await this.method("pexpireat")(entry.key, String(entry.expiresAt));
     }
   }
 
