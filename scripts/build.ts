@@ -3,6 +3,7 @@
  * Exits non-zero, naming the function and Wrangler's message, when a function fails to bundle.
  */
 import { unsetEnvWarnings } from "../lib/node/build/env-reads.ts";
+import { queueWarnings } from "../lib/node/queues/config.ts";
 import { build } from "../lib/node/build/build.ts";
 import { projectPaths } from "../lib/node/common/paths.ts";
 import { runCommand } from "../lib/node/cli/run.ts";
@@ -20,5 +21,5 @@ await runCommand(async () => {
   for (const fn of manifest.functions) {
     console.log(`  ${fn.route.padEnd(24)} ${(fn.bytes / 1024).toFixed(0).padStart(5)} KiB  ${fn.sha256.slice(0, 12)}`);
   }
-  for (const line of unsetEnvWarnings(manifest.functions)) console.warn(line);
+  for (const line of [...unsetEnvWarnings(manifest.functions), ...queueWarnings(manifest.functions)]) console.warn(line);
 });

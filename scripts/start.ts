@@ -4,6 +4,7 @@
  * Ctrl-C or SIGTERM stops everything.
  */
 import { unsetEnvWarnings } from "../lib/node/build/env-reads.ts";
+import { queueWarnings } from "../lib/node/queues/config.ts";
 import { redactUrl } from "../lib/node/common/redact.ts";
 import { serveCommand, stopOnSignals } from "../lib/node/cli/serve.ts";
 import { startSupervisor } from "../lib/node/runtime/supervisor.ts";
@@ -49,7 +50,7 @@ try {
     const missing = sup.missingSecrets.get(fn.name);
     log(`  ${sup.url}${fn.route}${missing ? `   (missing secrets: ${missing.join(", ")}; set them in the environment or .env)` : ""}`);
   }
-  for (const line of unsetEnvWarnings(sup.release.manifest.functions)) log(line);
+  for (const line of [...unsetEnvWarnings(sup.release.manifest.functions), ...queueWarnings(sup.release.manifest.functions)]) log(line);
   log("backends:");
   log(
     db.kind === "embedded-pglite"

@@ -16,6 +16,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { bodyFailureOf, bodyLimit, discardUnreadBody } from "./body-limit.ts";
 import { corsFromSettings } from "./cors.ts";
 import { databaseApiError } from "./db-errors.ts";
+import { queueApiError } from "./queue-errors.ts";
 import { errorDetails } from "./error-details.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { acceptInlineRoutes, routedPath } from "./route.ts";
@@ -31,8 +32,9 @@ export interface AppOptions {
 export function renderError(thrown: Error, c: Context): Response {
   const id = c.get("requestId") ?? "unknown";
   // An error the app means (ApiError, HTTPException) is never taken for a database failure, whatever its message.
-  const err = thrown instanceof HTTPException ? (bodyFailureOf(c.req.raw) ?? thrown) : (databaseApiError(thrown) ?? thrown);
-  if (err !== thrown) console.error(`database error in ${c.req.method} ${c.req.path} [${id}]`, errorDetails(thrown));
+  const err =
+    thrown instanceof HTTPException ? (bodyFailureOf(c.req.raw) ?? thrown) : (databaseApiError(thrown) ?? queueApiError(thrown) ?? thrown);
+  if (err !== thrown) console.error(`database or queue error in ${c.req.method} ${c.req.path} [${id}]`, errorDetails(thrown));
   if (err instanceof ApiError) {
     // Set on the context too: Hono copies headers set earlier in the request (e.g. by an earlier rate limit)
     // over the error response, and the error's own must win.

@@ -7,6 +7,42 @@
 /** The gateway binding that carries a secret of an in-isolate function. */
 export const inlineSecretBinding = (fn: string, secret: string) => `SECRET__${fn.replaceAll("-", "_")}__${secret}`;
 
+/** The gateway binding that carries a queue producer binding of an in-isolate function. */
+export const inlineQueueBinding = (fn: string, binding: string) => `QUEUE__${fn.replaceAll("-", "_")}__${binding}`;
+
+/** Where the queue producer entrypoint (lib/workers/queue-producer.ts) forwards what producers send: the queue service. */
+export const QUEUE_SERVICE_URL_VAR = "WORKYARD_QUEUE_URL";
+/** The bearer token the queue service wants. */
+export const QUEUE_SERVICE_TOKEN_VAR = "WORKYARD_QUEUE_TOKEN";
+/** The header that names the queue a forwarded producer request is for. */
+export const QUEUE_NAME_HEADER = "x-workyard-queue";
+/** The producer's delivery_delay, for messages that set no delay of their own. */
+export const QUEUE_DELAY_HEADER = "x-workyard-delivery-delay";
+/** What a queue binding's props tell the producer entrypoint. */
+export interface QueueProducerProps {
+  queue: string;
+  deliveryDelay: number;
+}
+/** The internal worker's entrypoint that queue bindings point at (props name the queue). */
+export const QUEUE_PRODUCER_ENTRYPOINT = "QueueProducer";
+
+/** A batch as the dispatcher posts it to the internal worker's /queue/<function>. */
+export interface QueueDelivery {
+  queue: string;
+  messages: { id: string; timestamp: number; attempts: number; contentType: "json" | "text" | "bytes" | "v8"; body: string }[];
+}
+
+/** What workerd's queue() on a service binding returns (the outcome of one batch). */
+export interface QueueOutcome {
+  outcome: string;
+  ackAll: boolean;
+  retryBatch: { retry: boolean; delaySeconds?: number };
+  explicitAcks: string[];
+  retryMessages: { msgId: string; delaySeconds?: number }[];
+  /** The handler's error, when the internal worker could tell it (outcome "exception"). */
+  error?: string;
+}
+
 /** The name of the Durable Object the gateway addresses in each process: one per function per process. */
 export const HOST_OBJECT_NAME = "pool";
 
@@ -29,6 +65,8 @@ export const INTERNAL_PATHS = {
   drain: "/drain",
   /** POST /scheduled/<function>?cron=..&scheduledTime=<ms>: run a function's scheduled() (cron/scheduler.ts). */
   scheduled: "/scheduled/",
+  /** POST /queue/<function>: deliver a batch (QueueDelivery) to the function's queue() (queues/dispatcher.ts). */
+  queue: "/queue/",
 } as const;
 
 /** The header the gateway tells a function in its own isolate the prefix it was routed under with. */

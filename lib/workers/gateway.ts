@@ -14,7 +14,7 @@ import { clientIpOf } from "../sdk/client-ip.ts";
 import { holdWhileDraining } from "./drain.ts";
 import { errorResponse } from "../sdk/errors.ts";
 import { errorDetails } from "../sdk/error-details.ts";
-import { COLLECTOR_URL_VAR, FORWARDED_PREFIX_HEADER, HOST_OBJECT_NAME, inlineSecretBinding } from "../shared/names.ts";
+import { COLLECTOR_URL_VAR, FORWARDED_PREFIX_HEADER, HOST_OBJECT_NAME, inlineQueueBinding, inlineSecretBinding } from "../shared/names.ts";
 import { setInlineRoute, takesInlineRoutes } from "../sdk/route.ts";
 import { traced } from "./gateway-trace.ts";
 import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "../sdk/request-id.ts";
@@ -41,7 +41,7 @@ export interface GatewayEnv extends CollectorEnv {
   /** Set when TLS is on: plain-HTTP requests are redirected to HTTPS on this port. */
   HTTPS_PORT?: number;
   /** Vars of each in-isolate function, and the names of its secrets. */
-  INLINE_ENV?: Record<string, { vars: Record<string, unknown>; secrets: string[] }>;
+  INLINE_ENV?: Record<string, { vars: Record<string, unknown>; secrets: string[]; queues?: string[] }>;
   [binding: string]: unknown;
 }
 
@@ -109,6 +109,7 @@ function inlineEnv(env: GatewayEnv, name: string): Record<string, unknown> {
     const spec = env.INLINE_ENV?.[name] ?? { vars: {}, secrets: [] };
     fnEnv = { ...spec.vars };
     for (const secret of spec.secrets) fnEnv[secret] = env[inlineSecretBinding(name, secret)];
+    for (const queue of spec.queues ?? []) fnEnv[queue] = env[inlineQueueBinding(name, queue)];
     perFunction.set(name, fnEnv);
   }
   return fnEnv;

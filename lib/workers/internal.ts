@@ -6,6 +6,8 @@
  *                                                  proxy, reached from inside workerd as functions reach them;
  *                                                  each check with its status and latency; 503 when one fails
  *   POST /scheduled/<function>?cron=..&scheduledTime=<ms>   runs the function's real scheduled() handler
+ *   POST /queue/<function>                         delivers a batch ({ queue, messages }, bodies in base64) to the
+ *                                                  function's real queue() handler; answers workerd's outcome
  *   POST /drain?holdMs=N                           this process is about to be stopped: hold new requests for
  *                                                  N ms (see lib/workers/drain.ts); the supervisor sends it to
  *                                                  one process through that process's own probe socket
@@ -20,9 +22,62 @@
  */
 import { pgClient } from "../sdk/db.ts";
 import { COLLECTOR_TOKEN_VAR, COLLECTOR_URL_VAR, INTERNAL_PATHS, INTERNAL_TOKEN_VAR } from "../shared/names.ts";
+import type { QueueDelivery, QueueOutcome } from "../shared/names.ts";
+
+// Queue bindings point at this entrypoint of the internal worker (serve-config.ts).
+export { QueueProducer } from "./queue-producer.ts";
 
 interface ScheduledTarget {
   scheduled(options: { cron?: string; scheduledTime?: Date }): Promise<{ outcome: string; noRetry: boolean }>;
+}
+
+/** A message as a service binding's queue() takes it: `body`, or `serializedBody` for the v8 format. */
+type ServiceQueueMessage = { id: string; timestamp: Date; attempts: number } & ({ body: unknown } | { serializedBody: ArrayBuffer });
+
+interface QueueTarget {
+  queue(queueName: string, messages: ServiceQueueMessage[]): Promise<QueueOutcome>;
+}
+
+const utf8 = new TextDecoder();
+
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** A stored message as the consumer's queue() receives it (a JSON body that does not parse throws). */
+function toServiceMessage(m: QueueDelivery["messages"][number]): ServiceQueueMessage {
+  const bytes = decodeBase64(m.body);
+  const base = { id: m.id, timestamp: new Date(m.timestamp), attempts: m.attempts };
+  if (m.contentType === "v8") return { ...base, serializedBody: bytes.buffer as ArrayBuffer };
+  if (m.contentType === "bytes") return { ...base, body: bytes };
+  const text = utf8.decode(bytes);
+  return { ...base, body: m.contentType === "json" ? JSON.parse(text) : text };
+}
+
+/** Delivers one batch to a function's queue() and answers its outcome. */
+async function deliver(request: Request, env: InternalEnv, name: string): Promise<Response> {
+  const binding = Object.hasOwn(env.FUNCTIONS, name) ? env.FUNCTIONS[name] : undefined;
+  const target = binding ? (env[binding] as QueueTarget | undefined) : undefined;
+  if (!target) return error(404, "not_found", `No function named "${name}"`);
+  let delivery: QueueDelivery;
+  let messages: ServiceQueueMessage[];
+  try {
+    delivery = await request.json<QueueDelivery>();
+    messages = delivery.messages.map(toServiceMessage);
+  } catch (err) {
+    return error(400, "invalid_body", `The delivery could not be read: ${(err as Error).message}`);
+  }
+  const result = await target.queue(delivery.queue, messages);
+  return json({
+    outcome: result.outcome,
+    ackAll: result.ackAll,
+    retryBatch: result.retryBatch,
+    explicitAcks: result.explicitAcks,
+    retryMessages: result.retryMessages,
+  } satisfies QueueOutcome);
 }
 
 export interface InternalEnv {
@@ -173,6 +228,14 @@ export default {
       ) {
         return fromCollector(env, `${url.pathname}${url.search}`);
       }
+    }
+
+    const queued = url.pathname.startsWith(INTERNAL_PATHS.queue)
+      ? /^([a-z][a-z0-9-]*)$/.exec(url.pathname.slice(INTERNAL_PATHS.queue.length))
+      : null;
+    if (queued) {
+      if (request.method !== "POST") return error(405, "method_not_allowed", "Use POST");
+      return deliver(request, env, queued[1] ?? "");
     }
 
     const scheduled = url.pathname.startsWith(INTERNAL_PATHS.scheduled)

@@ -14,6 +14,7 @@ import { requiredEnv, unsetEnv } from "./env-reads.ts";
 import { BundleError, bundlePlatformWorker, bundleWorker, linkLocalSecrets, writeWranglerConfig } from "./bundle.ts";
 import { fileHash } from "./bundle-cache.ts";
 import { checkCrons } from "../cron/crons.ts";
+import { checkQueues, functionQueues } from "../queues/config.ts";
 import { gitCommit } from "./git-commit.ts";
 import { sourceHash } from "./release-inputs.ts";
 import { discoverFunctions, routeSettings } from "./functions.ts";
@@ -84,6 +85,9 @@ export async function build(
   const shared = await readSharedConfig(paths.sharedConfig);
   const functions = await discoverFunctions(paths.functions, paths.sharedConfig);
   checkCrons(functions.map((f) => ({ name: f.name, crons: f.config.triggers?.crons ?? [] })));
+  checkQueues(
+    functions.map((f) => ({ name: f.name, vars: f.config.vars, secrets: f.config.secrets?.required ?? [], queues: functionQueues(f) })),
+  );
   const gatewayEntryFile = await writeGatewayEntry(paths, shared.compatibility_date, functions);
   await linkLocalSecrets(paths.wranglerConfigs, paths.root);
   const gatewayConfig: MergedConfig = {
@@ -218,6 +222,7 @@ async function writeRelease(
         overlap: f.route.cron_overlap ?? false,
         timeoutMs: f.route.cron_timeout_ms ?? DEFAULT_CRON_TIMEOUT_MS,
       },
+      ...(f.config.queues ? { queues: functionQueues(f) } : {}),
     });
   }
   await keepWorkerd(staging);

@@ -4,10 +4,21 @@
  * written into a file), and an outbound network that lets functions reach local services (PgBouncer,
  * the Redis proxy) as well as public ones.
  */
-import { COLLECTOR_TOKEN_VAR, COLLECTOR_URL_VAR, DB_POOL_MAX_VAR, inlineSecretBinding, INTERNAL_TOKEN_VAR } from "../../shared/names.ts";
+import {
+  COLLECTOR_TOKEN_VAR,
+  COLLECTOR_URL_VAR,
+  DB_POOL_MAX_VAR,
+  inlineQueueBinding,
+  inlineSecretBinding,
+  INTERNAL_TOKEN_VAR,
+  QUEUE_PRODUCER_ENTRYPOINT,
+  QUEUE_SERVICE_TOKEN_VAR,
+  QUEUE_SERVICE_URL_VAR,
+} from "../../shared/names.ts";
+import type { QueueProducerProps } from "../../shared/names.ts";
 export { INTERNAL_TOKEN_VAR };
 import type { RouteSettings } from "./functions.ts";
-import type { FunctionEntry, Manifest } from "../releases/manifest.ts";
+import type { FunctionEntry, Manifest, QueueProducer } from "../releases/manifest.ts";
 import { HOST_CLASS } from "./function-entry.ts";
 import { Embed, VOID } from "./workerd-config.ts";
 import type { Binding, Service, WorkerdConfig } from "./workerd-config.ts";
@@ -65,6 +76,17 @@ function varBinding(name: string, value: unknown): Binding {
   return typeof value === "string" ? { name, text: value } : { name, json: JSON.stringify(value) };
 }
 
+/** Where the queue producer entrypoint forwards to: the supervisor's queue service. */
+export const QUEUE_SERVICE_VARS = [QUEUE_SERVICE_URL_VAR, QUEUE_SERVICE_TOKEN_VAR] as const;
+
+/** A queue binding named `name`: workerd's producer requests go to the internal worker's producer entrypoint. */
+function queueBinding(name: string, producer: QueueProducer): Binding {
+  const props: QueueProducerProps = { queue: producer.queue, deliveryDelay: producer.deliveryDelay };
+  return { name, queue: { name: "internal", entrypoint: QUEUE_PRODUCER_ENTRYPOINT, props: { json: JSON.stringify(props) } } };
+}
+
+const producersOf = (fn: FunctionEntry) => fn.queues?.producers ?? [];
+
 function functionService(fn: FunctionEntry): Service {
   return {
     name: serviceName(fn),
@@ -75,6 +97,7 @@ function functionService(fn: FunctionEntry): Service {
       bindings: [
         ...Object.entries(fn.vars).map(([name, value]) => varBinding(name, value)),
         ...fn.secrets.map((name) => ({ name, fromEnvironment: name })),
+        ...producersOf(fn).map((p) => queueBinding(p.binding, p)),
         // An upper bound on the pool the supervisor may set (the embedded database wants one connection).
         ...(fn.dbPool > 0 ? [{ name: DB_POOL_MAX_VAR, fromEnvironment: DB_POOL_MAX_VAR }] : []),
       ],
@@ -136,7 +159,12 @@ export function serveConfig(
 ): WorkerdConfig {
   const routes = gatewayRoutes(manifest.functions);
   const inline = manifest.functions.filter((fn) => !fn.isolate);
-  const inlineEnv = Object.fromEntries(inline.map((fn) => [fn.name, { vars: fn.vars, secrets: fn.secrets }]));
+  const inlineEnv = Object.fromEntries(
+    inline.map((fn) => [
+      fn.name,
+      { vars: fn.vars, secrets: fn.secrets, ...(producersOf(fn).length > 0 ? { queues: producersOf(fn).map((p) => p.binding) } : {}) },
+    ]),
+  );
   const gateway = systemWorker(
     "gateway",
     manifest.gateway,
@@ -144,6 +172,7 @@ export function serveConfig(
       { name: "ROUTES", json: JSON.stringify(routes) },
       ...(inline.length > 0 ? [{ name: "INLINE_ENV", json: JSON.stringify(inlineEnv) }] : []),
       ...inline.flatMap((fn) => fn.secrets.map((secret) => ({ name: inlineSecretBinding(fn.name, secret), fromEnvironment: secret }))),
+      ...inline.flatMap((fn) => producersOf(fn).map((p) => queueBinding(inlineQueueBinding(fn.name, p.binding), p))),
       ...manifest.functions.filter((fn) => fn.isolate).map(gatewayToFunction),
       // With TLS on, the gateway answers plain-HTTP requests with a redirect to this port.
       ...(tls ? [{ name: "HTTPS_PORT", json: String(tls.port) }] : []),
@@ -161,6 +190,8 @@ export function serveConfig(
       // For /readyz: the pooler and the proxy, as functions reach them (null when not configured).
       ...READINESS_TARGETS.map((name) => ({ name, fromEnvironment: name })),
       ...COLLECTOR_VARS.map((name) => ({ name, fromEnvironment: name })),
+      // Its QueueProducer entrypoint forwards what queue bindings send to the queue service.
+      ...QUEUE_SERVICE_VARS.map((name) => ({ name, fromEnvironment: name })),
       { name: "FUNCTIONS", json: JSON.stringify(Object.fromEntries(manifest.functions.map((fn) => [fn.name, fn.binding]))) },
       ...manifest.functions.map(toFunction),
       { name: "GATEWAY_CONTROL", service: { name: "gateway", entrypoint: "control" } },

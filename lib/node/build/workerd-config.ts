@@ -33,6 +33,7 @@ export type Binding = { name: string } & (
   | { json: string }
   | { fromEnvironment: string }
   | { service: ServiceDesignator }
+  | { queue: ServiceDesignator }
   | { hyperdrive: { designator: ServiceDesignator; database: string; user: string; password: string; scheme: string } }
   | { durableObjectNamespace: { className: string; serviceName?: string } }
 );

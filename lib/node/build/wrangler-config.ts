@@ -13,6 +13,41 @@ const varsSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boole
 const secretsSchema = z.strictObject({ required: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a valid variable name")) });
 const cronsSchema = z.strictObject({ crons: z.array(z.string()) });
 
+/** Cloudflare's rule for queue names. */
+export const QUEUE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const queueName = z.string().regex(QUEUE_NAME, "a queue name: lowercase letters, digits and -, up to 63 characters");
+/** Longest delay Cloudflare allows on a message or a retry: 12 hours. */
+export const MAX_DELAY_SECONDS = 43_200;
+const delay = z.number().int().min(0).max(MAX_DELAY_SECONDS);
+
+/** Wrangler's [[queues.producers]] and [[queues.consumers]], with Cloudflare's limits. */
+const queuesSchema = z.strictObject({
+  producers: z
+    .array(
+      z.strictObject({
+        queue: queueName,
+        binding: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a valid variable name"),
+        delivery_delay: delay.optional(),
+      }),
+    )
+    .optional(),
+  consumers: z
+    .array(
+      z.strictObject({
+        queue: queueName,
+        type: z.literal("worker").optional(),
+        max_batch_size: z.number().int().min(1).max(100).optional(),
+        max_batch_timeout: z.number().min(0).max(60).optional(),
+        max_retries: z.number().int().min(0).max(100).optional(),
+        dead_letter_queue: queueName.optional(),
+        retry_delay: delay.optional(),
+        max_concurrency: z.number().int().min(1).max(250).optional(),
+      }),
+    )
+    .optional(),
+});
+export type QueuesConfig = z.infer<typeof queuesSchema>;
+
 /**
  * Route options: the one table Wrangler does not know. It never reaches Wrangler (the merged config
  * leaves it out); the gateway enforces it.
@@ -31,6 +66,8 @@ const routeSchema = z.strictObject({
   cron_overlap: z.boolean().optional(),
   /** How long one scheduled run may take. */
   cron_timeout_ms: z.number().int().min(1000).max(3_600_000).optional(),
+  /** How long one queue() call may take before its batch is delivered again (its lease). */
+  queue_timeout_ms: z.number().int().min(1000).max(900_000).optional(),
   /**
    * false: serve the function's HTTP requests in the gateway's isolate (no service-binding hop, about twice
    * the throughput of a small request; shares globals and compatibility settings with other such functions).
@@ -77,6 +114,7 @@ export const functionConfigSchema = z.strictObject({
   vars: varsSchema.optional(),
   secrets: secretsSchema.optional(),
   triggers: cronsSchema.optional(),
+  queues: queuesSchema.optional(),
   workyard: routeSchema.optional(),
 });
 export type FunctionConfig = z.infer<typeof functionConfigSchema>;
@@ -93,6 +131,7 @@ export interface MergedConfig {
   vars: Record<string, unknown>;
   secrets?: { required: string[] };
   triggers?: { crons: string[] };
+  queues?: QueuesConfig;
 }
 
 /** A wrangler.toml or functions/ folder that cannot be used (tests tell it apart). */
@@ -117,7 +156,7 @@ function explain(file: string, error: z.ZodError): ConfigError {
   const lines = error.issues.map((i) => {
     const key = i.path.map(String).join(".") || "(file)";
     if (i.code === "unrecognized_keys") {
-      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms, workyard.isolate, workyard.db_pool_size)`;
+      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, queues.producers, queues.consumers, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms, workyard.queue_timeout_ms, workyard.isolate, workyard.db_pool_size)`;
     }
     return `  - ${key}: ${i.message}`;
   });
@@ -164,5 +203,6 @@ export function mergeConfig(name: string, main: string, shared: SharedConfig, ow
     vars: { ...shared.vars, ...own.vars },
     ...(secrets.length > 0 ? { secrets: { required: secrets } } : {}),
     ...(crons.length > 0 ? { triggers: { crons } } : {}),
+    ...(own.queues ? { queues: own.queues } : {}),
   };
 }

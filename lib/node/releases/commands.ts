@@ -10,6 +10,7 @@ import type { ControlInfo } from "../control/control.ts";
 import type { ProjectPaths } from "../common/paths.ts";
 import { describeFailure, UserError } from "../common/user-error.ts";
 import { unsetEnvWarnings } from "../build/env-reads.ts";
+import { queueWarnings } from "../queues/config.ts";
 import { deployedRelease, listReleases, previousRelease, readHistory } from "./history.ts";
 import type { SwitchResult } from "./switch.ts";
 
@@ -50,7 +51,7 @@ export async function deploy(paths: ProjectPaths, log: (line: string) => void): 
   log(
     `${built.reused ? "sources unchanged: release" : "built release"} ${built.manifest.id}${built.reused ? "" : ` in ${seconds(built.ms)}`}`,
   );
-  for (const line of unsetEnvWarnings(built.manifest.functions)) log(line);
+  for (const line of [...unsetEnvWarnings(built.manifest.functions), ...queueWarnings(built.manifest.functions)]) log(line);
   log("migrating, starting the new processes, waiting for them to be ready, draining the old ones...");
   const result = await controlRequest<SwitchResult>(control, "POST", "/deploy", { release: built.manifest.id });
   for (const line of describe(result, "deployed")) log(line);

@@ -11,6 +11,30 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_CRON_TIMEOUT_MS = 15 * 60_000;
 
+/** A queue binding a function sends to: `env[binding].send()` stores in `queue`. */
+export const queueProducerSchema = z.object({
+  binding: z.string(),
+  queue: z.string(),
+  /** Seconds every message waits before delivery, unless send() says otherwise. */
+  deliveryDelay: z.number().int().nonnegative(),
+});
+export type QueueProducer = z.infer<typeof queueProducerSchema>;
+
+/** A queue a function consumes, with Cloudflare's defaults applied (lib/node/queues/config.ts). */
+export const queueConsumerSchema = z.object({
+  queue: z.string(),
+  maxBatchSize: z.number().int().positive(),
+  maxBatchTimeoutMs: z.number().int().nonnegative(),
+  maxRetries: z.number().int().nonnegative(),
+  deadLetterQueue: z.string().optional(),
+  retryDelay: z.number().int().nonnegative(),
+  /** Batches of this queue delivered at once, per node. */
+  maxConcurrency: z.number().int().positive(),
+  /** How long one queue() call may take: the lease on its batch. */
+  timeoutMs: z.number().int().positive(),
+});
+export type QueueConsumer = z.infer<typeof queueConsumerSchema>;
+
 const moduleSchema = z.object({
   /** Path of the bundle relative to the release folder. */
   module: z.string(),
@@ -36,6 +60,8 @@ export const functionEntrySchema = moduleSchema.extend({
   isolate: z.boolean(),
   /** Size of the function host's database pool per process; 0: a connection per request, no host object. */
   dbPool: z.number().int().nonnegative(),
+  /** Queues it sends to and consumes; absent in releases built before queues. */
+  queues: z.object({ producers: z.array(queueProducerSchema), consumers: z.array(queueConsumerSchema) }).optional(),
 });
 export type FunctionEntry = z.infer<typeof functionEntrySchema>;
 

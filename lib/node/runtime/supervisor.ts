@@ -20,6 +20,8 @@ import type { ServeChoice } from "../releases/starting.ts";
 import type { Manifest } from "../releases/manifest.ts";
 import { releaseSwitch } from "../releases/switch.ts";
 import type { ServedRelease, Serving } from "../releases/switch.ts";
+import { queuePollMs, startQueues } from "../queues/queues.ts";
+import type { Queues } from "../queues/queues.ts";
 import { startRedisService } from "../redis/service.ts";
 import type { RedisInfo, RedisService } from "../redis/service.ts";
 import { startDatabase } from "./database.ts";
@@ -82,6 +84,8 @@ export interface Supervisor {
   backends: Backends;
   /** Secrets functions declare that the environment does not set, by function. */
   readonly missingSecrets: Map<string, string[]>;
+  /** The queue service and dispatcher. */
+  queues: Queues;
   stop(): Promise<void>;
 }
 
@@ -97,7 +101,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   let livenessIntervalMs: number;
   let kept: number;
   let serve: ServeChoice;
+  let pollMs: number;
   try {
+    pollMs = queuePollMs(opts.env.WORKYARD_QUEUE_POLL_MS);
     serve = opts.serve ?? serveChoiceOf(opts.env);
     processes = processCount(opts.env.WORKERD_PROCESSES);
     livenessIntervalMs = livenessInterval(opts.env.WORKYARD_LIVENESS_INTERVAL_MS);
@@ -148,9 +154,22 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     }
     owned.defer(step("the collector", () => collector.stop()));
 
+    let queues: Queues;
+    try {
+      queues = await startQueues({
+        databaseUrl: database.directUrl,
+        prepare: database.backend.kind !== "embedded-pglite",
+        pollMs,
+        log: opts.log,
+      });
+    } catch (err) {
+      throw new StartError(`The queue service did not start: ${(err as Error).message}`, { cause: err });
+    }
+    owned.defer(step("the queue service", () => queues.stop()));
+
     const internalToken = opts.env[INTERNAL_TOKEN_VAR] || randomBytes(24).toString("base64url");
     const envFor = (manifest: Manifest) =>
-      workerdEnvironment({ manifest, env: opts.env, internalToken, database, redis: redisService, collector });
+      workerdEnvironment({ manifest, env: opts.env, internalToken, database, redis: redisService, collector, queues });
     const tls = tlsSettings(opts.env, opts.paths.root);
     if (tls) await checkKeypair(tls);
     // Held for the supervisor's lifetime: every process of every release accepts on these same sockets.
@@ -225,6 +244,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       start: (releaseDir, manifest) => generation(releaseDir, manifest, "/readyz"),
       async onLive(releaseDir, manifest) {
         collector.useRelease(releaseDir, manifest);
+        await queues
+          .deliver(manifest, { url: sockets.internalUrl, token: internalToken })
+          .catch((err: unknown) => opts.log(`queues: the dispatcher for ${manifest.id} did not start: ${(err as Error).message}`));
         if (!scheduler) return;
         const replaced = scheduler;
         scheduler = newScheduler(manifest);
@@ -235,6 +257,12 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       },
       log: opts.log,
     });
+    try {
+      await queues.deliver(first.manifest, { url: sockets.internalUrl, token: internalToken });
+    } catch (err) {
+      throw new StartError(`The queue dispatcher did not start: ${(err as Error).message}`, { cause: err });
+    }
+    owned.defer(step("queue deliveries (batches in flight finished)", () => queues.stopDelivering()));
     try {
       await scheduler?.start();
       const control = await startControl(
@@ -285,6 +313,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       processes,
       pids: () => serving.live.members().map((m) => m.pid),
       collector,
+      queues,
       backends: { database: database.backend, redis: redisService.backend },
       stop: () => stack.disposeAsync(),
     };

@@ -3,7 +3,14 @@
  * /readyz checks. Nothing else from the supervisor's environment leaks in, and each function is bound only to
  * what it declares (the generated config names each binding).
  */
-import { COLLECTOR_TOKEN_VAR, COLLECTOR_URL_VAR, DB_POOL_MAX_VAR, INTERNAL_TOKEN_VAR } from "../../shared/names.ts";
+import {
+  COLLECTOR_TOKEN_VAR,
+  COLLECTOR_URL_VAR,
+  DB_POOL_MAX_VAR,
+  INTERNAL_TOKEN_VAR,
+  QUEUE_SERVICE_TOKEN_VAR,
+  QUEUE_SERVICE_URL_VAR,
+} from "../../shared/names.ts";
 import type { Collector } from "../observe/collector.ts";
 import type { Manifest } from "../releases/manifest.ts";
 import type { RedisService } from "../redis/service.ts";
@@ -17,10 +24,12 @@ export interface WorkerdEnvOptions {
   database: Database;
   redis: RedisService;
   collector: Collector;
+  /** The queue service queue bindings send to (through the internal worker). */
+  queues: { url: string; token: string };
 }
 
 /** The environment for a release's processes, and the secrets its functions declare that nothing sets. */
-export function workerdEnvironment({ manifest, env: from, internalToken, database, redis, collector }: WorkerdEnvOptions): {
+export function workerdEnvironment({ manifest, env: from, internalToken, database, redis, collector, queues }: WorkerdEnvOptions): {
   env: Record<string, string>;
   missing: Map<string, string[]>;
 } {
@@ -32,6 +41,8 @@ export function workerdEnvironment({ manifest, env: from, internalToken, databas
     // The tail worker reports to the collector; the internal worker forwards /metrics and /dashboard to it.
     [COLLECTOR_URL_VAR]: collector.url,
     [COLLECTOR_TOKEN_VAR]: collector.token,
+    [QUEUE_SERVICE_URL_VAR]: queues.url,
+    [QUEUE_SERVICE_TOKEN_VAR]: queues.token,
     // PGlite runs one query at a time and accepts a limited number of connections: a function host's pool of
     // more than one connection per process would only queue (and, through a deploy, run out of connections).
     ...(database.backend.kind === "embedded-pglite" ? { [DB_POOL_MAX_VAR]: "1" } : {}),
