@@ -1,7 +1,9 @@
 /**
  * links: a small link shortener on PostgreSQL, with Redis in front.
  *   POST   /            {url, code?, expiresInSeconds?}  create (201); a taken code is 409; rate limited per IP.
- *                                                        Needs a signed-in user or an API key for "links" (401)
+ *                                                        Needs a signed-in user or an API key for "links" (401).
+ *                                                        Sends a "link.created" event to the link-events queue
+ *                                                        (functions/webhooks delivers it) before it answers
  *   GET    /            ?limit&before                    list, newest first
  *   GET    /:code                                        redirect (302), or 410 once expired. Served from the
  *                                                        Redis cache when it can be (x-cache: hit), and the click
@@ -24,6 +26,11 @@ import { rateLimit } from "#workyard/rate-limit";
 import { redis, redisFromEnv } from "#workyard/redis";
 import { withCrons } from "#workyard/scheduled";
 import { validate } from "#workyard/validate";
+
+/** The queue binding wrangler.toml declares ([[queues.producers]]); absent where no queue is bound. */
+interface LinkBindings {
+  LINK_EVENTS?: Queue<{ type: "link.created"; code: string; url: string; createdAt: string }>;
+}
 
 interface Link {
   code: string;
@@ -136,6 +143,13 @@ app.post(
         returning ${sql.unsafe(columns)}`;
       if (link) {
         await invalidate(c, targetKey(link.code)); // a code deleted and created again must not redirect to the old URL
+        // Stored durably before the answer: a 201 means the event will be delivered (at least once).
+        await (c.env as LinkBindings).LINK_EVENTS?.send({
+          type: "link.created",
+          code: link.code,
+          url: link.url,
+          createdAt: link.created_at.toISOString(),
+        });
         return c.json(toJson(link), 201, { location: `${routePrefix(c)}/${link.code}` });
       }
       if (code) throw new ApiError(409, `The code "${code}" is taken`, { code: "code_taken" });

@@ -4,6 +4,7 @@
  * fetches a path and parses the JSON error shape; `sql` reads the database directly to check what was written.
  */
 import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import postgres from "postgres";
 import type { Sql } from "postgres";
 import { expect, inject } from "vitest";
@@ -39,15 +40,27 @@ export interface StackOptions {
   /** Replaces the shared CORS_ORIGINS var. */
   corsOrigins?: string;
   env?: Record<string, string>;
+  /** Replaces vars in functions' own wrangler.toml: { webhooks: { WEBHOOK_URL: "http://..." } }. */
+  vars?: Record<string, Record<string, string>>;
 }
 
-export async function startStack({ fixtures = [], corsOrigins, env = {} }: StackOptions = {}): Promise<Stack> {
+export async function startStack({ fixtures = [], corsOrigins, env = {}, vars = {} }: StackOptions = {}): Promise<Stack> {
   const databaseUrl = inject("databaseUrl");
   const redisUrl = inject("redisUrl");
   const project = await createTestProject({ fixtures });
   if (corsOrigins !== undefined) {
     const shared = await readFile(project.paths.sharedConfig, "utf8");
     await writeFile(project.paths.sharedConfig, shared.replace(/^CORS_ORIGINS = .*$/m, `CORS_ORIGINS = ${JSON.stringify(corsOrigins)}`));
+  }
+  for (const [fn, values] of Object.entries(vars)) {
+    const file = join(project.paths.functions, fn, "wrangler.toml");
+    let toml = await readFile(file, "utf8");
+    for (const [name, value] of Object.entries(values)) {
+      const line = new RegExp(`^${name} = .*$`, "m");
+      if (!line.test(toml)) throw new Error(`functions/${fn}/wrangler.toml has no var ${name} to replace`);
+      toml = toml.replace(line, `${name} = ${JSON.stringify(value)}`);
+    }
+    await writeFile(file, toml);
   }
   if (databaseUrl) await migrateUp(databaseUrl, project.paths.migrations);
   const jwtSecret = testJwtSecret();
