@@ -207,4 +207,88 @@ export class QueueStore {
         retried = queue_counts.retried + excluded.retried, dead = queue_counts.dead + excluded.dead,
         dropped = queue_counts.dropped + excluded.dropped`;
   }
+
+  /** The first `limit` messages of `queue`, oldest first, with the start of each body. */
+  async peek(queue: string, limit: number): Promise<PeekedMessage[]> {
+    const rows = await this.#sql<
+      {
+        id: string;
+        content_type: ContentType;
+        attempts: number;
+        created_at: Date;
+        visible_at: Date;
+        in_flight: boolean;
+        failed_queue: string | null;
+        failed_reason: string | null;
+        head: Buffer;
+        bytes: number;
+      }[]
+    >`
+      SELECT id, content_type, attempts, created_at, visible_at, (lease IS NOT NULL AND visible_at > now()) AS in_flight,
+             failed_queue, failed_reason, substring(body FROM 1 FOR 200) AS head, octet_length(body) AS bytes
+      FROM workyard.queue_messages WHERE queue = ${queue} ORDER BY created_at LIMIT ${limit}`;
+    return rows.map((r) => ({
+      id: r.id,
+      contentType: r.content_type,
+      attempts: r.attempts,
+      createdAt: r.created_at,
+      visibleAt: r.visible_at,
+      inFlight: r.in_flight,
+      failedQueue: r.failed_queue,
+      failedReason: r.failed_reason,
+      head: r.head,
+      bytes: r.bytes,
+    }));
+  }
+
+  /** Moves the dead letters in `queue` back to the queues they failed in, with their attempts reset; returns how many. */
+  async redrive(queue: string): Promise<number> {
+    const rows = await this.#sql`
+      UPDATE workyard.queue_messages
+      SET queue = failed_queue, failed_queue = NULL, failed_reason = NULL, attempts = 0, lease = NULL, visible_at = now()
+      WHERE queue = ${queue} AND failed_queue IS NOT NULL
+      RETURNING id`;
+    return rows.length;
+  }
+
+  /** Deletes every message of `queue` (in flight ones too: their outcome then finds nothing); returns how many. */
+  async purge(queue: string): Promise<number> {
+    const rows = await this.#sql`DELETE FROM workyard.queue_messages WHERE queue = ${queue} RETURNING id`;
+    return rows.length;
+  }
+
+  /** Dead letters (messages moved here from the queue they failed in), by queue. */
+  async deadLetters(): Promise<Map<string, number>> {
+    const rows = await this.#sql<{ queue: string; n: number }[]>`
+      SELECT queue, count(*)::int AS n FROM workyard.queue_messages WHERE failed_queue IS NOT NULL GROUP BY queue`;
+    return new Map(rows.map((r) => [r.queue, r.n]));
+  }
+
+  /** Counts over the last `minutes` whole minutes and this one, by queue (every node's, from queue_counts). */
+  async recentCounts(minutes: number): Promise<Map<string, Record<"sent" | "acked" | "retried" | "dead" | "dropped", number>>> {
+    const rows = await this.#sql<{ queue: string; sent: string; acked: string; retried: string; dead: string; dropped: string }[]>`
+      SELECT queue, sum(sent) AS sent, sum(acked) AS acked, sum(retried) AS retried, sum(dead) AS dead, sum(dropped) AS dropped
+      FROM workyard.queue_counts WHERE minute >= date_trunc('minute', now()) - ${minutes} * interval '1 minute'
+      GROUP BY queue`;
+    return new Map(
+      rows.map((r) => [
+        r.queue,
+        { sent: Number(r.sent), acked: Number(r.acked), retried: Number(r.retried), dead: Number(r.dead), dropped: Number(r.dropped) },
+      ]),
+    );
+  }
+}
+
+export interface PeekedMessage {
+  id: string;
+  contentType: ContentType;
+  attempts: number;
+  createdAt: Date;
+  visibleAt: Date;
+  inFlight: boolean;
+  failedQueue: string | null;
+  failedReason: string | null;
+  /** The first 200 bytes of the body. */
+  head: Buffer;
+  bytes: number;
 }
