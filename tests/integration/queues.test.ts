@@ -9,6 +9,7 @@ import { createServer } from "node:http";
 import type { IncomingHttpHeaders, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { queuesCommand } from "../../lib/node/queues/command.ts";
 import { bearer, signUp } from "../helpers/auth.ts";
 import type { SignedUp } from "../helpers/auth.ts";
 import { startStack } from "../helpers/stack.ts";
@@ -191,6 +192,28 @@ describe("the wire format and Cloudflare's semantics (probe fixture)", () => {
         .poll(async () => (await stack.sql`select queue from workyard.queue_messages where id = ${id}`)[0]?.queue)
         .toBe("probe-dead");
     }
+  });
+
+  it("shows dead letters in npm run queues, peeks at them, and redrives them to the queue they failed in", async () => {
+    const tag = crypto.randomUUID();
+    await send({ body: { tag, outcome: "throw" } });
+    const mine = () => reportsWhere((b) => (b.value as { tag?: string })?.tag === tag);
+    await expect.poll(() => mine().length, { timeout: 10_000 }).toBe(3);
+    const id = mine()[0]?.body.id as string;
+    await expect
+      .poll(async () => (await stack.sql`select queue from workyard.queue_messages where id = ${id}`)[0]?.queue)
+      .toBe("probe-dead");
+    const table = await queuesCommand(stack.sql, undefined, undefined, 10);
+    expect(table[0]).toMatch(/^queue\s+ready\s+in flight\s+delayed\s+dead letters\s+oldest\s+last 5 min$/);
+    expect(table.find((l) => l.startsWith("probe-dead "))).toMatch(/^probe-dead\s+\d+\s+0\s+0\s+[1-9]\d*\s/);
+    const peeked = (await queuesCommand(stack.sql, "peek", "probe-dead", 100)).join("\n");
+    expect(peeked).toContain(id);
+    expect(peeked).toContain(tag);
+    expect(peeked).toMatch(/failed in "probe": queue\(\) threw/);
+    expect((await queuesCommand(stack.sql, "redrive", "probe-dead", 10))[0]).toMatch(/^moved [1-9]\d* message\(s\) from "probe-dead" back/);
+    // Delivered again from its first attempt (and, throwing again, dead-lettered again).
+    await expect.poll(() => mine().length, { timeout: 10_000 }).toBe(6);
+    expect(mine()[3]?.body.attempts).toBe(1);
   });
 
   it("delivers again, after its lease, a batch whose handler hangs past queue_timeout_ms", async () => {
