@@ -24,6 +24,7 @@ describe("build", () => {
       ["auth", "/auth", "FN_AUTH"],
       ["hello", "/hello", "FN_HELLO"],
       ["links", "/links", "FN_LINKS"],
+      ["webhooks", "/webhooks", "FN_WEBHOOKS"],
     ]);
     const hello = manifest.functions[1];
     expect(hello?.vars).toEqual({

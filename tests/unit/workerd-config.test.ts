@@ -114,6 +114,9 @@ describe("serveConfig", () => {
         { name: "UPSTASH_REDIS_REST_TOKEN", fromEnvironment: "UPSTASH_REDIS_REST_TOKEN" },
         { name: "WORKYARD_COLLECTOR_URL", fromEnvironment: "WORKYARD_COLLECTOR_URL" },
         { name: "WORKYARD_COLLECTOR_TOKEN", fromEnvironment: "WORKYARD_COLLECTOR_TOKEN" },
+        // Its QueueProducer entrypoint forwards queue sends to the supervisor's queue service.
+        { name: "WORKYARD_QUEUE_URL", fromEnvironment: "WORKYARD_QUEUE_URL" },
+        { name: "WORKYARD_QUEUE_TOKEN", fromEnvironment: "WORKYARD_QUEUE_TOKEN" },
         { name: "FUNCTIONS", json: '{"my-fn":"FN_MY_FN"}' },
         { name: "FN_MY_FN", service: { name: "fn-my-fn" } },
         // Drains this process's gateway before it is replaced (lib/workers/drain.ts).

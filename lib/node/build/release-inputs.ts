@@ -23,6 +23,7 @@ export const BUILD_CODE = [
   "lib/node/releases/manifest.ts",
   "lib/node/releases/runtime.ts",
   "lib/node/cron/crons.ts",
+  "lib/node/queues/config.ts",
   "lib/node/ops/toolchain/versions.ts",
   "lib/node/common/paths.ts",
   "lib/node/common/user-error.ts",
