@@ -210,6 +210,12 @@ describe("the wire format and Cloudflare's semantics (probe fixture)", () => {
     expect(peeked).toContain(id);
     expect(peeked).toContain(tag);
     expect(peeked).toMatch(/failed in "probe": queue\(\) threw/);
+    // The same figures on /metrics (the internal socket), with this node's counts.
+    const metrics = await (await fetch(`${stack.sup.internalUrl}/metrics`, { headers: bearer(stack.sup.internalToken) })).text();
+    expect(metrics).toMatch(/^workyard_queue_dead_letters\{queue="probe-dead"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^workyard_queue_messages\{queue="probe-dead",state="ready"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^workyard_queue_messages_total\{queue="probe",outcome="sent"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^workyard_queue_messages_total\{queue="probe",outcome="dead"\} [1-9]\d*$/m);
     expect((await queuesCommand(stack.sql, "redrive", "probe-dead", 10))[0]).toMatch(/^moved [1-9]\d* message\(s\) from "probe-dead" back/);
     // Delivered again from its first attempt (and, throwing again, dead-lettered again).
     await expect.poll(() => mine().length, { timeout: 10_000 }).toBe(6);

@@ -18,6 +18,14 @@ export interface MetricSources {
   pool?: () => Promise<PoolFigures | undefined>;
   /** Cron runs in the database: count by function, cron and status, and the latest start of each. */
   cronRuns?: () => Promise<{ function: string; cron: string; status: string; count: number; lastStart: Date }[]>;
+  /** Queues: every node's messages by state and dead letters (the database), and this node's counts since start. */
+  queues?: () => Promise<QueueMetrics>;
+}
+
+export interface QueueMetrics {
+  queues: { queue: string; ready: number; inFlight: number; delayed: number; deadLetters: number; oldestMs: number }[];
+  /** queue → outcome (sent, acked, retried, dead, dropped) → messages, on this node since it started. */
+  totals: Map<string, Record<string, number>>;
 }
 
 const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
@@ -148,6 +156,48 @@ export class Metrics {
         "workyard_cron_last_run_timestamp_seconds",
         "Start of the latest run of each cron, by status",
         (r) => r.lastStart.getTime() / 1000,
+      );
+    }
+
+    if (sources.queues) {
+      const read = perScrape(sources.queues, { queues: [], totals: new Map() });
+      const perQueue = (name: string, help: string, labels: string[], fill: (g: Gauge, m: QueueMetrics) => void) =>
+        new client.Gauge({
+          name,
+          help,
+          labelNames: labels,
+          registers,
+          async collect(this: Gauge) {
+            const m = await read();
+            this.reset();
+            fill(this, m);
+          },
+        });
+      perQueue(
+        "workyard_queue_messages",
+        "Messages in each queue (all nodes), by state: ready, in_flight, delayed",
+        ["queue", "state"],
+        (g, m) => {
+          for (const q of m.queues) {
+            g.set({ queue: q.queue, state: "ready" }, q.ready);
+            g.set({ queue: q.queue, state: "in_flight" }, q.inFlight);
+            g.set({ queue: q.queue, state: "delayed" }, q.delayed);
+          }
+        },
+      );
+      perQueue("workyard_queue_dead_letters", "Messages moved into each queue from the queue they failed in", ["queue"], (g, m) => {
+        for (const q of m.queues) g.set({ queue: q.queue }, q.deadLetters);
+      });
+      perQueue("workyard_queue_oldest_message_age_seconds", "Age of the oldest message of each queue not in flight", ["queue"], (g, m) => {
+        for (const q of m.queues) g.set({ queue: q.queue }, q.oldestMs / 1000);
+      });
+      perQueue(
+        "workyard_queue_messages_total",
+        "Messages sent to, acked, retried, dead-lettered and dropped from each queue on this node since it started",
+        ["queue", "outcome"],
+        (g, m) => {
+          for (const [queue, counts] of m.totals) for (const [outcome, n] of Object.entries(counts)) g.set({ queue, outcome }, n);
+        },
       );
     }
 

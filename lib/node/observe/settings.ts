@@ -6,6 +6,7 @@ import type { BuildResult } from "../build/build.ts";
 import type { RedisService } from "../redis/service.ts";
 import type { Database } from "../runtime/database.ts";
 import type { CollectorOptions } from "./collector.ts";
+import type { MetricSources } from "./metrics.ts";
 import { logTargetSchema } from "./log-stream.ts";
 import { readPoolFigures } from "./pool-stats.ts";
 
@@ -14,6 +15,7 @@ export function collectorSettings(
   release: BuildResult,
   database: Database,
   redis: RedisService,
+  queues?: MetricSources["queues"],
 ): CollectorOptions {
   const logTarget = logTargetSchema.safeParse(opts.env.WORKYARD_LOG || "file");
   if (!logTarget.success)
@@ -33,6 +35,7 @@ export function collectorSettings(
     errorRetentionDays: retention,
     sources: {
       ...(redis.stats ? { redisProxy: redis.stats } : {}),
+      ...(queues ? { queues } : {}),
       ...(poolStatsUrl
         ? {
             pool: async () => {

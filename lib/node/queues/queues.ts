@@ -5,6 +5,7 @@
  * environment); the dispatcher once workerd answers, and again with each release a deploy makes live.
  */
 import postgres from "postgres";
+import type { QueueMetrics } from "../observe/metrics.ts";
 import type { Manifest } from "../releases/manifest.ts";
 import { consumersOf } from "./config.ts";
 import { QueueCounts } from "./counts.ts";
@@ -31,6 +32,8 @@ export interface Queues {
   deliver(manifest: Manifest, internal: { url: string; token: string }): Promise<void>;
   /** Stops delivering (before workerd stops): batches out now get a few seconds, the rest come back later. */
   stopDelivering(): Promise<void>;
+  /** Figures for /metrics: every queue's messages by state and dead letters, and this node's counts. */
+  metrics(): Promise<QueueMetrics>;
   /** Stops the queue service and closes the pool (after workerd stopped: nothing sends any more). */
   stop(): Promise<void>;
 }
@@ -93,6 +96,13 @@ export async function startQueues(opts: QueuesOptions): Promise<Queues> {
       await replaced?.stop();
     },
     stopDelivering,
+    async metrics() {
+      const [figures, dead] = await Promise.all([store.figures(), store.deadLetters()]);
+      return {
+        queues: figures.map((f) => ({ ...f, deadLetters: dead.get(f.queue) ?? 0 })),
+        totals: new Map([...counts.totals].map(([q, c]) => [q, { ...c }])),
+      };
+    },
     async stop() {
       await stopDelivering();
       await running.stop();

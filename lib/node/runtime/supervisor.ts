@@ -146,14 +146,6 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     const redisService = fulfilled(redisStarted);
     for (const line of notice) opts.log(line);
 
-    let collector: Collector;
-    try {
-      collector = await startCollector(collectorSettings(opts, first, database, redisService));
-    } catch (err) {
-      throw new StartError(`The collector did not start: ${(err as Error).message}`, { cause: err });
-    }
-    owned.defer(step("the collector", () => collector.stop()));
-
     let queues: Queues;
     try {
       queues = await startQueues({
@@ -166,6 +158,14 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       throw new StartError(`The queue service did not start: ${(err as Error).message}`, { cause: err });
     }
     owned.defer(step("the queue service", () => queues.stop()));
+
+    let collector: Collector;
+    try {
+      collector = await startCollector(collectorSettings(opts, first, database, redisService, () => queues.metrics()));
+    } catch (err) {
+      throw new StartError(`The collector did not start: ${(err as Error).message}`, { cause: err });
+    }
+    owned.defer(step("the collector", () => collector.stop()));
 
     const internalToken = opts.env[INTERNAL_TOKEN_VAR] || randomBytes(24).toString("base64url");
     const envFor = (manifest: Manifest) =>
