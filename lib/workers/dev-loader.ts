@@ -24,6 +24,61 @@ interface ScheduledFetcher {
   scheduled(options: { cron: string; scheduledTime: Date }): Promise<{ outcome: string; noRetry: boolean }>;
 }
 
+/** What a service binding to a worker offers for queues under `service_binding_extra_handlers`. */
+interface QueueFetcher {
+  queue(
+    queueName: string,
+    messages: { id: string; timestamp: Date; body: unknown; attempts: number }[],
+  ): Promise<{
+    outcome: string;
+    ackAll: boolean;
+    retryBatch: { retry: boolean; delaySeconds?: number };
+    explicitAcks: string[];
+    retryMessages: { msgId: string; delaySeconds?: number }[];
+  }>;
+}
+
+/**
+ * A queue binding as a dynamic worker can hold it: workerd cannot hand a Queue (nor an RpcTarget) to a Worker
+ * Loader's worker ("Could not serialize object of type WorkerQueue"), but it hands over a service binding to an
+ * entrypoint of this worker, made with ctx.exports; its props name the binding whose send() it runs here.
+ */
+export class QueueRelay extends WorkerEntrypoint<DevLoaderEnv, { binding: string }> {
+  #queue(): Queue {
+    return this.env[this.ctx.props.binding] as Queue;
+  }
+
+  send(body: unknown, options?: QueueSendOptions): Promise<QueueSendResponse> {
+    return this.#queue().send(body, options);
+  }
+
+  sendBatch(messages: Iterable<MessageSendRequest>, options?: QueueSendBatchOptions): Promise<QueueSendBatchResponse> {
+    return this.#queue().sendBatch(messages, options);
+  }
+}
+
+/** A queue binding (a service binding answers any method name, so look at the class, as workerd names it). */
+const isQueue = (value: unknown): value is Queue =>
+  typeof value === "object" && value !== null && Object.getPrototypeOf(value)?.constructor?.name === "WorkerQueue";
+
+interface RelayExports {
+  QueueRelay(options: { props: { binding: string } }): Fetcher;
+}
+
+/** The env a dynamic worker gets: the dev loader's own, less the loader and token, with queues relayed. */
+const dynamicEnvs = new WeakMap<object, Record<string, unknown>>();
+function dynamicEnv(env: DevLoaderEnv, exports: RelayExports): Record<string, unknown> {
+  let out = dynamicEnvs.get(env);
+  if (!out) {
+    const { [DEV_LOADER_BINDING]: _loader, [DEV_TOKEN_BINDING]: _token, ...rest } = env;
+    out = Object.fromEntries(
+      Object.entries(rest).map(([name, value]) => [name, isQueue(value) ? exports.QueueRelay({ props: { binding: name } }) : value]),
+    );
+    dynamicEnvs.set(env, out);
+  }
+  return out;
+}
+
 /** A method no worker has: calling it makes workerd start the worker (and report a top-level throw) and run nothing. */
 const PROBE = "__workyardDevStartProbe";
 /** workerd's answer once the worker has started: it has no such method. */
@@ -36,8 +91,9 @@ const notStarted = "This function has not started in npm run dev yet: see the de
 
 export default class DevLoader extends WorkerEntrypoint<DevLoaderEnv> {
   #entrypoint(version: DevVersion): Fetcher {
-    const { [DEV_LOADER_BINDING]: loader, [DEV_TOKEN_BINDING]: _token, ...env } = this.env;
-    return (loader as WorkerLoader)
+    const loader = this.env[DEV_LOADER_BINDING] as WorkerLoader;
+    const env = dynamicEnv(this.env, (this.ctx as unknown as { exports: RelayExports }).exports);
+    return loader
       .get(version.id, () => ({
         compatibilityDate: version.compatibilityDate,
         compatibilityFlags: version.compatibilityFlags,
@@ -74,6 +130,27 @@ export default class DevLoader extends WorkerEntrypoint<DevLoaderEnv> {
     }
     if (!current) return Response.json({ error: { code: "not_started", message: notStarted } }, { status: 503 });
     return this.#entrypoint(current).fetch(request);
+  }
+
+  /**
+   * Runs the served version's queue() on a batch miniflare delivers, and hands its outcome back to the batch
+   * message by message (a per-message call first, as workerd ranks them); a handler that threw is thrown again, so
+   * miniflare retries what it did not ack.
+   */
+  override async queue(batch: MessageBatch): Promise<void> {
+    if (!current) throw new Error(notStarted);
+    const entrypoint = this.#entrypoint(current) as unknown as QueueFetcher;
+    const result = await entrypoint.queue(
+      batch.queue,
+      batch.messages.map((m) => ({ id: m.id, timestamp: m.timestamp, body: m.body, attempts: m.attempts })),
+    );
+    const byId = new Map(batch.messages.map((m) => [m.id, m]));
+    for (const r of result.retryMessages) byId.get(r.msgId)?.retry(r.delaySeconds === undefined ? {} : { delaySeconds: r.delaySeconds });
+    for (const id of result.explicitAcks) byId.get(id)?.ack();
+    if (result.outcome !== "ok") throw new Error(`queue() ended with outcome "${result.outcome}" (its error is logged above)`);
+    if (result.retryBatch.retry)
+      batch.retryAll(result.retryBatch.delaySeconds === undefined ? {} : { delaySeconds: result.retryBatch.delaySeconds });
+    else batch.ackAll();
   }
 
   /** Runs the served version's scheduled(); a failed run is thrown again, so the caller sees outcome "exception". */

@@ -8,7 +8,8 @@
  * Loader: the bundles are not part of these options, so a code change leaves them as they are (no restart).
  */
 import type { WorkerOptions } from "miniflare";
-import { DEV_LOADER_BINDING, DEV_TOKEN_BINDING, inlineSecretBinding } from "../../shared/names.ts";
+import { DEV_LOADER_BINDING, DEV_TOKEN_BINDING, inlineQueueBinding, inlineSecretBinding } from "../../shared/names.ts";
+import { functionQueues } from "../queues/config.ts";
 import { bindingName, routeSettings } from "../build/functions.ts";
 import type { FunctionSource } from "../build/functions.ts";
 import { gatewayRoutes, serviceName } from "../build/serve-config.ts";
@@ -55,6 +56,31 @@ type Env = NonNullable<WorkerConfig["env"]>;
 type Binding = Env[string];
 
 type Json = Extract<Binding, { type: "json" }>["value"];
+type Triggers = NonNullable<WorkerConfig["triggers"]>;
+
+/**
+ * A function's queues on miniflare's own (in-memory) queues: its producer bindings, and its consumers as queue
+ * triggers with workyard's settings written out, so miniflare's different defaults (batch 5, timeout 1 s, retries 2)
+ * never apply. Messages live in miniflare's memory: a restart of npm run dev loses those not yet delivered.
+ */
+function queueBindings(fn: FunctionSource): { producers: Env; consumers: Triggers } {
+  const { producers, consumers } = functionQueues(fn);
+  return {
+    producers: Object.fromEntries(
+      producers.map((p): [string, Binding] => [p.binding, { type: "queue", name: p.queue, deliveryDelay: p.deliveryDelay }]),
+    ),
+    consumers: consumers.map((c) => ({
+      type: "queue" as const,
+      name: c.queue,
+      maxBatchSize: c.maxBatchSize,
+      maxBatchTimeout: c.maxBatchTimeoutMs / 1000,
+      maxRetries: c.maxRetries,
+      maxConcurrency: c.maxConcurrency,
+      retryDelay: c.retryDelay,
+      ...(c.deadLetterQueue ? { deadLetterQueue: c.deadLetterQueue } : {}),
+    })),
+  };
+}
 
 /** A var as Wrangler binds it: a string as text, anything else (parsed from TOML or JSON) as JSON. */
 export const varBinding = (value: unknown): Binding =>
@@ -71,11 +97,12 @@ export interface DevLoader {
  * worker's bindings, a Worker Loader and the run's token. `service_binding_extra_handlers` lets it run its bundle's scheduled();
  * `experimental` lets it load bundles with experimental flags, as miniflare allows its workers.
  */
-function worker(name: string, dir: string, loader: DevLoader, compatibilityDate: string, env: Env): WorkerOptions {
+function worker(name: string, dir: string, loader: DevLoader, compatibilityDate: string, env: Env, triggers: Triggers = []): WorkerOptions {
   return {
     config: {
       name,
       compatibilityDate,
+      ...(triggers.length > 0 ? { triggers } : {}),
       compatibilityFlags: ["service_binding_extra_handlers", "experimental"],
       manifest: { mainModule: "index.js", modulesRoot: dir, modules: { "index.js": { type: "esm", contents: loader.script } } },
       env: { ...env, [DEV_LOADER_BINDING]: { type: "worker-loader" }, [DEV_TOKEN_BINDING]: varBinding(loader.token) },
@@ -101,16 +128,23 @@ function gatewayEnv(functions: FunctionWorker[]): Env {
   const inline = routed.filter((f) => isInline(f.fn));
   const isolated = routed.filter((f) => !isInline(f.fn));
   const inlineEnv = Object.fromEntries(
-    inline.map(({ fn, bindings }) => [fn.name, { vars: bindings.vars, secrets: fn.config.secrets?.required ?? [] }]),
+    inline.map(({ fn, bindings }) => [
+      fn.name,
+      { vars: bindings.vars, secrets: fn.config.secrets?.required ?? [], queues: Object.keys(queueBindings(fn).producers) },
+    ]),
   );
   const inlineSecrets = inline.flatMap(({ fn, bindings }) =>
     Object.entries(bindings.secrets).map(([name, value]) => [inlineSecretBinding(fn.name, name), varBinding(value)] as const),
+  );
+  const inlineQueues = inline.flatMap(({ fn }) =>
+    Object.entries(queueBindings(fn).producers).map(([name, binding]) => [inlineQueueBinding(fn.name, name), binding] as const),
   );
   return {
     // No host objects in dev: a function's db(c) opens a connection per request, as on Cloudflare.
     ROUTES: varBinding(gatewayRoutes(routed.map((f) => ({ ...routeSettings(f.fn), dbPool: 0 })))),
     ...(inline.length > 0 ? { INLINE_ENV: varBinding(inlineEnv) } : {}),
     ...Object.fromEntries(inlineSecrets),
+    ...Object.fromEntries(inlineQueues),
     ...Object.fromEntries(isolated.map(({ fn }): [string, Binding] => [bindingName(fn.name), { type: "worker", worker: serviceName(fn) }])),
   };
 }
@@ -121,10 +155,12 @@ export function devWorkers(loader: DevLoader, gateway: GatewayWorker, functions:
     worker(GATEWAY_WORKER, gateway.dir, loader, gateway.compatibilityDate, gatewayEnv(functions)),
     ...functions.flatMap(({ fn, dir, built, bindings }): WorkerOptions[] => {
       if (!built) return [];
-      const env = Object.fromEntries(
-        Object.entries({ ...bindings.vars, ...bindings.secrets }).map(([name, value]) => [name, varBinding(value)]),
-      );
-      return [worker(serviceName(fn), dir, loader, fn.config.compatibility_date, env)];
+      const queues = queueBindings(fn);
+      const env = {
+        ...Object.fromEntries(Object.entries({ ...bindings.vars, ...bindings.secrets }).map(([name, value]) => [name, varBinding(value)])),
+        ...queues.producers,
+      };
+      return [worker(serviceName(fn), dir, loader, fn.config.compatibility_date, env, queues.consumers)];
     }),
   ];
 }
