@@ -123,7 +123,7 @@ async function dropLeftovers(sql: Sql, url: string, log: (line: string) => void)
 }
 
 /** The admin URL to use, or why there is none. */
-async function findPostgres(
+export async function findPostgres(
   paths: ProjectPaths,
   env: NodeJS.ProcessEnv,
   log: (line: string) => void,
@@ -156,7 +156,7 @@ async function findPostgres(
 }
 
 /** Creates a database, seeds `bench_items` with ITEMS rows and returns its URL and how to drop it. */
-async function createScratchDatabase(adminUrl: string): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+export async function createScratchDatabase(adminUrl: string): Promise<{ name: string; url: string; drop(): Promise<void> }> {
   const name = `${SCRATCH_PREFIX}${process.pid}_${randomBytes(4).toString("hex")}`;
   const withAdmin = async (work: (sql: Sql) => Promise<unknown>) => {
     const sql = postgres(adminUrl, { max: 1, connect_timeout: 5, ...quiet });

@@ -16,6 +16,8 @@ import { databaseBench } from "./database.ts";
 import { helloBench } from "./hello.ts";
 import { memoryBench, memoryTable } from "./memory.ts";
 import type { MemoryReport } from "./memory.ts";
+import { queueBench, queueTable } from "./queues.ts";
+import type { QueueBenchRow } from "./queues.ts";
 import { redisBench } from "./redis.ts";
 import { compare, instructionsTable, ratioTable, resultsTable } from "./report.ts";
 import { runScenarios } from "./runner.ts";
@@ -62,7 +64,8 @@ export async function runBench({
   bench.comparisons.push(...plainRows.comparisons);
   const scenarios = only === undefined ? bench.scenarios : bench.scenarios.filter((s) => s.name.includes(only));
   const withMemory = only === undefined || "memory".includes(only);
-  if (scenarios.length === 0 && !withMemory) {
+  const withQueues = only === undefined || "queues".includes(only);
+  if (scenarios.length === 0 && !withMemory && !withQueues) {
     throw new UserError(`--only "${only}" matches no setup; setups are:\n${bench.scenarios.map((s) => `  ${s.name}`).join("\n")}`);
   }
 
@@ -90,15 +93,31 @@ export async function runBench({
     }
   }
 
+  let queueRows: QueueBenchRow[] = [];
+  if (withQueues && !signal.aborted) {
+    try {
+      queueRows = await queueBench({ paths, log });
+    } catch (err) {
+      failures.push({ name: "queues", error: (err as Error).message });
+    }
+  }
+
   log("");
-  log(resultsTable(results));
-  log("");
-  const counted = instructionsTable(results);
-  if (counted) log(`${counted}\n`);
-  log(ratioTable(ratios));
-  log("");
+  // With --only queues (or memory) no HTTP setup ran: no empty tables.
+  if (results.length > 0) {
+    log(resultsTable(results));
+    log("");
+    const counted = instructionsTable(results);
+    if (counted) log(`${counted}\n`);
+    log(ratioTable(ratios));
+    log("");
+  }
   if (memory) {
     log(memoryTable(memory));
+    log("");
+  }
+  if (queueRows.length > 0) {
+    log(queueTable(queueRows));
     log("");
   }
   log(
@@ -118,6 +137,7 @@ export async function runBench({
     results,
     comparisons: ratios,
     memory: memory ?? null,
+    queues: queueRows,
     failures,
   };
   await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
