@@ -216,6 +216,14 @@ describe("the wire format and Cloudflare's semantics (probe fixture)", () => {
     expect(metrics).toMatch(/^workyard_queue_messages\{queue="probe-dead",state="ready"\} [1-9]\d*$/m);
     expect(metrics).toMatch(/^workyard_queue_messages_total\{queue="probe",outcome="sent"\} [1-9]\d*$/m);
     expect(metrics).toMatch(/^workyard_queue_messages_total\{queue="probe",outcome="dead"\} [1-9]\d*$/m);
+    // And on the dashboard's data: each queue with its consumer.
+    const board = (await (await fetch(`${stack.sup.internalUrl}/dashboard/data`, { headers: bearer(stack.sup.internalToken) })).json()) as {
+      queues: { queue: string; consumer: string | null; deadLetters: number; sent: number }[];
+    };
+    expect(board.queues.find((q) => q.queue === "probe")).toMatchObject({ consumer: "queue-probe", sent: expect.any(Number) });
+    expect(board.queues.find((q) => q.queue === "link-events")).toMatchObject({ consumer: "webhooks" });
+    expect(board.queues.find((q) => q.queue === "probe-dead")).toMatchObject({ consumer: null, deadLetters: expect.any(Number) });
+    expect(board.queues.find((q) => q.queue === "probe-dead")?.deadLetters).toBeGreaterThan(0);
     expect((await queuesCommand(stack.sql, "redrive", "probe-dead", 10))[0]).toMatch(/^moved [1-9]\d* message\(s\) from "probe-dead" back/);
     // Delivered again from its first attempt (and, throwing again, dead-lettered again).
     await expect.poll(() => mine().length, { timeout: 10_000 }).toBe(6);

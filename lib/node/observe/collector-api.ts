@@ -23,7 +23,8 @@ import type { ErrorStore } from "./error-store.ts";
 import type { TraceIngest } from "./ingest.ts";
 import { filterSchema } from "./log-stream.ts";
 import type { LogStream } from "./log-stream.ts";
-import type { Metrics } from "./metrics.ts";
+import type { MetricSources, Metrics } from "./metrics.ts";
+import { consumersOf } from "../queues/config.ts";
 import { batchSchema } from "./records.ts";
 import { windowSchema } from "./series.ts";
 import type { Series } from "./series.ts";
@@ -42,6 +43,31 @@ export interface CollectorApiDeps {
   ingest: TraceIngest;
   /** The release served now. */
   manifest(): Manifest;
+  /** Queue figures (every node's in the database, this node's counts), when the supervisor runs queues. */
+  queues?: MetricSources["queues"];
+}
+
+/** Each queue the release consumes or that holds messages, with its consumer and figures, for the dashboard. */
+async function queueListing(manifest: Manifest, read: MetricSources["queues"]) {
+  const consumers = consumersOf(manifest.functions);
+  const m = read ? await read().catch(() => undefined) : undefined;
+  const names = [...new Set([...consumers.map((c) => c.queue), ...(m?.queues.map((q) => q.queue) ?? [])])].sort();
+  return names.map((queue) => {
+    const q = m?.queues.find((x) => x.queue === queue);
+    const t = m?.totals.get(queue);
+    return {
+      queue,
+      consumer: consumers.find((c) => c.queue === queue)?.functionName ?? null,
+      ready: q?.ready ?? 0,
+      inFlight: q?.inFlight ?? 0,
+      delayed: q?.delayed ?? 0,
+      deadLetters: q?.deadLetters ?? 0,
+      oldestMs: q?.oldestMs ?? 0,
+      sent: t?.sent ?? 0,
+      acked: t?.acked ?? 0,
+      failed: (t?.dead ?? 0) + (t?.dropped ?? 0),
+    };
+  });
 }
 
 /** Each cron of the release with its next fire and its last run, for the dashboard. */
@@ -79,7 +105,7 @@ const issues = (error: { issues: { path: PropertyKey[]; message: string }[] }, m
     .join("; ");
 
 /** The collector's request handler. */
-export function collectorApi({ token, sql, metrics, errors, logs, series, ingest, manifest }: CollectorApiDeps): Handler {
+export function collectorApi({ token, sql, metrics, errors, logs, series, ingest, manifest, queues }: CollectorApiDeps): Handler {
   const authorized = bearerChecker(token);
   return async function collectorRequest(req, res) {
     if (!authorized(req)) throw new HttpError(401, "unauthorized", "The collector needs Authorization: Bearer <collector token>");
@@ -156,6 +182,7 @@ export function collectorApi({ token, sql, metrics, errors, logs, series, ingest
           ),
           errors: await errors.recent(10),
           crons: await cronListing(sql, current),
+          queues: await queueListing(current, queues),
         });
       }
       case "/dashboard/assets/uplot.js":

@@ -85,10 +85,13 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     const ingest = new TraceIngest({ metrics, logs, series, usage, errors });
     owned.defer(() => ingest.stop());
 
-    const server = await listenLoopback(collectorApi({ token, sql, metrics, errors, logs, series, ingest, manifest: () => manifest }), {
-      keepAliveTimeoutMs: 65_000,
-      onError: (err, req) => opts.log(`collector: ${req.method} ${req.url} failed: ${(err as Error).message}`),
-    });
+    const server = await listenLoopback(
+      collectorApi({ token, sql, metrics, errors, logs, series, ingest, manifest: () => manifest, queues: opts.sources?.queues }),
+      {
+        keepAliveTimeoutMs: 65_000,
+        onError: (err, req) => opts.log(`collector: ${req.method} ${req.url} failed: ${(err as Error).message}`),
+      },
+    );
     owned.defer(() => server.close());
 
     const retentionDays = opts.errorRetentionDays ?? 14;

@@ -3,7 +3,8 @@
  * It polls /dashboard/data?window=… every 5 seconds and shows, over the chosen window (from the first request,
  * or the last 5, 15 or 60 minutes; kept in the address's #window= so a reload keeps it), per function its
  * requests, 4xx, 5xx and latency percentiles, and plots of request rate, 5xx rate and p95 latency drawn with
- * uPlot (served from the npm package), sized to their cards; then the health checks, the crons with their last
+ * uPlot (served from the npm package), sized to their cards; then the health checks, the queues (depth, in flight,
+ * delayed, dead letters, this node's counts), the crons with their last
  * runs and the recent errors with their source-mapped stacks.
  */
 export const REFRESH_MS = 5000;
@@ -139,6 +140,11 @@ function render(data) {
     '</div><div class="muted">' + esc(e.kind) + ' · ' + e.count + ' times · last ' + ago(e.lastSeen) + ' · first ' + ago(e.firstSeen) +
     (e.location ? ' · at <code>' + esc(e.location) + '</code>' : '') + (e.latest?.requestId ? ' · request ' + esc(e.latest.requestId) : '') +
     '</div>' + (e.latest?.stack ? '<pre>' + esc(e.latest.stack) + '</pre>' : '') + '</div>').join("");
+  document.getElementById("queues").innerHTML = data.queues.length === 0 ? '<p class="muted">No function consumes a queue.</p>' :
+    '<table><tr><th>queue</th><th>consumer</th><th>ready</th><th>in flight</th><th>delayed</th><th>dead letters</th><th>oldest</th><th>sent / acked / failed here</th></tr>' +
+    data.queues.map((q) => '<tr data-queue="' + esc(q.queue) + '"><td>' + esc(q.queue) + '</td><td>' + (q.consumer ? esc(q.consumer) : '<span class="muted">none</span>') +
+    '</td><td>' + q.ready + '</td><td>' + q.inFlight + '</td><td>' + q.delayed + '</td><td class="' + (q.deadLetters > 0 ? "bad" : "") + '">' + q.deadLetters +
+    '</td><td>' + (q.oldestMs > 0 ? Math.round(q.oldestMs / 1000) + ' s' : '') + '</td><td>' + q.sent + ' / ' + q.acked + ' / ' + q.failed + '</td></tr>').join("") + '</table>';
   document.getElementById("crons").innerHTML = data.crons.length === 0 ? '<p class="muted">No function declares crons.</p>' :
     '<table><tr><th>function</th><th>cron</th><th>last run</th><th>status</th><th>next</th></tr>' + data.crons.map((c) =>
     '<tr><td>' + esc(c.function) + '</td><td><code>' + esc(c.cron) + '</code></td><td>' + (c.last ? ago(c.last.startedAt) : '<span class="muted">never</span>') +
@@ -206,6 +212,7 @@ export function dashboardPage(): string {
 <section><h2>Health</h2><div id="health"></div></section>
 <section><h2>Crons</h2><div id="crons"></div></section>
 </div>
+<section><h2>Queues</h2><div id="queues"></div></section>
 <section><h2>Recent errors</h2><div id="errors"></div></section>
 </main>
 <script>${script}</script>
