@@ -8,7 +8,14 @@
 import { createServer } from "node:http";
 import type { IncomingHttpHeaders, Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { startSupervisor } from "../../lib/node/runtime/supervisor.ts";
+import type { Supervisor } from "../../lib/node/runtime/supervisor.ts";
+import { needs } from "../helpers/needs.ts";
+import { createTestProject } from "../helpers/test-project.ts";
+import type { TestProject } from "../helpers/test-project.ts";
 import { queuesCommand } from "../../lib/node/queues/command.ts";
 import { bearer, signUp } from "../helpers/auth.ts";
 import type { SignedUp } from "../helpers/auth.ts";
@@ -249,5 +256,59 @@ describe("the wire format and Cloudflare's semantics (probe fixture)", () => {
     const late = await send({ body: {}, delaySeconds: 43_201 });
     expect(late.body).toMatchObject({ sent: false });
     expect(await stack.sql`select count(*)::int as n from workyard.queue_messages where octet_length(body) > 131072`).toEqual([{ n: 0 }]);
+  });
+});
+
+const realDatabase = needs({
+  suite: "queues: two nodes, one database",
+  service: "a real PostgreSQL",
+  available: inject("databaseUrl") !== null,
+  fix: "PostgreSQL on 127.0.0.1:5432; .ci/run provides it",
+});
+
+describe.runIf(realDatabase)("two nodes on one database", () => {
+  let projectB: TestProject;
+  let b: Supervisor;
+
+  beforeAll(async () => {
+    projectB = await createTestProject({ fixtures: ["queue-probe"] });
+    const toml = join(projectB.paths.functions, "queue-probe", "wrangler.toml");
+    await writeFile(toml, (await readFile(toml, "utf8")).replace(/^REPORT_URL = .*$/m, `REPORT_URL = "${receiverUrl}/report"`));
+    const redisUrl = inject("redisUrl");
+    b = await startSupervisor({
+      paths: projectB.paths,
+      host: "127.0.0.1",
+      port: 0,
+      env: {
+        DATABASE_URL: inject("databaseUrl") ?? "",
+        AUTH_JWT_SECRET: stack.jwtSecret,
+        ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+        WORKYARD_QUEUE_POLL_MS: "200",
+        WORKYARD_SCHEDULER: "off",
+      },
+      log: () => {},
+    });
+  });
+
+  afterAll(async () => {
+    await b?.stop();
+    await projectB?.dispose();
+  });
+
+  it("delivers every message once across both nodes' dispatchers, those sent on either node", async () => {
+    const tag = crypto.randomUUID();
+    const sends = [stack.sup.url, b.url].flatMap((base) =>
+      Array.from({ length: 10 }, () =>
+        fetch(`${base}/queue-probe/batch`, json({ count: 10, body: { tag } })).then(async (r) => (await r.json()) as { sent: boolean }),
+      ),
+    );
+    expect((await Promise.all(sends)).every((r) => r.sent)).toBe(true);
+    const mine = () => reportsWhere((r) => (r.value as { tag?: string })?.tag === tag);
+    await expect.poll(() => mine().length, { timeout: 20_000 }).toBeGreaterThanOrEqual(200);
+    await new Promise((r) => setTimeout(r, 1000)); // a second delivery would show up by now
+    const ids = mine().map((r) => r.body.id as string);
+    expect(ids).toHaveLength(200);
+    expect(new Set(ids).size).toBe(200);
+    expect(mine().every((r) => r.body.attempts === 1)).toBe(true);
   });
 });
