@@ -23,6 +23,8 @@ import { startStack } from "../helpers/stack.ts";
 import type { Stack } from "../helpers/stack.ts";
 
 interface Received {
+  /** When it arrived (ms). */
+  at: number;
   path: string;
   headers: IncomingHttpHeaders;
   body: Record<string, unknown>;
@@ -43,7 +45,7 @@ beforeAll(async () => {
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<string, unknown>;
-      received.push({ path: req.url ?? "", headers: req.headers, body });
+      received.push({ at: Date.now(), path: req.url ?? "", headers: req.headers, body });
       const left = failing.get(String(body.url));
       if (left !== undefined && left > 0) {
         failing.set(String(body.url), left - 1);
@@ -235,6 +237,28 @@ describe("the wire format and Cloudflare's semantics (probe fixture)", () => {
     // Delivered again from its first attempt (and, throwing again, dead-lettered again).
     await expect.poll(() => mine().length, { timeout: 10_000 }).toBe(6);
     expect(mine()[3]?.body.attempts).toBe(1);
+  });
+
+  it("holds a queue at max_concurrency batches out at once, while other queues keep flowing", async () => {
+    // Four batches that hang fill the probe queue's four slots until their deadline (2 s) ends each delivery.
+    const hangTag = crypto.randomUUID();
+    for (let k = 0; k < 4; k++) {
+      await send({ body: { tag: hangTag, outcome: "hang", k } });
+      await expect.poll(() => reportsWhere((b) => (b.value as { tag?: string })?.tag === hangTag).length, { timeout: 5000 }).toBe(k + 1);
+    }
+    const firstHangAt = reportsWhere((b) => (b.value as { tag?: string })?.tag === hangTag)[0]?.at ?? 0;
+    const waitingTag = crypto.randomUUID();
+    await send({ body: { tag: waitingTag } });
+    const url = `https://example.com/${crypto.randomUUID()}`;
+    const linkAt = Date.now();
+    await createLink(url);
+    // Another queue is not held up by this one's full slots: its event arrives at once.
+    await expect.poll(() => hooksFor(url).length, { timeout: 5000 }).toBe(1);
+    expect((hooksFor(url)[0]?.at ?? Infinity) - linkAt).toBeLessThan(1500);
+    const waiting = () => reportsWhere((b) => (b.value as { tag?: string })?.tag === waitingTag);
+    await expect.poll(() => waiting().length, { timeout: 10_000 }).toBe(1);
+    // The probe message waited for a slot: delivered only once the first hanging delivery reached its 2 s deadline.
+    expect(waiting()[0]?.at).toBeGreaterThanOrEqual(firstHangAt + 1500);
   });
 
   it("delivers again, after its lease, a batch whose handler hangs past queue_timeout_ms", async () => {
