@@ -158,3 +158,43 @@ describe("serveConfig", () => {
     expect(text).toContain('json = "{\\"worker\\":\\"my-fn\\"}"');
   });
 });
+
+describe("queue bindings", () => {
+  const producer = { binding: "JOBS", queue: "jobs", deliveryDelay: 30 };
+  const fn = manifest.functions[0];
+  const withQueues = (isolate: boolean): Manifest => ({
+    ...manifest,
+    functions: fn ? [{ ...fn, isolate, queues: { producers: [producer], consumers: [] } }] : [],
+  });
+  const bindingsOf = (config: ReturnType<typeof serveConfig>, service: string) => {
+    const s = config.services.find((x) => x.name === service);
+    return s && "worker" in s ? (s.worker.bindings ?? []) : [];
+  };
+  const expected = {
+    queue: { name: "internal", entrypoint: "QueueProducer", props: { json: JSON.stringify({ queue: "jobs", deliveryDelay: 30 }) } },
+  };
+
+  it("binds a producer to the internal worker's QueueProducer entrypoint, its props naming the queue", () => {
+    const config = serveConfig(withQueues(true), { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" });
+    expect(bindingsOf(config, "fn-my-fn")).toContainEqual({ name: "JOBS", ...expected });
+    // The gateway holds no queue binding of a function in its own isolate.
+    expect(bindingsOf(config, "gateway").some((b) => "queue" in b)).toBe(false);
+  });
+
+  it("gives a function in the gateway's isolate its queue through the gateway, named per function, and says so in INLINE_ENV", () => {
+    const config = serveConfig(withQueues(false), { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" });
+    const gateway = bindingsOf(config, "gateway");
+    expect(gateway).toContainEqual({ name: "QUEUE__my_fn__JOBS", ...expected });
+    const inline = gateway.find((b) => b.name === "INLINE_ENV");
+    expect(inline && "json" in inline ? JSON.parse(inline.json) : undefined).toMatchObject({ "my-fn": { queues: ["JOBS"] } });
+    // Its own worker (which runs its crons and queue()) has it too.
+    expect(bindingsOf(config, "fn-my-fn")).toContainEqual({ name: "JOBS", ...expected });
+  });
+
+  it("writes the binding as Cap'n Proto text workerd reads", () => {
+    const text = serializeConfig(serveConfig(withQueues(true), { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" }));
+    expect(text).toMatch(
+      /name = "JOBS",\n\s+queue = \(\n\s+name = "internal",\n\s+entrypoint = "QueueProducer",\n\s+props = \(\n\s+json = /,
+    );
+  });
+});
