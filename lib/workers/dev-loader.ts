@@ -12,7 +12,7 @@
  */
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { DEV_ACTIVATE_HEADER, DEV_LOADER_BINDING, DEV_TOKEN_BINDING } from "../shared/names.ts";
-import type { DevVersion } from "../shared/names.ts";
+import type { DevVersion, QueueOutcome } from "../shared/names.ts";
 
 type DevLoaderEnv = Record<string, unknown>;
 
@@ -26,16 +26,7 @@ interface ScheduledFetcher {
 
 /** What a service binding to a worker offers for queues under `service_binding_extra_handlers`. */
 interface QueueFetcher {
-  queue(
-    queueName: string,
-    messages: { id: string; timestamp: Date; body: unknown; attempts: number }[],
-  ): Promise<{
-    outcome: string;
-    ackAll: boolean;
-    retryBatch: { retry: boolean; delaySeconds?: number };
-    explicitAcks: string[];
-    retryMessages: { msgId: string; delaySeconds?: number }[];
-  }>;
+  queue(queueName: string, messages: { id: string; timestamp: Date; body: unknown; attempts: number }[]): Promise<QueueOutcome>;
 }
 
 /**

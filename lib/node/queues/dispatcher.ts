@@ -12,6 +12,7 @@
  * It wakes at once when this node's queue service stores a message, and otherwise every poll interval (messages sent
  * on another node, delays and leases ending, a paused queue resumed).
  */
+import { z } from "zod";
 import type { ConsumerOf } from "./config.ts";
 import type { QueueCounts } from "./counts.ts";
 import { failedBatch, settlement } from "./outcome.ts";
@@ -29,6 +30,15 @@ export interface DispatcherOptions {
   pollMs?: number;
   log: (line: string) => void;
 }
+
+/** workerd's outcome of a batch, as the internal worker answers it (QueueOutcome). */
+const outcomeSchema = z.object({
+  outcome: z.string(),
+  ackAll: z.boolean(),
+  retryBatch: z.object({ retry: z.boolean(), delaySeconds: z.number().int().nonnegative().optional() }),
+  explicitAcks: z.array(z.string()),
+  retryMessages: z.array(z.object({ msgId: z.string(), delaySeconds: z.number().int().nonnegative().optional() })),
+}) satisfies z.ZodType<QueueOutcome>;
 
 /** A lease outlives the consumer's deadline by this much, so a delivery that just made its deadline can settle. */
 const LEASE_MARGIN_MS = 5000;
@@ -122,11 +132,16 @@ class QueueLoop {
         continue;
       }
       this.#active++;
-      const delivery = this.#deliver(claim).finally(() => {
-        this.#active--;
-        this.#deliveries.delete(delivery);
-        this.wake();
-      });
+      const delivery = this.#deliver(claim)
+        // Not expected (every step catches its own failures): said, and the lease brings the batch back.
+        .catch((err: unknown) =>
+          this.#opts.log(`queues: "${c.queue}": a delivery failed unexpectedly: ${(err as Error).stack ?? String(err)}`),
+        )
+        .finally(() => {
+          this.#active--;
+          this.#deliveries.delete(delivery);
+          this.wake();
+        });
       this.#deliveries.add(delivery);
     }
   }
@@ -136,7 +151,15 @@ class QueueLoop {
     // Messages whose lease ran out on their last delivery (a hang, a crash) have no delivery left.
     const spent = claim.messages.filter((m) => m.attempts > c.maxRetries + 1);
     const messages = claim.messages.filter((m) => m.attempts <= c.maxRetries + 1);
-    if (spent.length > 0) await this.#settle(claim.lease, failedBatch(spent, { ...c, maxRetries: 0 }, "its consumer did not answer"));
+    if (spent.length > 0) {
+      await this.#settle(claim.lease, {
+        acked: [],
+        retried: [],
+        dead: spent.map((m) => m.id),
+        ...(c.deadLetterQueue ? { deadLetterQueue: c.deadLetterQueue } : {}),
+        reason: `queue() did not finish within ${c.timeoutMs} ms on its last delivery of ${c.maxRetries + 1}`,
+      });
+    }
     if (messages.length === 0) return;
     const body: QueueDelivery = {
       queue: c.queue,
@@ -157,7 +180,9 @@ class QueueLoop {
         signal: AbortSignal.timeout(c.timeoutMs),
       });
       if (!res.ok) throw new Error(`the internal worker answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-      outcome = (await res.json()) as QueueOutcome;
+      const parsed = outcomeSchema.safeParse(await res.json());
+      if (!parsed.success) throw new Error(`the internal worker's answer is not an outcome: ${parsed.error.issues[0]?.message ?? ""}`);
+      outcome = parsed.data;
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code;
       if (cause === "ECONNREFUSED") {
