@@ -56,18 +56,16 @@ interface RelayExports {
   QueueRelay(options: { props: { binding: string } }): Fetcher;
 }
 
-/** The env a dynamic worker gets: the dev loader's own, less the loader and token, with queues relayed. */
-const dynamicEnvs = new WeakMap<object, Record<string, unknown>>();
+/**
+ * The env a dynamic worker gets: the dev loader's own, less the loader and token, with queues relayed. Made anew for
+ * each version it loads: a relay made in one request cannot be handed to a worker loaded in another ("Cannot perform
+ * I/O on behalf of a different request", I/O type SubrequestChannel).
+ */
 function dynamicEnv(env: DevLoaderEnv, exports: RelayExports): Record<string, unknown> {
-  let out = dynamicEnvs.get(env);
-  if (!out) {
-    const { [DEV_LOADER_BINDING]: _loader, [DEV_TOKEN_BINDING]: _token, ...rest } = env;
-    out = Object.fromEntries(
-      Object.entries(rest).map(([name, value]) => [name, isQueue(value) ? exports.QueueRelay({ props: { binding: name } }) : value]),
-    );
-    dynamicEnvs.set(env, out);
-  }
-  return out;
+  const { [DEV_LOADER_BINDING]: _loader, [DEV_TOKEN_BINDING]: _token, ...rest } = env;
+  return Object.fromEntries(
+    Object.entries(rest).map(([name, value]) => [name, isQueue(value) ? exports.QueueRelay({ props: { binding: name } }) : value]),
+  );
 }
 
 /** A method no worker has: calling it makes workerd start the worker (and report a top-level throw) and run nothing. */
@@ -83,7 +81,7 @@ const notStarted = "This function has not started in npm run dev yet: see the de
 export default class DevLoader extends WorkerEntrypoint<DevLoaderEnv> {
   #entrypoint(version: DevVersion): Fetcher {
     const loader = this.env[DEV_LOADER_BINDING] as WorkerLoader;
-    const env = dynamicEnv(this.env, (this.ctx as unknown as { exports: RelayExports }).exports);
+    const exports = (this.ctx as unknown as { exports: RelayExports }).exports;
     return loader
       .get(version.id, () => ({
         compatibilityDate: version.compatibilityDate,
@@ -91,7 +89,7 @@ export default class DevLoader extends WorkerEntrypoint<DevLoaderEnv> {
         allowExperimental: true, // as miniflare's own workers: it runs workerd with --experimental
         mainModule: `${version.worker}.js`,
         modules: { [`${version.worker}.js`]: version.script },
-        env,
+        env: dynamicEnv(this.env, exports),
       }))
       .getEntrypoint();
   }
