@@ -72,6 +72,11 @@ function dynamicEnv(env: DevLoaderEnv, exports: RelayExports): Record<string, un
 const PROBE = "__workyardDevStartProbe";
 /** workerd's answer once the worker has started: it has no such method. */
 const STARTED = "does not implement the method";
+/**
+ * workerd's answer when it keeps the cause to itself (e.g. a module with no default export: its log says "Failed to
+ * get handler to worker"); it logs the cause under the same reference.
+ */
+const INTERNAL = "internal error; reference = ";
 
 /** The version served now; kept whole, as the Worker Loader may ask for its code again. */
 let current: DevVersion | undefined;
@@ -105,6 +110,7 @@ export default class DevLoader extends WorkerEntrypoint<DevLoaderEnv> {
       return `the worker answered ${PROBE}(): it must not define it`;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      if (message.startsWith(INTERNAL)) return `workerd did not say why (${message}): its log line with that reference does`;
       if (!message.includes(STARTED)) return message; // "Failed to start Worker:\nUncaught Error: ..."
     }
     current = version;

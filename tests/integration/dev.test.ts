@@ -7,7 +7,7 @@
  * DEV_TEST_LOGS=1 prints the dev server's own log at the end.
  */
 import { createHash } from "node:crypto";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -139,6 +139,16 @@ describe("same answers as workerd", () => {
   });
 });
 
+/**
+ * Saves `file` whole, as editors that write a temporary file and rename it over do (the watcher ignores `~` files): a
+ * plain writeFile empties the file first, and a rebuild that reads it then reports that version, not the one saved.
+ */
+async function saveWhole(file: string, content: string): Promise<void> {
+  const path = join(project.paths.root, file);
+  await writeFile(`${path}~`, content);
+  await rename(`${path}~`, path);
+}
+
 /** Saves `file` in the project copy, then polls `path` until `done(body)`; returns the save → served time. */
 async function saveAndWait(file: string, content: string, path: string, done: (body: unknown) => boolean): Promise<number> {
   const saved = performance.now();
@@ -186,7 +196,7 @@ describe("reload on save", () => {
     const broken = original.replace('app.get("/", (c) =>', 'app.get("/", (c) => {{ =>');
     expect(broken).not.toBe(original);
     const line = broken.split("\n").findIndex((l) => l.includes("{{ =>")) + 1;
-    await writeFile(join(project.paths.root, hello), broken);
+    await saveWhole(hello, broken);
     const failed = await reloadAfter(before, (r) => r.errors.length > 0);
     expect(failed.workers).toEqual([]);
     expect(failed.errors.join("\n")).toMatch(new RegExp(`functions/hello/index\\.ts:${line}:\\d+: `));
@@ -205,15 +215,35 @@ describe("reload on save", () => {
   it("keeps serving the last good version when a new one throws at the top level", async () => {
     const before = dev.reloads.length;
     const throwing = `${original}\nthrow new Error("boom at the top level");\n`;
-    await writeFile(join(project.paths.root, hello), throwing);
-    const failed = await reloadAfter(before, (r) => r.errors.length > 0);
-    expect(failed.workers).toEqual([]);
-    expect(failed.errors.join("\n")).toMatch(/boom at the top level/);
-    expect(logs.join("\n")).toMatch(/the new version of hello did not start: .*\n.*boom at the top level/);
-    expect(message((await call(dev.url, "/hello")).body)).toBe("Hello from workyard");
-    await writeFile(join(project.paths.root, hello), original.replace("} from ${", "} (again) from ${"));
-    await expect.poll(async () => message((await call(dev.url, "/hello")).body), { timeout: 10_000 }).toBe("Hello (again) from workyard");
-    await saveAndWait(hello, original, "/hello", (b) => message(b) === "Hello from workyard");
+    try {
+      await saveWhole(hello, throwing);
+      const failed = await reloadAfter(before, (r) => r.errors.length > 0);
+      expect(failed.workers).toEqual([]);
+      expect(failed.errors.join("\n")).toMatch(/boom at the top level/);
+      expect(logs.join("\n")).toMatch(/the new version of hello did not start: .*\n.*boom at the top level/);
+      expect(message((await call(dev.url, "/hello")).body)).toBe("Hello from workyard");
+      await writeFile(join(project.paths.root, hello), original.replace("} from ${", "} (again) from ${"));
+      await expect.poll(async () => message((await call(dev.url, "/hello")).body), { timeout: 10_000 }).toBe("Hello (again) from workyard");
+    } finally {
+      // Put it back even when an assertion failed, so the tests after this one see the real file.
+      await saveAndWait(hello, original, "/hello", (b) => message(b) === "Hello from workyard");
+    }
+  });
+
+  it("says so when a saved module has no default export, as an editor's in-place write shows it for a moment", async () => {
+    const before = dev.reloads.length;
+    try {
+      await saveWhole(hello, "");
+      const failed = await reloadAfter(before, (r) => r.errors.length > 0);
+      expect(failed.workers).toEqual([]);
+      expect(failed.errors.join("\n")).toMatch(/^hello failed to build:\n {2}functions\/hello\/index\.ts: no default export: /m);
+      expect(failed.errors.join("\n")).not.toMatch(/internal error/); // workerd's answer to such a module, cause unsaid
+      expect(message((await call(dev.url, "/hello")).body)).toBe("Hello from workyard");
+    } finally {
+      const at = dev.reloads.length;
+      await saveWhole(hello, original);
+      await reloadAfter(at, (r) => r.fixed.includes(hello));
+    }
   });
 
   it("rebuilds every worker that uses a saved SDK file", async () => {

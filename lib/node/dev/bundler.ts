@@ -72,8 +72,20 @@ export class WorkerBundler {
       const output = result.outputFiles?.find((f) => f.path.endsWith(".js"));
       if (!output) throw new DevBuildError(this.worker, ["esbuild wrote no JavaScript output"]);
       const inputs = new Set(Object.keys(result.metafile?.inputs ?? {}).map((f) => resolve(root, f)));
-      this.#good = { script: output.text, inputs };
       this.#watched = inputs;
+      const entry = Object.values(result.metafile?.outputs ?? {}).find((o) => o.entryPoint !== undefined);
+      if (entry?.entryPoint !== undefined && !entry.exports.includes("default")) {
+        // workerd would start such a module, then answer every call with an opaque "internal error; reference = ..."
+        // (its log: "Failed to get handler to worker"). An editor that writes a file in place shows it empty for a
+        // moment, so ordinary saves meet this too; the save that completes it builds again.
+        const file = typeof this.settings.entry === "object" ? this.settings.entry.sourcefile : entry.entryPoint;
+        throw new DevBuildError(
+          this.worker,
+          [`${file}: no default export: a worker's module must export its handler (export default app)`],
+          [file],
+        );
+      }
+      this.#good = { script: output.text, inputs };
       return this.#good;
     } catch (err) {
       if (err instanceof DevBuildError) throw err;
