@@ -17,6 +17,8 @@ import { needs } from "../helpers/needs.ts";
 import { createTestProject } from "../helpers/test-project.ts";
 import type { TestProject } from "../helpers/test-project.ts";
 import { queuesCommand } from "../../lib/node/queues/command.ts";
+import { GroupCommit } from "../../lib/node/queues/group-commit.ts";
+import { QueueStore } from "../../lib/node/queues/store.ts";
 import { bearer, signUp } from "../helpers/auth.ts";
 import type { SignedUp } from "../helpers/auth.ts";
 import { startStack } from "../helpers/stack.ts";
@@ -147,6 +149,26 @@ describe("the example: links → link-events → webhooks → an outside endpoin
     } finally {
       await stack.sup.queues.store.setPaused("link-events", false);
     }
+  });
+});
+
+describe("group commit", () => {
+  it("stores sends that arrive together in a few statements, each caller resolved once its messages are committed", async () => {
+    const real = new QueueStore(stack.sql);
+    const statements: number[] = [];
+    const counting = { send: (rows: Parameters<QueueStore["send"]>[0]) => (statements.push(rows.length), real.send(rows)) } as QueueStore;
+    const commits = new GroupCommit(counting);
+    const queue = `group-${crypto.randomUUID().slice(0, 8)}`;
+    const message = (i: number) => ({ body: Buffer.from(JSON.stringify({ i })), contentType: "json" as const, delaySeconds: 3600 });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => commits.send(queue, [message(i)])));
+    expect(statements.reduce((a, b) => a + b, 0)).toBe(50);
+    expect(statements.length).toBeLessThan(10); // two at once, the rest grouped behind them
+    expect(await stack.sql`select count(*)::int as n from workyard.queue_messages where queue = ${queue}`).toEqual([{ n: 50 }]);
+    // A statement that fails fails every send in it, and stores none of them.
+    const failing = new GroupCommit({ send: () => Promise.reject(new Error("the database went away")) } as unknown as QueueStore);
+    const results = await Promise.allSettled([failing.send(queue, [message(1)]), failing.send(queue, [message(2)])]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    await stack.sql`delete from workyard.queue_messages where queue = ${queue}`;
   });
 });
 

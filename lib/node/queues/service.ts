@@ -1,7 +1,8 @@
 /**
  * The queue service: a loopback HTTP server in the supervisor that stores what functions send through their queue
  * bindings (forwarded by the internal worker's QueueProducer entrypoint, which adds the queue's name and this
- * service's token). It answers 200 only once the messages are committed in PostgreSQL, and tells the dispatcher at
+ * service's token). It answers 200 only once the messages are committed in PostgreSQL (sends that arrive together share
+ * a commit: group-commit.ts), and tells the dispatcher at
  * once, so a message sent on this node is delivered without waiting for a poll.
  */
 import { randomBytes } from "node:crypto";
@@ -10,6 +11,7 @@ import { bearerChecker, listenLoopback, readBody } from "../common/http.ts";
 import { QUEUE_DELAY_HEADER, QUEUE_NAME_HEADER } from "../../shared/names.ts";
 import { QUEUE_UNAVAILABLE } from "../../sdk/queue-errors.ts";
 import type { QueueFigures, QueueStore } from "./store.ts";
+import { GroupCommit } from "./group-commit.ts";
 import { batchMessages, MAX_BATCH_BYTES, SendRefused, singleMessage } from "./wire.ts";
 
 export interface QueueServiceOptions {
@@ -56,6 +58,7 @@ const isConnectionError = (err: unknown) =>
 export async function startQueueService(opts: QueueServiceOptions): Promise<QueueService> {
   const token = opts.token ?? randomBytes(24).toString("base64url");
   const authorized = bearerChecker(token);
+  const commits = new GroupCommit(opts.store);
   // Backlog figures for workerd's answers and metrics(): refreshed in the background, at most every 2 s.
   let figures = new Map<string, QueueFigures>();
   let figuresAt = 0;
@@ -102,7 +105,7 @@ export async function startQueueService(opts: QueueServiceOptions): Promise<Queu
         }
         messages = batchMessages(json, { delay, defaultDelay });
       }
-      await opts.store.send(queue, messages);
+      await commits.send(queue, messages);
       opts.onSent(queue, messages.length);
       return answer(res, 200, "OK", { metadata: { metrics: metricsOf(figures.get(queue)) } });
     } catch (err) {

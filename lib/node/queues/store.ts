@@ -74,15 +74,16 @@ export class QueueStore {
     this.#sql = sql;
   }
 
-  /** Stores messages in one statement (one transaction): all of them are stored, or none. */
-  async send(queue: string, messages: NewMessage[]): Promise<string[]> {
+  /** Stores messages of one or more queues in one statement (one transaction): all of them are stored, or none. */
+  async send(messages: (NewMessage & { queue: string })[]): Promise<string[]> {
     if (messages.length === 0) return [];
     const ids = messages.map(() => randomUUID());
     await this.#sql`
       INSERT INTO workyard.queue_messages (id, queue, body, content_type, visible_at)
-      SELECT id, ${queue}, body, content_type, now() + delay * interval '1 second'
-      FROM unnest(${ids}::uuid[], ${messages.map((m) => m.body)}::bytea[], ${messages.map((m) => m.contentType)}::text[],
-                  ${messages.map((m) => m.delaySeconds)}::int[]) AS t(id, body, content_type, delay)`;
+      SELECT id, queue, body, content_type, now() + delay * interval '1 second'
+      FROM unnest(${ids}::uuid[], ${messages.map((m) => m.queue)}::text[], ${messages.map((m) => m.body)}::bytea[],
+                  ${messages.map((m) => m.contentType)}::text[], ${messages.map((m) => m.delaySeconds)}::int[])
+           AS t(id, queue, body, content_type, delay)`;
     return ids;
   }
 
