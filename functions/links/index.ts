@@ -143,12 +143,12 @@ app.post(
         returning ${sql.unsafe(columns)}`;
       if (link) {
         await invalidate(c, targetKey(link.code)); // a code deleted and created again must not redirect to the old URL
-        // Stored durably before the answer: a 201 means the event will be delivered (at least once).
-        await (c.env as LinkBindings).LINK_EVENTS?.send({
-          type: "link.created",
-          code: link.code,
-          url: link.url,
-          createdAt: link.created_at.toISOString(),
+        // Stored durably before the answer: a 201 means the event will be delivered (at least once). A send that
+        // fails takes the link back, so the client's retry does not leave a link without its event.
+        const event = { type: "link.created" as const, code: link.code, url: link.url, createdAt: link.created_at.toISOString() };
+        await (c.env as LinkBindings).LINK_EVENTS?.send(event).catch(async (err: unknown) => {
+          await sql`delete from links where code = ${link.code}`.catch(() => {});
+          throw err;
         });
         return c.json(toJson(link), 201, { location: `${routePrefix(c)}/${link.code}` });
       }

@@ -39,8 +39,6 @@ export interface QueueOutcome {
   retryBatch: { retry: boolean; delaySeconds?: number };
   explicitAcks: string[];
   retryMessages: { msgId: string; delaySeconds?: number }[];
-  /** The handler's error, when the internal worker could tell it (outcome "exception"). */
-  error?: string;
 }
 
 /** The name of the Durable Object the gateway addresses in each process: one per function per process. */

@@ -129,8 +129,8 @@ export default class DevLoader extends WorkerEntrypoint<DevLoaderEnv> {
 
   /**
    * Runs the served version's queue() on a batch miniflare delivers, and hands its outcome back to the batch
-   * message by message (a per-message call first, as workerd ranks them); a handler that threw is thrown again, so
-   * miniflare retries what it did not ack.
+   * message by message (a per-message call first, as workerd ranks them; a handler that threw retries what it did
+   * not ack).
    */
   override async queue(batch: MessageBatch): Promise<void> {
     if (!current) throw new Error(notStarted);
@@ -139,13 +139,17 @@ export default class DevLoader extends WorkerEntrypoint<DevLoaderEnv> {
       batch.queue,
       batch.messages.map((m) => ({ id: m.id, timestamp: m.timestamp, body: m.body, attempts: m.attempts })),
     );
-    const byId = new Map(batch.messages.map((m) => [m.id, m]));
-    for (const r of result.retryMessages) byId.get(r.msgId)?.retry(r.delaySeconds === undefined ? {} : { delaySeconds: r.delaySeconds });
-    for (const id of result.explicitAcks) byId.get(id)?.ack();
-    if (result.outcome !== "ok") throw new Error(`queue() ended with outcome "${result.outcome}" (its error is logged above)`);
-    if (result.retryBatch.retry)
-      batch.retryAll(result.retryBatch.delaySeconds === undefined ? {} : { delaySeconds: result.retryBatch.delaySeconds });
-    else batch.ackAll();
+    // Each message's fate is decided here, by Cloudflare's rules (a per-message call first), and told to miniflare one
+    // message at a time: its broker ignores explicit acks when the handler throws or calls retryAll().
+    const acked = new Set(result.explicitAcks);
+    const retried = new Map(result.retryMessages.map((r) => [r.msgId, r.delaySeconds]));
+    const retryAll = result.outcome !== "ok" || result.retryBatch.retry;
+    const batchDelay = result.outcome === "ok" ? result.retryBatch.delaySeconds : undefined;
+    for (const m of batch.messages) {
+      const delay = retried.has(m.id) ? retried.get(m.id) : acked.has(m.id) || !retryAll ? null : batchDelay;
+      if (delay === null) m.ack();
+      else m.retry(delay === undefined ? {} : { delaySeconds: delay });
+    }
   }
 
   /** Runs the served version's scheduled(); a failed run is thrown again, so the caller sees outcome "exception". */

@@ -1,6 +1,6 @@
 /**
  * What happened to messages on this node (sent, acked, retried, dead-lettered, dropped), counted in memory and written
- * to workyard.queue_counts every few seconds: one write per queue per flush instead of one per batch on the hot path.
+ * to workyard.queue_counts every few seconds (kept a week): one write per queue per flush instead of one per batch on the hot path.
  * Totals since start are kept for /metrics. A crash loses at most the counts of the last interval (never a message).
  */
 import type { QueueStore } from "./store.ts";
@@ -31,8 +31,17 @@ export class QueueCounts {
     this.totals.set(queue, total);
   }
 
-  /** Writes what was counted since the last flush; kept for the next one when the database does not answer. */
+  #prunedAt = 0;
+
+  /**
+   * Writes what was counted since the last flush (kept for the next one when the database does not answer), and once
+   * an hour deletes counts older than a week.
+   */
   async flush(): Promise<void> {
+    if (Date.now() - this.#prunedAt > 3_600_000) {
+      this.#prunedAt = Date.now();
+      await this.#store.pruneCounts(7).catch(() => {});
+    }
     const batch = this.#pending;
     this.#pending = new Map();
     for (const [queue, counts] of batch) {

@@ -81,7 +81,14 @@ class QueueLoop {
     this.#stopped = true;
     this.wake();
     await this.#loop;
-    await Promise.race([Promise.allSettled([...this.#deliveries]), sleep(graceMs)]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#deliveries]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   #say(problem: string | undefined): void {
@@ -118,6 +125,7 @@ class QueueLoop {
         continue;
       }
       let claim: Claim;
+      const claimedAt = Date.now();
       try {
         claim = await store.claim(c.queue, c.maxBatchSize, c.timeoutMs + LEASE_MARGIN_MS, c.maxBatchTimeoutMs);
       } catch (err) {
@@ -132,7 +140,7 @@ class QueueLoop {
         continue;
       }
       this.#active++;
-      const delivery = this.#deliver(claim)
+      const delivery = this.#deliver(claim, claimedAt + c.timeoutMs)
         // Not expected (every step catches its own failures): said, and the lease brings the batch back.
         .catch((err: unknown) =>
           this.#opts.log(`queues: "${c.queue}": a delivery failed unexpectedly: ${(err as Error).stack ?? String(err)}`),
@@ -146,7 +154,8 @@ class QueueLoop {
     }
   }
 
-  async #deliver(claim: Claim): Promise<void> {
+  /** Delivers a claimed batch; `deadline` (ms) is the claim's time plus queue_timeout_ms, inside its lease. */
+  async #deliver(claim: Claim, deadline: number): Promise<void> {
     const c = this.consumer;
     // Messages whose lease ran out on their last delivery (a hang, a crash) have no delivery left.
     const spent = claim.messages.filter((m) => m.attempts > c.maxRetries + 1);
@@ -177,7 +186,8 @@ class QueueLoop {
         method: "POST",
         headers: { authorization: `Bearer ${this.#opts.internalToken}`, "content-type": "application/json" },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(c.timeoutMs),
+        // Whatever recording the spent messages took comes off the handler's time: it must end inside the lease.
+        signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
       });
       if (!res.ok) throw new Error(`the internal worker answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
       const parsed = outcomeSchema.safeParse(await res.json());
@@ -186,7 +196,8 @@ class QueueLoop {
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code;
       if (cause === "ECONNREFUSED") {
-        // Never reached a consumer (workerd restarting): the attempt does not count.
+        // Never reached a consumer (the internal socket closed: the supervisor stopping): the attempt does not count.
+        // While workerd restarts, the supervisor holds the socket, so a delivery waits for the new process instead.
         this.#say("workerd refused the delivery (restarting?); trying again");
         await this.#opts.store.release(claim.lease).catch(() => {});
         await sleep(BACKOFF_MS);
@@ -238,6 +249,7 @@ export class Dispatcher {
   readonly #loops: Map<string, QueueLoop>;
   readonly #opts: DispatcherOptions;
   #pausedTimer: ReturnType<typeof setInterval> | undefined;
+  #stopped = false;
 
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
@@ -252,6 +264,7 @@ export class Dispatcher {
   async start(): Promise<void> {
     if (this.#loops.size === 0) return;
     await this.#refreshPaused();
+    if (this.#stopped) return; // stopped while it read the paused queues
     this.#pausedTimer = setInterval(() => void this.#refreshPaused(), this.#opts.pollMs ?? 1000);
     for (const loop of this.#loops.values()) loop.start();
   }
@@ -273,6 +286,7 @@ export class Dispatcher {
 
   /** Stops claiming; deliveries out now get `graceMs` to finish (the others come back when their lease ends). */
   async stop(graceMs = 10_000): Promise<void> {
+    this.#stopped = true;
     if (this.#pausedTimer) clearInterval(this.#pausedTimer);
     await Promise.all([...this.#loops.values()].map((l) => l.stop(graceMs)));
   }

@@ -8,6 +8,9 @@ import type { NewMessage, QueueStore } from "./store.ts";
 
 type Row = NewMessage & { queue: string };
 
+/** Too many sends already wait for the database. */
+export class Backlogged extends Error {}
+
 interface Waiting {
   rows: Row[];
   resolve: () => void;
@@ -21,14 +24,27 @@ export class GroupCommit {
   #inFlight = 0;
   #waiting: Waiting[] = [];
 
-  constructor(store: QueueStore, { maxInFlight = 2, maxRows = 500 } = {}) {
+  readonly #maxBytes: number;
+  readonly #maxWaitingRows: number;
+  #waitingRows = 0;
+
+  constructor(store: QueueStore, { maxInFlight = 2, maxRows = 500, maxBytes = 4 * 1024 * 1024, maxWaitingRows = 10_000 } = {}) {
     this.#store = store;
     this.#maxInFlight = maxInFlight;
     this.#maxRows = maxRows;
+    this.#maxBytes = maxBytes;
+    this.#maxWaitingRows = maxWaitingRows;
   }
 
-  /** Stores `messages` in `queue`; resolves once they are committed. */
+  /**
+   * Stores `messages` in `queue`; resolves once they are committed. Refuses (Backlogged) when more rows than
+   * maxWaitingRows already wait: the database is not keeping up, and a send must fail rather than wait without end.
+   */
   send(queue: string, messages: NewMessage[]): Promise<void> {
+    if (this.#waitingRows + messages.length > this.#maxWaitingRows) {
+      return Promise.reject(new Backlogged(`${this.#waitingRows} messages already wait for the database`));
+    }
+    this.#waitingRows += messages.length;
     return new Promise<void>((resolve, reject) => {
       this.#waiting.push({ rows: messages.map((m) => ({ ...m, queue })), resolve, reject });
       this.#next();
@@ -39,11 +55,17 @@ export class GroupCommit {
     if (this.#inFlight >= this.#maxInFlight || this.#waiting.length === 0) return;
     const group: Waiting[] = [];
     let rows = 0;
-    while (this.#waiting.length > 0 && (group.length === 0 || rows + (this.#waiting[0]?.rows.length ?? 0) <= this.#maxRows)) {
-      const w = this.#waiting.shift() as Waiting;
+    let bytes = 0;
+    const size = (w: Waiting) => w.rows.reduce((n, r) => n + r.body.length, 0);
+    while (this.#waiting.length > 0) {
+      const w = this.#waiting[0] as Waiting;
+      if (group.length > 0 && (rows + w.rows.length > this.#maxRows || bytes + size(w) > this.#maxBytes)) break;
+      this.#waiting.shift();
       group.push(w);
       rows += w.rows.length;
+      bytes += size(w);
     }
+    this.#waitingRows -= rows;
     this.#inFlight++;
     this.#store
       .send(group.flatMap((w) => w.rows))

@@ -49,7 +49,17 @@ export function queuePollMs(value: string | undefined): number {
 }
 
 export async function startQueues(opts: QueuesOptions): Promise<Queues> {
-  const sql = postgres(opts.databaseUrl, { max: 8, prepare: opts.prepare, onnotice: () => {}, idle_timeout: 30, connect_timeout: 5 });
+  // A statement that does not answer within 15 s fails (a send answers 503; a claim or outcome is tried again):
+  // a database that stops answering without closing its connections must not hold sends until the gateway's deadline.
+  // Not on the embedded PGlite, whose connections share one session (a setting would be everyone's).
+  const sql = postgres(opts.databaseUrl, {
+    max: 8,
+    prepare: opts.prepare,
+    onnotice: () => {},
+    idle_timeout: 30,
+    connect_timeout: 5,
+    ...(opts.prepare ? { connection: { statement_timeout: 15_000 } } : {}),
+  });
   const store = new QueueStore(sql);
   const counts = new QueueCounts(store);
   let dispatcher: Dispatcher | undefined;
@@ -93,7 +103,8 @@ export async function startQueues(opts: QueuesOptions): Promise<Queues> {
       const replaced = dispatcher;
       dispatcher = next;
       await next.start();
-      await replaced?.stop();
+      // The old one's deliveries finish (or keep their lease) in the background: a deploy does not wait for them.
+      void replaced?.stop().catch((err: unknown) => opts.log(`queues: stopping the previous dispatcher: ${(err as Error).message}`));
     },
     stopDelivering,
     async metrics() {

@@ -11,7 +11,7 @@ import { bearerChecker, listenLoopback, readBody } from "../common/http.ts";
 import { QUEUE_DELAY_HEADER, QUEUE_NAME_HEADER } from "../../shared/names.ts";
 import { QUEUE_UNAVAILABLE } from "../../sdk/queue-errors.ts";
 import type { QueueFigures, QueueStore } from "./store.ts";
-import { GroupCommit } from "./group-commit.ts";
+import { Backlogged, GroupCommit } from "./group-commit.ts";
 import { batchMessages, MAX_BATCH_BYTES, SendRefused, singleMessage } from "./wire.ts";
 
 export interface QueueServiceOptions {
@@ -59,12 +59,13 @@ export async function startQueueService(opts: QueueServiceOptions): Promise<Queu
   const token = opts.token ?? randomBytes(24).toString("base64url");
   const authorized = bearerChecker(token);
   const commits = new GroupCommit(opts.store);
-  // Backlog figures for workerd's answers and metrics(): refreshed in the background, at most every 2 s.
+  // Backlog figures for workerd's answers and metrics(): refreshed in the background, at most every 10 s (a read of
+  // the whole table: never on a send's path).
   let figures = new Map<string, QueueFigures>();
   let figuresAt = 0;
   let refreshing = false;
   const refreshFigures = () => {
-    if (refreshing || Date.now() - figuresAt < 2000) return;
+    if (refreshing || Date.now() - figuresAt < 10_000) return;
     refreshing = true;
     opts.store
       .figures()
@@ -111,7 +112,8 @@ export async function startQueueService(opts: QueueServiceOptions): Promise<Queu
     } catch (err) {
       if (err instanceof SendRefused) return answer(res, err.status, err.message, {});
       const reason = `${QUEUE_UNAVAILABLE} the queue store (PostgreSQL) did not take the message (${(err as Error).message}); nothing was stored`;
-      if (!isConnectionError(err)) opts.log(`queues: a send to "${queue}" failed: ${(err as Error).message}`);
+      if (!isConnectionError(err) && !(err instanceof Backlogged))
+        opts.log(`queues: a send to "${queue}" failed: ${(err as Error).message}`);
       return answer(res, 503, reason, {});
     }
   };

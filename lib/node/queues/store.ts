@@ -2,8 +2,9 @@
  * Queue messages in PostgreSQL (workyard.queue_messages, platform migration 0003): storing what producers send,
  * claiming ready messages for a delivery with FOR UPDATE SKIP LOCKED and a lease, and applying a delivery's outcome.
  * A claim moves the message's visible_at to the lease's end, so a message whose consumer or node died becomes ready
- * again by itself when its lease runs out; an outcome is applied only while the delivery still holds the lease, so a
- * late answer from a delivery that ran past its lease never touches a message delivered again since.
+ * again by itself when its lease runs out; an outcome is applied only to messages that still carry the delivery's lease
+ * (a claim replaces it), so a late answer from a delivery that ran past its lease never touches a message claimed again
+ * since.
  */
 import { randomUUID } from "node:crypto";
 import type { Sql } from "postgres";
@@ -197,6 +198,11 @@ export class QueueStore {
     }));
   }
 
+  /** Deletes counts older than `days`. */
+  async pruneCounts(days: number): Promise<void> {
+    await this.#sql`DELETE FROM workyard.queue_counts WHERE minute < now() - ${days} * interval '1 day'`;
+  }
+
   /** Adds counts for `queue` to the current minute. */
   async count(queue: string, c: Partial<Record<"sent" | "acked" | "retried" | "dead" | "dropped", number>>): Promise<void> {
     const v = { sent: 0, acked: 0, retried: 0, dead: 0, dropped: 0, ...c };
@@ -242,12 +248,15 @@ export class QueueStore {
     }));
   }
 
-  /** Moves the dead letters in `queue` back to the queues they failed in, with their attempts reset; returns how many. */
+  /**
+   * Moves the dead letters in `queue` back to the queues they failed in, with their attempts reset; returns how many.
+   * One that a consumer of the dead-letter queue holds now stays where it is.
+   */
   async redrive(queue: string): Promise<number> {
     const rows = await this.#sql`
       UPDATE workyard.queue_messages
       SET queue = failed_queue, failed_queue = NULL, failed_reason = NULL, attempts = 0, lease = NULL, visible_at = now()
-      WHERE queue = ${queue} AND failed_queue IS NOT NULL
+      WHERE queue = ${queue} AND failed_queue IS NOT NULL AND (lease IS NULL OR visible_at <= now())
       RETURNING id`;
     return rows.length;
   }
@@ -265,11 +274,11 @@ export class QueueStore {
     return new Map(rows.map((r) => [r.queue, r.n]));
   }
 
-  /** Counts over the last `minutes` whole minutes and this one, by queue (every node's, from queue_counts). */
+  /** Counts over this minute and the `minutes - 1` before it, by queue (every node's, from queue_counts). */
   async recentCounts(minutes: number): Promise<Map<string, Record<"sent" | "acked" | "retried" | "dead" | "dropped", number>>> {
     const rows = await this.#sql<{ queue: string; sent: string; acked: string; retried: string; dead: string; dropped: string }[]>`
       SELECT queue, sum(sent) AS sent, sum(acked) AS acked, sum(retried) AS retried, sum(dead) AS dead, sum(dropped) AS dropped
-      FROM workyard.queue_counts WHERE minute >= date_trunc('minute', now()) - ${minutes} * interval '1 minute'
+      FROM workyard.queue_counts WHERE minute > date_trunc('minute', now()) - ${minutes} * interval '1 minute'
       GROUP BY queue`;
     return new Map(
       rows.map((r) => [

@@ -18,6 +18,9 @@ CREATE TABLE workyard.queue_messages (
   failed_reason  text
 );
 CREATE INDEX queue_messages_ready ON workyard.queue_messages (queue, visible_at);
+-- A delivery's messages (giving them back), and dead letters (npm run queues, /metrics).
+CREATE INDEX queue_messages_lease ON workyard.queue_messages (lease) WHERE lease IS NOT NULL;
+CREATE INDEX queue_messages_dead ON workyard.queue_messages (queue) WHERE failed_queue IS NOT NULL;
 
 -- A consumer an operator paused (npm run queues -- pause <queue>): its messages wait.
 CREATE TABLE workyard.queue_paused (
@@ -36,6 +39,7 @@ CREATE TABLE workyard.queue_counts (
   dropped  bigint NOT NULL DEFAULT 0,
   PRIMARY KEY (queue, minute)
 );
+CREATE INDEX queue_counts_minute ON workyard.queue_counts (minute);
 
 -- Down Migration
 DROP TABLE workyard.queue_counts;
