@@ -14,8 +14,23 @@ import { existsSync } from "node:fs";
 
 const SETPRIV = "/usr/bin/setpriv";
 
-/** Spawns `file` tied to this process (see above). */
-export function spawnTied(file: string, args: string[], options: SpawnOptions): ChildProcess {
-  const tied = process.platform === "linux" && existsSync(SETPRIV);
-  return spawn(tied ? SETPRIV : file, tied ? ["--pdeathsig", "KILL", "--", file, ...args] : args, { ...options, detached: true });
+/** True where children can be tied (Linux with setpriv). */
+export const canTie = (): boolean => process.platform === "linux" && existsSync(SETPRIV);
+
+/** A user to run a tied child as: setpriv switches to it before it sets the parent-death signal. */
+export interface RunAs {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Spawns `file` tied to this process (see above). A program that must not run as root is given `runAs` rather than
+ * switching user itself (`pgbouncer -u nobody`): the kernel clears the parent-death signal when a process changes its
+ * own user, so a program that switches after setpriv has run outlives a supervisor killed with SIGKILL.
+ */
+export function spawnTied(file: string, args: string[], options: SpawnOptions, runAs?: RunAs): ChildProcess {
+  const tied = canTie();
+  if (runAs && !tied) throw new Error(`cannot run ${file} as uid ${runAs.uid} without ${SETPRIV}`);
+  const user = runAs ? [`--reuid=${runAs.uid}`, `--regid=${runAs.gid}`, "--clear-groups"] : [];
+  return spawn(tied ? SETPRIV : file, tied ? [...user, "--pdeathsig", "KILL", "--", file, ...args] : args, { ...options, detached: true });
 }

@@ -3,11 +3,12 @@
  * connection per request (workerd allows nothing else), PgBouncer keeps a few server connections warm.
  * Its config and auth file are written from DATABASE_URL into a private folder; it listens on loopback.
  */
-import { spawnTied } from "../common/tied-child.ts";
+import { canTie, spawnTied } from "../common/tied-child.ts";
+import type { RunAs } from "../common/tied-child.ts";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, chown, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import postgres from "postgres";
 import { UserError } from "../common/user-error.ts";
 
@@ -135,16 +136,20 @@ export async function startPgbouncer(
   await writeFile(iniPath, ini, { mode: 0o600 });
   await writeFile(userlistPath, userlist, { mode: 0o600 });
 
-  // PgBouncer refuses to run as root: as root, it drops to an unprivileged user that owns its private files.
+  // PgBouncer refuses to run as root: as root, it runs as an unprivileged user that owns its private files. setpriv
+  // switches to that user before PgBouncer starts, so that it stays tied to this process (tied-child.ts); PgBouncer's
+  // own -u (which loads the files as root first) only where that user could not reach them, or there is no setpriv.
   const args = [iniPath];
+  let runAs: RunAs | undefined;
   if (process.getuid?.() === 0) {
     const user = env.PGBOUNCER_USER ?? "nobody";
     const { uid, gid } = await lookupUser(user);
     for (const path of [s.dir, iniPath, userlistPath]) await chown(path, uid, gid);
-    args.unshift("-u", user);
+    if (canTie() && (await reachable(dirname(s.dir), uid, gid))) runAs = { uid, gid };
+    else args.unshift("-u", user);
   }
   const db = parseDatabaseUrl(s.databaseUrl);
-  const child = spawnTied(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawnTied(bin, args, { stdio: ["ignore", "pipe", "pipe"] }, runAs);
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", (code) => resolve(code));
     child.once("error", () => resolve(null));
@@ -183,6 +188,17 @@ export async function startPgbouncer(
     throw err;
   }
   return handle;
+}
+
+/** True when a process of uid/gid may pass through `dir` and each folder above it (search permission). */
+async function reachable(dir: string, uid: number, gid: number): Promise<boolean> {
+  for (let d = dir; ; d = dirname(d)) {
+    const st = await stat(d).catch(() => undefined);
+    if (!st) return false;
+    const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) return false;
+    if (dirname(d) === d) return true;
+  }
 }
 
 /** uid and gid of a local user, from the passwd database. */
