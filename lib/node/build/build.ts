@@ -191,7 +191,7 @@ async function writeGatewayEntry(
   compatibilityDate: string,
   functions: FunctionSource[],
 ): Promise<{ file: string; flags: string[] }> {
-  const entry = gatewayEntry(paths.root, compatibilityDate, inlineFunctions(functions));
+  const entry = gatewayEntry(paths.root, compatibilityDate, inlineFunctions(functions), paths.wranglerConfigs);
   await mkdir(paths.wranglerConfigs, { recursive: true });
   const file = join(paths.wranglerConfigs, "_gateway.entry.ts");
   await writeFile(file, entry.contents);

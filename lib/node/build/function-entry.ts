@@ -6,16 +6,17 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FunctionSource } from "./functions.ts";
+import { relativeImport } from "./relative-import.ts";
 
 /** The class name of the host object a pooled function's worker exports. */
 export const HOST_CLASS = "FunctionHost";
 
-/** The generated entry's contents for `fn`, with a pool of `poolSize`. */
-export function functionEntry(root: string, fn: FunctionSource, poolSize: number): string {
+/** The generated entry's contents for `fn`, with a pool of `poolSize`, importing relative to `fromDir` (where it is written). */
+export function functionEntry(fromDir: string, root: string, fn: FunctionSource, poolSize: number): string {
   return [
     `// Generated: functions/${fn.name} hosted with a database pool of ${poolSize} per workerd process.`,
-    `import { functionHost } from ${JSON.stringify(join(root, "lib/workers/function-host.ts"))};`,
-    `import handler from ${JSON.stringify(fn.entry)};`,
+    `import { functionHost } from ${JSON.stringify(relativeImport(fromDir, join(root, "lib/workers/function-host.ts")))};`,
+    `import handler from ${JSON.stringify(relativeImport(fromDir, fn.entry))};`,
     "export default handler;",
     `export const ${HOST_CLASS} = functionHost(handler, { poolSize: ${poolSize} });`,
     "",
@@ -26,6 +27,6 @@ export function functionEntry(root: string, fn: FunctionSource, poolSize: number
 export async function writeFunctionEntry(dir: string, root: string, fn: FunctionSource, poolSize: number): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${fn.name}.host.ts`);
-  await writeFile(file, functionEntry(root, fn, poolSize));
+  await writeFile(file, functionEntry(dir, root, fn, poolSize));
   return file;
 }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { FunctionSource } from "./functions.ts";
 import { ConfigError } from "./wrangler-config.ts";
 import { withNodejsCompat } from "./nodejs-compat.ts";
+import { relativeImport } from "./relative-import.ts";
 
 export interface GatewayEntry {
   contents: string;
@@ -17,8 +18,12 @@ export interface GatewayEntry {
 /** Functions served in the gateway's isolate. */
 export const inlineFunctions = (functions: FunctionSource[]) => functions.filter((f) => f.route.isolate === false);
 
-/** The generated entry for these in-isolate functions; throws ConfigError for one with its own compatibility date. */
-export function gatewayEntry(root: string, compatibilityDate: string, inline: FunctionSource[]): GatewayEntry {
+/**
+ * The generated entry for these in-isolate functions, importing by absolute paths, or relative to `fromDir` (where the
+ * build writes it); throws ConfigError for one with its own compatibility date.
+ */
+export function gatewayEntry(root: string, compatibilityDate: string, inline: FunctionSource[], fromDir?: string): GatewayEntry {
+  const from = (file: string) => JSON.stringify(fromDir === undefined ? file : relativeImport(fromDir, file));
   const conflicting = inline.filter((f) => f.config.compatibility_date !== compatibilityDate);
   if (conflicting.length > 0) {
     throw new ConfigError(
@@ -28,11 +33,11 @@ export function gatewayEntry(root: string, compatibilityDate: string, inline: Fu
   }
   const lines = [
     "// Generated: the gateway with the functions that run in its isolate (isolate = false).",
-    `import { createGateway } from ${JSON.stringify(join(root, "lib/workers/gateway.ts"))};`,
-    ...inline.map((f, i) => `import fn${i} from ${JSON.stringify(f.entry)};`),
+    `import { createGateway } from ${from(join(root, "lib/workers/gateway.ts"))};`,
+    ...inline.map((f, i) => `import fn${i} from ${from(f.entry)};`),
     `export default createGateway({ ${inline.map((f, i) => `${JSON.stringify(f.name)}: fn${i}`).join(", ")} });`,
     // The entrypoint the internal worker drains this process through before it is replaced (drain.ts).
-    `export { drainControl as control } from ${JSON.stringify(join(root, "lib/workers/drain.ts"))};`,
+    `export { drainControl as control } from ${from(join(root, "lib/workers/drain.ts"))};`,
   ];
   return {
     contents: `${lines.join("\n")}\n`,
