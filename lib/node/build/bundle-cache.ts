@@ -6,7 +6,7 @@
  * by the lock file's hash. Inputs are recorded relative to the project, so a copied or moved project checks its own
  * files, never the folder it was copied from (a copy once reused the original's bundles and deployed stale code).
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
@@ -35,7 +35,11 @@ export async function bundleKey(configFile: string, lockHash: string): Promise<s
   return sha256(`${await readFile(configFile, "utf8")}\0${lockHash}`);
 }
 
-/** Copies the cached bundle of `name` into `outDir` when nothing that went into it changed; returns its module, or undefined. */
+/**
+ * Copies the cached bundle of `name` into `outDir` when nothing that went into it changed; returns its module, or
+ * undefined. Another build may replace the entry meanwhile (builds at once, or projects sharing a cache): an entry
+ * that changed during the copy, or a copy that failed, is a miss, never a mix of two bundles.
+ */
 export async function restoreBundle(
   cacheDir: string,
   name: string,
@@ -44,14 +48,28 @@ export async function restoreBundle(
   root: string,
 ): Promise<string | undefined> {
   const dir = join(cacheDir, name);
-  const parsed = entrySchema.safeParse(await readFile(join(dir, "entry.json"), "utf8").then(JSON.parse, () => undefined));
+  const entryText = () => readFile(join(dir, "entry.json"), "utf8").catch(() => undefined);
+  const text = await entryText();
+  let json: unknown;
+  try {
+    json = text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    return undefined; // half-written by a build that died: made again
+  }
+  const parsed = entrySchema.safeParse(json);
   if (!parsed.success || parsed.data.key !== key) return undefined;
   for (const [file, hash] of Object.entries(parsed.data.inputs)) {
     if (isAbsolute(file) || (await fileHash(resolve(root, file))) !== hash) return undefined;
   }
-  await mkdir(outDir, { recursive: true });
-  for (const file of await readdir(join(dir, "files"))) await cp(join(dir, "files", file), join(outDir, file));
-  return parsed.data.module;
+  try {
+    await mkdir(outDir, { recursive: true });
+    for (const file of await readdir(join(dir, "files"))) await cp(join(dir, "files", file), join(outDir, file));
+    if ((await entryText()) === text) return parsed.data.module;
+  } catch {
+    // replaced or removed while being copied
+  }
+  await rm(outDir, { recursive: true, force: true });
+  return undefined;
 }
 
 /**
@@ -83,10 +101,13 @@ export async function storeBundle(
     inputs[relative(root, file)] = hash;
   }
   const dir = join(cacheDir, name);
-  const staging = `${dir}.tmp-${process.pid}`;
-  await rm(staging, { recursive: true, force: true });
-  await cp(outDir, join(staging, "files"), { recursive: true });
-  await writeFile(join(staging, "entry.json"), `${JSON.stringify({ key, module, inputs, version: 2 }, null, 2)}\n`);
-  await rm(dir, { recursive: true, force: true });
-  await rename(staging, dir);
+  const staging = `${dir}.tmp-${process.pid}-${randomUUID()}`;
+  try {
+    await cp(outDir, join(staging, "files"), { recursive: true });
+    await writeFile(join(staging, "entry.json"), `${JSON.stringify({ key, module, inputs, version: 2 }, null, 2)}\n`);
+    await rm(dir, { recursive: true, force: true });
+    await rename(staging, dir);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
 }
