@@ -1,10 +1,13 @@
 /**
  * A throwaway copy of the project for a test: the real functions plus test-only fixtures, the real lib/,
  * wrangler.toml, package.json and migrations. It lives under .workyard/ so that bundling resolves packages from the
- * repository's node_modules, and is removed by `dispose`.
+ * repository's node_modules, and is removed by `dispose`. Its bundle cache is the run's (tests/setup/backends.ts): a
+ * bundle is taken from there only when every file that went into it has the same content in this copy, so each file
+ * that starts a stack does not run Wrangler again for the same sources.
  */
 import { cp, mkdir, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
+import { inject } from "vitest";
 import { projectPaths } from "../../lib/node/common/paths.ts";
 import type { ProjectPaths } from "../../lib/node/common/paths.ts";
 
@@ -15,8 +18,15 @@ export interface TestProject {
   dispose(): Promise<void>;
 }
 
-/** Copies the functions (and the named fixtures from tests/fixtures/functions) into a fresh project. */
-export async function createTestProject({ fixtures = [] as string[], realFunctions = true } = {}): Promise<TestProject> {
+/**
+ * Copies the functions (and the named fixtures from tests/fixtures/functions) into a fresh project. `sharedBundles`
+ * false gives it a bundle cache of its own (the build test checks what the cache holds).
+ */
+export async function createTestProject({
+  fixtures = [] as string[],
+  realFunctions = true,
+  sharedBundles = true,
+} = {}): Promise<TestProject> {
   const root = join(repo.work, "test-projects", `${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
   await mkdir(join(root, "functions"), { recursive: true });
   if (realFunctions) await cp(repo.functions, join(root, "functions"), { recursive: true });
@@ -29,8 +39,14 @@ export async function createTestProject({ fixtures = [] as string[], realFunctio
   await cp(join(repo.root, "package.json"), join(root, "package.json"));
   await symlink(join(repo.root, "lib"), join(root, "lib"));
   await symlink(repo.migrations, join(root, "migrations"));
+  const paths = projectPaths(root);
+  const shared = sharedBundles ? inject("bundleCache") : undefined;
+  if (shared) {
+    await mkdir(paths.work, { recursive: true });
+    await symlink(shared, paths.bundleCache);
+  }
   return {
-    paths: projectPaths(root),
+    paths,
     dispose: () => rm(root, { recursive: true, force: true }),
   };
 }

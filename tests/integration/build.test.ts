@@ -11,7 +11,7 @@ import type { TestProject } from "../helpers/test-project.ts";
 
 let project: TestProject;
 beforeAll(async () => {
-  project = await createTestProject();
+  project = await createTestProject({ sharedBundles: false }); // its cache must hold only what its builds made
 });
 afterAll(() => project?.dispose());
 

@@ -6,8 +6,13 @@
  * the machine's on 127.0.0.1:6379 when it answers (in an empty logical database claimed for this run, emptied at its
  * end), else the in-memory backend (TEST_REDIS=memory
  * forces it). Under CI=true a missing PostgreSQL or Redis fails the run instead of falling back.
+ * Bundles: one bundle cache for the run's test projects (removed at its end), so a function bundled once by Wrangler
+ * is not bundled again by every file that builds the same sources (the cache checks each input's content).
  */
+import { mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
@@ -19,6 +24,8 @@ declare module "vitest" {
     databaseUrl: string | null;
     /** A real Redis for this run, or null for the proxy's in-memory backend. */
     redisUrl: string | null;
+    /** The bundle cache the run's test projects share (tests/helpers/test-project.ts). */
+    bundleCache: string;
   }
 }
 
@@ -112,7 +119,13 @@ async function chooseRedis(project: TestProject): Promise<(() => Promise<void>) 
 }
 
 export default async function setup(project: TestProject) {
-  const flushRedis = await chooseRedis(project);
+  const bundles = await mkdtemp(join(tmpdir(), "workyard-test-bundles-"));
+  project.provide("bundleCache", bundles);
+  const redis = await chooseRedis(project);
+  const cleanUp = async () => {
+    await redis?.();
+    await rm(bundles, { recursive: true, force: true });
+  };
   const forced = process.env.TEST_DATABASE === "embedded";
   const admin = forced
     ? undefined
@@ -122,7 +135,7 @@ export default async function setup(project: TestProject) {
     if (!forced && process.env.CI === "true") throw new Error(`[backends] under CI=true the tests need a real PostgreSQL: ${why}`);
     console.log(`[backends] database: embedded PGlite (${why})`);
     project.provide("databaseUrl", null);
-    return flushRedis;
+    return cleanUp;
   }
   const name = `workyard_test_${process.pid}_${Date.now().toString(36)}`;
   const sql = postgres(admin, { max: 1, onnotice: () => {} });
@@ -134,6 +147,6 @@ export default async function setup(project: TestProject) {
   return async () => {
     await sql.unsafe(`drop database if exists ${name} with (force)`);
     await sql.end();
-    await flushRedis?.();
+    await cleanUp();
   };
 }
