@@ -36,6 +36,17 @@ export async function bundleKey(configFile: string, lockHash: string): Promise<s
 }
 
 /**
+ * Wrangler writes a bundle's source map with its output folder as `sourceRoot` (the sources are relative to it): a
+ * restored copy gets the folder it is restored to, as a fresh Wrangler run would write it, so its sources resolve to
+ * this project's files, not to those of the project (or the copy) that made the bundle.
+ */
+async function rootSourceMap(file: string, outDir: string): Promise<void> {
+  const map = JSON.parse(await readFile(file, "utf8")) as { sourceRoot?: unknown };
+  if (typeof map.sourceRoot !== "string" || map.sourceRoot === outDir) return;
+  await writeFile(file, JSON.stringify({ ...map, sourceRoot: outDir }));
+}
+
+/**
  * Copies the cached bundle of `name` into `outDir` when nothing that went into it changed; returns its module, or
  * undefined. Another build may replace the entry meanwhile (builds at once, or projects sharing a cache): an entry
  * that changed during the copy, or a copy that failed, is a miss, never a mix of two bundles.
@@ -63,7 +74,10 @@ export async function restoreBundle(
   }
   try {
     await mkdir(outDir, { recursive: true });
-    for (const file of await readdir(join(dir, "files"))) await cp(join(dir, "files", file), join(outDir, file));
+    for (const file of await readdir(join(dir, "files"))) {
+      await cp(join(dir, "files", file), join(outDir, file));
+      if (file.endsWith(".map")) await rootSourceMap(join(outDir, file), outDir);
+    }
     if ((await entryText()) === text) return parsed.data.module;
   } catch {
     // replaced or removed while being copied
