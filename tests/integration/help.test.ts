@@ -20,7 +20,8 @@ describe("every command", () => {
     expect(scripts.length).toBeGreaterThan(15);
   });
 
-  it.each(scripts)("$name answers --help with its usage, exit 0", async ({ file }) => {
+  // Each command is a child process of its own: they run side by side (concurrent tests assert with their own expect).
+  it.concurrent.for(scripts)("$name answers --help with its usage, exit 0", async ({ file }, { expect }) => {
     const r = await execa(process.execPath, [file, "--help"], {
       cwd: root,
       reject: false,
@@ -31,9 +32,9 @@ describe("every command", () => {
     expect(r.stdout).toMatch(/^usage: npm (run )?[\w:-]+|^usage: npm start/);
   });
 
-  it.each(["deploy", "releases", "crons", "dashboard", "backup", "build"])(
+  it.concurrent.for(["deploy", "releases", "crons", "dashboard", "backup", "build"])(
     "%s refuses an argument it does not take, exit 2",
-    async (name) => {
+    async (name, { expect }) => {
       const file = scripts.find((s) => s.name === name)?.file ?? "";
       const r = await execa(process.execPath, [file, "--no-such-flag"], { cwd: root, reject: false, timeout: 20_000 });
       expect(r.exitCode).toBe(2);
