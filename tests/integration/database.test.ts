@@ -46,6 +46,15 @@ describe("pgbouncer config", () => {
     expect(ini).toMatch(/^pool_mode = transaction$/m);
     expect(ini).toMatch(/^listen_port = 6999$/m);
     expect(userlist).toBe('"app" "client-pw"\n');
+    expect(ini).toMatch(/^query_wait_timeout = 5$/m);
+    const quicker = pgbouncerFiles({
+      databaseUrl: "postgres://app@db.local/shop",
+      port: 6999,
+      dir: "/x",
+      clientPassword: "p",
+      queryWaitTimeout: 2,
+    });
+    expect(quicker.ini).toMatch(/^query_wait_timeout = 2$/m);
   });
 
   it("explains a DATABASE_URL it cannot use", () => {
@@ -106,12 +115,19 @@ describe.runIf(canRunPgbouncer)("functions on PostgreSQL through PgBouncer", () 
     expect((err as Error).message).toBe(INSTALL_HINT);
   });
 
+  it("refuses a PGBOUNCER_QUERY_WAIT_TIMEOUT that is not whole seconds, saying which setting", async () => {
+    const env = { DATABASE_URL: pg.url, PGBOUNCER_QUERY_WAIT_TIMEOUT: "0.5" };
+    const err = await startSupervisor({ paths: project.paths, host: "127.0.0.1", port: 0, env, log: () => {} }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/PGBOUNCER_QUERY_WAIT_TIMEOUT must be whole seconds, 1 or more \(got "0\.5"\)/);
+  });
+
   it("serves the functions through PgBouncer", async () => {
     sup = await startSupervisor({
       paths: project.paths,
       host: "127.0.0.1",
       port: 0,
-      env: { DATABASE_URL: pg.url, AUTH_JWT_SECRET: jwtSecret },
+      // PgBouncer gives up on a missing server after 2 s instead of 5: each outage below answers its 503 sooner.
+      env: { DATABASE_URL: pg.url, AUTH_JWT_SECRET: jwtSecret, PGBOUNCER_QUERY_WAIT_TIMEOUT: "2" },
       log: (l) => logs.push(l),
     });
     const db = sup.backends.database;

@@ -35,6 +35,8 @@ export interface PgbouncerSettings {
   clientPassword: string;
   poolSize?: number;
   maxClientConnections?: number;
+  /** Seconds a client waits for a server connection before PgBouncer answers an error (the function's 503); default 5. */
+  queryWaitTimeout?: number;
   /** Password of the `workyard_stats` user, who may read SHOW POOLS / SHOW STATS on the admin console (metrics). */
   statsPassword?: string;
 }
@@ -97,7 +99,7 @@ ignore_startup_parameters = extra_float_digits,options
 server_check_delay = 10
 server_connect_timeout = 5
 ; a client waiting this long for a server connection gets an error (the function answers 503)
-query_wait_timeout = 5
+query_wait_timeout = ${s.queryWaitTimeout ?? 5}
 server_login_retry = 1
 log_connections = 0
 log_disconnections = 0

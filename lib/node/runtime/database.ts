@@ -68,9 +68,13 @@ async function startRealDatabase(opts: DatabaseOptions, given: string): Promise<
   const port = opts.env.PGBOUNCER_PORT ? Number(opts.env.PGBOUNCER_PORT) : await freePort();
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     throw new StartError(`PGBOUNCER_PORT must be a port number (got "${opts.env.PGBOUNCER_PORT}")`);
+  const wait = opts.env.PGBOUNCER_QUERY_WAIT_TIMEOUT;
+  if (wait !== undefined && !/^[1-9]\d{0,3}$/.test(wait))
+    throw new StartError(`PGBOUNCER_QUERY_WAIT_TIMEOUT must be whole seconds, 1 or more (got "${wait}"): unset it for 5`);
   const settings = {
     databaseUrl: given,
     port,
+    ...(wait === undefined ? {} : { queryWaitTimeout: Number(wait) }),
     dir: join(opts.paths.work, "pgbouncer"),
     clientPassword: newClientPassword(),
     statsPassword: newClientPassword(),

@@ -45,7 +45,7 @@ export interface SupervisorOptions extends DatabaseOptions {
   /** 0 picks a free port (tests). */
   port: number;
   /**
-   * The process environment: DATABASE_URL, PGBOUNCER_PORT, REDIS_URL, REDIS_PROXY_PORT, INTERNAL_PORT,
+   * The process environment: DATABASE_URL, PGBOUNCER_PORT, PGBOUNCER_QUERY_WAIT_TIMEOUT, REDIS_URL, REDIS_PROXY_PORT, INTERNAL_PORT,
    * WORKYARD_INTERNAL_TOKEN, WORKYARD_SCHEDULER=off, WORKYARD_NODE (this node's name in cron runs), WORKYARD_LOG,
    * WORKYARD_ERROR_RETENTION_DAYS, and the secrets functions declare. PGBOUNCER_URL and REDIS_PROXY_URL
    * (+ REDIS_PROXY_TOKEN) name an already-running PgBouncer and proxy (the production units): then the supervisor
