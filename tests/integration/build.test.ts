@@ -82,9 +82,18 @@ describe("build", () => {
     const untouched = await build(project.paths);
     expect(untouched.manifest.id).not.toBe(before.manifest.id);
     expect(hashes(untouched.manifest)).toEqual(hashes(before.manifest));
-    // An imported file: hello and the gateway (which holds hello: isolate = false) are made again, the others are not.
     // A cache entry is written only after Wrangler ran for it.
     const written = async (name: string) => (await stat(join(project.paths.bundleCache, name, "entry.json"))).mtimeMs;
+    // A var alone: a new release (vars are in its manifest), every bundle from the cache (vars are never in a bundle).
+    const helloWrittenBefore = await written("hello");
+    const helloToml = join(project.paths.functions, "hello", "wrangler.toml");
+    await writeFile(helloToml, (await readFile(helloToml, "utf8")).replace('GREETING = "Hello"', 'GREETING = "Hi"'));
+    const revarred = await build(project.paths);
+    expect(revarred.manifest.id).not.toBe(untouched.manifest.id);
+    expect(revarred.manifest.functions.find((f) => f.name === "hello")?.vars).toMatchObject({ GREETING: "Hi" });
+    expect(hashes(revarred.manifest)).toEqual(hashes(before.manifest));
+    expect(await written("hello")).toBe(helloWrittenBefore);
+    // An imported file: hello and the gateway (which holds hello: isolate = false) are made again, the others are not.
     const writtenBefore = { hello: await written("hello"), links: await written("links"), auth: await written("auth") };
     const entry = join(project.paths.functions, "hello", "index.ts");
     await writeFile(entry, `${await readFile(entry, "utf8")}\nconsole.log("bundle-cache-marker");\n`);

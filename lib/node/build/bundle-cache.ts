@@ -30,9 +30,14 @@ export async function fileHash(file: string): Promise<string | undefined> {
   return readFile(file).then(sha256, () => undefined);
 }
 
-/** What a bundle depends on besides its source files: the config Wrangler reads and the locked dependencies. */
+/**
+ * What a bundle depends on besides its source files: the config Wrangler reads and the locked dependencies. Less the
+ * config's `vars`: they are bindings, never part of the bundle (the same bytes whatever their values), so a changed
+ * var does not run Wrangler again.
+ */
 export async function bundleKey(configFile: string, lockHash: string): Promise<string> {
-  return sha256(`${await readFile(configFile, "utf8")}\0${lockHash}`);
+  const { vars: _vars, ...config } = JSON.parse(await readFile(configFile, "utf8")) as Record<string, unknown>;
+  return sha256(`${JSON.stringify(config)}\0${lockHash}`);
 }
 
 /**
