@@ -1,6 +1,6 @@
 /** The build with real Wrangler: a release per source state, reuse when unchanged, failures named. */
 import { existsSync } from "node:fs";
-import { cp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build, BuildError } from "../../lib/node/build/build.ts";
@@ -82,8 +82,12 @@ describe("build", () => {
     const untouched = await build(project.paths);
     expect(untouched.manifest.id).not.toBe(before.manifest.id);
     expect(hashes(untouched.manifest)).toEqual(hashes(before.manifest));
-    // A cache entry is written only after Wrangler ran for it.
-    const written = async (name: string) => (await stat(join(project.paths.bundleCache, name, "entry.json"))).mtimeMs;
+    // A cache entry is written only after Wrangler ran for it: the newest of a bundle's entries (one per key).
+    const written = async (name: string) => {
+      const dir = join(project.paths.bundleCache, name);
+      const times = await Promise.all((await readdir(dir)).map(async (key) => (await stat(join(dir, key, "entry.json"))).mtimeMs));
+      return Math.max(...times);
+    };
     // A var alone: a new release (vars are in its manifest), every bundle from the cache (vars are never in a bundle).
     const helloWrittenBefore = await written("hello");
     const helloToml = join(project.paths.functions, "hello", "wrangler.toml");
@@ -96,7 +100,8 @@ describe("build", () => {
     // An imported file: hello and the gateway (which holds hello: isolate = false) are made again, the others are not.
     const writtenBefore = { hello: await written("hello"), links: await written("links"), auth: await written("auth") };
     const entry = join(project.paths.functions, "hello", "index.ts");
-    await writeFile(entry, `${await readFile(entry, "utf8")}\nconsole.log("bundle-cache-marker");\n`);
+    const unedited = await readFile(entry, "utf8");
+    await writeFile(entry, `${unedited}\nconsole.log("bundle-cache-marker");\n`);
     const edited = await build(project.paths);
     const [was, now] = [hashes(before.manifest), hashes(edited.manifest)];
     expect(now.hello).not.toBe(was.hello);
@@ -110,6 +115,16 @@ describe("build", () => {
     // --force makes every bundle again (the same bytes from the same sources).
     const forced = await build(project.paths, { force: true });
     expect(hashes(forced.manifest)).toEqual(now);
+    // The edit undone (and a new release): hello's earlier bundle is still kept under its entry file's earlier content,
+    // and used; the gateway's entry file (generated) did not change, so its one entry held the edited bundle.
+    const editedWritten = { hello: await written("hello"), _gateway: await written("_gateway") };
+    await writeFile(entry, unedited);
+    await writeFile(join(project.paths.functions, "hello", "unused-2.ts"), "export const z = 3;\n");
+    const undone = await build(project.paths);
+    expect(undone.reused).toBe(false);
+    expect(hashes(undone.manifest)).toEqual(was);
+    expect(await written("hello")).toBe(editedWritten.hello);
+    expect(await written("_gateway")).toBeGreaterThan(editedWritten._gateway);
   });
 
   it("in a copied project, builds the copy's sources: a bundle is reused only when the copy's own files match", async () => {
@@ -146,7 +161,6 @@ describe("build", () => {
     expect(err).toBeInstanceOf(BuildError);
     expect((err as Error).message).toMatch(/Function "broken" failed to bundle/);
     expect((err as Error).message).toMatch(/missing\.ts/);
-    const { readdir } = await import("node:fs/promises");
     expect((await readdir(project.paths.releases)).filter((d) => d.startsWith(".staging"))).toEqual([]);
   });
 });

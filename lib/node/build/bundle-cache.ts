@@ -5,11 +5,13 @@
  * with its content hash. It is used only when all of them are unchanged; files under node_modules are covered
  * by the lock file's hash. Inputs are recorded relative to the project, so a copied or moved project checks its own
  * files, never the folder it was copied from (a copy once reused the original's bundles and deployed stale code).
+ * Each bundle keeps its last MAX_ENTRIES entries, one per key (<name>/<key prefix>/): going back to an earlier entry
+ * file, or a gateway that holds another set of functions, finds its bundle again instead of replacing the one entry.
  */
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { cp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { z } from "zod";
 
 const entrySchema = z.object({
@@ -21,6 +23,9 @@ const entrySchema = z.object({
   version: z.literal(2),
 });
 
+/** Entries kept per bundle name, the most recently written. */
+const MAX_ENTRIES = 8;
+
 const metafileSchema = z.object({ inputs: z.record(z.string(), z.unknown()) });
 
 const sha256 = (bytes: string | Buffer) => createHash("sha256").update(bytes).digest("hex");
@@ -31,14 +36,18 @@ export async function fileHash(file: string): Promise<string | undefined> {
 }
 
 /**
- * What a bundle depends on besides its source files: the config Wrangler reads and the locked dependencies. Less the
- * config's `vars`: they are bindings, never part of the bundle (the same bytes whatever their values), so a changed
- * var does not run Wrangler again.
+ * What a bundle depends on besides its source files: the config Wrangler reads, its entry file's content (which also
+ * names the entry the bundle is kept under) and the locked dependencies. Less the config's `vars`: they are bindings,
+ * never part of the bundle (the same bytes whatever their values), so a changed var does not run Wrangler again.
  */
 export async function bundleKey(configFile: string, lockHash: string): Promise<string> {
   const { vars: _vars, ...config } = JSON.parse(await readFile(configFile, "utf8")) as Record<string, unknown>;
-  return sha256(`${JSON.stringify(config)}\0${lockHash}`);
+  const main = typeof config.main === "string" ? await fileHash(resolve(dirname(configFile), config.main)) : undefined;
+  return sha256(`${JSON.stringify(config)}\0${main ?? ""}\0${lockHash}`);
 }
+
+/** The folder of the entry for `key`. */
+const entryDir = (cacheDir: string, name: string, key: string) => join(cacheDir, name, key.slice(0, 16));
 
 /**
  * Wrangler writes a bundle's source map with its output folder as `sourceRoot` (the sources are relative to it): a
@@ -63,7 +72,7 @@ export async function restoreBundle(
   outDir: string,
   root: string,
 ): Promise<string | undefined> {
-  const dir = join(cacheDir, name);
+  const dir = entryDir(cacheDir, name, key);
   const entryText = () => readFile(join(dir, "entry.json"), "utf8").catch(() => undefined);
   const text = await entryText();
   let json: unknown;
@@ -119,7 +128,7 @@ export async function storeBundle(
     }
     inputs[relative(root, file)] = hash;
   }
-  const dir = join(cacheDir, name);
+  const dir = entryDir(cacheDir, name, key);
   const staging = `${dir}.tmp-${process.pid}-${randomUUID()}`;
   try {
     await cp(outDir, join(staging, "files"), { recursive: true });
@@ -129,4 +138,23 @@ export async function storeBundle(
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+  await prune(join(cacheDir, name));
+}
+
+/**
+ * Keeps the MAX_ENTRIES most recently written entries of one bundle; removes what an older layout left there (one
+ * entry.json and files/ per name). Leaves the staging folders of builds in progress alone.
+ */
+async function prune(nameDir: string): Promise<void> {
+  await rm(join(nameDir, "entry.json"), { force: true });
+  const folders = (await readdir(nameDir, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.includes(".tmp-"));
+  const written = await Promise.all(
+    folders.map(async (d) => ({
+      dir: join(nameDir, d.name),
+      at: (await stat(join(nameDir, d.name, "entry.json")).catch(() => undefined))?.mtimeMs ?? 0,
+    })),
+  );
+  written.sort((a, b) => b.at - a.at);
+  for (const old of written.slice(MAX_ENTRIES)) await rm(old.dir, { recursive: true, force: true });
+  for (const stale of written.filter((w) => w.at === 0)) await rm(stale.dir, { recursive: true, force: true });
 }
