@@ -57,10 +57,20 @@ function toServiceMessage(m: QueueDelivery["messages"][number]): ServiceQueueMes
   return { ...base, body: m.contentType === "json" ? JSON.parse(text) : text };
 }
 
+/** The service binding to the function named `name`, or undefined when the release has no such function. */
+function functionTarget<T>(env: InternalEnv, name: string): T | undefined {
+  const binding = Object.hasOwn(env.FUNCTIONS, name) ? env.FUNCTIONS[name] : undefined;
+  return binding ? (env[binding] as T | undefined) : undefined;
+}
+
+/** The function named by a path under `prefix` ("/queue/links" → "links"), or undefined. */
+function functionIn(pathname: string, prefix: string): string | undefined {
+  return pathname.startsWith(prefix) ? /^([a-z][a-z0-9-]*)$/.exec(pathname.slice(prefix.length))?.[1] : undefined;
+}
+
 /** Delivers one batch to a function's queue() and answers its outcome. */
 async function deliver(request: Request, env: InternalEnv, name: string): Promise<Response> {
-  const binding = Object.hasOwn(env.FUNCTIONS, name) ? env.FUNCTIONS[name] : undefined;
-  const target = binding ? (env[binding] as QueueTarget | undefined) : undefined;
+  const target = functionTarget<QueueTarget>(env, name);
   if (!target) return error(404, "not_found", `No function named "${name}"`);
   let delivery: QueueDelivery;
   let messages: ServiceQueueMessage[];
@@ -230,23 +240,17 @@ export default {
       }
     }
 
-    const queued = url.pathname.startsWith(INTERNAL_PATHS.queue)
-      ? /^([a-z][a-z0-9-]*)$/.exec(url.pathname.slice(INTERNAL_PATHS.queue.length))
-      : null;
-    if (queued) {
+    const queued = functionIn(url.pathname, INTERNAL_PATHS.queue);
+    if (queued !== undefined) {
       if (request.method !== "POST") return error(405, "method_not_allowed", "Use POST");
-      return deliver(request, env, queued[1] ?? "");
+      return deliver(request, env, queued);
     }
 
-    const scheduled = url.pathname.startsWith(INTERNAL_PATHS.scheduled)
-      ? /^([a-z][a-z0-9-]*)$/.exec(url.pathname.slice(INTERNAL_PATHS.scheduled.length))
-      : null;
-    if (scheduled) {
+    const scheduled = functionIn(url.pathname, INTERNAL_PATHS.scheduled);
+    if (scheduled !== undefined) {
       if (request.method !== "POST") return error(405, "method_not_allowed", "Use POST");
-      const name = scheduled[1] ?? "";
-      const binding = Object.hasOwn(env.FUNCTIONS, name) ? env.FUNCTIONS[name] : undefined;
-      const target = binding ? (env[binding] as ScheduledTarget | undefined) : undefined;
-      if (!target) return error(404, "not_found", `No function named "${name}"`);
+      const target = functionTarget<ScheduledTarget>(env, scheduled);
+      if (!target) return error(404, "not_found", `No function named "${scheduled}"`);
       const time = Number(url.searchParams.get("scheduledTime") ?? Date.now());
       const result = await target.scheduled({ cron: url.searchParams.get("cron") ?? "", scheduledTime: new Date(time) });
       return json({ outcome: result.outcome, noRetry: result.noRetry });

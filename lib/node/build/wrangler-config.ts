@@ -10,7 +10,8 @@ import { z } from "zod";
 import { UserError } from "../common/user-error.ts";
 
 const varsSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.record(z.string(), z.unknown())]));
-const secretsSchema = z.strictObject({ required: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a valid variable name")) });
+const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a valid variable name");
+const secretsSchema = z.strictObject({ required: z.array(variableName) });
 const cronsSchema = z.strictObject({ crons: z.array(z.string()) });
 
 /** Cloudflare's rule for queue names. */
@@ -26,7 +27,7 @@ const queuesSchema = z.strictObject({
     .array(
       z.strictObject({
         queue: queueName,
-        binding: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a valid variable name"),
+        binding: variableName,
         delivery_delay: delay.optional(),
       }),
     )

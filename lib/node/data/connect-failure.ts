@@ -4,10 +4,14 @@
  */
 import { asUserError } from "../common/user-error.ts";
 
-/** Node's socket errors and postgres.js's connect timeout. */
+/** Node's socket errors and postgres.js's connect timeout and closed connections. */
 const SOCKET_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
+  "EPIPE",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
   "ENOTFOUND",
   "EAI_AGAIN",
   "ETIMEDOUT",

@@ -3,9 +3,9 @@
  * to workyard.queue_counts every few seconds (kept a week): one write per queue per flush instead of one per batch on the hot path.
  * Totals since start are kept for /metrics. A crash loses at most the counts of the last interval (never a message).
  */
-import type { QueueStore } from "./store.ts";
+import type { CountKind, QueueStore } from "./store.ts";
 
-export type CountKind = "sent" | "acked" | "retried" | "dead" | "dropped";
+export type { CountKind };
 export const COUNT_KINDS: readonly CountKind[] = ["sent", "acked", "retried", "dead", "dropped"];
 
 export class QueueCounts {

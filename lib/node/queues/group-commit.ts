@@ -13,6 +13,8 @@ export class Backlogged extends Error {}
 
 interface Waiting {
   rows: Row[];
+  /** Their bodies' size, counted once. */
+  bytes: number;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -46,7 +48,8 @@ export class GroupCommit {
     }
     this.#waitingRows += messages.length;
     return new Promise<void>((resolve, reject) => {
-      this.#waiting.push({ rows: messages.map((m) => ({ ...m, queue })), resolve, reject });
+      const bytes = messages.reduce((n, m) => n + m.body.length, 0);
+      this.#waiting.push({ rows: messages.map((m) => ({ ...m, queue })), bytes, resolve, reject });
       this.#next();
     });
   }
@@ -56,14 +59,13 @@ export class GroupCommit {
     const group: Waiting[] = [];
     let rows = 0;
     let bytes = 0;
-    const size = (w: Waiting) => w.rows.reduce((n, r) => n + r.body.length, 0);
     while (this.#waiting.length > 0) {
       const w = this.#waiting[0] as Waiting;
-      if (group.length > 0 && (rows + w.rows.length > this.#maxRows || bytes + size(w) > this.#maxBytes)) break;
+      if (group.length > 0 && (rows + w.rows.length > this.#maxRows || bytes + w.bytes > this.#maxBytes)) break;
       this.#waiting.shift();
       group.push(w);
       rows += w.rows.length;
-      bytes += size(w);
+      bytes += w.bytes;
     }
     this.#waitingRows -= rows;
     this.#inFlight++;

@@ -11,6 +11,7 @@ import { bearerChecker, listenLoopback, readBody } from "../common/http.ts";
 import { QUEUE_DELAY_HEADER, QUEUE_NAME_HEADER } from "../../shared/names.ts";
 import { QUEUE_UNAVAILABLE } from "../../sdk/queue-errors.ts";
 import type { QueueFigures, QueueStore } from "./store.ts";
+import { isConnectFailure } from "../data/connect-failure.ts";
 import { Backlogged, GroupCommit } from "./group-commit.ts";
 import { batchMessages, MAX_BATCH_BYTES, SendRefused, singleMessage } from "./wire.ts";
 
@@ -49,11 +50,6 @@ function metricsOf(figures: QueueFigures | undefined) {
     oldestMessageTimestamp: figures && figures.oldestMs > 0 ? Date.now() - figures.oldestMs : 0,
   };
 }
-
-const isConnectionError = (err: unknown) =>
-  typeof err === "object" &&
-  err !== null &&
-  ("code" in err ? /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|CONNECT_TIMEOUT|CONNECTION_|57P0|08)/.test(String(err.code)) : false);
 
 export async function startQueueService(opts: QueueServiceOptions): Promise<QueueService> {
   const token = opts.token ?? randomBytes(24).toString("base64url");
@@ -112,7 +108,7 @@ export async function startQueueService(opts: QueueServiceOptions): Promise<Queu
     } catch (err) {
       if (err instanceof SendRefused) return answer(res, err.status, err.message, {});
       const reason = `${QUEUE_UNAVAILABLE} the queue store (PostgreSQL) did not take the message (${(err as Error).message}); nothing was stored`;
-      if (!isConnectionError(err) && !(err instanceof Backlogged))
+      if (!isConnectFailure(err) && !(err instanceof Backlogged))
         opts.log(`queues: a send to "${queue}" failed: ${(err as Error).message}`);
       return answer(res, 503, reason, {});
     }

@@ -9,6 +9,9 @@
 import { randomUUID } from "node:crypto";
 import type { Sql } from "postgres";
 
+/** What happened to messages, counted per queue and minute (counts.ts). */
+export type CountKind = "sent" | "acked" | "retried" | "dead" | "dropped";
+
 export type ContentType = "json" | "text" | "bytes" | "v8";
 export const CONTENT_TYPES: readonly ContentType[] = ["json", "text", "bytes", "v8"];
 
@@ -204,7 +207,7 @@ export class QueueStore {
   }
 
   /** Adds counts for `queue` to the current minute. */
-  async count(queue: string, c: Partial<Record<"sent" | "acked" | "retried" | "dead" | "dropped", number>>): Promise<void> {
+  async count(queue: string, c: Partial<Record<CountKind, number>>): Promise<void> {
     const v = { sent: 0, acked: 0, retried: 0, dead: 0, dropped: 0, ...c };
     await this.#sql`
       INSERT INTO workyard.queue_counts (queue, minute, sent, acked, retried, dead, dropped)
@@ -275,7 +278,7 @@ export class QueueStore {
   }
 
   /** Counts over this minute and the `minutes - 1` before it, by queue (every node's, from queue_counts). */
-  async recentCounts(minutes: number): Promise<Map<string, Record<"sent" | "acked" | "retried" | "dead" | "dropped", number>>> {
+  async recentCounts(minutes: number): Promise<Map<string, Record<CountKind, number>>> {
     const rows = await this.#sql<{ queue: string; sent: string; acked: string; retried: string; dead: string; dropped: string }[]>`
       SELECT queue, sum(sent) AS sent, sum(acked) AS acked, sum(retried) AS retried, sum(dead) AS dead, sum(dropped) AS dropped
       FROM workyard.queue_counts WHERE minute > date_trunc('minute', now()) - ${minutes} * interval '1 minute'
