@@ -12,7 +12,7 @@ export const REDIS_URL_BINDING = "UPSTASH_REDIS_REST_URL";
 export const REDIS_TOKEN_BINDING = "UPSTASH_REDIS_REST_TOKEN";
 
 /** A client from the bindings, or null when the function has no Redis configured. */
-export function redisFromEnv(env: unknown): Redis | null {
+export function redisFromEnv(env: unknown, options: { timeoutMs?: number } = {}): Redis | null {
   const bindings = (env ?? {}) as Record<string, unknown>;
   const url = bindings[REDIS_URL_BINDING];
   const token = bindings[REDIS_TOKEN_BINDING];
@@ -25,6 +25,8 @@ export function redisFromEnv(env: unknown): Redis | null {
     enableTelemetry: false,
     // Per request anyway; batching across requests would share I/O between them, which workerd forbids.
     enableAutoPipelining: false,
+    // A caller that would rather go on without Redis than wait for it (the outbound breaker) bounds each command.
+    ...(options.timeoutMs === undefined ? {} : { signal: () => AbortSignal.timeout(options.timeoutMs as number) }),
   });
 }
 

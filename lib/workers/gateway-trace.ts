@@ -6,20 +6,30 @@
  * those of the functions in its isolate), kept apart per request with AsyncLocalStorage.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { subscribe } from "node:diagnostics_channel";
 import type { AccessRecord, TraceRecord } from "./trace-record.ts";
 import { boundedLogValue } from "./trace-record.ts";
 import { deliver } from "./trace-sender.ts";
 import type { CollectorEnv } from "./trace-sender.ts";
 import { COLLECTOR_URL_VAR } from "../shared/names.ts";
+import { OUTBOUND_CHANNEL } from "../shared/outbound-event.ts";
+import type { OutboundEvent } from "../shared/outbound-event.ts";
 
 type LogLine = TraceRecord["logs"][number];
 
 const LEVELS = ["debug", "info", "log", "warn", "error"] as const;
 /** Lines kept for one request (or between requests); more are counted in one last line. */
 const MAX_LINES = 100;
-const current = new AsyncLocalStorage<LogLine[]>();
-/** Lines logged outside any request (module start-up, the drain entrypoint), sent in a record of their own with the next request's. */
-const between: LogLine[] = [];
+/** What one request's record collects while it runs: console lines and outbound events. */
+interface Kept {
+  logs: LogLine[];
+  outbound: OutboundEvent[];
+}
+const current = new AsyncLocalStorage<Kept>();
+/** What was logged or published outside any request (module start-up, the drain entrypoint, a queue() run), sent in a record of its own with the next request's. */
+const between: Kept = { logs: [], outbound: [] };
+/** Outbound events kept for one request; more are dropped (the metrics then undercount that request's tries). */
+const MAX_EVENTS = 200;
 let capturing = false;
 
 /** A console argument as JSON-safe data: an Error as its name, message and stack (as the collector reads errors), what JSON cannot hold as text. */
@@ -47,18 +57,23 @@ function captureConsole(): void {
     const original = console[level].bind(console);
     console[level] = (...args: unknown[]) => {
       original(...args);
-      keep(current.getStore() ?? between, level, args);
+      keep((current.getStore() ?? between).logs, level, args);
     };
   }
+  subscribe(OUTBOUND_CHANNEL, (message) => {
+    const kept = (current.getStore() ?? between).outbound;
+    if (kept.length < MAX_EVENTS) kept.push(message as OutboundEvent);
+  });
 }
 
-const gatewayRecord = (ts: number, access: AccessRecord[], logs: LogLine[]): TraceRecord => ({
+const gatewayRecord = (ts: number, access: AccessRecord[], kept: Kept): TraceRecord => ({
   worker: "gateway",
   ts,
   outcome: "ok",
   access,
-  logs,
+  logs: kept.logs,
   exceptions: [],
+  ...(kept.outbound.length > 0 ? { outbound: kept.outbound } : {}),
 });
 
 /**
@@ -81,13 +96,14 @@ export async function traced(
   }
   captureConsole();
   const started = Date.now();
-  if (between.length > 0) deliver([gatewayRecord(started, [], between.splice(0))], env, ctx);
-  const logs: LogLine[] = [];
+  if (between.logs.length > 0 || between.outbound.length > 0)
+    deliver([gatewayRecord(started, [], { logs: between.logs.splice(0), outbound: between.outbound.splice(0) })], env, ctx);
+  const kept: Kept = { logs: [], outbound: [] };
   let response: Response | undefined;
   try {
-    return (response = await current.run(logs, work));
+    return (response = await current.run(kept, work));
   } finally {
     done();
-    deliver([gatewayRecord(started, [record(response)], logs)], env, ctx);
+    deliver([gatewayRecord(started, [record(response)], kept)], env, ctx);
   }
 }

@@ -11,6 +11,8 @@ import { deliver } from "./trace-sender.ts";
 import type { CollectorEnv } from "./trace-sender.ts";
 import { boundedLogValue } from "./trace-record.ts";
 import { COLLECTOR_URL_VAR } from "../shared/names.ts";
+import { OUTBOUND_CHANNEL } from "../shared/outbound-event.ts";
+import type { OutboundEvent } from "../shared/outbound-event.ts";
 
 /** The parts of a trace item the collector uses. */
 export function toRecord(item: TraceItem, worker: string): TraceRecord {
@@ -27,6 +29,10 @@ export function toRecord(item: TraceItem, worker: string): TraceRecord {
     })),
     exceptions: item.exceptions.map((e) => ({ ts: e.timestamp, name: e.name, message: e.message, stack: e.stack ?? "" })),
   };
+  const outbound = (item.diagnosticsChannelEvents ?? [])
+    .filter((e) => e.channel === OUTBOUND_CHANNEL)
+    .map((e) => e.message as OutboundEvent);
+  if (outbound.length > 0) record.outbound = outbound;
   if (event?.request) {
     record.request = {
       id: event.request.headers["x-request-id"] ?? null,

@@ -4,6 +4,8 @@
  * build them and the collector (which validates them with a zod schema of the same shape).
  */
 
+import type { OutboundEvent } from "../shared/outbound-event.ts";
+
 /** The gateway's record of one request. */
 export interface AccessRecord {
   /** Request id (x-request-id). */
@@ -44,4 +46,6 @@ export interface TraceRecord {
   access: AccessRecord[];
   logs: { ts: number; level: string; message: unknown[] }[];
   exceptions: { ts: number; name: string; message: string; stack: string }[];
+  /** The outbound helper's events (lib/shared/outbound-event.ts), when the invocation called upstreams. */
+  outbound?: OutboundEvent[];
 }

@@ -42,9 +42,11 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Replaces vars in functions' own wrangler.toml: { webhooks: { WEBHOOK_URL: "http://..." } }. */
   vars?: Record<string, Record<string, string>>;
+  /** Files written into the project copy before it starts: { "functions/x/wrangler.toml": "..." }. */
+  files?: Record<string, string>;
 }
 
-export async function startStack({ fixtures = [], corsOrigins, env = {}, vars = {} }: StackOptions = {}): Promise<Stack> {
+export async function startStack({ fixtures = [], corsOrigins, env = {}, vars = {}, files = {} }: StackOptions = {}): Promise<Stack> {
   const databaseUrl = inject("databaseUrl");
   const redisUrl = inject("redisUrl");
   const project = await createTestProject({ fixtures });
@@ -62,6 +64,7 @@ export async function startStack({ fixtures = [], corsOrigins, env = {}, vars = 
     }
     await writeFile(file, toml);
   }
+  for (const [file, text] of Object.entries(files)) await writeFile(join(project.paths.root, file), text);
   if (databaseUrl) await migrateUp(databaseUrl, project.paths.migrations);
   const jwtSecret = testJwtSecret();
   const logs: string[] = [];

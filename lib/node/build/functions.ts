@@ -6,7 +6,15 @@ import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS } from "../releases/manifest.ts";
-import { ConfigError, mergeConfig, mergeRouteOptions, readFunctionConfig, readSharedConfig } from "./wrangler-config.ts";
+import {
+  checkUpstreams,
+  ConfigError,
+  mergeConfig,
+  mergeRouteOptions,
+  mergeUpstreams,
+  readFunctionConfig,
+  readSharedConfig,
+} from "./wrangler-config.ts";
 import type { MergedConfig, RouteOptions } from "./wrangler-config.ts";
 
 export interface FunctionSource {
@@ -88,6 +96,7 @@ export async function discoverFunctions(functionsDir: string, sharedConfigFile: 
       );
     }
     const own = await readFunctionConfig(join(dir, "wrangler.toml"));
+    checkUpstreams(join(dir, "wrangler.toml"), mergeUpstreams(shared, own));
     const entryPath = join(dir, file);
     found.push({
       name: entry.name,

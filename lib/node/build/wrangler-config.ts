@@ -8,6 +8,8 @@ import { readFile } from "node:fs/promises";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { UserError } from "../common/user-error.ts";
+import { failoverChain, UPSTREAMS_VAR, upstreamTablesSchema } from "../../shared/upstream-policy.ts";
+import type { UpstreamTables } from "../../shared/upstream-policy.ts";
 
 const varsSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.record(z.string(), z.unknown())]));
 const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a valid variable name");
@@ -80,8 +82,10 @@ const routeSchema = z.strictObject({
    * 0 opens a connection per request instead.
    */
   db_pool_size: z.number().int().min(0).max(100).optional(),
+  /** [workyard.upstreams.<name>]: how the function calls each outside service (lib/shared/upstream-policy.ts). */
+  upstreams: upstreamTablesSchema.optional(),
 });
-export type RouteOptions = z.infer<typeof routeSchema>;
+export type RouteOptions = Omit<z.infer<typeof routeSchema>, "upstreams">;
 
 const settings = {
   compatibility_date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date like "2026-04-20"'),
@@ -157,7 +161,7 @@ function explain(file: string, error: z.ZodError): ConfigError {
   const lines = error.issues.map((i) => {
     const key = i.path.map(String).join(".") || "(file)";
     if (i.code === "unrecognized_keys") {
-      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, queues.producers, queues.consumers, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms, workyard.queue_timeout_ms, workyard.isolate, workyard.db_pool_size)`;
+      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, queues.producers, queues.consumers, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms, workyard.queue_timeout_ms, workyard.isolate, workyard.db_pool_size, workyard.upstreams.<name>)`;
     }
     return `  - ${key}: ${i.message}`;
   });
@@ -186,11 +190,29 @@ const unique = (items: string[]) => [...new Set(items)];
 
 /** The function's route options over the shared ones. */
 export function mergeRouteOptions(shared: SharedConfig, own: FunctionConfig): RouteOptions {
-  return { ...shared.workyard, ...own.workyard };
+  const { upstreams: _shared, ...sharedOptions } = shared.workyard;
+  const { upstreams: _own, ...ownOptions } = own.workyard ?? {};
+  return { ...sharedOptions, ...ownOptions };
+}
+
+/** The upstream tables of both files, the function's keys over the shared ones, upstream by upstream. */
+export function mergeUpstreams(shared: SharedConfig, own: FunctionConfig): UpstreamTables {
+  const merged: UpstreamTables = { ...shared.workyard.upstreams };
+  for (const [name, settings] of Object.entries(own.workyard?.upstreams ?? {})) merged[name] = { ...merged[name], ...settings };
+  return merged;
+}
+
+/** A failover circle among the upstream tables, as a ConfigError naming the file. */
+export function checkUpstreams(file: string, tables: UpstreamTables): void {
+  for (const name of Object.keys(tables)) {
+    const chain = failoverChain(name, tables);
+    if ("problem" in chain) throw new ConfigError(`${file}: ${chain.problem}; remove one of the failover keys`);
+  }
 }
 
 /** The function's settings over the shared ones: vars merge key by key, flags, secrets and crons add up. */
 export function mergeConfig(name: string, main: string, shared: SharedConfig, own: FunctionConfig): MergedConfig {
+  const upstreams = mergeUpstreams(shared, own);
   const secrets = unique([...(shared.secrets?.required ?? []), ...(own.secrets?.required ?? [])]);
   const crons = unique([...(shared.triggers?.crons ?? []), ...(own.triggers?.crons ?? [])]);
   return {
@@ -201,7 +223,7 @@ export function mergeConfig(name: string, main: string, shared: SharedConfig, ow
     minify: shared.minify,
     keep_names: shared.keep_names,
     upload_source_maps: shared.upload_source_maps,
-    vars: { ...shared.vars, ...own.vars },
+    vars: { ...shared.vars, ...own.vars, ...(Object.keys(upstreams).length > 0 ? { [UPSTREAMS_VAR]: upstreams } : {}) },
     ...(secrets.length > 0 ? { secrets: { required: secrets } } : {}),
     ...(crons.length > 0 ? { triggers: { crons } } : {}),
     ...(own.queues ? { queues: own.queues } : {}),

@@ -183,6 +183,7 @@ export function collectorApi({ token, sql, metrics, errors, logs, series, ingest
           errors: await errors.recent(10),
           crons: await cronListing(sql, current),
           queues: await queueListing(current, queues),
+          upstreams: metrics.outbound.listing(),
         });
       }
       case "/dashboard/assets/uplot.js":

@@ -4,7 +4,8 @@
  * or the last 5, 15 or 60 minutes; kept in the address's #window= so a reload keeps it), per function its
  * requests, 4xx, 5xx and latency percentiles, and plots of request rate, 5xx rate and p95 latency drawn with
  * uPlot (served from the npm package), sized to their cards; then the health checks, the queues (depth, in flight,
- * delayed, dead letters, this node's counts), the crons with their last
+ * delayed, dead letters, this node's counts), the upstreams functions call (breaker state and for how long, calls, failures,
+ * timeouts, refusals, retries), the crons with their last
  * runs and the recent errors with their source-mapped stacks.
  */
 export const REFRESH_MS = 5000;
@@ -145,6 +146,13 @@ function render(data) {
     data.queues.map((q) => '<tr data-queue="' + esc(q.queue) + '"><td>' + esc(q.queue) + '</td><td>' + (q.consumer ? esc(q.consumer) : '<span class="muted">none</span>') +
     '</td><td>' + q.ready + '</td><td>' + q.inFlight + '</td><td>' + q.delayed + '</td><td class="' + (q.deadLetters > 0 ? "bad" : "") + '">' + q.deadLetters +
     '</td><td>' + (q.oldestMs > 0 ? Math.round(q.oldestMs / 1000) + ' s' : '') + '</td><td>' + q.sent + ' / ' + q.acked + ' / ' + q.failed + '</td></tr>').join("") + '</table>';
+  const stateClass = { closed: "ok", open: "bad", half_open: "bad" };
+  document.getElementById("upstreams").innerHTML = data.upstreams.length === 0 ? '<p class="muted">No function has called an upstream through the outbound helper.</p>' :
+    '<table><tr><th>upstream</th><th>called by</th><th>breaker</th><th>for</th><th>calls</th><th>ok</th><th>failures</th><th>timeouts</th><th>refused</th><th>busy</th><th>retries</th><th>fallbacks</th></tr>' +
+    data.upstreams.map((u) => '<tr data-upstream="' + esc(u.upstream) + '"><td>' + esc(u.upstream) + '</td><td>' + esc(u.functions.join(", ")) +
+    '</td><td class="state ' + stateClass[u.state] + '">' + esc(u.state.replace("_", "-")) + (u.scope === "isolate" ? ' <span class="muted">(per isolate)</span>' : '') +
+    '</td><td>' + (u.since > 0 ? Math.max(0, Math.round((data.now - u.since) / 1000)) + ' s' : '') + '</td><td>' + u.calls + '</td><td>' + u.ok + '</td><td class="' + (u.failures > 0 ? "bad" : "") + '">' + u.failures +
+    '</td><td class="' + (u.timeouts > 0 ? "bad" : "") + '">' + u.timeouts + '</td><td>' + u.refused + '</td><td>' + u.busy + '</td><td>' + u.retries + '</td><td>' + u.fallbacks + '</td></tr>').join("") + '</table>';
   document.getElementById("crons").innerHTML = data.crons.length === 0 ? '<p class="muted">No function declares crons.</p>' :
     '<table><tr><th>function</th><th>cron</th><th>last run</th><th>status</th><th>next</th></tr>' + data.crons.map((c) =>
     '<tr><td>' + esc(c.function) + '</td><td><code>' + esc(c.cron) + '</code></td><td>' + (c.last ? ago(c.last.startedAt) : '<span class="muted">never</span>') +
@@ -213,6 +221,7 @@ export function dashboardPage(): string {
 <section><h2>Crons</h2><div id="crons"></div></section>
 </div>
 <section><h2>Queues</h2><div id="queues"></div></section>
+<section><h2>Upstreams <span class="muted">· since the supervisor started</span></h2><div id="upstreams"></div></section>
 <section><h2>Recent errors</h2><div id="errors"></div></section>
 </main>
 <script>${script}</script>

@@ -78,6 +78,7 @@ export class TraceIngest {
       path: request?.pathname ?? null,
       cron: rec.cron ?? null,
     };
+    for (const e of rec.outbound ?? []) metrics.outbound.record(fn, e);
     for (const l of rec.logs) {
       const level = levelOf(l.level);
       logs.write({

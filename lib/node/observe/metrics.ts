@@ -10,6 +10,7 @@ import type { Gauge } from "prom-client";
 import type { RedisProxyStats } from "../redis/proxy/index.ts";
 import type { ErrorKind } from "./error-store.ts";
 import type { PoolFigures } from "./pool-stats.ts";
+import { OutboundFigures } from "./outbound-figures.ts";
 
 export interface MetricSources {
   /** The Redis proxy's counters. */
@@ -62,6 +63,8 @@ export class Metrics {
   readonly rejectedBatches: client.Counter;
   /** Errors workerd's own layers logged (its HTTP layer, an exception outside any function). */
   readonly workerdErrors: client.Counter;
+  /** The upstreams functions call through the outbound helper. */
+  readonly outbound: OutboundFigures;
   /** function → process → [in-flight, when sampled]. */
   private readonly inFlight = new Map<string, Map<string, [number, number]>>();
 
@@ -80,6 +83,7 @@ export class Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
+    this.outbound = new OutboundFigures(registers);
     const inFlight = this.inFlight;
     new client.Gauge({
       name: "workyard_requests_in_flight",

@@ -5,6 +5,8 @@
  */
 import { z } from "zod";
 import type { TraceRecord } from "../../workers/trace-record.ts";
+import { BREAKER_STATES, TRY_OUTCOMES } from "../../shared/outbound-event.ts";
+import { UPSTREAM_NAME } from "../../shared/upstream-policy.ts";
 
 const access = z.object({
   id: z.string().max(200),
@@ -18,6 +20,18 @@ const access = z.object({
   proc: z.string().max(100),
 });
 
+const outboundEvent = z.object({
+  upstream: z.string().regex(UPSTREAM_NAME),
+  attempt: z.number().int().min(0).max(100),
+  outcome: z.enum(TRY_OUTCOMES),
+  status: z.number().int().optional(),
+  ms: z.number().nonnegative(),
+  state: z.enum(BREAKER_STATES),
+  since: z.number().nonnegative(),
+  scope: z.enum(["shared", "isolate"]),
+  change: z.enum(BREAKER_STATES).optional(),
+});
+
 const record = z.object({
   worker: z.string().max(200),
   ts: z.number(),
@@ -27,6 +41,7 @@ const record = z.object({
   access: z.array(access),
   logs: z.array(z.object({ ts: z.number(), level: z.string().max(16), message: z.array(z.unknown()) })),
   exceptions: z.array(z.object({ ts: z.number(), name: z.string(), message: z.string(), stack: z.string() })),
+  outbound: z.array(outboundEvent).max(1000).optional(),
 });
 
 export const batchSchema = z.array(record) satisfies z.ZodType<TraceRecord[]>;
