@@ -6,10 +6,16 @@
  *                              and `webhook-attempt`. A 2xx answer acks the event; anything else, or no answer
  *                              within 10 s, retries it after 10 s, 20 s, 40 s ... (WEBHOOK_RETRY_BASE_SECONDS, at most
  *                              an hour); after its last retry it goes to the link-events-dead queue (wrangler.toml).
+ *
+ * Calls go through the outbound helper as the upstream "webhook": its circuit breaker ([workyard.upstreams.webhook]
+ * in wrangler.toml) stops deliveries to an endpoint that keeps failing, so that a backlog waits in the queue instead
+ * of hammering it; one probe goes through now and then, and when it succeeds the backlog drains. Events refused by the
+ * open breaker are retried when it may let calls through again (or after their own backoff, if later).
  */
 import { z } from "zod";
 import { createApp } from "#workyard/app";
 import { defineEnv } from "#workyard/env";
+import { defineUpstreams, outbound, UpstreamError } from "#workyard/outbound";
 
 /** What functions/links sends for each new link. */
 export interface LinkEvent {
@@ -25,7 +31,11 @@ const env = defineEnv(
     WEBHOOK_RETRY_BASE_SECONDS: z.coerce.number().int().min(0).max(3600).default(10),
   }),
 );
-const TIMEOUT_MS = 10_000;
+// The queue retries (durably, with its own backoff), so the helper does not; the breaker's settings are in wrangler.toml.
+defineUpstreams({ webhook: { timeout_ms: 10_000, retries: 0 } });
+
+/** Deliveries of one batch in flight at once: a failing endpoint opens the breaker before the next ones go. */
+const IN_FLIGHT = 4;
 
 /** Seconds before the next try: base, twice that, four times ... up to an hour. */
 const backoff = (base: number, attempts: number) => Math.min(base * 2 ** (attempts - 1), 3600);
@@ -33,26 +43,48 @@ const backoff = (base: number, attempts: number) => Math.min(base * 2 ** (attemp
 const app = createApp();
 app.get("/", (c) => c.json({ queue: "link-events", target: env(c).WEBHOOK_URL || null }));
 
-async function deliver(target: string, retryBase: number, message: Message<LinkEvent>): Promise<void> {
+/** Delivers one event; false when the breaker refused it (the endpoint is known to be down). */
+async function deliver(
+  bindings: Record<string, unknown>,
+  target: string,
+  retryBase: number,
+  message: Message<LinkEvent>,
+): Promise<boolean> {
+  const later = (seconds: number) => message.retry({ delaySeconds: Math.max(backoff(retryBase, message.attempts), seconds) });
   try {
-    const res = await fetch(target, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "webhook-id": message.id,
-        "webhook-timestamp": String(Math.floor(message.timestamp.getTime() / 1000)),
-        "webhook-attempt": String(message.attempts),
-      },
-      body: JSON.stringify(message.body),
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
+    const res = await outbound(
+      { env: bindings },
+      "webhook",
+      (signal, upstream) =>
+        upstream.fetch(target, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "webhook-id": message.id,
+            "webhook-timestamp": String(Math.floor(message.timestamp.getTime() / 1000)),
+            "webhook-attempt": String(message.attempts),
+          },
+          body: JSON.stringify(message.body),
+          signal,
+        }),
+      // The receiver drops duplicates by webhook-id.
+      { idempotent: true },
+    );
     await res.body?.cancel();
-    if (res.ok) return message.ack();
+    if (res.ok) {
+      message.ack();
+      return true;
+    }
     console.warn(`webhook ${message.id}: ${target} answered ${res.status}; retrying (attempt ${message.attempts})`);
   } catch (err) {
+    if (err instanceof UpstreamError && err.kind === "open") {
+      later(Math.ceil((err.retryAfterMs ?? 0) / 1000));
+      return false;
+    }
     console.warn(`webhook ${message.id}: ${target} failed (${(err as Error).message}); retrying (attempt ${message.attempts})`);
   }
-  message.retry({ delaySeconds: backoff(retryBase, message.attempts) });
+  later(0);
+  return true;
 }
 
 export default {
@@ -63,6 +95,13 @@ export default {
       console.log(`${batch.messages.length} link event(s) not delivered: WEBHOOK_URL is empty (functions/webhooks/wrangler.toml)`);
       return batch.ackAll();
     }
-    await Promise.all(batch.messages.map((m) => deliver(target, retryBase, m)));
+    const messages = [...batch.messages];
+    let refused = 0;
+    while (messages.length > 0) {
+      const group = messages.splice(0, IN_FLIGHT);
+      const delivered = await Promise.all(group.map((m) => deliver(bindings, target, retryBase, m)));
+      refused += delivered.filter((d) => !d).length;
+    }
+    if (refused > 0) console.log(`${refused} link event(s) wait: the breaker of ${target} is open (it has been failing)`);
   },
 } satisfies ExportedHandler<Record<string, unknown>, LinkEvent>;

@@ -41,7 +41,7 @@ export interface StackOptions {
   corsOrigins?: string;
   env?: Record<string, string>;
   /** Replaces vars in functions' own wrangler.toml: { webhooks: { WEBHOOK_URL: "http://..." } }. */
-  vars?: Record<string, Record<string, string>>;
+  vars?: Record<string, Record<string, string | number>>;
   /** Files written into the project copy before it starts: { "functions/x/wrangler.toml": "..." }. */
   files?: Record<string, string>;
 }

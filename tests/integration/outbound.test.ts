@@ -4,12 +4,15 @@
  * once (the upstream sees nothing more, in either process: the state is shared through the run's Redis), lets one probe
  * through when half-open, closes when it succeeds; retries never exceed their budget and never repeat a POST unless
  * told; a timeout is a 504; failover reaches the second upstream; the bulkhead caps calls in flight; the fallback
- * answers; /metrics and the dashboard show each upstream.
+ * answers; /metrics and the dashboard show each upstream. And the example queue consumer (functions/webhooks): while
+ * its endpoint is down the breaker keeps deliveries from hammering it (the events wait in the queue), and when it
+ * recovers the backlog drains.
  */
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bearer, signUp } from "../helpers/auth.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { expectError, startStack } from "../helpers/stack.ts";
 import type { Stack } from "../helpers/stack.ts";
@@ -58,6 +61,7 @@ let primary: Upstream;
 let backup: Upstream;
 let narrow: Upstream;
 let budget: Upstream;
+let hooks: Upstream;
 
 /** A new connection per call, so the two workerd processes both take calls. */
 const call = (path: string, init: RequestInit = {}) =>
@@ -67,7 +71,14 @@ const internal = async (path: string) =>
   fetch(`${stack.sup.internalUrl}${path}`, { headers: { authorization: `Bearer ${stack.sup.internalToken}` } });
 
 beforeAll(async () => {
-  [flaky, primary, backup, narrow, budget] = await Promise.all([upstream(), upstream(), upstream(), upstream(), upstream()]);
+  [flaky, primary, backup, narrow, budget, hooks] = await Promise.all([
+    upstream(),
+    upstream(),
+    upstream(),
+    upstream(),
+    upstream(),
+    upstream(),
+  ]);
   // The Redis bindings: the breakers' state is shared through them.
   const toml = `
 [secrets]
@@ -110,17 +121,39 @@ breaker = "off"
 [workyard.upstreams.coded]
 url = "${budget.url}"
 `;
+  // The example consumer, with short waits: its first retry after 1 s, the breaker open for 1 s, then 2 s, at most 2 s.
+  const webhooks = `
+[secrets]
+required = ["UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"]
+
+[vars]
+WEBHOOK_URL = "${hooks.url}/hook"
+WEBHOOK_RETRY_BASE_SECONDS = 1
+
+[[queues.consumers]]
+queue = "link-events"
+max_batch_size = 10
+max_batch_timeout = 1
+max_retries = 20
+dead_letter_queue = "link-events-dead"
+
+[workyard.upstreams.webhook]
+failures = 3
+half_open_after_ms = 1000
+max_half_open_after_ms = 2000
+sync_ms = 100
+`;
   stack = await startStack({
     fixtures: ["outbound-probe"],
-    env: { WORKERD_PROCESSES: "2", WORKYARD_SCHEDULER: "off" },
-    files: { "functions/outbound-probe/wrangler.toml": toml },
+    env: { WORKERD_PROCESSES: "2", WORKYARD_SCHEDULER: "off", WORKYARD_QUEUE_POLL_MS: "200" },
+    files: { "functions/outbound-probe/wrangler.toml": toml, "functions/webhooks/wrangler.toml": webhooks },
   });
 }, 120_000);
 
 afterAll(async () => {
   if (process.env.OUTBOUND_DEBUG) console.log(stack?.logs.join("\n"));
   await stack?.stop();
-  await Promise.all([flaky, primary, backup, narrow, budget].map((u) => u?.close()));
+  await Promise.all([flaky, primary, backup, narrow, budget, hooks].map((u) => u?.close()));
 });
 
 describe("outbound calls", () => {
@@ -264,6 +297,38 @@ describe("outbound calls", () => {
     expect(narrow.maxInFlight).toBeLessThanOrEqual(4);
   });
 
+  it("the queue consumer's breaker spares a failing endpoint, and the backlog drains when it recovers", async () => {
+    hooks.mode = "fail";
+    const user = await signUp(stack.sup.url);
+    const N = 12;
+    for (let i = 0; i < N; i++) {
+      const r = await stack.call("/links", {
+        method: "POST",
+        headers: { "content-type": "application/json", ...bearer(user.accessToken) },
+        body: JSON.stringify({ url: `https://example.com/${i}` }),
+      });
+      expect(r.status).toBe(201);
+    }
+    // The first deliveries fail and open the breaker (3 in a row); then only a probe now and then reaches the endpoint.
+    await expect.poll(() => hooks.seen.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+    await new Promise((r) => setTimeout(r, 2000));
+    const during = hooks.seen.length;
+    await new Promise((r) => setTimeout(r, 4000));
+    // Without the breaker, 12 events retried every 1-4 s would reach it 20 times or more in 4 s; with it, the probes
+    // (one per 2 s open wait) and what was in flight when it opened.
+    expect(hooks.seen.length - during).toBeLessThanOrEqual(4);
+    expect(during).toBeLessThanOrEqual(N + 4);
+
+    hooks.mode = "ok";
+    await expect
+      .poll(async () => (await stack.sql`select count(*)::int as n from workyard.queue_messages where queue = 'link-events'`)[0]?.n, {
+        timeout: 20_000,
+      })
+      .toBe(0);
+    // Every event delivered at least once, none dead-lettered.
+    expect((await stack.sql`select count(*)::int as n from workyard.queue_messages where queue = 'link-events-dead'`)[0]?.n).toBe(0);
+  }, 40_000);
+
   it("/metrics and the dashboard show each upstream", async () => {
     const text = async () => (await internal("/metrics")).text();
     await eventually(async () => /^workyard_outbound_breaker_changes_total\{upstream="flaky",to="closed"\} 1$/m.test(await text()));
@@ -279,7 +344,8 @@ describe("outbound calls", () => {
     expect(metrics).toMatch(/^workyard_outbound_breaker_state_seconds\{upstream="primary"\} \d/m);
 
     const board = (await (await internal("/dashboard/data")).json()) as { upstreams: { upstream: string; state: string; scope: string }[] };
-    expect(board.upstreams.map((u) => u.upstream)).toEqual(["backup", "budget", "coded", "flaky", "narrow", "primary"]);
+    expect(board.upstreams.map((u) => u.upstream)).toEqual(["backup", "budget", "coded", "flaky", "narrow", "primary", "webhook"]);
+    expect(board.upstreams.find((u) => u.upstream === "webhook")).toMatchObject({ functions: ["webhooks"], state: "closed" });
     expect(board.upstreams.find((u) => u.upstream === "primary")).toMatchObject({ state: "open", scope: "shared" });
   });
 });

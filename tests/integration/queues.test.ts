@@ -60,7 +60,8 @@ beforeAll(async () => {
   stack = await startStack({
     fixtures: ["queue-probe"],
     vars: {
-      webhooks: { WEBHOOK_URL: `${receiverUrl}/hook`, WEBHOOK_RETRY_BASE_SECONDS: "0" },
+      // The endpoint's breaker never opens here (tests/integration/outbound.test.ts tests it): each failure is delivered again.
+      webhooks: { WEBHOOK_URL: `${receiverUrl}/hook`, WEBHOOK_RETRY_BASE_SECONDS: "0", failures: 1000 },
       "queue-probe": { REPORT_URL: `${receiverUrl}/report` },
     },
     env: { WORKYARD_QUEUE_POLL_MS: "200" },

@@ -128,16 +128,21 @@ export class RedisStore implements BreakerStore {
     return (await this.#run(name, "read", Date.now())).record;
   }
 
+  async #change(name: string, op: string, now: number, numbers?: [number, number, number]): Promise<Changed> {
+    const { record, changed } = await this.#run(name, op, now, numbers);
+    return { record, changed };
+  }
+
   trip(name: string, now: number): Promise<Changed> {
-    return this.#run(name, "trip", now);
+    return this.#change(name, "trip", now);
   }
 
   fail(name: string, now: number, threshold: number): Promise<Changed> {
-    return this.#run(name, "fail", now, [threshold, 0, 0]);
+    return this.#change(name, "fail", now, [threshold, 0, 0]);
   }
 
   succeed(name: string): Promise<Changed> {
-    return this.#run(name, "succeed", Date.now());
+    return this.#change(name, "succeed", Date.now());
   }
 
   probe(name: string, now: number, waits: Waits, leaseMs: number): Promise<Changed & { granted: boolean }> {
@@ -145,6 +150,6 @@ export class RedisStore implements BreakerStore {
   }
 
   close(name: string, now: number): Promise<Changed> {
-    return this.#run(name, "close", now);
+    return this.#change(name, "close", now);
   }
 }
