@@ -1,4 +1,4 @@
-/** The bench's own arithmetic: CPU per request from /proc, the median round, the CPU column. */
+/** The bench's own arithmetic: CPU per request from /proc, the median round, the CPU column, answers of another status. */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
@@ -6,6 +6,8 @@ import { cpuPerRequest, descendantCpu, parseStat } from "../../lib/node/bench/pr
 import { cpuBreakdown } from "../../lib/node/bench/report.ts";
 import { medianRound } from "../../lib/node/bench/runner.ts";
 import type { ScenarioResult } from "../../lib/node/bench/scenario.ts";
+import { summarize } from "../../lib/node/bench/load.ts";
+import type { Result } from "autocannon";
 
 describe("CPU per request", () => {
   it("reads a /proc stat line whose command name holds spaces and parentheses", () => {
@@ -63,5 +65,24 @@ describe("the median round", () => {
       { ...round(200, 50), instructionsPerRequest: 350_000 },
     ]);
     expect(counted?.instructionsPerRequest).toBe(330_000);
+  });
+});
+
+describe("answers of another status", () => {
+  // The parts of an autocannon result summarize() reads.
+  const result = {
+    url: "http://127.0.0.1:1/",
+    duration: 2,
+    requests: { total: 100 },
+    latency: { p50: 1, p99: 3, mean: 1.2 },
+    errors: 0,
+    timeouts: 0,
+    statusCodeStats: { "200": { count: 4 }, "503": { count: 96 } },
+  } as unknown as Result;
+
+  it("counts answers other than 200 by default, and other than the setup's status when it says (the open breaker's 503)", () => {
+    expect(summarize("row", result).non200).toBe(96);
+    expect(summarize("row", result, 503).non200).toBe(4);
+    expect(summarize("row", result, 503).rps).toBe(50);
   });
 });

@@ -43,8 +43,8 @@ function runOnce(
   });
 }
 
-/** What the bench keeps of an autocannon result. */
-export function summarize(name: string, result: Result): ScenarioResult {
+/** What the bench keeps of an autocannon result; `status` is the one every answer should have. */
+export function summarize(name: string, result: Result, status = 200): ScenarioResult {
   const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, s]) => [code, s.count]));
   const responses = result.requests.total;
   return {
@@ -54,7 +54,7 @@ export function summarize(name: string, result: Result): ScenarioResult {
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     meanMs: result.latency.mean,
-    non200: responses - (statusCodes["200"] ?? 0),
+    non200: responses - (statusCodes[String(status)] ?? 0),
     errors: result.errors,
     timeouts: result.timeouts,
     responses,
@@ -66,7 +66,8 @@ export function summarize(name: string, result: Result): ScenarioResult {
 
 /**
  * Warms `url` up, then measures it, sending `request` (default: a plain GET), with the CPU the setup's processes
- * (this process's descendants, process-cpu.ts) used per request during the measured run.
+ * (this process's descendants, process-cpu.ts) used per request during the measured run; answers other than
+ * `status` are counted.
  */
 export async function measure(
   name: string,
@@ -75,6 +76,7 @@ export async function measure(
   { warmupSeconds, durationSeconds, connections }: Omit<LoadOptions, "rounds">,
   signal?: AbortSignal,
   measured?: RunningScenario["measured"],
+  status = 200,
 ): Promise<ScenarioResult> {
   if (warmupSeconds > 0) await runOnce(url, request, connections, warmupSeconds, signal);
   signal?.throwIfAborted();
@@ -84,5 +86,5 @@ export async function measure(
   const cpu = cpuPerRequest(before, descendantCpu(), result.requests.total);
   const counted = await measured?.stop(result.requests.total);
   signal?.throwIfAborted();
-  return { ...summarize(name, result), ...(cpu ? { cpuUs: cpu } : {}), ...counted };
+  return { ...summarize(name, result, status), ...(cpu ? { cpuUs: cpu } : {}), ...counted };
 }

@@ -1,7 +1,8 @@
 /**
  * The project's Redis proxy (startRedisProxy in front of createBackend({ redisUrl })) as its own process,
  * for the bench: in the bench's process it would share a thread with the load generator. Run as
- * `node redis-proxy-server.ts` with REDIS_URL and WORKYARD_BENCH_PROXY_TOKEN in its environment;
+ * `node redis-proxy-server.ts` with WORKYARD_BENCH_PROXY_TOKEN and REDIS_URL in its environment (REDIS_URL empty: the
+ * embedded in-memory backend, as `npm start` uses without one);
  * prints `{"port":N}` once it listens on a free loopback port; SIGTERM or SIGINT stops the proxy and closes
  * the backend.
  */
@@ -9,8 +10,8 @@ import { createBackend, startRedisProxy } from "../redis/proxy/index.ts";
 
 const redisUrl = process.env.REDIS_URL;
 const token = process.env.WORKYARD_BENCH_PROXY_TOKEN;
-if (!redisUrl || !token) {
-  console.error("usage: REDIS_URL=redis://... WORKYARD_BENCH_PROXY_TOKEN=... node redis-proxy-server.ts");
+if (redisUrl === undefined || !token) {
+  console.error("usage: REDIS_URL=redis://...|'' WORKYARD_BENCH_PROXY_TOKEN=... node redis-proxy-server.ts");
   process.exit(2);
 }
 const backend = createBackend({ redisUrl, log: (line) => console.error(`[redis] ${line}`) });

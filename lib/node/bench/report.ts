@@ -33,10 +33,10 @@ export function cpuBreakdown(byProcess: Record<string, number>): string {
     .join(", ");
 }
 
-/** setup | rps | p50 ms | p99 ms | mean ms | non-200 | errors | CPU µs/req | by process */
+/** setup | rps | p50 ms | p99 ms | mean ms | other status | errors | CPU µs/req | by process */
 export function resultsTable(results: readonly ScenarioResult[]): string {
   return table(
-    ["setup", "rps", "p50 ms", "p99 ms", "mean ms", "non-200", "errors", "CPU µs/req", "by process"],
+    ["setup", "rps", "p50 ms", "p99 ms", "mean ms", "other status", "errors", "CPU µs/req", "by process"],
     results.map((r) => [
       r.name,
       Math.round(r.rps).toLocaleString("en-US"),

@@ -1,8 +1,9 @@
 /**
  * One bench run: builds (or reuses) the release, gathers every setup (hello through the gateway and beside it, the
- * database and Redis reads, workerd's own cost per request on each binary), runs them one after another on loopback
- * with autocannon, then the memory row, prints the tables and writes .workyard/bench/latest.json. scripts/bench.ts
- * parses the arguments and the signals; docs/performance/README.md says what each row measures.
+ * database and Redis reads, calls to an upstream with and without the outbound helper, workerd's own cost per request
+ * on each binary), runs them one after another on loopback with autocannon, then the memory row, prints the tables
+ * and writes .workyard/bench/latest.json. scripts/bench.ts parses the arguments and the signals;
+ * docs/performance/README.md says what each row measures.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg } from "node:os";
@@ -15,6 +16,7 @@ import { workerdPackageBinary as workerdBinary } from "../ops/toolchain/versions
 import { databaseBench } from "./database.ts";
 import { helloBench } from "./hello.ts";
 import { memoryBench, memoryTable } from "./memory.ts";
+import { outboundBench } from "./outbound.ts";
 import type { MemoryReport } from "./memory.ts";
 import { queueBench, queueTable } from "./queues.ts";
 import type { QueueBenchRow } from "./queues.ts";
@@ -53,7 +55,11 @@ export async function runBench({
   log(`${release.reused ? "sources unchanged, using" : "built"} release ${release.manifest.id} (${Math.round(release.ms)} ms)`);
 
   const bench = helloBench({ paths, release, onLine });
-  for (const rows of [await databaseBench({ paths, log, onLine }), await redisBench({ paths, log, onLine })]) {
+  for (const rows of [
+    await databaseBench({ paths, log, onLine }),
+    await redisBench({ paths, log, onLine }),
+    outboundBench({ paths, log, onLine }),
+  ]) {
     bench.scenarios.push(...rows.scenarios);
     bench.comparisons.push(...rows.comparisons);
   }
@@ -122,7 +128,7 @@ export async function runBench({
   }
   log(
     `${load.connections} connections, ${load.warmupSeconds} s warmup + ${load.durationSeconds} s measured per setup, one setup at a time` +
-      `${load.rounds > 1 ? `, median of ${load.rounds} rounds (non-200/errors summed over all)` : ""}; p50/p99 at autocannon's 1 ms resolution.`,
+      `${load.rounds > 1 ? `, median of ${load.rounds} rounds (other statuses/errors summed over all)` : ""}; p50/p99 at autocannon's 1 ms resolution.`,
   );
 
   const out = join(paths.work, "bench", "latest.json");

@@ -17,18 +17,19 @@ export interface RunOptions extends LoadOptions {
   log: (line: string) => void;
 }
 
-/** Fails unless the request answers 200: a benchmark of error pages measures nothing. */
-async function preflight(url: string, request: BenchRequest | undefined): Promise<void> {
+/** Fails unless the request answers `status` (200 unless the setup says): a benchmark of error pages measures nothing. */
+async function preflight(url: string, request: BenchRequest | undefined, status: number): Promise<void> {
   const method = request?.method ?? "GET";
   const res = await fetch(url, { method, headers: request?.headers, body: request?.body, signal: AbortSignal.timeout(10_000) });
   const body = await res.text();
-  if (res.status !== 200) throw new Error(`${method} ${url} answered ${res.status}, not 200: ${body.slice(0, 300)}`);
+  if (res.status !== status) throw new Error(`${method} ${url} answered ${res.status}, not ${status}: ${body.slice(0, 300)}`);
 }
 
 /**
  * The round with the median throughput (the lower middle one for an even count), with every round's rps;
- * non-200s, errors and timeouts are summed over all rounds, so none is hidden by the choice of round. The CPU and the
- * instructions per request are each the median of their own, which need not come from the same round.
+ * answers of another status, errors and timeouts are summed over all rounds, so none is hidden by the choice of
+ * round. The CPU and the instructions per request are each the median of their own, which need not come from the
+ * same round.
  */
 export function medianRound(rounds: readonly ScenarioResult[]): ScenarioResult | undefined {
   const middle = <T>(sorted: T[]) => sorted[Math.floor((sorted.length - 1) / 2)];
@@ -56,12 +57,14 @@ async function runOne(scenario: Scenario, opts: RunOptions): Promise<ScenarioRes
   const running = await scenario.start();
   try {
     const request = running.request;
-    await preflight(running.url, request);
+    const status = running.status ?? 200;
+    await preflight(running.url, request, status);
     opts.log(
       `  loading ${request && request.method !== "GET" ? `${request.method} ` : ""}${running.url} ` +
-        `(${opts.warmupSeconds} s warmup + ${opts.durationSeconds} s, ${opts.connections} connections)`,
+        `(${opts.warmupSeconds} s warmup + ${opts.durationSeconds} s, ${opts.connections} connections` +
+        `${status === 200 ? "" : `, each answer expected ${status}`})`,
     );
-    return await measure(scenario.name, running.url, request, opts, opts.signal, running.measured);
+    return await measure(scenario.name, running.url, request, opts, opts.signal, running.measured, status);
   } finally {
     await running.stop();
   }
@@ -84,7 +87,7 @@ export async function runScenarios(
         rounds.get(scenario.name)?.push(result);
         opts.log(
           `  ${Math.round(result.rps)} rps, mean ${result.meanMs} ms, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
-            `non-200 ${result.non200}, errors ${result.errors + result.timeouts}`,
+            `other status ${result.non200}, errors ${result.errors + result.timeouts}`,
         );
       } catch (err) {
         if (opts.signal?.aborted) break;

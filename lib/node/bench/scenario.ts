@@ -16,6 +16,8 @@ export interface RunningScenario {
   url: string;
   /** Sent instead of a plain GET (the Redis proxy is loaded as @upstash/redis calls it: POST / with a token). */
   request?: BenchRequest;
+  /** The status every answer should have (default 200; the open-breaker row is loaded on the helper's 503). */
+  status?: number;
   /** Around the measured run (after the warmup): e.g. turning an instruction counter on and reading it. */
   measured?: {
     start(): Promise<void>;
@@ -58,7 +60,7 @@ export interface ScenarioResult {
   p50Ms: number;
   p99Ms: number;
   meanMs: number;
-  /** Responses whose status was not 200. */
+  /** Responses whose status was not the one the setup answers (200, or its RunningScenario.status). */
   non200: number;
   /** Connection errors and timeouts. */
   errors: number;
