@@ -49,6 +49,8 @@ export class Breaker {
   #sampler: IBreaker | undefined;
   #view: BreakerRecord = CLOSED;
   #viewAt = Number.NEGATIVE_INFINITY;
+  /** When the read of the shared record now under way started. */
+  #readingSince = Number.NEGATIVE_INFINITY;
   /** While the shared store is not answering: when to ask it again. */
   #sharedDownUntil = 0;
 
@@ -100,12 +102,26 @@ export class Breaker {
     this.#viewAt = now;
   }
 
-  /** The record, read again when the copy is older than sync_ms (the local store is always current). */
+  /**
+   * The record, never older than sync_ms (the local store is always current). Under load the copy is read again
+   * ahead of time, by one call at a time, once it is half that old, while the others go by the copy; so the calls do
+   * not each read it when it turns stale (they do not wait for that one read: a promise of another request's I/O is
+   * not theirs to await in workerd). A copy older than sync_ms is read by every call that finds it so. A read whose
+   * request was cancelled frees the turn after twice the store's timeout.
+   */
   async #current(now: number): Promise<BreakerRecord> {
-    const shared = this.scope(now) === "shared";
-    if (!shared || now - this.#viewAt >= this.#policy.sync_ms) {
-      const record = await this.#store(now, (s) => s.read(this.name));
-      this.#see(record, now);
+    if (this.scope(now) === "isolate") {
+      this.#see(await this.#local.read(this.name), now);
+      return this.#view;
+    }
+    const age = now - this.#viewAt;
+    if (age < this.#policy.sync_ms / 2) return this.#view;
+    if (age < this.#policy.sync_ms && now - this.#readingSince < 2 * STORE_TIMEOUT_MS) return this.#view;
+    this.#readingSince = now;
+    try {
+      this.#see(await this.#store(now, (s) => s.read(this.name)), now);
+    } finally {
+      this.#readingSince = Number.NEGATIVE_INFINITY;
     }
     return this.#view;
   }
