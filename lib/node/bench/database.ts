@@ -22,10 +22,9 @@ import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
 import postgres from "postgres";
 import type { Sql } from "postgres";
-import type { BuildResult } from "../build/build.ts";
 import { freePort } from "../runtime/listen-socket.ts";
 import type { ProjectPaths } from "../common/paths.ts";
-import { buildBenchProject, Teardown } from "./project.ts";
+import { buildBenchProjectOnce, Teardown } from "./project.ts";
 import { findPgbouncer, INSTALL_HINT, newClientPassword, startPgbouncer } from "../data/pgbouncer.ts";
 import { redactUrl } from "../common/redact.ts";
 import { ITEMS_TABLE } from "./db-read/items.ts";
@@ -207,14 +206,7 @@ export async function databaseBench({
   }
   const adminUrl = found.url;
 
-  let release: Promise<BuildResult> | undefined;
-  const buildOnce = () =>
-    (release ??= buildBenchProject(paths, FN, fixture, [{ name: PER_REQUEST_FN, wranglerToml: PER_REQUEST_TOML }]).then((r) => {
-      log(
-        `  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${FN} function (${Math.round(r.ms)} ms)`,
-      );
-      return r;
-    }));
+  const buildOnce = buildBenchProjectOnce(paths, FN, fixture, log, [{ name: PER_REQUEST_FN, wranglerToml: PER_REQUEST_TOML }]);
 
   /** A scenario: a scratch database, PgBouncer in front of it unless `pooled` is false, then `serve`. */
   function scenario(name: string, pooled: boolean, serve: (databaseUrl: string) => Promise<RunningScenario>, prefix: string): Scenario {

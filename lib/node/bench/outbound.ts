@@ -14,10 +14,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import type { BuildResult } from "../build/build.ts";
 import type { ProjectPaths } from "../common/paths.ts";
 import { startChildServer } from "./child-server.ts";
-import { buildBenchProject, Teardown } from "./project.ts";
+import { buildBenchProjectOnce, Teardown } from "./project.ts";
 import type { Comparison, RunningScenario, Scenario } from "./scenario.ts";
 import { serveWorkerd } from "./servers.ts";
 
@@ -56,14 +55,7 @@ async function openBreaker(url: string): Promise<void> {
 
 /** The outbound scenarios and their ratio rows. */
 export function outboundBench({ paths, onLine, log }: OutboundBenchOptions): { scenarios: Scenario[]; comparisons: Comparison[] } {
-  let release: Promise<BuildResult> | undefined;
-  const buildOnce = () =>
-    (release ??= buildBenchProject(paths, FN, fixture).then((r) => {
-      log(
-        `  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${FN} function (${Math.round(r.ms)} ms)`,
-      );
-      return r;
-    }));
+  const buildOnce = buildBenchProjectOnce(paths, FN, fixture, log);
 
   /** The upstream (answering 200, or 503 when `failing`), a Redis proxy and workerd serving the function at `route`. */
   function scenario(name: string, route: "/fetch" | "/outbound", failing: boolean): Scenario {

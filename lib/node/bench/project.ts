@@ -78,3 +78,21 @@ export class Teardown {
     if (first !== undefined) throw first;
   }
 }
+
+/** buildBenchProject once per bench run, on first use, logging whether the release was built or reused. */
+export function buildBenchProjectOnce(
+  paths: ProjectPaths,
+  fn: string,
+  fixtureDir: string,
+  log: (line: string) => void,
+  variants: BenchVariant[] = [],
+): () => Promise<BuildResult> {
+  let release: Promise<BuildResult> | undefined;
+  return () =>
+    (release ??= buildBenchProject(paths, fn, fixtureDir, variants).then((r) => {
+      log(
+        `  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${fn} function (${Math.round(r.ms)} ms)`,
+      );
+      return r;
+    }));
+}

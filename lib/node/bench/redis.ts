@@ -17,9 +17,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
 import { Redis } from "ioredis";
-import type { BuildResult } from "../build/build.ts";
 import type { ProjectPaths } from "../common/paths.ts";
-import { buildBenchProject, Teardown } from "./project.ts";
+import { buildBenchProjectOnce, Teardown } from "./project.ts";
 import { redactRedisUrl } from "../redis/proxy/index.ts";
 import { startChildServer } from "./child-server.ts";
 import type { ChildServer } from "./child-server.ts";
@@ -128,14 +127,7 @@ export async function redisBench({
   }
   const redisUrl = found.url;
 
-  let release: Promise<BuildResult> | undefined;
-  const buildOnce = () =>
-    (release ??= buildBenchProject(paths, FN, fixture).then((r) => {
-      log(
-        `  ${r.reused ? "sources unchanged, using" : "built"} release ${r.manifest.id} of the bench's ${FN} function (${Math.round(r.ms)} ms)`,
-      );
-      return r;
-    }));
+  const buildOnce = buildBenchProjectOnce(paths, FN, fixture, log);
 
   /** The project's Redis proxy in a child process, with a fresh token. */
   async function startProxy(label: string): Promise<ChildServer & { url: string; token: string }> {
