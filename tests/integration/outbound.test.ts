@@ -23,7 +23,7 @@ type Mode = "ok" | "fail" | "hang" | "slow";
 interface Upstream {
   url: string;
   mode: Mode;
-  seen: { method: string; path: string; body?: string }[];
+  seen: { method: string; path: string; body?: string; status?: number }[];
   inFlight: number;
   maxInFlight: number;
   close(): Promise<void>;
@@ -42,8 +42,10 @@ async function upstream(): Promise<Upstream> {
     req.on("data", (c: Buffer) => chunks.push(c));
     // Kept only where a test reads it (the webhooks' endpoint), so the others compare as { method, path }.
     if (req.url === "/hook") req.on("end", () => (seen.body = Buffer.concat(chunks).toString("utf8")));
-    const answer = (status: number) =>
+    const answer = (status: number) => {
+      if (req.url === "/hook") seen.status = status;
       res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ n: u.seen.length }));
+    };
     if (u.mode === "ok") answer(200);
     else if (u.mode === "fail") answer(503);
     else if (u.mode === "slow") setTimeout(() => answer(200), 400);
@@ -124,6 +126,8 @@ breaker = "off"
 
 [workyard.upstreams.coded]
 url = "${budget.url}"
+retries = 2
+breaker = "off"
 `;
   // The example consumer, with short waits: its first retry after 1 s, the breaker open for 1 s, then 2 s, at most 2 s.
   const webhooks = `
@@ -211,9 +215,16 @@ describe("outbound calls", () => {
   it("settings declared in code apply, under the wrangler.toml's", async () => {
     budget.mode = "fail";
     budget.seen = [];
-    // coded: retries = 1 from defineUpstreams, url from wrangler.toml.
+    // coded: retries = 1 and timeout_ms = 250 from defineUpstreams; url and retries = 2 from wrangler.toml, whose
+    // retries win.
     expect((await call("/get/coded")).status).toBe(503);
-    expect(budget.seen).toHaveLength(2);
+    expect(budget.seen).toHaveLength(3);
+    budget.mode = "hang";
+    budget.seen = [];
+    const started = Date.now();
+    expectError(await call("/get/coded"), 504, "upstream_timeout");
+    // Three tries of 250 ms (the code's timeout; the default is 10 s).
+    expect(Date.now() - started).toBeLessThan(3000);
     budget.mode = "ok";
   });
 
@@ -334,7 +345,11 @@ describe("outbound calls", () => {
     expect(await mine("link-events")).toBe(N);
     hooks.mode = "ok";
     await expect.poll(() => mine("link-events"), { timeout: 20_000 }).toBe(0);
-    // Every event delivered at least once, none dead-lettered.
+    // Every event delivered (answered 2xx) at least once, none dead-lettered.
+    const delivered = new Set(
+      hooks.seen.filter((h) => h.body?.includes(tag) && h.status === 200).map((h) => JSON.parse(h.body ?? "{}").url),
+    );
+    expect(delivered.size).toBe(N);
     expect(await mine("link-events-dead")).toBe(0);
   }, 40_000);
 

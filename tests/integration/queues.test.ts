@@ -61,7 +61,7 @@ beforeAll(async () => {
     fixtures: ["queue-probe"],
     vars: {
       // The endpoint's breaker never opens here (tests/integration/outbound.test.ts tests it): each failure is delivered again.
-      webhooks: { WEBHOOK_URL: `${receiverUrl}/hook`, WEBHOOK_RETRY_BASE_SECONDS: "0", failures: 1000 },
+      webhooks: { WEBHOOK_URL: `${receiverUrl}/hook`, WEBHOOK_RETRY_BASE_SECONDS: "0", failures: 1000, max_retries: 5 },
       "queue-probe": { REPORT_URL: `${receiverUrl}/report` },
     },
     env: { WORKYARD_QUEUE_POLL_MS: "200" },

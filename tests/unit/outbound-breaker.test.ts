@@ -22,6 +22,8 @@ import type { RedisProxy } from "../../lib/node/redis/proxy/index.ts";
 import { CLOSED, openWait, retryAfterMs } from "../../lib/sdk/outbound/breaker-state.ts";
 import { MemoryStore } from "../../lib/sdk/outbound/memory-store.ts";
 import { RedisStore } from "../../lib/sdk/outbound/redis-store.ts";
+import { Breaker } from "../../lib/sdk/outbound/breaker.ts";
+import { resolve } from "../../lib/sdk/outbound/index.ts";
 import type { BreakerStore } from "../../lib/sdk/outbound/store.ts";
 import { failoverChain, upstreamPolicy, upstreamTablesSchema } from "../../lib/shared/upstream-policy.ts";
 
@@ -64,6 +66,16 @@ describe.each(stores)("breaker rules on the %s store", (_name, make) => {
     expect(await s.read(name)).toMatchObject({ state: "open", since: T + 5, opens: 1 });
   });
 
+  it("agrees with itself when calls race: one probe of five asked at once, five failures at once counted five times", async () => {
+    const s = make();
+    const name = `u${Math.random().toString(36).slice(2)}`;
+    const counted = await Promise.all(Array.from({ length: 5 }, () => s.fail(name, T, 10)));
+    expect(Math.max(...counted.map((c) => c.record.failures))).toBe(5);
+    await s.trip(name, T);
+    const asked = await Promise.all(Array.from({ length: 5 }, () => s.probe(name, T + 1000, waits, 500)));
+    expect(asked.filter((a) => a.granted)).toHaveLength(1);
+  });
+
   it("grants one probe after the wait, refuses others until its lease ends, reopens with a doubled wait, closes", async () => {
     const s = make();
     const name = `u${Math.random().toString(36).slice(2)}`;
@@ -89,6 +101,54 @@ describe.each(stores)("breaker rules on the %s store", (_name, make) => {
     // A closed breaker: a probe needs no asking, a close changes nothing.
     expect(await s.probe(name, T + 3800, waits, 500)).toMatchObject({ granted: true, changed: false });
     expect((await s.close(name, T + 3800)).changed).toBe(false);
+  });
+});
+
+describe("a breaker as an isolate uses it", () => {
+  it("sampling: opens once over failure_ratio of at least min_calls failed, then refuses", async () => {
+    const b = new Breaker(
+      "s",
+      upstreamPolicy({ breaker: "sampling", min_calls: 4, failure_ratio: 0.5, window_ms: 10_000 }),
+      new MemoryStore(),
+      null,
+    );
+    for (const ok of [true, false, true]) {
+      const a = await b.admit();
+      expect(a).toEqual({ go: true, probe: false });
+      await (ok ? b.succeeded({ probe: false }) : b.failed({ probe: false }, "x"));
+    }
+    expect(b.view.state).toBe("closed");
+    await b.failed({ probe: false }, "x");
+    await b.failed({ probe: false }, "x");
+    expect(b.view.state).toBe("open");
+    expect(await b.admit()).toMatchObject({ go: false });
+  });
+
+  it("decides alone when Redis does not answer, and says so once", async () => {
+    // A real client of a port nothing listens on: every command fails at once.
+    const unreachable = new RedisStore(new Redis({ url: "http://127.0.0.1:1", token: "x", retry: false, enableTelemetry: false }));
+    const b = new Breaker("down", upstreamPolicy({ failures: 2 }), new MemoryStore(), unreachable);
+    const warn = console.warn;
+    const lines: string[] = [];
+    console.warn = (...args: unknown[]) => void lines.push(args.join(" "));
+    try {
+      await b.failed({ probe: false }, "x");
+      await b.failed({ probe: false }, "x");
+    } finally {
+      console.warn = warn;
+    }
+    expect(b.scope()).toBe("isolate");
+    expect(b.view.state).toBe("open");
+    expect(await b.admit()).toMatchObject({ go: false });
+    expect(lines.filter((l) => /shared breaker state \(Redis\) did not answer/.test(l))).toHaveLength(1);
+  });
+});
+
+describe("upstream.fetch paths", () => {
+  it("go under the url's own path, the query untouched; no url is the caller's mistake", () => {
+    expect(resolve("p", "https://h.example/v1", "/charges?next=https://x//y")).toBe("https://h.example/v1/charges?next=https://x//y");
+    expect(resolve("p", "https://h.example/v1/", "charges")).toBe("https://h.example/v1/charges");
+    expect(() => resolve("p", undefined, "/x")).toThrow(/upstream "p" has no url setting/);
   });
 });
 

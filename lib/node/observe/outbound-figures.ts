@@ -3,8 +3,8 @@
  * (lib/shared/outbound-event.ts): Prometheus counters of calls, tries by outcome, retries and fallbacks, try durations,
  * breaker changes, and each upstream's breaker state with the time in it; and the same figures for the dashboard.
  *
- * The state shown is the newest any isolate reported: every change sets the record's `since` later than the one
- * before, so the report with the latest `since` is the current state, whichever isolate or process sent it (an
+ * The state shown is the newest any isolate reported: every change of state sets the record's `since` later than the
+ * one before (a new probe lease keeps it, and keeps the state), so the report with the latest `since` is the current state, whichever isolate or process sent it (an
  * isolate whose copy is a moment old reports an earlier `since`, and loses).
  */
 import client from "prom-client";

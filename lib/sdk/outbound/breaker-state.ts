@@ -1,5 +1,5 @@
 /**
- * An upstream's circuit breaker as one small record, and the three changes made to it. The same rules run in two
+ * An upstream's circuit breaker as one small record, and the changes made to it (trip, fail, succeed, probe, close). The same rules run in two
  * places: here, for a breaker an isolate keeps to itself (memory-store.ts), and as a Lua script in Redis for one
  * shared by every isolate, process and node that uses the same Redis (redis-store.ts); a unit test runs the same
  * cases against both.

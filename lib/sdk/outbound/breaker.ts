@@ -49,6 +49,8 @@ export class Breaker {
   #sampler: IBreaker | undefined;
   #view: BreakerRecord = CLOSED;
   #viewAt = Number.NEGATIVE_INFINITY;
+  /** Which store the copy came from (versions of the two are unrelated). */
+  #viewScope: "shared" | "isolate" = "isolate";
   /** When the read of the shared record now under way started. */
   #readingSince = Number.NEGATIVE_INFINITY;
   /** While the shared store is not answering: when to ask it again. */
@@ -95,7 +97,11 @@ export class Breaker {
     return op(this.#local);
   }
 
-  #see(record: BreakerRecord, now: number): void {
+  #see(record: BreakerRecord, now: number, scope = this.scope(now)): void {
+    // A slow answer about an older record of the same store (a read sent before a change this isolate has seen since)
+    // does not undo that change; past sync_ms it is taken as it is (a record that expired starts its versions again).
+    if (scope === this.#viewScope && record.version < this.#view.version && now - this.#viewAt < this.#policy.sync_ms) return;
+    this.#viewScope = scope;
     // A breaker seen to close (here or elsewhere) starts counting afresh: failures from before it opened must not open it again.
     if (record.state === "closed" && this.#view.state !== "closed") this.#sampler = sampler(this.#policy);
     this.#view = record;
@@ -166,7 +172,9 @@ export class Breaker {
     let result: Changed | undefined;
     if (admission.probe) result = await this.#store(now, (s) => s.trip(this.name, now));
     else if (policy.breaker === "consecutive") result = await this.#store(now, (s) => s.fail(this.name, now, policy.failures));
-    else if (this.#sampler?.failure(CLOSED_CIRCUIT)) result = await this.#store(now, (s) => s.trip(this.name, now));
+    // Opened only from closed (a fail whose threshold is this one): a call let through before another isolate's probe
+    // started must not reopen the breaker under that probe.
+    else if (this.#sampler?.failure(CLOSED_CIRCUIT)) result = await this.#store(now, (s) => s.fail(this.name, now, 1));
     if (!result) return undefined;
     this.#see(result.record, now);
     if (result.changed) {

@@ -202,6 +202,12 @@ function report(
   });
 }
 
+function busy(runtime: Runtime, attempt: number, started: number, cause?: unknown): UpstreamError {
+  report(runtime, attempt, "busy", started);
+  const message = `The upstream "${runtime.name}" has ${runtime.policy.max_in_flight} calls in flight already; try again shortly`;
+  return new UpstreamError(runtime.name, "busy", message, { retryAfterMs: 1000, cause });
+}
+
 /** One try: the breaker's and the bulkhead's leave, then the call under its timeout. */
 async function attemptOnce<T>(
   runtime: Runtime,
@@ -211,6 +217,9 @@ async function attemptOnce<T>(
 ): Promise<T> {
   const started = Date.now();
   const { name, policy, breaker } = runtime;
+  // A full bulkhead refuses before the breaker is asked, so that a probe it granted is never refused here (its lease
+  // would keep every other caller out until it ran out).
+  if (runtime.bulkhead && runtime.bulkhead.executionSlots === 0) throw busy(runtime, attempt, started);
   const admission: Admission = await breaker.admit();
   if (!admission.go) {
     report(runtime, attempt, "refused", started);
@@ -274,9 +283,14 @@ async function attemptOnce<T>(
   return value;
 }
 
-function resolve(name: string, base: string | undefined, path: string): string {
-  if (!base) throw new Error(`upstream "${name}" has no url setting, so "${path}" cannot be resolved: set url or pass an absolute URL`);
-  return new URL(path, base.endsWith("/") ? base : `${base}/`).href.replace(/(?<!:)\/\/+/g, "/");
+/** A mistake in the calling code (not the upstream failing): thrown as it is, never counted or retried. */
+class UsageError extends TypeError {}
+
+/** `path` under `base`: "https://h/v1" and "/charges?x=a//b" give "https://h/v1/charges?x=a//b". */
+export function resolve(name: string, base: string | undefined, path: string): string {
+  if (!base)
+    throw new UsageError(`upstream "${name}" has no url setting, so "${path}" cannot be resolved: set url or pass an absolute URL`);
+  return `${base.replace(/\/+$/, "")}/${path.replace(/^\/+/, "")}`;
 }
 
 /** Every try one upstream gets: retried with backoff while the call may be and the failures are worth retrying. */
