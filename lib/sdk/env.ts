@@ -27,6 +27,24 @@ export function describeEnvIssues(issues: readonly z.core.$ZodIssue[]): string {
   );
 }
 
+/** What stands for a missing env object in perEnv's cache. */
+const NO_ENV = {};
+
+/**
+ * `make(env)` once per env object (so once per worker), on first use: for what is built from the bindings and then
+ * shared by the worker's requests (a client, settings).
+ */
+export function perEnv<T>(make: (env: unknown) => T): (env: unknown) => T {
+  const made = new WeakMap<object, T>();
+  return (env) => {
+    const key = (env ?? NO_ENV) as object;
+    if (made.has(key)) return made.get(key) as T;
+    const value = make(env);
+    made.set(key, value);
+    return value;
+  };
+}
+
 /**
  * `const env = defineEnv(z.object({ GREETING: z.string() }))` then `env(c).GREETING` in a handler.
  * The result is cached per env object, so validation runs once per worker, not once per request.

@@ -7,6 +7,7 @@
  */
 import type { Context } from "hono";
 import { Redis } from "@upstash/redis/cloudflare";
+import { perEnv } from "./env.ts";
 
 export const REDIS_URL_BINDING = "UPSTASH_REDIS_REST_URL";
 export const REDIS_TOKEN_BINDING = "UPSTASH_REDIS_REST_TOKEN";
@@ -35,15 +36,9 @@ export function redisFromEnv(env: unknown, options: { timeoutMs?: number } = {})
  * command is a `fetch` in the calling request), so it is safe to share, and making one per request cost more
  * than the command itself in a small read.
  */
-const clients = new WeakMap<object, Redis | null>();
+const clientOf = perEnv((env) => redisFromEnv(env));
 
 /** The Redis client for this function (made on first use), or null when none is configured. */
 export function redis(c: Context): Redis | null {
-  const env = (c.env ?? {}) as object;
-  let client = clients.get(env);
-  if (client === undefined) {
-    client = redisFromEnv(env);
-    clients.set(env, client);
-  }
-  return client;
+  return clientOf(c.env);
 }

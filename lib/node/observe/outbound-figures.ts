@@ -48,30 +48,26 @@ export class OutboundFigures {
   readonly #duration: client.Histogram;
 
   constructor(registers: client.Registry[]) {
-    this.#calls = new client.Counter({
-      name: "workyard_outbound_calls_total",
-      help: "Calls through the outbound helper, by function and the upstream called first (a failover's tries count under its own upstream)",
-      labelNames: ["function", "upstream"],
-      registers,
-    });
-    this.#tries = new client.Counter({
-      name: "workyard_outbound_tries_total",
-      help: "Tries of outbound calls by outcome: ok, failed_status (5xx, 408, 429), error (no answer), timeout, refused (breaker open), busy (bulkhead full), fallback",
-      labelNames: ["function", "upstream", "outcome"],
-      registers,
-    });
-    this.#retries = new client.Counter({
-      name: "workyard_outbound_retries_total",
-      help: "Tries after a call's first, by function and upstream",
-      labelNames: ["function", "upstream"],
-      registers,
-    });
-    this.#changes = new client.Counter({
-      name: "workyard_outbound_breaker_changes_total",
-      help: "Breaker changes made by this node's isolates, by upstream and the state moved to",
-      labelNames: ["upstream", "to"],
-      registers,
-    });
+    const counter = (name: string, help: string, labelNames: string[]) => new client.Counter({ name, help, labelNames, registers });
+    this.#calls = counter(
+      "workyard_outbound_calls_total",
+      "Calls through the outbound helper, by function and the upstream called first (a failover's tries count under its own upstream)",
+      ["function", "upstream"],
+    );
+    this.#tries = counter(
+      "workyard_outbound_tries_total",
+      "Tries of outbound calls by outcome: ok, failed_status (5xx, 408, 429), error (no answer), timeout, refused (breaker open), busy (bulkhead full), fallback",
+      ["function", "upstream", "outcome"],
+    );
+    this.#retries = counter("workyard_outbound_retries_total", "Tries after a call's first, by function and upstream", [
+      "function",
+      "upstream",
+    ]);
+    this.#changes = counter(
+      "workyard_outbound_breaker_changes_total",
+      "Breaker changes made by this node's isolates, by upstream and the state moved to",
+      ["upstream", "to"],
+    );
     this.#duration = new client.Histogram({
       name: "workyard_outbound_try_duration_seconds",
       help: "Time of each try that reached the upstream (ok, failed_status, error, timeout), by upstream",

@@ -28,6 +28,7 @@ import {
   TimeoutStrategy,
 } from "cockatiel";
 import type { BulkheadPolicy, TimeoutPolicy } from "cockatiel";
+import { perEnv } from "../env.ts";
 import { redisFromEnv } from "../redis.ts";
 import { failoverChain, UPSTREAM_NAME, upstreamPolicy, UPSTREAMS_VAR, upstreamTablesSchema } from "../../shared/upstream-policy.ts";
 import type { UpstreamPolicy, UpstreamSettings } from "../../shared/upstream-policy.ts";
@@ -115,6 +116,7 @@ class Upstreams {
   readonly #tables: Record<string, UpstreamSettings>;
   readonly #shared: BreakerStore | null;
   readonly #runtimes = new Map<string, Runtime>();
+  readonly #chains = new Map<string, string[]>();
 
   constructor(env: unknown) {
     this.#tables = { ...declared };
@@ -123,11 +125,16 @@ class Upstreams {
     this.#shared = redis ? new RedisStore(redis) : null;
   }
 
+  /** The upstreams a call to `name` tries, worked out once per name. */
   chain(name: string): string[] {
-    if (!UPSTREAM_NAME.test(name))
-      throw new Error(`outbound(): "${name}" is not an upstream name (lowercase letters, digits and -, up to 63 characters)`);
-    const chain = failoverChain(name, this.#tables);
-    if ("problem" in chain) throw new Error(chain.problem);
+    let chain = this.#chains.get(name);
+    if (!chain) {
+      if (!UPSTREAM_NAME.test(name))
+        throw new Error(`outbound(): "${name}" is not an upstream name (lowercase letters, digits and -, up to 63 characters)`);
+      const found = failoverChain(name, this.#tables);
+      if ("problem" in found) throw new Error(found.problem);
+      this.#chains.set(name, (chain = found));
+    }
     return chain;
   }
 
@@ -149,17 +156,7 @@ class Upstreams {
   }
 }
 
-const byEnv = new WeakMap<object, Upstreams>();
-
-function upstreamsOf(env: unknown): Upstreams {
-  const key = (env ?? byEnv) as object;
-  let upstreams = byEnv.get(key);
-  if (!upstreams) {
-    upstreams = new Upstreams(env);
-    byEnv.set(key, upstreams);
-  }
-  return upstreams;
-}
+const upstreamsOf = perEnv((env) => new Upstreams(env));
 
 /** A Response the upstream failed with: 5xx, 408 and 429 count against it (and are retried); other statuses are answers. */
 const failingResponse = (value: unknown): value is Response =>
@@ -175,7 +172,8 @@ interface CallState {
 }
 
 /** How one upstream's tries ended: its answer, or why there is none (with the failing Response, if that was it). */
-type Result<T> = { ok: true; value: T } | { ok: false; error: UpstreamError; value?: T; final: boolean };
+type Failure<T> = { ok: false; error: UpstreamError; value?: T | undefined; final: boolean };
+type Result<T> = { ok: true; value: T } | Failure<T>;
 
 function detailOf(err: unknown, runtime: Runtime): { outcome: TryOutcome; detail: string } {
   if (err instanceof TaskCancelledError) return { outcome: "timeout", detail: `no answer within ${runtime.policy.timeout_ms} ms` };
@@ -314,16 +312,15 @@ async function callUpstream<T>(
   policy.onRetry((reason) => {
     if ("value" in reason && reason.value instanceof Response) void reason.value.body?.cancel();
   });
+  const failed = (error: UpstreamError, value?: T): Failure<T> => ({ ok: false, error, value, final: state.sent && !mayRetry() });
   try {
     const value = await policy.execute(({ attempt }) => attemptOnce(runtime, attempt + 1, call, state));
-    if (failingResponse(value)) {
-      const error = new UpstreamError(runtime.name, "failed", `The upstream "${runtime.name}" answered ${value.status}`);
-      return { ok: false, error, value, final: state.sent && !mayRetry() };
-    }
+    if (failingResponse(value))
+      return failed(new UpstreamError(runtime.name, "failed", `The upstream "${runtime.name}" answered ${value.status}`), value);
     return { ok: true, value };
   } catch (err) {
     if (!(err instanceof UpstreamError)) throw err;
-    return { ok: false, error: err, final: state.sent && !mayRetry() };
+    return failed(err);
   }
 }
 
@@ -338,19 +335,17 @@ export async function outbound<T>(
   options: CallOptions<T> = {},
 ): Promise<T> {
   const upstreams = upstreamsOf(c.env);
-  let last: Result<T> & { ok: false } = {
-    ok: false,
-    error: new UpstreamError(name, "failed", `The upstream "${name}" was not called`),
-    final: false,
-  };
+  let last: Failure<T> | undefined;
   for (const next of upstreams.chain(name)) {
     const result = await callUpstream(upstreams.get(next), call, options);
     if (result.ok) return result.value;
-    if (last.value instanceof Response && last !== result) void last.value.body?.cancel();
+    if (last?.value instanceof Response) void last.value.body?.cancel();
     last = result;
     // A call that may have reached the upstream and may not be repeated is not sent to another one either.
     if (result.final) break;
   }
+  // The chain holds `name` at least, so some upstream failed.
+  last = last as Failure<T>;
   if (options.fallback) {
     const started = Date.now();
     if (last.value instanceof Response) void last.value.body?.cancel();
