@@ -305,7 +305,8 @@ describe.runIf(canKill)("queue faults: processes killed", () => {
       expect(atKill.recorded).toBeLessThan(N);
       expect(atKill.leased).toBeGreaterThan(0); // batches were out
       // Its workerd processes and PgBouncer died with it (the kernel's parent-death signal).
-      await expect.poll(() => children.filter(alive), { timeout: 5000 }).toEqual([]);
+      // (Named by command line, so that a survivor says what it is.)
+      await expect.poll(() => children.filter(alive).map((pid) => `${pid} ${commandLine(pid)}`), { timeout: 5000 }).toEqual([]);
       // Nothing delivers now: the batches that were out keep their lease, the rest wait.
       second = await npmStart(project, serveEnv(db.url));
       const restartedAfterMs = Date.now() - killedAt;
