@@ -23,6 +23,16 @@ import { acceptInlineRoutes, routedPath } from "./route.ts";
 import { allowedMethods } from "./method-not-allowed.ts";
 import { requestId } from "./request-id.ts";
 
+declare module "hono" {
+  interface ContextVariableMap {
+    /**
+     * The Content-Security-Policy of an HTML page a route serves (GraphiQL, an API reference), in place of the API's
+     * `default-src 'none'`: `c.set("contentSecurityPolicy", "default-src 'self'; ...")`.
+     */
+    contentSecurityPolicy: string;
+  }
+}
+
 export interface AppOptions {
   /** Largest request body accepted, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
@@ -64,6 +74,12 @@ export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1
   });
   app.use(requestId());
   app.use(corsFromSettings());
+  // Registered before secureHeaders so that its step after the handler runs last: a page's own policy wins.
+  app.use(async function pagePolicy(c, next) {
+    await next();
+    const policy = c.get("contentSecurityPolicy");
+    if (policy) c.res.headers.set("content-security-policy", policy);
+  });
   app.use(
     secureHeaders({
       // A JSON API never needs to load anything, frame anything or be framed.
