@@ -5,6 +5,7 @@
  */
 import type { Context } from "hono";
 import type { z } from "zod";
+import { DEV_MODE_VAR } from "../shared/names.ts";
 import { ApiError } from "./errors.ts";
 
 export class EnvError extends Error {
@@ -68,4 +69,10 @@ export function defineEnv<S extends z.ZodObject>(schema: S): (c: Context | { env
     cache.set(raw, parsed.data);
     return parsed.data;
   };
+}
+
+/** True under `npm run dev` (or where WORKYARD_DEV=1 is set, e.g. in .dev.vars for `wrangler dev`): developer aids on. */
+export function isDevelopment(env: unknown): boolean {
+  const value = (env as Record<string, unknown> | undefined)?.[DEV_MODE_VAR];
+  return value === "1" || value === "true" || value === true;
 }

@@ -90,3 +90,9 @@ export interface DevVersion {
   compatibilityDate: string;
   compatibilityFlags: string[];
 }
+
+/**
+ * Set to "1" in every function's bindings under `npm run dev` (and by a user in .dev.vars for `wrangler dev`): what is
+ * for developers only (GraphQL introspection, field suggestions, GraphiQL) is on. Unset everywhere else.
+ */
+export const DEV_MODE_VAR = "WORKYARD_DEV";

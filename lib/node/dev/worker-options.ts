@@ -8,7 +8,7 @@
  * Loader: the bundles are not part of these options, so a code change leaves them as they are (no restart).
  */
 import type { WorkerOptions } from "miniflare";
-import { DEV_LOADER_BINDING, DEV_TOKEN_BINDING, inlineQueueBinding, inlineSecretBinding } from "../../shared/names.ts";
+import { DEV_LOADER_BINDING, DEV_MODE_VAR, DEV_TOKEN_BINDING, inlineQueueBinding, inlineSecretBinding } from "../../shared/names.ts";
 import { functionQueues } from "../queues/config.ts";
 import { bindingName, routeSettings } from "../build/functions.ts";
 import type { FunctionSource } from "../build/functions.ts";
@@ -39,6 +39,7 @@ export interface FunctionBindings {
 export function functionBindings(fn: FunctionSource, { provided, env, devVars }: SecretSources): FunctionBindings {
   const vars: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(fn.config.vars)) vars[name] = devVars[name] ?? value;
+  vars[DEV_MODE_VAR] ??= "1"; // developer aids on (GraphQL introspection, GraphiQL); .dev.vars may say "0"
   const secrets: Record<string, string> = {};
   const missing: string[] = [];
   for (const name of fn.config.secrets?.required ?? []) {

@@ -1,0 +1,168 @@
+/**
+ * A GraphQL endpoint for a function, made once per worker and safe on a public port:
+ *
+ *   const schema = createSchema({ typeDefs, resolvers });
+ *   app.on(["GET", "POST"], "/", graphql({ schema, context: (c) => ({ loaders: loaders(c) }) }));
+ *
+ * - GraphQL Yoga: GraphQL over HTTP (GET for queries, POST; `application/graphql-response+json`), batching bounded.
+ * - Hostile queries are refused before they cost anything (limits.ts): tokens, depth, aliases, directives, and a cost
+ *   that multiplies list sizes; field suggestions and introspection are off, both on under `npm run dev`.
+ * - Errors are masked (errors.ts): a resolver's ApiError keeps its message and code, the rest is "Internal error" in
+ *   the answer and the stack in the log; every error carries the request id.
+ * - Persisted operations (trusted documents): `persistedOperations` maps ids to documents; clients send
+ *   `{"documentId": "<id>"}` or Apollo's `extensions.persistedQuery.sha256Hash`. With GRAPHQL_TRUSTED_DOCUMENTS_ONLY
+ *   = true in the function's vars, anything else is refused.
+ * - GraphiQL under `npm run dev` (GET with Accept: text/html), from the project's own files: no outside network.
+ *
+ * Resolvers get `context.c` (the Hono context: `db(c)`, `redis(c)`, `authenticate(c)`) and what `context(c)` adds.
+ */
+import { blockFieldSuggestionsPlugin } from "@escape.tech/graphql-armor-block-field-suggestions";
+import { maxAliasesPlugin } from "@escape.tech/graphql-armor-max-aliases";
+import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
+import { maxDirectivesPlugin } from "@escape.tech/graphql-armor-max-directives";
+import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
+import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
+import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
+import type { GraphQLSchema } from "graphql";
+import { createYoga } from "graphql-yoga";
+import type { GraphQLParams, Plugin, YogaServerInstance } from "graphql-yoga";
+import type { Context, Handler } from "hono";
+import { isDevelopment, perEnv } from "../env.ts";
+import { routePrefix } from "../route.ts";
+import { maskError, withRequestIds } from "./errors.ts";
+import { armorRejects, costLimit, GRAPHQL_LIMITS, refused, tokenLimit } from "./limits.ts";
+import type { GraphQLLimits } from "./limits.ts";
+
+export { GRAPHQL_LIMITS } from "./limits.ts";
+export type { GraphQLLimits } from "./limits.ts";
+
+/** The var that turns on trusted-documents mode: only persisted operations run. */
+export const TRUSTED_DOCUMENTS_VAR = "GRAPHQL_TRUSTED_DOCUMENTS_ONLY";
+
+/** What every resolver's context holds, besides what the function's `context(c)` adds. */
+export interface GraphQLContext {
+  /** The request's Hono context. */
+  c: Context;
+}
+
+export interface GraphQLOptions<T extends object> {
+  schema: GraphQLSchema;
+  /** What the function adds to each request's context (e.g. its DataLoaders, made per request). */
+  context?: (c: Context) => T;
+  /** Trusted documents: id → GraphQL document. */
+  persistedOperations?: Readonly<Record<string, string>>;
+  /** Overrides of GRAPHQL_LIMITS. */
+  limits?: Partial<GraphQLLimits>;
+  /** The title of GraphiQL's page (dev only). */
+  title?: string;
+}
+
+/**
+ * The id a client sent: `documentId` (GraphQL over HTTP's trusted documents; "sha256:<hex>" or the bare id) or Apollo's
+ * `extensions.persistedQuery.sha256Hash`.
+ */
+function persistedOperationId(params: GraphQLParams): string | null {
+  const documentId = (params as { documentId?: unknown }).documentId;
+  if (typeof documentId === "string" && documentId !== "") return documentId.replace(/^sha256:/, "");
+  const apq = params.extensions?.persistedQuery as { version?: unknown; sha256Hash?: unknown } | undefined;
+  return apq?.version === 1 && typeof apq.sha256Hash === "string" ? apq.sha256Hash : null;
+}
+
+interface ServerContext {
+  c: Context;
+}
+
+/** Content Security Policy of GraphiQL's page (dev only): everything from the page itself, nothing from elsewhere. */
+const GRAPHIQL_CSP = [
+  "default-src 'none'",
+  "script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:",
+  "worker-src 'self' blob:",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+/** The path a browser posts to: the gateway's prefix and the path below it ("/graphql"), or the path served alone. */
+function endpointOf(c: Context | undefined): string {
+  if (!c) return "/";
+  const prefix = routePrefix(c);
+  return prefix ? `${prefix}${c.req.path === "/" ? "" : c.req.path}` : c.req.path;
+}
+
+const truthy = (value: unknown) => value === true || value === "true" || value === "1";
+
+function makeServer<T extends object>(options: GraphQLOptions<T>, env: unknown): YogaServerInstance<ServerContext, GraphQLContext & T> {
+  const limits: GraphQLLimits = { ...GRAPHQL_LIMITS, ...options.limits };
+  const dev = isDevelopment(env);
+  const trustedOnly = truthy((env as Record<string, unknown> | undefined)?.[TRUSTED_DOCUMENTS_VAR]);
+  const persisted = options.persistedOperations ?? {};
+  const plugins: Plugin[] = [
+    tokenLimit(limits.maxTokens),
+    maxDepthPlugin({ n: limits.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...armorRejects("query_too_deep") }) as Plugin,
+    maxAliasesPlugin({ n: limits.maxAliases, ...armorRejects("too_many_aliases") }) as Plugin,
+    maxDirectivesPlugin({ n: limits.maxDirectives, ...armorRejects("too_many_directives") }) as Plugin,
+    costLimit(options.schema, limits),
+  ];
+  if (!dev) plugins.push(blockFieldSuggestionsPlugin() as Plugin);
+  if (!dev) plugins.push(useDisableIntrospection());
+  if (trustedOnly || Object.keys(persisted).length > 0) {
+    plugins.push(
+      usePersistedOperations({
+        getPersistedOperation: (id) => persisted[id] ?? null,
+        allowArbitraryOperations: !trustedOnly,
+        extractPersistedOperationId: persistedOperationId,
+        customErrors: {
+          notFound: {
+            message: "No persisted operation has this id",
+            extensions: { code: "persisted_operation_not_found", http: { status: 400 } },
+          },
+          persistedQueryOnly: {
+            message: 'Only persisted operations run here: send {"documentId": "<id>"}',
+            extensions: { code: "persisted_operations_only", http: { status: 400 } },
+          },
+          keyNotFound: {
+            message: "Send a persisted operation's id as documentId",
+            extensions: { code: "persisted_operation_id_missing", http: { status: 400 } },
+          },
+        },
+      }) as Plugin,
+    );
+  }
+  plugins.push({
+    onResultProcess({ result, setResult, serverContext }) {
+      const c = (serverContext as Partial<ServerContext>).c;
+      const id = c?.get("requestId") ?? "unknown";
+      const operation = c ? `${c.req.method} ${c.req.path}` : "request";
+      if (Array.isArray(result)) setResult(result.map((r) => withRequestIds(r, id, operation)));
+      else if (!(Symbol.asyncIterator in result)) setResult(withRequestIds(result, id, operation));
+    },
+  });
+  return createYoga<ServerContext, GraphQLContext & T>({
+    schema: options.schema,
+    // Hono routes the request to this handler; any path it was routed on is the endpoint.
+    graphqlEndpoint: "*",
+    landingPage: false,
+    logging: false,
+    batching: limits.maxBatch > 1 ? { limit: limits.maxBatch } : false,
+    maskedErrors: { maskError, isDev: dev },
+    graphiql: dev ? (_request, context) => ({ endpoint: endpointOf(context?.c), title: options.title ?? "GraphiQL" }) : false,
+    renderGraphiQL,
+    context: ({ c }) => ({ c, ...(options.context?.(c) as T) }),
+    plugins,
+  });
+}
+
+/** A Hono handler serving `options.schema`, its server made once per worker (per env object). */
+export function graphql<T extends object = Record<never, never>>(options: GraphQLOptions<T>): Handler {
+  const server = perEnv((env) => makeServer(options, env));
+  return async function graphqlHandler(c) {
+    const response = await server(c.env).fetch(c.req.raw, { c });
+    // GraphiQL's page (dev only) runs inline scripts and workers from blobs; the API's own policy allows nothing.
+    if (response.headers.get("content-type")?.startsWith("text/html")) c.set("contentSecurityPolicy", GRAPHIQL_CSP);
+    return response;
+  };
+}
+
+export { refused };
