@@ -122,9 +122,10 @@ function makeServer<T extends object>(options: GraphQLOptions<T>, env: unknown):
             message: 'Only persisted operations run here: send {"documentId": "<id>"}',
             extensions: { code: "persisted_operations_only", http: { status: 400 } },
           },
+          // Neither a query nor an id.
           keyNotFound: {
-            message: "Send a persisted operation's id as documentId",
-            extensions: { code: "persisted_operation_id_missing", http: { status: 400 } },
+            message: 'Send a query, or a persisted operation\'s id as "documentId"',
+            extensions: { code: "no_query", http: { status: 400 } },
           },
         },
       }) as Plugin,
