@@ -101,9 +101,13 @@ export async function pendingClicksOf(c: Context, codes: readonly string[]): Pro
 /** The links with these codes, in one query; missing ones are absent from the map. */
 export async function linksByCode(sql: Sql, codes: readonly string[]): Promise<Map<string, LinkRow>> {
   if (codes.length === 0) return new Map();
-  // One JSON parameter: no array types needed (fetch_types is off behind PgBouncer).
-  const rows = await sql<LinkRow[]>`
-    select ${sql.unsafe(columns)} from links where code in (select jsonb_array_elements_text(${sql.json([...codes])}))`;
+  // One code (most requests): the plain primary-key lookup, cheaper for PostgreSQL than unpacking a list. Several:
+  // one JSON parameter, no array types needed (fetch_types is off behind PgBouncer).
+  const rows =
+    codes.length === 1
+      ? await sql<LinkRow[]>`select ${sql.unsafe(columns)} from links where code = ${codes[0] ?? ""}`
+      : await sql<LinkRow[]>`
+          select ${sql.unsafe(columns)} from links where code in (select jsonb_array_elements_text(${sql.json([...codes])}))`;
   return new Map(rows.map((r) => [r.code, r]));
 }
 

@@ -17,6 +17,7 @@ import { databaseBench } from "./database.ts";
 import { helloBench } from "./hello.ts";
 import { memoryBench, memoryTable } from "./memory.ts";
 import { outboundBench } from "./outbound.ts";
+import { apiSurfaceBench } from "./api-surface.ts";
 import type { MemoryReport } from "./memory.ts";
 import { queueBench, queueTable } from "./queues.ts";
 import type { QueueBenchRow } from "./queues.ts";
@@ -59,6 +60,7 @@ export async function runBench({
     await databaseBench({ paths, log, onLine }),
     await redisBench({ paths, log, onLine }),
     outboundBench({ paths, log, onLine }),
+    await apiSurfaceBench({ paths, log, onLine }),
   ]) {
     bench.scenarios.push(...rows.scenarios);
     bench.comparisons.push(...rows.comparisons);
