@@ -9,8 +9,8 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
 import type { Sql } from "postgres";
@@ -167,9 +167,10 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A process's command line and the folder it runs in (PgBouncer names its files relative to that folder). */
 const commandLine = (pid: number): string => {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+    return `${readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim()} (in ${readlinkSync(`/proc/${pid}/cwd`)})`;
   } catch {
     return "";
   }
@@ -218,6 +219,9 @@ let project: TestProject;
 
 beforeAll(async () => {
   project = await createTestProject({ realFunctions: false, fixtures: ["queue-ledger"] });
+  // A project in a folder only its owner may enter, as in a clone into mktemp -d: as root, PgBouncer runs as nobody,
+  // who cannot pass through it, and must still die with a supervisor killed outright.
+  await chmod(project.paths.root, 0o700);
   // Each message takes a few ms after it is recorded, so that batches are out when the fault comes.
   const toml = join(project.paths.functions, "queue-ledger", "wrangler.toml");
   await writeFile(toml, (await readFile(toml, "utf8")).replace(/^CONSUME_MS = .*$/m, 'CONSUME_MS = "5"'));

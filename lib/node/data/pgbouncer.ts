@@ -7,8 +7,8 @@ import { canTie, spawnTied } from "../common/tied-child.ts";
 import type { RunAs } from "../common/tied-child.ts";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, readFile, stat, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import postgres from "postgres";
 import { UserError } from "../common/user-error.ts";
 
@@ -20,6 +20,10 @@ export function findPgbouncer(env: NodeJS.ProcessEnv = process.env): string | un
   const dirs = [...(env.PATH ?? "").split(":").filter(Boolean), ...SEARCH_PATH];
   return dirs.map((d) => join(d, "pgbouncer")).find((p) => existsSync(p));
 }
+
+/** The files startPgbouncer writes into its folder, as PgBouncer (started in that folder) names them. */
+const INI = "pgbouncer.ini";
+const USERLIST = "userlist.txt";
 
 export const INSTALL_HINT =
   "PgBouncer is not installed. Install it (Debian/Ubuntu: `sudo apt-get install -y pgbouncer`), " +
@@ -71,8 +75,11 @@ export function parseDatabaseUrl(url: string) {
   };
 }
 
-/** pgbouncer.ini and userlist.txt for the settings. */
-export function pgbouncerFiles(s: PgbouncerSettings): { ini: string; userlist: string } {
+/**
+ * pgbouncer.ini and userlist.txt for the settings. The ini names userlist.txt by its full path, or by `authFile` (as
+ * startPgbouncer names it: relative to the folder PgBouncer starts in).
+ */
+export function pgbouncerFiles(s: PgbouncerSettings, authFile = join(s.dir, USERLIST)): { ini: string; userlist: string } {
   const db = parseDatabaseUrl(s.databaseUrl);
   const server = [
     `host=${connValue(db.host)}`,
@@ -90,7 +97,7 @@ listen_addr = 127.0.0.1
 listen_port = ${s.port}
 unix_socket_dir =
 auth_type = md5
-auth_file = ${join(s.dir, "userlist.txt")}
+auth_file = ${authFile}
 pool_mode = transaction
 default_pool_size = ${s.poolSize ?? 20}
 max_client_conn = ${s.maxClientConnections ?? 1000}
@@ -132,26 +139,30 @@ export async function startPgbouncer(
   if (!bin) throw new UserError(INSTALL_HINT);
   await mkdir(s.dir, { recursive: true, mode: 0o700 });
   await chmod(s.dir, 0o700);
-  const { ini, userlist } = pgbouncerFiles(s);
-  const iniPath = join(s.dir, "pgbouncer.ini");
-  const userlistPath = join(s.dir, "userlist.txt");
+  // PgBouncer starts in its folder and names its files relative to it, so that it needs no way through the folders
+  // above: started as root, it runs as another user (below), who may not pass through them (a project in a folder only
+  // its owner may enter, as mktemp -d makes them).
+  const { ini, userlist } = pgbouncerFiles(s, USERLIST);
+  const iniPath = join(s.dir, INI);
+  const userlistPath = join(s.dir, USERLIST);
   await writeFile(iniPath, ini, { mode: 0o600 });
   await writeFile(userlistPath, userlist, { mode: 0o600 });
 
   // PgBouncer refuses to run as root: as root, it runs as an unprivileged user that owns its private files. setpriv
   // switches to that user before PgBouncer starts, so that it stays tied to this process (tied-child.ts); PgBouncer's
-  // own -u (which loads the files as root first) only where that user could not reach them, or there is no setpriv.
-  const args = [iniPath];
+  // own -u (which loads the files as root, then switches user and so loses the parent-death signal) only where there
+  // is no setpriv.
+  const args = [INI];
   let runAs: RunAs | undefined;
   if (process.getuid?.() === 0) {
     const user = env.PGBOUNCER_USER ?? "nobody";
     const { uid, gid } = await lookupUser(user);
     for (const path of [s.dir, iniPath, userlistPath]) await chown(path, uid, gid);
-    if (canTie() && (await reachable(dirname(s.dir), uid, gid))) runAs = { uid, gid };
+    if (canTie()) runAs = { uid, gid };
     else args.unshift("-u", user);
   }
   const db = parseDatabaseUrl(s.databaseUrl);
-  const child = spawnTied(bin, args, { stdio: ["ignore", "pipe", "pipe"] }, runAs);
+  const child = spawnTied(bin, args, { cwd: s.dir, stdio: ["ignore", "pipe", "pipe"] }, runAs);
   const exited = new Promise<number | null>((resolve) => {
     child.once("exit", (code) => resolve(code));
     child.once("error", () => resolve(null));
@@ -190,17 +201,6 @@ export async function startPgbouncer(
     throw err;
   }
   return handle;
-}
-
-/** True when a process of uid/gid may pass through `dir` and each folder above it (search permission). */
-async function reachable(dir: string, uid: number, gid: number): Promise<boolean> {
-  for (let d = dir; ; d = dirname(d)) {
-    const st = await stat(d).catch(() => undefined);
-    if (!st) return false;
-    const bit = st.uid === uid ? 0o100 : st.gid === gid ? 0o010 : 0o001;
-    if ((st.mode & bit) === 0) return false;
-    if (dirname(d) === d) return true;
-  }
 }
 
 /** uid and gid of a local user, from the passwd database. */
