@@ -5,8 +5,8 @@
  * (graphql-query-complexity, which needs the variables).
  * Fragment cycles are refused by graphql-js's own validation (NoFragmentCyclesRule).
  */
-import { GraphQLError, getNullableType, isListType, parse } from "graphql";
-import type { ValidationContext } from "graphql";
+import { GraphQLError, getNullableType, isListType, Kind, parse, visit } from "graphql";
+import type { DocumentNode, ValidationContext } from "graphql";
 import type { GraphQLSchema } from "graphql";
 import { getComplexity } from "graphql-query-complexity";
 import type { ComplexityEstimator } from "graphql-query-complexity";
@@ -64,31 +64,59 @@ const listAwareEstimator =
     return 1 + first * Math.max(1, childComplexity);
   };
 
-/** Refuses an operation whose cost (with the request's variables) is over `maxCost`, before it runs. */
+/** Names of the variables a document passes as a page size (`first: $n`): the only ones its cost depends on. */
+function pageSizeVariables(document: DocumentNode): string[] {
+  const names = new Set<string>();
+  visit(document, {
+    Argument(node) {
+      if (node.name.value === "first" && node.value.kind === Kind.VARIABLE) names.add(node.value.name.value);
+    },
+  });
+  return [...names].sort();
+}
+
+/** The outcome of costing one operation: its cost, or why it could not be costed. */
+type Costing = { cost: number } | { error: string };
+
+/**
+ * Refuses an operation whose cost (with the request's variables) is over `maxCost`, before it runs. The cost of a
+ * document depends only on it, the operation chosen and its page-size variables, so it is computed once per such
+ * combination (Yoga hands the same parsed document for the same text) and looked up afterwards.
+ */
 export function costLimit(schema: GraphQLSchema, { maxCost, defaultListSize, maxNodes }: GraphQLLimits): Plugin {
   const estimators = [listAwareEstimator(defaultListSize)];
+  const costed = new WeakMap<DocumentNode, { variables: string[]; costs: Map<string, Costing> }>();
+  const MAX_KEYS_PER_DOCUMENT = 100;
+  function costing(document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>): Costing {
+    let entry = costed.get(document);
+    if (!entry) {
+      entry = { variables: pageSizeVariables(document), costs: new Map() };
+      costed.set(document, entry);
+    }
+    const key = JSON.stringify([operationName ?? null, ...entry.variables.map((name) => variables[name] ?? null)]);
+    const known = entry.costs.get(key);
+    if (known) return known;
+    let result: Costing;
+    try {
+      result = { cost: getComplexity({ schema, query: document, variables, operationName, estimators, maxQueryNodes: maxNodes }) };
+    } catch (err) {
+      result = { error: (err as Error).message };
+    }
+    if (entry.costs.size >= MAX_KEYS_PER_DOCUMENT) entry.costs.clear(); // page sizes sent by a client: bounded
+    entry.costs.set(key, result);
+    return result;
+  }
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      let cost: number;
-      try {
-        cost = getComplexity({
-          schema,
-          query: args.document,
-          variables: (args.variableValues ?? {}) as Record<string, unknown>,
-          operationName: args.operationName ?? undefined,
-          estimators,
-          maxQueryNodes: maxNodes,
-        });
-      } catch (err) {
-        setResultAndStopExecution({ errors: [refused("query_too_complex", (err as Error).message)] });
-        return;
-      }
-      if (cost > maxCost) {
+      const result = costing(args.document, args.operationName ?? undefined, (args.variableValues ?? {}) as Record<string, unknown>);
+      if ("error" in result) {
+        setResultAndStopExecution({ errors: [refused("query_too_complex", result.error)] });
+      } else if (result.cost > maxCost) {
         setResultAndStopExecution({
           errors: [
             refused(
               "query_too_costly",
-              `This query would cost ${cost}; the limit is ${maxCost}. Ask for smaller pages (first) or fewer nested lists`,
+              `This query would cost ${result.cost}; the limit is ${maxCost}. Ask for smaller pages (first) or fewer nested lists`,
             ),
           ],
         });
