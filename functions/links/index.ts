@@ -14,31 +14,33 @@
  *   cron "*\/5 * * * *"                                   delete expired links
  */
 import type { Context } from "hono";
-import { z } from "zod";
 import { createApp } from "#workyard/app";
-import { requireAuth, requireOwner } from "#workyard/auth";
-import { cached, invalidate } from "#workyard/cache";
+import { requireAuth } from "#workyard/auth";
+import { cached } from "#workyard/cache";
 import { database, db, withDatabase } from "#workyard/db";
-import { defineEnv } from "#workyard/env";
 import { ApiError } from "#workyard/errors";
 import { routePrefix } from "#workyard/route";
 import { rateLimit } from "#workyard/rate-limit";
 import { redis, redisFromEnv } from "#workyard/redis";
 import { withCrons } from "#workyard/scheduled";
 import { validate } from "#workyard/validate";
-
-/** The queue binding wrangler.toml declares ([[queues.producers]]); absent where no queue is bound. */
-interface LinkBindings {
-  LINK_EVENTS?: Queue<{ type: "link.created"; code: string; url: string; createdAt: string }>;
-}
-
-interface Link {
-  code: string;
-  url: string;
-  clicks: string; // bigint arrives as a string; see toJson
-  created_at: Date;
-  expires_at: Date | null;
-}
+import { z } from "zod";
+import {
+  CLICKS,
+  codeSchema,
+  columns,
+  createLink,
+  createSchema,
+  deleteLink,
+  linksEnv,
+  listLinks,
+  listSchema,
+  pendingClicksOf,
+  ROLLING,
+  targetKey,
+  toJson,
+} from "./data.ts";
+import type { LinkRow } from "./data.ts";
 
 /** What the redirect needs, as cached in Redis. */
 interface Target {
@@ -46,48 +48,9 @@ interface Target {
   expiresAt: number | null;
 }
 
-const env = defineEnv(z.object({ CREATE_PER_MINUTE: z.coerce.number().int().positive().default(30) }));
-
-const codeSchema = z.string().regex(/^[A-Za-z0-9_-]{3,64}$/, "3 to 64 letters, digits, '-' or '_'");
-const createSchema = z.object({
-  url: z.url({ protocol: /^https?$/, error: "an absolute http(s) URL" }).max(2048),
-  code: codeSchema.optional(),
-  expiresInSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(366 * 24 * 3600)
-    .optional(),
-});
-const listSchema = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  before: z.iso.datetime({ offset: true }).optional(),
-});
 const params = validate("param", z.object({ code: codeSchema }));
 
 const CACHE_TTL_SECONDS = 300;
-const targetKey = (code: string) => `links:target:${code}`;
-/** Clicks not yet in PostgreSQL: a hash code → count, moved to ROLLING while the cron folds it in. */
-const CLICKS = "links:clicks";
-const ROLLING = "links:clicks:rolling";
-
-const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-function newCode(length = 7): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(length));
-  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
-}
-
-const columns = "code, url, clicks, created_at, expires_at";
-
-function toJson(link: Link, pendingClicks = 0) {
-  return {
-    code: link.code,
-    url: link.url,
-    clicks: Number(link.clicks) + pendingClicks,
-    createdAt: link.created_at.toISOString(),
-    expiresAt: link.expires_at?.toISOString() ?? null,
-  };
-}
 
 /** Counts a click in Redis (one fast write); without Redis, in PostgreSQL. Runs after the response. */
 async function countClick(c: Context, code: string): Promise<void> {
@@ -101,17 +64,6 @@ async function countClick(c: Context, code: string): Promise<void> {
     }
   }
   await db(c)`update links set clicks = clicks + 1 where code = ${code}`;
-}
-
-/** Clicks counted in Redis and not yet rolled up into PostgreSQL (0 when Redis cannot say). */
-async function pendingClicks(c: Context, code: string): Promise<number> {
-  try {
-    const counts = await redis(c)?.hmget<Record<string, number | null>>(CLICKS, code);
-    const rolling = await redis(c)?.hmget<Record<string, number | null>>(ROLLING, code);
-    return Number(counts?.[code] ?? 0) + Number(rolling?.[code] ?? 0);
-  } catch {
-    return 0;
-  }
 }
 
 /**
@@ -129,44 +81,17 @@ const signedIn = requireAuth({ apiKeysFor: "links" });
 app.post(
   "/",
   signedIn,
-  rateLimit({ limit: (c) => env(c).CREATE_PER_MINUTE, window: "1 m", prefix: "links:create" }),
+  rateLimit({ limit: (c) => linksEnv(c).CREATE_PER_MINUTE, window: "1 m", prefix: "links:create" }),
   validate("json", createSchema),
   async (c) => {
-    const { url, code, expiresInSeconds } = c.req.valid("json");
-    const sql = db(c);
-    const expiresAt = expiresInSeconds === undefined ? null : new Date(Date.now() + expiresInSeconds * 1000);
-    // A generated code can collide; try a few before giving up. A code the client chose cannot be retried.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const [link] = await sql<Link[]>`
-        insert into links (code, url, expires_at, owner) values (${code ?? newCode()}, ${url}, ${expiresAt}, ${c.get("principal").subject})
-        on conflict (code) do nothing
-        returning ${sql.unsafe(columns)}`;
-      if (link) {
-        await invalidate(c, targetKey(link.code)); // a code deleted and created again must not redirect to the old URL
-        // Stored durably before the answer: a 201 means the event will be delivered (at least once). A send that
-        // fails takes the link back, so the client's retry does not leave a link without its event.
-        const event = { type: "link.created" as const, code: link.code, url: link.url, createdAt: link.created_at.toISOString() };
-        await (c.env as LinkBindings).LINK_EVENTS?.send(event).catch(async (err: unknown) => {
-          await sql`delete from links where code = ${link.code}`.catch(() => {});
-          throw err;
-        });
-        return c.json(toJson(link), 201, { location: `${routePrefix(c)}/${link.code}` });
-      }
-      if (code) throw new ApiError(409, `The code "${code}" is taken`, { code: "code_taken" });
-    }
-    throw new ApiError(503, "Could not find a free code; try again", { headers: { "retry-after": "1" } });
+    const link = await createLink(c, c.req.valid("json"));
+    return c.json(toJson(link), 201, { location: `${routePrefix(c)}/${link.code}` });
   },
 );
 
 app.get("/", validate("query", listSchema), async (c) => {
-  const { limit, before } = c.req.valid("query");
-  const sql = db(c);
-  const rows = await sql<Link[]>`
-    select ${sql.unsafe(columns)} from links
-    ${before ? sql`where created_at < ${before}` : sql``}
-    order by created_at desc, code limit ${limit}`;
-  const last = rows.at(-1);
-  return c.json({ links: rows.map((r) => toJson(r)), next: rows.length === limit && last ? last.created_at.toISOString() : null });
+  const { links, next } = await listLinks(db(c), c.req.valid("query"));
+  return c.json({ links: links.map((r) => toJson(r)), next });
 });
 
 app.get("/:code", params, async (c) => {
@@ -188,20 +113,14 @@ app.get("/:code", params, async (c) => {
 app.get("/:code/stats", params, async (c) => {
   const { code } = c.req.valid("param");
   const sql = db(c);
-  const [link] = await sql<Link[]>`select ${sql.unsafe(columns)} from links where code = ${code}`;
+  const [link] = await sql<LinkRow[]>`select ${sql.unsafe(columns)} from links where code = ${code}`;
   if (!link) throw new ApiError(404, `No link "${code}"`);
-  return c.json(toJson(link, await pendingClicks(c, code)));
+  const [pending = 0] = await pendingClicksOf(c, [code]);
+  return c.json(toJson(link, pending));
 });
 
 app.delete("/:code", signedIn, params, async (c) => {
-  const { code } = c.req.valid("param");
-  const sql = db(c);
-  const [link] = await sql<{ owner: string | null }[]>`select owner from links where code = ${code}`;
-  if (!link) throw new ApiError(404, `No link "${code}"`);
-  requireOwner(c, link.owner);
-  const deleted = await sql`delete from links where code = ${code} and owner is not distinct from ${link.owner}`;
-  if (deleted.count === 0) throw new ApiError(404, `No link "${code}"`);
-  await invalidate(c, targetKey(code));
+  await deleteLink(c, c.req.valid("param").code);
   return c.body(null, 204);
 });
 
