@@ -39,7 +39,7 @@ export interface FunctionBindings {
 export function functionBindings(fn: FunctionSource, { provided, env, devVars }: SecretSources): FunctionBindings {
   const vars: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(fn.config.vars)) vars[name] = devVars[name] ?? value;
-  vars[DEV_MODE_VAR] ??= "1"; // developer aids on (GraphQL introspection, GraphiQL); .dev.vars may say "0"
+  vars[DEV_MODE_VAR] = devVars[DEV_MODE_VAR] ?? "1"; // developer aids on (GraphQL introspection, GraphiQL); .dev.vars may say "0"
   const secrets: Record<string, string> = {};
   const missing: string[] = [];
   for (const name of fn.config.secrets?.required ?? []) {
