@@ -12,7 +12,6 @@
  * Passwords: scrypt (lib/sdk/password.ts). Access tokens: HS256 JWTs (lib/sdk/jwt.ts).
  */
 import type { Context } from "hono";
-import { z } from "zod";
 import { randomToken, sha256Hex } from "#workyard/api-keys";
 import { createApp } from "#workyard/app";
 import { requireAuth } from "#workyard/auth";
@@ -24,7 +23,7 @@ import { jwtEnv, signAccessToken } from "#workyard/jwt";
 import { dummyHash, hashPassword, MAX_PASSWORD_BYTES, needsRehash, verifyPassword } from "#workyard/password";
 import { rateLimit } from "#workyard/rate-limit";
 import { withCrons } from "#workyard/scheduled";
-import { validate } from "#workyard/validate";
+import { afterInput, createRoute, errorResponses, jsonBody, jsonResponse, security, z } from "#workyard/openapi";
 
 const env = defineEnv(
   z.object({
@@ -75,12 +74,12 @@ const sha256 = sha256Hex;
 const newRefreshToken = () => randomToken(32);
 
 /** Stores a new refresh token in `family` and answers both tokens. */
-async function issueTokens(
+async function issueTokens<S extends 200 | 201 = 200>(
   c: Context,
   sql: Sql,
   user: Pick<User, "id" | "email" | "role" | "created_at">,
   family: string,
-  status: 200 | 201 = 200,
+  status: S = 200 as S,
 ) {
   const refreshTtl = env(c).AUTH_REFRESH_TTL_SECONDS;
   const refreshToken = newRefreshToken();
@@ -91,7 +90,7 @@ async function issueTokens(
   c.header("cache-control", "no-store");
   return c.json(
     {
-      tokenType: "Bearer",
+      tokenType: "Bearer" as const,
       accessToken,
       expiresIn: settings.AUTH_ACCESS_TTL_SECONDS,
       refreshToken,
@@ -117,27 +116,100 @@ async function accountKey(c: Context): Promise<string> {
   return sha256(body.email.trim().toLowerCase());
 }
 
-const app = createApp();
+const app = createApp({
+  api: {
+    title: "auth",
+    description:
+      "Accounts and sessions: sign up, log in, refresh and log out; an access token (a JWT, 15 minutes) for the other functions.",
+  },
+});
 app.use(database());
 
+const exampleUser = {
+  id: "9b2f3c1e-4a57-4a61-9a51-3f1e0c7d2b10",
+  email: "ada@example.com",
+  role: "user",
+  createdAt: "2026-12-05T17:00:00.000Z",
+};
+const userSchema = z
+  .object({ id: z.string(), email: z.string(), role: z.string().openapi({ example: "user" }), createdAt: z.string() })
+  .openapi("User");
+const tokensSchema = z
+  .object({
+    tokenType: z.literal("Bearer"),
+    accessToken: z.string().openapi({ description: "Send as Authorization: Bearer <accessToken>" }),
+    expiresIn: z.number().int().openapi({ description: "Seconds the access token is valid" }),
+    refreshToken: z.string().openapi({ description: "For POST /refresh and /logout; works once" }),
+    refreshExpiresIn: z.number().int(),
+    user: userSchema,
+  })
+  .openapi("Tokens");
+const exampleTokens = {
+  tokenType: "Bearer" as const,
+  accessToken: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI5YjJmM2MxZSJ9.c2lnbmF0dXJl",
+  expiresIn: 900,
+  refreshToken: "q3Jz1o8wQ2s9v6Yl0dXN2b3J0aGVyZWZyZXNodG9rZW4",
+  refreshExpiresIn: 2592000,
+  user: exampleUser,
+};
+const exampleCredentials = { email: "ada@example.com", password: "correct horse battery" };
+const tooMany = { description: "Too many attempts from this client (or for this account); see Retry-After" };
+const limitUnavailable = {
+  description: "Rate limiting cannot be checked (Redis is down): refused, not let through",
+  code: "rate_limit_unavailable",
+};
+
 // What this function offers, for a person or a client finding its way.
-app.get("/", (c) =>
-  c.json({
-    service: "auth",
-    endpoints: {
-      "POST /signup": "{ email, password } → 201 with an access token and a refresh token",
-      "POST /login": "{ email, password } → 200 with tokens (rate limited per account and per IP)",
-      "POST /refresh": "{ refreshToken } → new tokens; the old refresh token stops working",
-      "POST /logout": "{ refreshToken, everywhere? } → 204",
-      "GET /me": "the signed-in user (Authorization: Bearer <access token>)",
+app.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    tags: ["auth"],
+    summary: "What this function offers",
+    responses: {
+      200: jsonResponse(z.object({ service: z.literal("auth"), endpoints: z.record(z.string(), z.string()) }), "The routes, in words", {
+        service: "auth",
+        endpoints: { "POST /signup": "{ email, password } → 201 with an access token and a refresh token" },
+      }),
     },
   }),
+  (c) =>
+    c.json(
+      {
+        service: "auth" as const,
+        endpoints: {
+          "POST /signup": "{ email, password } → 201 with an access token and a refresh token",
+          "POST /login": "{ email, password } → 200 with tokens (rate limited per account and per IP)",
+          "POST /refresh": "{ refreshToken } → new tokens; the old refresh token stops working",
+          "POST /logout": "{ refreshToken, everywhere? } → 204",
+          "GET /me": "the signed-in user (Authorization: Bearer <access token>)",
+        },
+      },
+      200,
+    ),
 );
 
-app.post(
-  "/signup",
-  rateLimit({ limit: (c) => env(c).SIGNUP_PER_IP, window: "1 h", prefix: "auth:signup:ip", failMode: "closed" }),
-  validate("json", credentials),
+app.openapi(
+  createRoute({
+    method: "post",
+    path: "/signup",
+    tags: ["auth"],
+    summary: "Create an account and sign in",
+    middleware: [rateLimit({ limit: (c) => env(c).SIGNUP_PER_IP, window: "1 h", prefix: "auth:signup:ip", failMode: "closed" })],
+    request: { body: jsonBody(credentials, exampleCredentials) },
+    responses: {
+      201: jsonResponse(tokensSchema, "The account is made; its tokens", exampleTokens),
+      ...errorResponses({
+        409: {
+          description: "An account with this email exists",
+          code: "email_taken",
+          message: "An account with this email exists; log in instead",
+        },
+        429: tooMany,
+        503: limitUnavailable,
+      }),
+    },
+  }),
   async (c) => {
     const { email, password } = c.req.valid("json");
     const hash = await hashPassword(password);
@@ -151,13 +223,36 @@ app.post(
   },
 );
 
-app.post(
-  "/login",
-  // Per client IP first (garbage counts too), then per account: both fail closed, since an outage of Redis
-  // must not turn off brute-force protection.
-  rateLimit({ limit: (c) => env(c).LOGIN_PER_IP, window: "15 m", prefix: "auth:login:ip", failMode: "closed" }),
-  validate("json", loginSchema),
-  rateLimit({ limit: (c) => env(c).LOGIN_PER_ACCOUNT, window: "15 m", prefix: "auth:login:account", key: accountKey, failMode: "closed" }),
+app.openapi(
+  createRoute({
+    method: "post",
+    path: "/login",
+    tags: ["auth"],
+    summary: "Sign in",
+    // Per client IP first (garbage counts too), then per account: both fail closed, since an outage of Redis
+    // must not turn off brute-force protection.
+    middleware: [
+      rateLimit({ limit: (c) => env(c).LOGIN_PER_IP, window: "15 m", prefix: "auth:login:ip", failMode: "closed" }),
+      afterInput(
+        rateLimit({
+          limit: (c) => env(c).LOGIN_PER_ACCOUNT,
+          window: "15 m",
+          prefix: "auth:login:account",
+          key: accountKey,
+          failMode: "closed",
+        }),
+      ),
+    ],
+    request: { body: jsonBody(loginSchema, exampleCredentials) },
+    responses: {
+      200: jsonResponse(tokensSchema, "Signed in; the tokens", exampleTokens),
+      ...errorResponses({
+        401: { description: "The email or password is wrong", code: "invalid_credentials", message: "The email or password is wrong" },
+        429: tooMany,
+        503: limitUnavailable,
+      }),
+    },
+  }),
   async (c) => {
     const body = c.req.valid("json");
     const sql = db(c);
@@ -174,50 +269,93 @@ app.post(
   },
 );
 
-app.post("/refresh", validate("json", refreshSchema), async (c) => {
-  const hash = await sha256(c.req.valid("json").refreshToken);
-  const sql = db(c);
-  // Rotation: the token is spent in the same statement that checks it, so two uses cannot both succeed.
-  const [spent] = await sql<{ user_id: string; family: string }[]>`
-    update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'rotated'
-    where token_hash = ${hash} and revoked_at is null and expires_at > now()
-    returning user_id, family`;
-  if (!spent) {
-    const [old] = await sql<{ family: string; revoked_reason: string | null }[]>`
-      select family, revoked_reason from auth_refresh_tokens where token_hash = ${hash}`;
-    if (old?.revoked_reason === "rotated") {
-      // A replaced token came back: someone holds a copy. End the whole session, for both of them.
-      await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'reuse' where family = ${old.family} and revoked_at is null`;
-      console.warn(`auth: a replaced refresh token was used again; session ${old.family} revoked`);
-      throw invalidRefresh("This refresh token was already used; the session has been ended. Log in again", "refresh_token_reused");
+app.openapi(
+  createRoute({
+    method: "post",
+    path: "/refresh",
+    tags: ["auth"],
+    summary: "New tokens for a refresh token (which stops working)",
+    request: { body: jsonBody(refreshSchema, { refreshToken: exampleTokens.refreshToken }) },
+    responses: {
+      200: jsonResponse(tokensSchema, "A new access token and a new refresh token", exampleTokens),
+      ...errorResponses({
+        401: {
+          description: "Unknown, expired or revoked (invalid_token), or already used: the session is ended (refresh_token_reused)",
+          code: "invalid_token",
+          message: "The refresh token is not valid (unknown, expired or revoked). Log in again",
+        },
+      }),
+    },
+  }),
+  async (c) => {
+    const hash = await sha256(c.req.valid("json").refreshToken);
+    const sql = db(c);
+    // Rotation: the token is spent in the same statement that checks it, so two uses cannot both succeed.
+    const [spent] = await sql<{ user_id: string; family: string }[]>`
+      update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'rotated'
+      where token_hash = ${hash} and revoked_at is null and expires_at > now()
+      returning user_id, family`;
+    if (!spent) {
+      const [old] = await sql<{ family: string; revoked_reason: string | null }[]>`
+        select family, revoked_reason from auth_refresh_tokens where token_hash = ${hash}`;
+      if (old?.revoked_reason === "rotated") {
+        // A replaced token came back: someone holds a copy. End the whole session, for both of them.
+        await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'reuse' where family = ${old.family} and revoked_at is null`;
+        console.warn(`auth: a replaced refresh token was used again; session ${old.family} revoked`);
+        throw invalidRefresh("This refresh token was already used; the session has been ended. Log in again", "refresh_token_reused");
+      }
+      throw invalidRefresh("The refresh token is not valid (unknown, expired or revoked). Log in again");
     }
-    throw invalidRefresh("The refresh token is not valid (unknown, expired or revoked). Log in again");
-  }
-  const [user] = await sql<User[]>`select id, email, role, created_at from auth_users where id = ${spent.user_id}`;
-  if (!user) throw invalidRefresh("The account no longer exists");
-  return issueTokens(c, sql, user, spent.family);
-});
+    const [user] = await sql<User[]>`select id, email, role, created_at from auth_users where id = ${spent.user_id}`;
+    if (!user) throw invalidRefresh("The account no longer exists");
+    return issueTokens(c, sql, user, spent.family);
+  },
+);
 
-app.post("/logout", validate("json", logoutSchema), async (c) => {
-  const { refreshToken, everywhere } = c.req.valid("json");
-  const hash = await sha256(refreshToken);
-  const sql = db(c);
-  if (everywhere) {
-    await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'logout'
-              where revoked_at is null and user_id = (select user_id from auth_refresh_tokens where token_hash = ${hash})`;
-  } else {
-    await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'logout'
-              where revoked_at is null and family = (select family from auth_refresh_tokens where token_hash = ${hash})`;
-  }
-  // The same answer whether or not the token was known: logging out twice is fine.
-  return c.body(null, 204);
-});
+app.openapi(
+  createRoute({
+    method: "post",
+    path: "/logout",
+    tags: ["auth"],
+    summary: "End the session (or every session of the account)",
+    request: { body: jsonBody(logoutSchema, { refreshToken: exampleTokens.refreshToken, everywhere: false }) },
+    responses: { 204: { description: "Logged out; the same answer for a token that was not known" } },
+  }),
+  async (c) => {
+    const { refreshToken, everywhere } = c.req.valid("json");
+    const hash = await sha256(refreshToken);
+    const sql = db(c);
+    if (everywhere) {
+      await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'logout'
+                where revoked_at is null and user_id = (select user_id from auth_refresh_tokens where token_hash = ${hash})`;
+    } else {
+      await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'logout'
+                where revoked_at is null and family = (select family from auth_refresh_tokens where token_hash = ${hash})`;
+    }
+    // The same answer whether or not the token was known: logging out twice is fine.
+    return c.body(null, 204);
+  },
+);
 
-app.get("/me", requireAuth(), async (c) => {
-  const [user] = await db(c)<User[]>`select id, email, role, created_at from auth_users where id = ${c.get("principal").id}`;
-  if (!user) throw new ApiError(404, "The account no longer exists");
-  return c.json(userJson(user));
-});
+app.openapi(
+  createRoute({
+    method: "get",
+    path: "/me",
+    tags: ["auth"],
+    summary: "The signed-in account",
+    security: security.user,
+    middleware: [requireAuth()],
+    responses: {
+      200: jsonResponse(userSchema, "The account", exampleUser),
+      ...errorResponses({ 404: { description: "The account no longer exists", message: "The account no longer exists" } }),
+    },
+  }),
+  async (c) => {
+    const [user] = await db(c)<User[]>`select id, email, role, created_at from auth_users where id = ${c.get("principal").id}`;
+    if (!user) throw new ApiError(404, "The account no longer exists");
+    return c.json(userJson(user), 200);
+  },
+);
 
 async function purgeExpired(_event: ScheduledController, bindings: unknown) {
   const deleted = await withDatabase(

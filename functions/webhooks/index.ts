@@ -12,9 +12,9 @@
  * of hammering it; one probe goes through now and then, and when it succeeds the backlog drains. Events refused by the
  * open breaker are retried when it may let calls through again (or after their own backoff, if later).
  */
-import { z } from "zod";
 import { createApp } from "#workyard/app";
 import { defineEnv } from "#workyard/env";
+import { createRoute, jsonResponse, z } from "#workyard/openapi";
 import { defineUpstreams, outbound, UpstreamError } from "#workyard/outbound";
 
 /** What functions/links sends for each new link. */
@@ -40,8 +40,32 @@ const IN_FLIGHT = 4;
 /** Seconds before the next try: base, twice that, four times ... up to an hour. */
 const backoff = (base: number, attempts: number) => Math.min(base * 2 ** (attempts - 1), 3600);
 
-const app = createApp();
-app.get("/", (c) => c.json({ queue: "link-events", target: env(c).WEBHOOK_URL || null }));
+// Its work is the queue consumer below; over HTTP it only says where events go.
+const app = createApp({
+  api: { title: "webhooks", description: "Delivers link events (link.created) from the link-events queue to the WEBHOOK_URL endpoint." },
+});
+app.openapi(
+  createRoute({
+    method: "get",
+    path: "/",
+    tags: ["webhooks"],
+    summary: "Where events go",
+    responses: {
+      200: jsonResponse(
+        z.object({
+          queue: z.literal("link-events"),
+          target: z
+            .string()
+            .nullable()
+            .openapi({ description: "WEBHOOK_URL; null when it is empty (events are acknowledged, not delivered)" }),
+        }),
+        "The queue consumed and the endpoint events are delivered to",
+        { queue: "link-events", target: "https://hooks.example.com/workyard" },
+      ),
+    },
+  }),
+  (c) => c.json({ queue: "link-events" as const, target: env(c).WEBHOOK_URL || null }, 200),
+);
 
 /** Delivers one event; false when the breaker refused it (the endpoint is known to be down). */
 async function deliver(

@@ -7,8 +7,11 @@
  *   - one error handler: errors a handler means (ApiError, HTTPException) become the JSON error shape;
  *     anything else is logged with its stack and answered as a plain 500 that leaks nothing
  *   - JSON 404 for unknown paths and 405 (with `Allow`) for a known path with the wrong method
+ *   - routes declared with `app.openapi(createRoute({...}), handler)` (openapi.ts): input checked by `validate`, and
+ *     the app's OpenAPI 3.1 document at GET /openapi.json
  */
-import { Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Hono } from "hono";
 import type { Env as HonoEnv, Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
@@ -21,6 +24,8 @@ import { errorDetails } from "./error-details.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { acceptInlineRoutes, routedPath } from "./route.ts";
 import { allowedMethods } from "./method-not-allowed.ts";
+import { documentRoutes, serveOpenApi } from "./openapi.ts";
+import type { ApiInfo } from "./openapi.ts";
 import { requestId } from "./request-id.ts";
 
 declare module "hono" {
@@ -36,6 +41,8 @@ declare module "hono" {
 export interface AppOptions {
   /** Largest request body accepted, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
+  /** The `info` of the app's OpenAPI document (/openapi.json); the title defaults to the function's name. */
+  api?: ApiInfo;
 }
 
 /** Answers an error in the standard JSON shape. */
@@ -61,12 +68,21 @@ export function renderError(thrown: Error, c: Context): Response {
   return c.json(errorBody(500, "Internal error", id), 500);
 }
 
+const made: OpenAPIHono<never>[] = [];
+
+/** The apps `createApp` made in this module graph, oldest first: a test compares an app's routes with its document. */
+export function appsMade(): readonly OpenAPIHono<never>[] {
+  return made;
+}
+
 /** A Hono app with the standard middleware and error handling installed. */
-export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1024 }: AppOptions = {}): Hono<E> {
+export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1024, api }: AppOptions = {}): OpenAPIHono<E> {
   // Routes on the path below the gateway's prefix when the gateway hands a request over in its isolate (see
   // route.ts), else on the request's path.
-  const app = new Hono<E>({ getPath: routedPath });
+  const app = new OpenAPIHono<E>({ getPath: routedPath });
   acceptInlineRoutes(app);
+  documentRoutes(app);
+  made.push(app as unknown as OpenAPIHono<never>);
   app.use(async function discardUnread(c, next) {
     const received = c.req.raw;
     await next();
@@ -109,6 +125,8 @@ export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1
   });
   app.use(bodyLimit({ maxBytes: maxBodyBytes }));
   app.onError(renderError);
+  // Registered first: it wins over a function's own "/:param" routes. Not in the document itself.
+  app.get("/openapi.json", serveOpenApi(app, api));
   app.notFound((c) => {
     const path = c.req.path;
     const allow = allowedMethods(app as unknown as Hono<never>, path);
