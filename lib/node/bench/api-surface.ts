@@ -24,6 +24,7 @@ import type { Comparison, RunningScenario, Scenario } from "./scenario.ts";
 export const API_REST = "link by code via REST, GET /links/:code/stats (npm start)";
 export const API_GRAPHQL = "link by code via GraphQL, POST /graphql (npm start)";
 export const API_PERSISTED = "link by code via GraphQL, persisted operation (npm start)";
+export const API_GRAPHQL_GET = "link by code via GraphQL, GET /graphql?query= (npm start)";
 
 const CODE = "bench-link";
 const supervisorEntry = fileURLToPath(new URL("./supervisor-server.ts", import.meta.url));
@@ -131,10 +132,16 @@ export async function apiSurfaceBench({ paths, onLine, log, env = process.env }:
       scenario(API_REST, (base) => ({ url: `${base}/links/${CODE}/stats` })),
       scenario(API_GRAPHQL, (base) => ({ url: `${base}/graphql`, request: post({ query: QUERY, variables: { code: CODE } }) })),
       scenario(API_PERSISTED, (base) => ({ url: `${base}/graphql`, request: post({ documentId, variables: { code: CODE } }) })),
+      // The same query as a GET (queries may be sent so): no request body to carry from the gateway to the function.
+      scenario(API_GRAPHQL_GET, (base) => ({
+        url: `${base}/graphql?${new URLSearchParams({ query: QUERY, variables: JSON.stringify({ code: CODE }) }).toString()}`,
+        request: { method: "GET", headers: { accept: "application/graphql-response+json" } },
+      })),
     ],
     comparisons: [
       { name: "GraphQL / REST, a link by code", a: API_GRAPHQL, b: API_REST, target: 0.8 },
       { name: "GraphQL persisted operation / REST, a link by code", a: API_PERSISTED, b: API_REST },
+      { name: "GraphQL over GET / REST, a link by code", a: API_GRAPHQL_GET, b: API_REST },
     ],
   };
 }
