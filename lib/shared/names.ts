@@ -67,6 +67,9 @@ export const INTERNAL_PATHS = {
   queue: "/queue/",
 } as const;
 
+/** A var every function gets from the build: the names of all the functions of the release, comma-separated. */
+export const FUNCTIONS_VAR = "WORKYARD_FUNCTIONS";
+
 /** The header the gateway tells a function in its own isolate the prefix it was routed under with. */
 export const FORWARDED_PREFIX_HEADER = "x-forwarded-prefix";
 

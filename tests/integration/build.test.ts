@@ -22,25 +22,24 @@ describe("build", () => {
     const { manifest, releaseDir } = first;
     expect(manifest.functions.map((f) => [f.name, f.route, f.binding])).toEqual([
       ["auth", "/auth", "FN_AUTH"],
+      ["docs", "/docs", "FN_DOCS"],
+      ["graphql", "/graphql", "FN_GRAPHQL"],
       ["hello", "/hello", "FN_HELLO"],
       ["links", "/links", "FN_LINKS"],
       ["webhooks", "/webhooks", "FN_WEBHOOKS"],
     ]);
-    const hello = manifest.functions[1];
+    const hello = manifest.functions.find((f) => f.name === "hello");
+    const links = manifest.functions.find((f) => f.name === "links");
     expect(hello?.vars).toEqual({
+      WORKYARD_FUNCTIONS: "auth,docs,graphql,hello,links,webhooks",
       APP_NAME: "workyard",
       GREETING: "Hello",
       CORS_ORIGINS: "",
       AUTH_ISSUER: "workyard",
       AUTH_AUDIENCE: "workyard",
     });
-    expect(manifest.functions[2]?.secrets).toEqual([
-      "DATABASE_URL",
-      "UPSTASH_REDIS_REST_URL",
-      "UPSTASH_REDIS_REST_TOKEN",
-      "AUTH_JWT_SECRET",
-    ]);
-    expect(manifest.functions[2]?.crons).toEqual(["* * * * *", "*/5 * * * *"]);
+    expect(links?.secrets).toEqual(["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "AUTH_JWT_SECRET"]);
+    expect(links?.crons).toEqual(["* * * * *", "*/5 * * * *"]);
     for (const fn of manifest.functions) {
       expect(existsSync(join(releaseDir, fn.module))).toBe(true);
       expect(existsSync(join(releaseDir, `${fn.module}.map`))).toBe(true);

@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { FUNCTIONS_VAR } from "../../shared/names.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS } from "../releases/manifest.ts";
 import {
   checkUpstreams,
@@ -106,5 +107,8 @@ export async function discoverFunctions(functionsDir: string, sharedConfigFile: 
       route: mergeRouteOptions(shared, own),
     });
   }
+  // Every function is told the others' names (the docs page lists their documents); vars are not part of a bundle.
+  const names = found.map((f) => f.name).join(",");
+  for (const f of found) f.config.vars[FUNCTIONS_VAR] = names;
   return found;
 }
