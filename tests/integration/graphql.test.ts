@@ -338,6 +338,11 @@ describe("graphql: masked errors and persisted operations", () => {
       body: { variables: { code: "no-such-link" }, extensions: { persistedQuery: { version: 1, sha256Hash: linkByCode } } },
     });
     expect(viaApq.gql).toEqual({ data: { link: null } });
+    // As a GET (cacheable by URL): the id and the variables in the query string.
+    const viaGet = await stack.call(
+      `/graphql?${new URLSearchParams({ documentId: `sha256:${linkByCode}`, variables: '{"code":"no-such-link"}' }).toString()}`,
+    );
+    expect(viaGet.body).toEqual({ data: { link: null } });
   });
 });
 

@@ -25,6 +25,7 @@ export const API_REST = "link by code via REST, GET /links/:code/stats (npm star
 export const API_GRAPHQL = "link by code via GraphQL, POST /graphql (npm start)";
 export const API_PERSISTED = "link by code via GraphQL, persisted operation (npm start)";
 export const API_GRAPHQL_GET = "link by code via GraphQL, GET /graphql?query= (npm start)";
+export const API_PERSISTED_GET = "link by code via GraphQL, persisted operation as a GET (npm start)";
 
 const CODE = "bench-link";
 const supervisorEntry = fileURLToPath(new URL("./supervisor-server.ts", import.meta.url));
@@ -137,11 +138,16 @@ export async function apiSurfaceBench({ paths, onLine, log, env = process.env }:
         url: `${base}/graphql?${new URLSearchParams({ query: QUERY, variables: JSON.stringify({ code: CODE }) }).toString()}`,
         request: { method: "GET", headers: { accept: "application/graphql-response+json" } },
       })),
+      scenario(API_PERSISTED_GET, (base) => ({
+        url: `${base}/graphql?${new URLSearchParams({ documentId: `sha256:${documentId}`, variables: JSON.stringify({ code: CODE }) }).toString()}`,
+        request: { method: "GET", headers: { accept: "application/graphql-response+json" } },
+      })),
     ],
     comparisons: [
       { name: "GraphQL / REST, a link by code", a: API_GRAPHQL, b: API_REST, target: 0.8 },
       { name: "GraphQL persisted operation / REST, a link by code", a: API_PERSISTED, b: API_REST },
       { name: "GraphQL over GET / REST, a link by code", a: API_GRAPHQL_GET, b: API_REST },
+      { name: "GraphQL persisted operation as a GET / REST, a link by code", a: API_PERSISTED_GET, b: API_REST },
     ],
   };
 }

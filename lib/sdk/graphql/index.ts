@@ -10,7 +10,8 @@
  * - Errors are masked (errors.ts): a resolver's ApiError keeps its message and code, the rest is "Internal error" in
  *   the answer and the stack in the log; every error carries the request id.
  * - Persisted operations (trusted documents): `persistedOperations` maps ids to documents; clients send
- *   `{"documentId": "<id>"}` or Apollo's `extensions.persistedQuery.sha256Hash`. With GRAPHQL_TRUSTED_DOCUMENTS_ONLY
+ *   `{"documentId": "<id>"}` (or `?documentId=<id>&variables=...` as a GET) or Apollo's
+ *   `extensions.persistedQuery.sha256Hash`. With GRAPHQL_TRUSTED_DOCUMENTS_ONLY
  *   = true in the function's vars, anything else is refused.
  * - GraphiQL under `npm run dev` (GET with Accept: text/html), from the project's own files: no outside network.
  *
@@ -58,11 +59,12 @@ export interface GraphQLOptions<T extends object> {
 }
 
 /**
- * The id a client sent: `documentId` (GraphQL over HTTP's trusted documents; "sha256:<hex>" or the bare id) or Apollo's
- * `extensions.persistedQuery.sha256Hash`.
+ * The id a client sent: `documentId` (GraphQL over HTTP's trusted documents; "sha256:<hex>" or the bare id) in a POST
+ * body or a GET's query string, or Apollo's `extensions.persistedQuery.sha256Hash`.
  */
-function persistedOperationId(params: GraphQLParams): string | null {
-  const documentId = (params as { documentId?: unknown }).documentId;
+function persistedOperationId(params: GraphQLParams, request: Request): string | null {
+  let documentId = (params as { documentId?: unknown }).documentId;
+  if (documentId === undefined && request.method === "GET") documentId = new URL(request.url).searchParams.get("documentId") ?? undefined;
   if (typeof documentId === "string" && documentId !== "") return documentId.replace(/^sha256:/, "");
   const apq = params.extensions?.persistedQuery as { version?: unknown; sha256Hash?: unknown } | undefined;
   return apq?.version === 1 && typeof apq.sha256Hash === "string" ? apq.sha256Hash : null;
