@@ -28,8 +28,38 @@ const CHROMIUM = "/usr/bin/chromium";
 type Document = OpenAPIV3_1.Document;
 type Operation = OpenAPIV3_1.OperationObject;
 
+type App = ReturnType<typeof appsMade>[number];
+
 let stack: Stack;
 const documents = new Map<string, Document>();
+const apps = new Map<string, App>();
+
+/** The app a function's module makes (the same module the build bundles), imported here in Node. */
+async function appOf(fn: string): Promise<App> {
+  const known = apps.get(fn);
+  if (known) return known;
+  const before = new Set(appsMade());
+  await import(`../../functions/${fn}/index.ts`);
+  const made = appsMade().filter((a) => !before.has(a));
+  expect(made, `functions/${fn} makes one app`).toHaveLength(1);
+  apps.set(fn, made[0] as App);
+  return made[0] as App;
+}
+
+/** The zod schema a route declares for a JSON answer with this status. */
+function answerSchema(
+  app: App,
+  method: string,
+  path: string,
+  status: number,
+): { safeParse(v: unknown): { success: boolean; error?: unknown } } | undefined {
+  for (const def of app.openAPIRegistry.definitions) {
+    if (def.type !== "route" || def.route.method !== method || def.route.path !== path) continue;
+    const content = (def.route.responses[status] as { content?: Record<string, { schema?: unknown }> } | undefined)?.content;
+    return content?.["application/json"]?.schema as never;
+  }
+  return undefined;
+}
 
 let names: string[] = [];
 
@@ -81,11 +111,7 @@ describe("each function's document", () => {
 
   it("lists every route its app has, and no route it does not have", async () => {
     for (const fn of REST) {
-      const before = new Set(appsMade());
-      await import(`../../functions/${fn}/index.ts`);
-      const made = appsMade().filter((a) => !before.has(a));
-      expect(made, `functions/${fn} makes one app`).toHaveLength(1);
-      const app = made[0] as (typeof made)[number];
+      const app = await appOf(fn);
       const routes = new Set(
         app.routes
           .filter((r) => r.method !== "ALL" && r.path !== "/openapi.json")
@@ -160,7 +186,18 @@ describe("requests built from the documented examples", () => {
         const r = await stack.call(target, { method: method.toUpperCase(), headers, body });
         expect(r.status, `${method.toUpperCase()} ${target}: ${r.text.slice(0, 300)}`).toBe(success);
         const documented = (op.responses?.[String(success)] as OpenAPIV3_1.ResponseObject | undefined)?.content;
-        if (documented?.["application/json"]) expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
+        const documentedJson = documented?.["application/json"];
+        if (documentedJson) {
+          // The answer matches the route's own zod schema for it, the one its document was made from.
+          const schema = answerSchema(await appOf(fn), method, path, success as number);
+          expect(schema, `${fn} ${method} ${path}: a schema for ${success}`).toBeDefined();
+          const parsed = schema?.safeParse(r.body);
+          expect(parsed?.success ? "matches" : parsed?.error, target).toBe("matches");
+          expect(r.res.headers.get("content-type")).toMatch(/^application\/json/);
+          // The answer has the fields the documented example has (the example is what a reader builds on).
+          const example = documentedJson.example as Record<string, unknown> | undefined;
+          if (example && typeof example === "object") expect(Object.keys(r.body).sort(), target).toEqual(Object.keys(example).sort());
+        }
         if (documented?.["text/html"]) expect(r.res.headers.get("content-type")).toMatch(/^text\/html/);
         const answer = r.body as unknown as { accessToken?: string; refreshToken?: string };
         if (answer.accessToken) accessToken = answer.accessToken;
