@@ -72,17 +72,18 @@ const exampleMessages: Record<number, string> = {
 };
 
 /** One error answer's description: a text, or a text and the `code` this route answers with. */
-export type ErrorDescription = string | { description: string; code?: string; message?: string };
+export type ErrorDescription = string | { description: string; code?: string; message?: string; field?: string };
 
 function errorResponse(status: number, given: ErrorDescription | undefined) {
-  const d: { description?: string; code?: string; message?: string } = typeof given === "string" ? { description: given } : (given ?? {});
+  const d: { description?: string; code?: string; message?: string; field?: string } =
+    typeof given === "string" ? { description: given } : (given ?? {});
   const code = d.code ?? (status === 400 ? "invalid_input" : codeForStatus(status));
   const error: Record<string, unknown> = {
     code,
     message: d.message ?? exampleMessages[status] ?? defaultDescriptions[status] ?? "Error",
     requestId: "01JF7Z9Q4W8W1T3K6C2Q0X5V7M",
   };
-  if (code === "invalid_input") error.issues = [{ path: "url", message: "an absolute http(s) URL" }];
+  if (code === "invalid_input") error.issues = [{ path: d.field ?? "(root)", message: "Invalid input" }];
   return {
     description: d.description ?? defaultDescriptions[status] ?? "Error",
     content: { "application/json": { schema: errorSchema, example: { error } } },
@@ -167,8 +168,12 @@ function impliedResponses(route: Route): Record<number, ErrorDescription> {
   const implied: Record<number, ErrorDescription> = {};
   const request = route.request;
   if (request?.query || request?.params || request?.body) {
+    const media = request.body?.content["application/json"];
+    const checked = request.body ? (media && "schema" in media ? media.schema : undefined) : (request.query ?? request.params);
     const part = request.body ? "JSON body" : request.query ? "query string" : "path parameter";
-    implied[400] = { description: defaultDescriptions[400] ?? "", code: "invalid_input", message: `Invalid ${part}: see issues` };
+    // The example's issue names the first field checked: what a reader of this route could get wrong.
+    const field = Object.keys((checked as { shape?: Record<string, unknown> } | undefined)?.shape ?? {})[0];
+    implied[400] = { description: defaultDescriptions[400] ?? "", code: "invalid_input", message: `Invalid ${part}: see issues`, field };
   }
   if (request?.body) {
     implied[413] = defaultDescriptions[413] ?? "";
