@@ -245,9 +245,17 @@ const hostile: { name: string; body: unknown; status: number; code: string }[] =
     code: "BAD_REQUEST",
   },
   // A batch answers 200 with one result per item; the item here is not an operation.
-  { name: "a batch of batches", body: [[{ query: "{ links { code } }" }]], status: 200, code: "no_query" },
+  { name: "a batch of batches", body: [[{ query: "{ links { code } }" }]], status: 200, code: "BAD_REQUEST" },
   { name: "variables that are not an object", body: { query: "{ links { code } }", variables: [1, 2] }, status: 400, code: "BAD_REQUEST" },
   { name: "no query", body: { variables: {} }, status: 400, code: "no_query" },
+  { name: "a batch whose item is not an object", body: [null], status: 200, code: "BAD_REQUEST" },
+  {
+    name: "an id that names Object's own properties",
+    body: { documentId: "__proto__" },
+    status: 400,
+    code: "persisted_operation_not_found",
+  },
+  { name: "an id of another type", body: { documentId: 42 }, status: 400, code: "no_query" },
 ];
 
 describe("graphql: hostile queries", () => {
@@ -263,6 +271,40 @@ describe("graphql: hostile queries", () => {
     expect(codes).toContain(expected);
     for (const e of errors) expect(e.extensions.requestId).toBe(r.requestId);
     expect(ms).toBeLessThan(2000); // a bound for "refused before it costs anything", not a speed measurement
+  });
+
+  it("costs each request with its own variables: a cheap run of a document never lets an expensive run through", async () => {
+    const token = (await signUp(stack.sup.url)).accessToken;
+    // The same text each time (the same parsed document): what changes is a directive's variable, a page size sent
+    // as null then left to its default, and a variable missing then given.
+    const skip = "query Q($s: Boolean!) { links(first: 100) { owner { links(first: 100) @skip(if: $s) { code } } } }";
+    expect((await gql(skip, { token, variables: { s: true } })).gql.errors).toBeUndefined();
+    expect(onlyError(await gql(skip, { token, variables: { s: false } })).extensions.code).toBe("query_too_costly");
+    const byDefault = "query D($n: Int = 100) { links(first: $n) { owner { links(first: $n) { code } } } }";
+    expect(onlyError(await gql(byDefault, { variables: { n: null } })).extensions.code).not.toBe("query_too_costly");
+    expect(onlyError(await gql(byDefault)).extensions.code).toBe("query_too_costly");
+    const needs = "query N($code: String!) { link(code: $code) { code } }";
+    expect((await gql(needs)).gql.errors?.[0]?.message).toMatch(/\$code/);
+    expect((await gql(needs, { variables: { code: "no-such-link" } })).gql).toEqual({ data: { link: null } });
+  });
+
+  it("answers JSON that does not parse in a GET's variables, a form post and HEAD as a client's mistake", async () => {
+    for (const part of ["variables", "extensions"]) {
+      const r = await stack.call(`/graphql?query=${encodeURIComponent("{ links { code } }")}&${part}=%7B`, {
+        headers: { accept: "application/graphql-response+json" },
+      });
+      expect(r.status, r.text).toBe(400);
+      expect((r.body as unknown as GqlBody).errors?.[0]?.extensions.code).toBe("BAD_REQUEST");
+    }
+    const form = await stack.call("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "query=%7B+links+%7B+code+%7D+%7D",
+    });
+    expect(form.status).toBe(415);
+    const head = await stack.call(`/graphql?query=${encodeURIComponent("{ links(first: 1) { code } }")}`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.text).toBe("");
   });
 
   it("hides field suggestions, and refuses a document over the body limit with the platform's 413", async () => {

@@ -40,6 +40,12 @@ export function maskError(error: unknown, _message: string, isDev = false): Erro
   if (graphqlError && isRequestError(graphqlError)) return graphqlError;
   const cause = graphqlError?.originalError ?? error;
   if (isGraphQLError(cause)) return cause; // thrown on purpose by a resolver, with its own extensions
+  // JSON that does not parse in a GET's variables or extensions (Yoga's parser throws it as it is): the client's.
+  if (cause instanceof SyntaxError && !graphqlError?.path) {
+    return new GraphQLError("The variables or extensions are not valid JSON", {
+      extensions: { code: "BAD_REQUEST", http: { status: 400 } },
+    });
+  }
   const api = apiErrorOf(cause);
   const options = { nodes: graphqlError?.nodes, path: graphqlError?.path };
   if (api) {

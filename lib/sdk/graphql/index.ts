@@ -29,6 +29,7 @@ import { createYoga } from "graphql-yoga";
 import type { GraphQLParams, Plugin, YogaServerInstance } from "graphql-yoga";
 import type { Context, Handler } from "hono";
 import { isDevelopment, perEnv } from "../env.ts";
+import { ApiError } from "../errors.ts";
 import { routePrefix } from "../route.ts";
 import { maskError, withRequestIds } from "./errors.ts";
 import { armorRejects, costLimit, GRAPHQL_LIMITS, refused, tokenLimit } from "./limits.ts";
@@ -93,6 +94,11 @@ function endpointOf(c: Context | undefined): string {
   return prefix ? `${prefix}${c.req.path === "/" ? "" : c.req.path}` : c.req.path;
 }
 
+/** A request's operation as Yoga parsed it: an object (a batch's items may be anything). */
+const isOperation = (params: unknown) => params !== null && typeof params === "object" && !Array.isArray(params);
+
+const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
+
 const truthy = (value: unknown) => value === true || value === "true" || value === "1";
 
 function makeServer<T extends object>(options: GraphQLOptions<T>, env: unknown): YogaServerInstance<ServerContext, GraphQLContext & T> {
@@ -110,28 +116,33 @@ function makeServer<T extends object>(options: GraphQLOptions<T>, env: unknown):
   if (!dev) plugins.push(blockFieldSuggestionsPlugin() as Plugin);
   if (!dev) plugins.push(useDisableIntrospection());
   if (trustedOnly || Object.keys(persisted).length > 0) {
-    plugins.push(
-      usePersistedOperations({
-        getPersistedOperation: (id) => persisted[id] ?? null,
-        allowArbitraryOperations: !trustedOnly,
-        extractPersistedOperationId: persistedOperationId,
-        customErrors: {
-          notFound: {
-            message: "No persisted operation has this id",
-            extensions: { code: "persisted_operation_not_found", http: { status: 400 } },
-          },
-          persistedQueryOnly: {
-            message: 'Only persisted operations run here: send {"documentId": "<id>"}',
-            extensions: { code: "persisted_operations_only", http: { status: 400 } },
-          },
-          // Neither a query nor an id.
-          keyNotFound: {
-            message: 'Send a query, or a persisted operation\'s id as "documentId"',
-            extensions: { code: "no_query", http: { status: 400 } },
-          },
+    const persistedPlugin = usePersistedOperations({
+      // Own keys only: "__proto__" or "toString" name no operation.
+      getPersistedOperation: (id) => (Object.hasOwn(persisted, id) ? (persisted[id] ?? null) : null),
+      allowArbitraryOperations: !trustedOnly,
+      extractPersistedOperationId: persistedOperationId,
+      customErrors: {
+        notFound: {
+          message: "No persisted operation has this id",
+          extensions: { code: "persisted_operation_not_found", http: { status: 400 } },
         },
-      }) as Plugin,
-    );
+        persistedQueryOnly: {
+          message: 'Only persisted operations run here: send {"documentId": "<id>"}',
+          extensions: { code: "persisted_operations_only", http: { status: 400 } },
+        },
+        // Neither a query nor an id.
+        keyNotFound: {
+          message: 'Send a query, or a persisted operation\'s id as "documentId"',
+          extensions: { code: "no_query", http: { status: 400 } },
+        },
+      },
+    }) as Plugin;
+    // Its hook reads params.query without asking whether params is an object (a batch of [null] failed as an internal
+    // error): it is skipped for those, and Yoga's own check refuses them (BAD_REQUEST).
+    plugins.push({
+      ...persistedPlugin,
+      onParams: (payload) => (isOperation(payload.params) ? persistedPlugin.onParams?.(payload) : undefined),
+    });
   }
   plugins.push({
     onResultProcess({ result, setResult, serverContext }) {
@@ -147,8 +158,8 @@ function makeServer<T extends object>(options: GraphQLOptions<T>, env: unknown):
     // Hono routes the request to this handler; any path it was routed on is the endpoint.
     graphqlEndpoint: "*",
     landingPage: false,
-    // createApp's body limit has read the body already (64 KiB for the graphql function): Yoga's own limit would pipe
-    // it again through a JavaScript TransformStream, about 200 µs of workerd's CPU per POST.
+    // createApp's body limit applies first (64 KiB for the graphql function): Yoga's own limit would pipe the body
+    // again through a JavaScript TransformStream, about 100 µs of workerd's CPU per POST.
     maxRequestBodySize: false,
     logging: false,
     batching: limits.maxBatch > 1 ? { limit: limits.maxBatch } : false,
@@ -164,10 +175,17 @@ function makeServer<T extends object>(options: GraphQLOptions<T>, env: unknown):
 export function graphql<T extends object = Record<never, never>>(options: GraphQLOptions<T>): Handler {
   const server = perEnv((env) => makeServer(options, env));
   return async function graphqlHandler(c) {
-    const response = await server(c.env).fetch(c.req.raw, { c });
+    const method = c.req.method;
+    if (method === "POST" && !JSON_TYPE.test(c.req.header("content-type") ?? "")) {
+      // Only JSON: no form or multipart posts (a browser sends those cross-site without asking), as the REST routes.
+      throw new ApiError(415, 'Send the operation as JSON with "Content-Type: application/json"', { code: "unsupported_media_type" });
+    }
+    // HEAD is answered as the GET it stands for, without the body (Hono routes it here with GET).
+    const request = method === "HEAD" ? new Request(c.req.raw, { method: "GET" }) : c.req.raw;
+    const response = await server(c.env).fetch(request, { c });
     // GraphiQL's page (dev only) runs inline scripts and workers from blobs; the API's own policy allows nothing.
     if (response.headers.get("content-type")?.startsWith("text/html")) c.set("contentSecurityPolicy", GRAPHIQL_CSP);
-    return response;
+    return method === "HEAD" ? new Response(null, response) : response;
   };
 }
 

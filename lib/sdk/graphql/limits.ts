@@ -5,8 +5,8 @@
  * (graphql-query-complexity, which needs the variables).
  * Fragment cycles are refused by graphql-js's own validation (NoFragmentCyclesRule).
  */
-import { GraphQLError, getNullableType, isListType, Kind, parse, visit } from "graphql";
-import type { DocumentNode, ValidationContext } from "graphql";
+import { GraphQLError, getNullableType, getOperationAST, getVariableValues, isListType, Kind, parse, visit } from "graphql";
+import type { ArgumentNode, DirectiveNode, DocumentNode, OperationDefinitionNode, ValidationContext } from "graphql";
 import type { GraphQLSchema } from "graphql";
 import { getComplexity } from "graphql-query-complexity";
 import type { ComplexityEstimator } from "graphql-query-complexity";
@@ -64,59 +64,83 @@ const listAwareEstimator =
     return 1 + first * Math.max(1, childComplexity);
   };
 
-/** Names of the variables a document passes as a page size (`first: $n`): the only ones its cost depends on. */
-function pageSizeVariables(document: DocumentNode): string[] {
+/**
+ * Names of the variables an operation's cost can depend on: those passed as a page size (`first: $n`, what the
+ * estimator reads) and those passed to a directive (`@skip(if: $s)`, `@include(if: $s)`: they decide what is costed).
+ */
+function costVariables(operation: OperationDefinitionNode, document: DocumentNode): string[] {
   const names = new Set<string>();
-  visit(document, {
-    Argument(node) {
+  const collect = {
+    Argument(node: ArgumentNode) {
       if (node.name.value === "first" && node.value.kind === Kind.VARIABLE) names.add(node.value.name.value);
     },
-  });
+    Directive(node: DirectiveNode) {
+      for (const arg of node.arguments ?? []) if (arg.value.kind === Kind.VARIABLE) names.add(arg.value.name.value);
+    },
+  };
+  visit(operation, collect);
+  // Fragments the operation spreads are costed with it.
+  for (const definition of document.definitions) if (definition.kind === Kind.FRAGMENT_DEFINITION) visit(definition, collect);
   return [...names].sort();
 }
 
-/** The outcome of costing one operation: its cost, or why it could not be costed. */
-type Costing = { cost: number } | { error: string };
-
 /**
- * Refuses an operation whose cost (with the request's variables) is over `maxCost`, before it runs. The cost of a
- * document depends only on it, the operation chosen and its page-size variables, so it is computed once per such
- * combination (Yoga hands the same parsed document for the same text) and looked up afterwards.
+ * Refuses an operation whose cost (with the request's variables) is over `maxCost`, before it runs. An operation's
+ * cost depends only on its document (Yoga hands the same parsed document for the same text), the operation chosen and
+ * the coerced values of its cost variables (costVariables), so a computed cost is kept under that key and looked up
+ * afterwards. Variables that do not coerce are left to execution, which refuses them before any resolver runs; a
+ * failure is never kept.
  */
 export function costLimit(schema: GraphQLSchema, { maxCost, defaultListSize, maxNodes }: GraphQLLimits): Plugin {
   const estimators = [listAwareEstimator(defaultListSize)];
-  const costed = new WeakMap<DocumentNode, { variables: string[]; costs: Map<string, Costing> }>();
-  const MAX_KEYS_PER_DOCUMENT = 100;
-  function costing(document: DocumentNode, operationName: string | undefined, variables: Record<string, unknown>): Costing {
-    let entry = costed.get(document);
-    if (!entry) {
-      entry = { variables: pageSizeVariables(document), costs: new Map() };
-      costed.set(document, entry);
-    }
-    const key = JSON.stringify([operationName ?? null, ...entry.variables.map((name) => variables[name] ?? null)]);
-    const known = entry.costs.get(key);
-    if (known) return known;
-    let result: Costing;
-    try {
-      result = { cost: getComplexity({ schema, query: document, variables, operationName, estimators, maxQueryNodes: maxNodes }) };
-    } catch (err) {
-      result = { error: (err as Error).message };
-    }
-    if (entry.costs.size >= MAX_KEYS_PER_DOCUMENT) entry.costs.clear(); // page sizes sent by a client: bounded
-    entry.costs.set(key, result);
-    return result;
-  }
+  const costed = new WeakMap<OperationDefinitionNode, { variables: string[]; costs: Map<string, number> }>();
+  const MAX_KEYS_PER_OPERATION = 100;
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      const result = costing(args.document, args.operationName ?? undefined, (args.variableValues ?? {}) as Record<string, unknown>);
-      if ("error" in result) {
-        setResultAndStopExecution({ errors: [refused("query_too_complex", result.error)] });
-      } else if (result.cost > maxCost) {
+      const operation = getOperationAST(args.document, args.operationName ?? undefined);
+      if (!operation) return; // none or ambiguous: execution answers that
+      const coerced = getVariableValues(
+        schema,
+        operation.variableDefinitions ?? [],
+        (args.variableValues ?? {}) as Record<string, unknown>,
+      );
+      if (coerced.errors) return; // execution answers these, running nothing
+      const variables = coerced.coerced;
+      let entry = costed.get(operation);
+      if (!entry) {
+        entry = { variables: costVariables(operation, args.document), costs: new Map() };
+        costed.set(operation, entry);
+      }
+      const key = JSON.stringify(entry.variables.map((name) => (name in variables ? variables[name] : "(absent)")));
+      let cost = entry.costs.get(key);
+      if (cost === undefined) {
+        try {
+          cost = getComplexity({
+            schema,
+            query: args.document,
+            variables,
+            operationName: operation.name?.value,
+            estimators,
+            maxQueryNodes: maxNodes,
+          });
+        } catch (err) {
+          // The node limit (a fragment spread too many times) is the client's; anything else is ours, and not shown.
+          const theirs = err instanceof Error && err.name === "GraphQLError";
+          if (!theirs) console.error("graphql: an operation could not be costed", err);
+          setResultAndStopExecution({
+            errors: [refused("query_too_complex", theirs ? err.message : "This operation could not be costed; simplify it")],
+          });
+          return;
+        }
+        if (entry.costs.size >= MAX_KEYS_PER_OPERATION) entry.costs.clear(); // values sent by clients: bounded
+        entry.costs.set(key, cost);
+      }
+      if (cost > maxCost) {
         setResultAndStopExecution({
           errors: [
             refused(
               "query_too_costly",
-              `This query would cost ${result.cost}; the limit is ${maxCost}. Ask for smaller pages (first) or fewer nested lists`,
+              `This query would cost ${cost}; the limit is ${maxCost}. Ask for smaller pages (first) or fewer nested lists`,
             ),
           ],
         });
