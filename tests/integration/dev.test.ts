@@ -193,7 +193,10 @@ describe("reload on save", () => {
 
   it("keeps serving the last good version on a syntax error, and says where it is", async () => {
     const before = dev.reloads.length;
-    const broken = original.replace("(c) => c.json({ message: `${env(c).GREETING} from", "(c) => {{ => c.json({ message: `${env(c).GREETING} from");
+    const broken = original.replace(
+      "(c) => c.json({ message: `${env(c).GREETING} from",
+      "(c) => {{ => c.json({ message: `${env(c).GREETING} from",
+    );
     expect(broken).not.toBe(original);
     const line = broken.split("\n").findIndex((l) => l.includes("{{ =>")) + 1;
     await saveWhole(hello, broken);
