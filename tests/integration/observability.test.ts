@@ -7,13 +7,11 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import type { Sql } from "postgres";
-import { chromium } from "playwright-core";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { migrateUp } from "../../lib/node/data/migrations.ts";
@@ -28,12 +26,13 @@ import { startSupervisor } from "../../lib/node/runtime/supervisor.ts";
 import { bearer, mintToken, testJwtSecret } from "../helpers/auth.ts";
 import { startWorkerd, waitUntilAnswering } from "../../lib/node/runtime/workerd-process.ts";
 import type { Supervisor } from "../../lib/node/runtime/supervisor.ts";
+import { launchChromium } from "../helpers/chromium.ts";
+import type { Chromium } from "../helpers/chromium.ts";
 import { freshDatabase } from "../helpers/isolated.ts";
 import type { FreshDatabase } from "../helpers/isolated.ts";
 import { createTestProject } from "../helpers/test-project.ts";
 import type { TestProject } from "../helpers/test-project.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const databaseUrl = inject("databaseUrl");
 const redisUrl = inject("redisUrl");
 const repo = projectPaths();
@@ -416,38 +415,21 @@ async function seed(fn: string, requests: { agoMs: number; status: number; ms: n
 }
 
 describe("the dashboard", () => {
+  let chrome: Chromium | undefined;
   let browser: BrowserContext;
-  let profile: string;
   let page: Page;
   const MINUTE = 60_000;
   /** When the oldest seeded request of `tick` was made. */
   let firstSeeded = 0;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`);
-    profile = await mkdtemp(join(tmpdir(), "workyard-chromium-"));
-    // A fresh profile each run (launchPersistentContext is how Playwright takes --user-data-dir).
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 1200 },
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    chrome = await launchChromium({ width: 1400, height: 1200 });
+    browser = chrome.browser;
     page = await browser.newPage();
   });
 
   afterAll(async () => {
-    await browser?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    await chrome?.close();
   });
 
   /** The function's row as header → cell text, so a value is read under the header it stands under. */

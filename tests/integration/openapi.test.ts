@@ -6,17 +6,14 @@
  * status, creates before reads before deletes; and /docs/ renders Scalar with every document in Chromium from the
  * platform's own files: no request to another host, no Content-Security-Policy violation.
  */
-import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { compileErrors, validate } from "@readme/openapi-parser";
 import type { OpenAPIV3_1 } from "openapi-types";
-import { chromium } from "playwright-core";
 import type { BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../lib/node/data/accounts.ts";
 import { appsMade } from "../../lib/sdk/app.ts";
+import { launchChromium } from "../helpers/chromium.ts";
+import type { Chromium } from "../helpers/chromium.ts";
 import { startStack } from "../helpers/stack.ts";
 import type { Stack } from "../helpers/stack.ts";
 
@@ -24,7 +21,6 @@ import type { Stack } from "../helpers/stack.ts";
 // The functions whose every route is documented: the REST ones, and graphql's endpoint.
 const REST = ["auth", "hello", "links", "webhooks", "graphql"];
 const METHODS = ["get", "put", "post", "delete", "patch", "head", "options"] as const;
-const CHROMIUM = "/usr/bin/chromium";
 
 type Document = OpenAPIV3_1.Document;
 type Operation = OpenAPIV3_1.OperationObject;
@@ -211,31 +207,15 @@ describe("requests built from the documented examples", () => {
 });
 
 describe("the docs page", () => {
+  let chrome: Chromium | undefined;
   let browser: BrowserContext;
-  let profile: string;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`);
-    profile = await mkdtemp(join(tmpdir(), "workyard-chromium-"));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1400, height: 1000 },
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    chrome = await launchChromium({ width: 1400, height: 1000 });
+    browser = chrome.browser;
   });
   afterAll(async () => {
-    await browser?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    await chrome?.close();
   });
 
   it("shows every function's document with Scalar from the platform's own files: no other host, no CSP violation", async () => {

@@ -1,0 +1,45 @@
+/**
+ * Headless Chromium for the browser tests (the dashboard, the docs page): Debian's /usr/bin/chromium driven by
+ * playwright-core, with a fresh profile each run (launchPersistentContext is how Playwright takes --user-data-dir) and
+ * nothing that would reach the network by itself.
+ */
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
+
+export const CHROMIUM = "/usr/bin/chromium";
+
+export interface Chromium {
+  browser: BrowserContext;
+  close(): Promise<void>;
+}
+
+export async function launchChromium({ width = 1400, height = 1000 } = {}): Promise<Chromium> {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`);
+  const profile = await mkdtemp(join(tmpdir(), "workyard-chromium-"));
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width, height },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  return {
+    browser,
+    async close() {
+      await browser.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
