@@ -44,12 +44,21 @@ export interface StackOptions {
   vars?: Record<string, Record<string, string | number>>;
   /** Files written into the project copy before it starts: { "functions/x/wrangler.toml": "..." }. */
   files?: Record<string, string>;
+  /** Also the API-surface functions (docs, graphql): see test-project.ts. */
+  apiSurface?: boolean;
 }
 
-export async function startStack({ fixtures = [], corsOrigins, env = {}, vars = {}, files = {} }: StackOptions = {}): Promise<Stack> {
+export async function startStack({
+  fixtures = [],
+  corsOrigins,
+  env = {},
+  vars = {},
+  files = {},
+  apiSurface = false,
+}: StackOptions = {}): Promise<Stack> {
   const databaseUrl = inject("databaseUrl");
   const redisUrl = inject("redisUrl");
-  const project = await createTestProject({ fixtures });
+  const project = await createTestProject({ fixtures, apiSurface });
   if (corsOrigins !== undefined) {
     const shared = await readFile(project.paths.sharedConfig, "utf8");
     await writeFile(project.paths.sharedConfig, shared.replace(/^CORS_ORIGINS = .*$/m, `CORS_ORIGINS = ${JSON.stringify(corsOrigins)}`));

@@ -19,17 +19,28 @@ export interface TestProject {
 }
 
 /**
- * Copies the functions (and the named fixtures from tests/fixtures/functions) into a fresh project. `sharedBundles`
- * false gives it a bundle cache of its own (the build test checks what the cache holds).
+ * The API-surface functions: large bundles (GraphiQL's inline page, Scalar) that cost every workerd start about 1.5 s
+ * to load, so a project has them only when its test is about them (`apiSurface: true`).
+ */
+export const API_SURFACE_FUNCTIONS = ["docs", "graphql"];
+
+/**
+ * Copies the functions (and the named fixtures from tests/fixtures/functions) into a fresh project: the real ones but
+ * the API-surface functions unless `apiSurface`. `sharedBundles` false gives it a bundle cache of its own (the build
+ * test checks what the cache holds).
  */
 export async function createTestProject({
   fixtures = [] as string[],
   realFunctions = true,
+  apiSurface = false,
   sharedBundles = true,
 } = {}): Promise<TestProject> {
   const root = join(repo.work, "test-projects", `${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
   await mkdir(join(root, "functions"), { recursive: true });
-  if (realFunctions) await cp(repo.functions, join(root, "functions"), { recursive: true });
+  if (realFunctions) {
+    const left = apiSurface ? [] : API_SURFACE_FUNCTIONS.map((name) => join(repo.functions, name));
+    await cp(repo.functions, join(root, "functions"), { recursive: true, filter: (source) => !left.includes(source) });
+  }
   for (const name of fixtures) {
     await cp(join(repo.root, "tests/fixtures/functions", name), join(root, "functions", name), { recursive: true });
   }

@@ -22,8 +22,6 @@ describe("build", () => {
     const { manifest, releaseDir } = first;
     expect(manifest.functions.map((f) => [f.name, f.route, f.binding])).toEqual([
       ["auth", "/auth", "FN_AUTH"],
-      ["docs", "/docs", "FN_DOCS"],
-      ["graphql", "/graphql", "FN_GRAPHQL"],
       ["hello", "/hello", "FN_HELLO"],
       ["links", "/links", "FN_LINKS"],
       ["webhooks", "/webhooks", "FN_WEBHOOKS"],
@@ -31,7 +29,7 @@ describe("build", () => {
     const hello = manifest.functions.find((f) => f.name === "hello");
     const links = manifest.functions.find((f) => f.name === "links");
     expect(hello?.vars).toEqual({
-      WORKYARD_FUNCTIONS: "auth,docs,graphql,hello,links,webhooks",
+      WORKYARD_FUNCTIONS: "auth,hello,links,webhooks",
       APP_NAME: "workyard",
       GREETING: "Hello",
       CORS_ORIGINS: "",

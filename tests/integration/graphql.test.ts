@@ -40,6 +40,7 @@ let stack: Stack;
 
 beforeAll(async () => {
   stack = await startStack({
+    apiSurface: true,
     fixtures: ["graphql-probe"],
     vars: { graphql: { CREATE_PER_MINUTE }, links: { CREATE_PER_MINUTE } },
   });

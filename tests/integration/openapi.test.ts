@@ -61,7 +61,7 @@ function answerSchema(
 let names: string[] = [];
 
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({ apiSurface: true });
   // Every function of the release, as the gateway lists them, and each one's document.
   names = ((await stack.call("/")).body as unknown as { functions: string[] }).functions.map((f) => f.slice(1));
   for (const fn of names) {

@@ -59,7 +59,7 @@ describe("routing", () => {
     expect(r.status).toBe(200);
     expect(r.body).toEqual({
       service: "workyard",
-      functions: ["/auth", "/boom", "/docs", "/graphql", "/hang", "/hello", "/links", "/secret", "/webhooks", "/where", "/where-isolated"],
+      functions: ["/auth", "/boom", "/hang", "/hello", "/links", "/secret", "/webhooks", "/where", "/where-isolated"],
     });
     expect((await call("/scheduled/links", { method: "POST" })).status).toBe(404); // the internal surface is not public
   });
