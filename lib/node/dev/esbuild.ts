@@ -49,7 +49,8 @@ export function workerBuildOptions({ root, entry, outdir, compatibilityDate, com
     format: "esm",
     target: "es2024",
     supported: { "import-source": true },
-    conditions: ["workerd", "worker", "browser"],
+    // Wrangler's conditions, and "workyard-dev": what only npm run dev serves (GraphiQL's page: #workyard/graphiql).
+    conditions: ["workerd", "worker", "browser", "workyard-dev"],
     // platform left at esbuild's default ("browser", main fields browser, module, main), as Wrangler does.
     keepNames: true,
     minify: false,

@@ -13,7 +13,8 @@
  *   `{"documentId": "<id>"}` (or `?documentId=<id>&variables=...` as a GET) or Apollo's
  *   `extensions.persistedQuery.sha256Hash`. With GRAPHQL_TRUSTED_DOCUMENTS_ONLY
  *   = true in the function's vars, anything else is refused.
- * - GraphiQL under `npm run dev` (GET with Accept: text/html), from the project's own files: no outside network.
+ * - GraphiQL under `npm run dev` (GET with Accept: text/html), from the project's own files: no outside network. Only
+ *   the dev bundler puts its page into the bundle (#workyard/graphiql).
  *
  * Resolvers get `context.c` (the Hono context: `db(c)`, `redis(c)`, `authenticate(c)`) and what `context(c)` adds.
  */
@@ -23,11 +24,11 @@ import { maxDepthPlugin } from "@escape.tech/graphql-armor-max-depth";
 import { maxDirectivesPlugin } from "@escape.tech/graphql-armor-max-directives";
 import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
-import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import type { GraphQLSchema } from "graphql";
 import { createYoga } from "graphql-yoga";
 import type { GraphQLParams, Plugin, YogaServerInstance } from "graphql-yoga";
 import type { Context, Handler } from "hono";
+import { renderGraphiQL } from "#workyard/graphiql";
 import { isDevelopment, perEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { routePrefix } from "../route.ts";
@@ -164,8 +165,10 @@ function makeServer<T extends object>(options: GraphQLOptions<T>, env: unknown):
     logging: false,
     batching: limits.maxBatch > 1 ? { limit: limits.maxBatch } : false,
     maskedErrors: { maskError, isDev: dev },
-    graphiql: dev ? (_request, context) => ({ endpoint: endpointOf(context?.c), title: options.title ?? "GraphiQL" }) : false,
-    renderGraphiQL,
+    // Only under npm run dev, whose bundles hold the page (graphiql.ts); elsewhere a browser gets the JSON error.
+    graphiql:
+      dev && renderGraphiQL ? (_request, context) => ({ endpoint: endpointOf(context?.c), title: options.title ?? "GraphiQL" }) : false,
+    ...(renderGraphiQL ? { renderGraphiQL } : {}),
     context: ({ c }) => ({ c, ...(options.context?.(c) as T) }),
     plugins,
   });
