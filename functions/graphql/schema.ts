@@ -9,6 +9,7 @@ import { authenticate } from "#workyard/auth";
 import type { Principal } from "#workyard/auth";
 import { ApiError } from "#workyard/errors";
 import type { GraphQLContext } from "#workyard/graphql";
+import { checkInput, invalidInput } from "#workyard/validate";
 import { codeSchema, createLink, createSchema as createInput, deleteLink, limitCreation, MAX_PAGE, toJson } from "../links/data.ts";
 import type { LinkRow } from "../links/data.ts";
 import type { Loaders, UserRow } from "./loaders.ts";
@@ -60,10 +61,7 @@ export const typeDefs = /* GraphQL */ `
 /** A page size in 1..MAX_PAGE, or a 400 that says so. */
 function pageSize(first: number): number {
   if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
-    throw new ApiError(400, `first must be between 1 and ${MAX_PAGE}`, {
-      code: "invalid_input",
-      issues: [{ path: "first", message: `1 to ${MAX_PAGE}` }],
-    });
+    throw invalidInput(`first must be between 1 and ${MAX_PAGE}`, [{ path: "first", message: `1 to ${MAX_PAGE}` }]);
   }
   return first;
 }
@@ -73,23 +71,13 @@ const isoDateTime = z.iso.datetime({ offset: true });
 function beforeCursor(before: string | null | undefined): string | undefined {
   if (before === null || before === undefined) return undefined;
   if (!isoDateTime.safeParse(before).success) {
-    throw new ApiError(400, "before must be a date and time (a link's createdAt)", {
-      code: "invalid_input",
-      issues: [{ path: "before", message: "an ISO 8601 date and time" }],
-    });
+    throw invalidInput("before must be a date and time (a link's createdAt)", [{ path: "before", message: "an ISO 8601 date and time" }]);
   }
   return before;
 }
 
-function validCode(code: string): string {
-  const parsed = codeSchema.safeParse(code);
-  if (!parsed.success)
-    throw new ApiError(400, `Invalid code: ${parsed.error.issues[0]?.message ?? "malformed"}`, {
-      code: "invalid_input",
-      issues: [{ path: "code", message: parsed.error.issues[0]?.message ?? "malformed" }],
-    });
-  return parsed.data;
-}
+const codeArgument = z.object({ code: codeSchema });
+const validCode = (code: string): string => checkInput(codeArgument, { code }, "Invalid code: see issues").code;
 
 const userJson = (user: UserRow) => ({ ...user, createdAt: user.created_at.toISOString() });
 
@@ -121,18 +109,12 @@ export const schema = createSchema<Context>({
         const { c } = ctx;
         await ctx.viewer();
         await limitCreation(c);
-        const parsed = createInput.safeParse({
+        const input = checkInput(createInput, {
           url: args.url,
           code: args.code ?? undefined,
           expiresInSeconds: args.expiresInSeconds ?? undefined,
         });
-        if (!parsed.success) {
-          throw new ApiError(400, "Invalid input: see issues", {
-            code: "invalid_input",
-            issues: parsed.error.issues.map((i) => ({ path: i.path.map(String).join(".") || "(root)", message: i.message })),
-          });
-        }
-        return asLink(await createLink(c, parsed.data));
+        return asLink(await createLink(c, input));
       },
       async deleteLink(_root, { code }: { code: string }, ctx) {
         await ctx.viewer();

@@ -71,8 +71,11 @@ export function defineEnv<S extends z.ZodObject>(schema: S): (c: Context | { env
   };
 }
 
-/** True under `npm run dev` (or where WORKYARD_DEV=1 is set, e.g. in .dev.vars for `wrangler dev`): developer aids on. */
-export function isDevelopment(env: unknown): boolean {
-  const value = (env as Record<string, unknown> | undefined)?.[DEV_MODE_VAR];
+/** A boolean setting: true for `true` (a TOML boolean var), "true" or "1" (from the environment or .dev.vars). */
+export function flag(env: unknown, name: string): boolean {
+  const value = (env as Record<string, unknown> | undefined)?.[name];
   return value === "1" || value === "true" || value === true;
 }
+
+/** True under `npm run dev` (or where WORKYARD_DEV=1 is set, e.g. in .dev.vars for `wrangler dev`): developer aids on. */
+export const isDevelopment = (env: unknown): boolean => flag(env, DEV_MODE_VAR);

@@ -5,13 +5,19 @@
  */
 import { zValidator } from "@hono/zod-validator";
 import type { MiddlewareHandler, ValidationTargets } from "hono";
-import type { ZodType } from "zod";
+import type { z, ZodType } from "zod";
 import { ApiError } from "./errors.ts";
 import type { FieldIssue } from "./errors.ts";
 
 function toIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): FieldIssue[] {
   return issues.map((i) => ({ path: i.path.map(String).join(".") || "(root)", message: i.message }));
 }
+
+/** The standard 400 for input that is not valid: `invalid_input` with each field's issue. */
+export const invalidInput = (message: string, issues: FieldIssue[]) => new ApiError(400, message, { code: "invalid_input", issues });
+
+/** True for application/json and application/<something>+json, with or without parameters. */
+export const isJsonContentType = (type: string) => /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(type);
 
 const targetNames: Record<string, string> = {
   json: "JSON body",
@@ -24,7 +30,7 @@ const targetNames: Record<string, string> = {
 
 const requireJson: MiddlewareHandler = async function requireJson(c, next) {
   const type = c.req.header("content-type") ?? "";
-  if (!/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(type)) {
+  if (!isJsonContentType(type)) {
     throw new ApiError(415, `Send the body as JSON with "Content-Type: application/json" (got "${type || "none"}")`);
   }
   await next();
@@ -52,10 +58,21 @@ function unpairedSurrogates(value: unknown): FieldIssue[] {
   return issues;
 }
 
+/**
+ * `value` checked by `schema` as validate() checks a request (field issues, unpaired surrogates), for input that does
+ * not come through a route's validator (a GraphQL argument): the parsed value, or the standard 400 `message`.
+ */
+export function checkInput<T extends ZodType>(schema: T, value: unknown, message = "Invalid input: see issues"): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw invalidInput(message, toIssues(parsed.error.issues));
+  const unpaired = unpairedSurrogates(parsed.data);
+  if (unpaired.length > 0) throw invalidInput(message, unpaired);
+  return parsed.data;
+}
+
 /** Validates one part of the request with a zod schema; handlers read it with `c.req.valid(target)`. */
 export function validate<T extends ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
-  const invalid = (issues: FieldIssue[]) =>
-    new ApiError(400, `Invalid ${targetNames[target] ?? target}: see issues`, { code: "invalid_input", issues });
+  const invalid = (issues: FieldIssue[]) => invalidInput(`Invalid ${targetNames[target] ?? target}: see issues`, issues);
   const check = zValidator(target, schema, (result) => {
     if (!result.success) throw invalid(toIssues(result.error.issues));
     const unpaired = unpairedSurrogates(result.data);

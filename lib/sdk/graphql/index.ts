@@ -29,11 +29,12 @@ import { createYoga } from "graphql-yoga";
 import type { GraphQLParams, Plugin, YogaServerInstance } from "graphql-yoga";
 import type { Context, Handler } from "hono";
 import { renderGraphiQL } from "#workyard/graphiql";
-import { isDevelopment, perEnv } from "../env.ts";
+import { flag, isDevelopment, perEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
+import { isJsonContentType } from "../validate.ts";
 import { routePrefix } from "../route.ts";
 import { maskError, withRequestIds } from "./errors.ts";
-import { armorRejects, costLimit, GRAPHQL_LIMITS, refused, tokenLimit } from "./limits.ts";
+import { armorRejects, costLimit, GRAPHQL_LIMITS, tokenLimit } from "./limits.ts";
 import type { GraphQLLimits } from "./limits.ts";
 
 export { GRAPHQL_LIMITS } from "./limits.ts";
@@ -98,14 +99,10 @@ function endpointOf(c: Context | undefined): string {
 /** A request's operation as Yoga parsed it: an object (a batch's items may be anything). */
 const isOperation = (params: unknown) => params !== null && typeof params === "object" && !Array.isArray(params);
 
-const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
-
-const truthy = (value: unknown) => value === true || value === "true" || value === "1";
-
 function makeServer<T extends object>(options: GraphQLOptions<T>, env: unknown): YogaServerInstance<ServerContext, GraphQLContext & T> {
   const limits: GraphQLLimits = { ...GRAPHQL_LIMITS, ...options.limits };
   const dev = isDevelopment(env);
-  const trustedOnly = truthy((env as Record<string, unknown> | undefined)?.[TRUSTED_DOCUMENTS_VAR]);
+  const trustedOnly = flag(env, TRUSTED_DOCUMENTS_VAR);
   const persisted = options.persistedOperations ?? {};
   const plugins: Plugin[] = [
     tokenLimit(limits.maxTokens),
@@ -179,7 +176,7 @@ export function graphql<T extends object = Record<never, never>>(options: GraphQ
   const server = perEnv((env) => makeServer(options, env));
   return async function graphqlHandler(c) {
     const method = c.req.method;
-    if (method === "POST" && !JSON_TYPE.test(c.req.header("content-type") ?? "")) {
+    if (method === "POST" && !isJsonContentType(c.req.header("content-type") ?? "")) {
       // Only JSON: no form or multipart posts (a browser sends those cross-site without asking), as the REST routes.
       throw new ApiError(415, 'Send the operation as JSON with "Content-Type: application/json"', { code: "unsupported_media_type" });
     }
@@ -191,5 +188,3 @@ export function graphql<T extends object = Record<never, never>>(options: GraphQ
     return method === "HEAD" ? new Response(null, response) : response;
   };
 }
-
-export { refused };

@@ -95,10 +95,29 @@ export function costLimit(schema: GraphQLSchema, { maxCost, defaultListSize, max
   const estimators = [listAwareEstimator(defaultListSize)];
   const costed = new WeakMap<OperationDefinitionNode, { variables: string[]; costs: Map<string, number> }>();
   const MAX_KEYS_PER_OPERATION = 100;
+  const checkCost = (cost: number, stop: (result: { errors: GraphQLError[] }) => void) => {
+    if (cost <= maxCost) return;
+    stop({
+      errors: [
+        refused(
+          "query_too_costly",
+          `This query would cost ${cost}; the limit is ${maxCost}. Ask for smaller pages (first) or fewer nested lists`,
+        ),
+      ],
+    });
+  };
   return {
     onExecute({ args, setResultAndStopExecution }) {
       const operation = getOperationAST(args.document, args.operationName ?? undefined);
       if (!operation) return; // none or ambiguous: execution answers that
+      let entry = costed.get(operation);
+      if (!entry) {
+        entry = { variables: costVariables(operation, args.document), costs: new Map() };
+        costed.set(operation, entry);
+      }
+      // With no cost variables a kept cost holds whatever the variables: no coercion on that (common) path.
+      const kept = entry.variables.length === 0 ? entry.costs.get("[]") : undefined;
+      if (kept !== undefined) return checkCost(kept, setResultAndStopExecution);
       const coerced = getVariableValues(
         schema,
         operation.variableDefinitions ?? [],
@@ -106,11 +125,6 @@ export function costLimit(schema: GraphQLSchema, { maxCost, defaultListSize, max
       );
       if (coerced.errors) return; // execution answers these, running nothing
       const variables = coerced.coerced;
-      let entry = costed.get(operation);
-      if (!entry) {
-        entry = { variables: costVariables(operation, args.document), costs: new Map() };
-        costed.set(operation, entry);
-      }
       const key = JSON.stringify(entry.variables.map((name) => (name in variables ? variables[name] : "(absent)")));
       let cost = entry.costs.get(key);
       if (cost === undefined) {
@@ -135,16 +149,7 @@ export function costLimit(schema: GraphQLSchema, { maxCost, defaultListSize, max
         if (entry.costs.size >= MAX_KEYS_PER_OPERATION) entry.costs.clear(); // values sent by clients: bounded
         entry.costs.set(key, cost);
       }
-      if (cost > maxCost) {
-        setResultAndStopExecution({
-          errors: [
-            refused(
-              "query_too_costly",
-              `This query would cost ${cost}; the limit is ${maxCost}. Ask for smaller pages (first) or fewer nested lists`,
-            ),
-          ],
-        });
-      }
+      checkCost(cost, setResultAndStopExecution);
     },
   };
 }
