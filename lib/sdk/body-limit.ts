@@ -1,9 +1,11 @@
 /**
  * The request body limit of `createApp`, and how bodies are read so that no client can hold a request open or make
  * a broken body look like a server fault:
- * - a declared length over the limit is refused (413) before anything is read; a streamed (chunked) body is counted
- *   as it is read and buffered for the handler;
- * - every read has a deadline: a body that sends nothing for BODY_IDLE_MS is abandoned with a 408;
+ * - a declared length over the limit is refused (413) before anything is read; a small declared body (up to
+ *   READ_AHEAD_BYTES) is read whole before the handler runs; a streamed (chunked) body is counted as it is read and
+ *   buffered for the handler;
+ * - every read has a deadline: a body that sends nothing for BODY_IDLE_MS is abandoned with a 408 (a small declared
+ *   body must arrive whole within it);
  * - a body the transport cannot deliver (a malformed chunk, the client gone) is the client's 400 `invalid_body`, never
  *   a 500 or a 503 that monitoring would blame on the database;
  * - an oversized or unread body of moderate size is read and dropped before answering, briefly (DRAIN_MS at most, and
@@ -20,6 +22,12 @@ const DRAIN_BODY_LIMIT = 16 * 1024 * 1024;
 const DRAIN_MS = 1000;
 /** A drain ends as soon as the client has sent nothing for this long. */
 const DRAIN_IDLE_MS = 250;
+/**
+ * Bodies declared this small or smaller are read whole before the handler runs, in one read; larger ones reach it as
+ * a stream of their own that keeps the deadline and error mapping. That stream, a JavaScript one around workerd's,
+ * costs more than the read for a small body: about 6% of a GraphQL POST's CPU in workerd's profile.
+ */
+const READ_AHEAD_BYTES = 64 * 1024;
 /** A body that sends nothing for this long is given up on: 408. */
 export const BODY_IDLE_MS = 10_000;
 
@@ -52,6 +60,29 @@ async function readBodyChunk(reader: ReadableStreamDefaultReader<Uint8Array>) {
     throw new ApiError(408, `The request body stopped arriving (nothing for ${BODY_IDLE_MS / 1000} s)`, { code: "request_timeout" });
   }
   return next;
+}
+
+/**
+ * A small declared body, whole: one read by workerd under one deadline (BODY_IDLE_MS for all of it, the idle limit of
+ * the larger bodies), with readBodyChunk's answers: 408 when it does not arrive in time, 400 when the transport breaks.
+ */
+async function readSmallBody(request: Request): Promise<ArrayBuffer> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), BODY_IDLE_MS)));
+  let bytes: ArrayBuffer | typeof TIMED_OUT;
+  try {
+    bytes = await Promise.race([request.arrayBuffer(), timeout]);
+  } catch (err) {
+    throw new ApiError(400, "The request body could not be read (malformed, or the client went away)", {
+      code: "invalid_body",
+      cause: err,
+    });
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+  }
+  if (bytes === TIMED_OUT)
+    throw new ApiError(408, `The request body did not arrive within ${BODY_IDLE_MS / 1000} s`, { code: "request_timeout" });
+  return bytes;
 }
 
 /** Why a request's body could not be read, kept so the answer says so even where a parser replaced the error. */
@@ -139,7 +170,8 @@ export const bodyLimit = ({ maxBytes }: { maxBytes: number }): MiddlewareHandler
         await discardUnreadBody(c.req.raw);
         throw tooLarge();
       }
-      c.req.raw = guardedRequest(c.req.raw, body);
+      c.req.raw =
+        length > READ_AHEAD_BYTES ? guardedRequest(c.req.raw, body) : new Request(c.req.raw, { body: await readSmallBody(c.req.raw) });
       return next();
     }
     const reader = body.getReader();

@@ -41,7 +41,7 @@ let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({
     apiSurface: true,
-    fixtures: ["graphql-probe"],
+    fixtures: ["graphql-probe", "graphql-inline"],
     vars: { graphql: { CREATE_PER_MINUTE }, links: { CREATE_PER_MINUTE } },
   });
 }, 180_000);
@@ -322,6 +322,26 @@ describe("graphql: hostile queries", () => {
     const answers = await Promise.all([...flood, ...normal]);
     answers.slice(0, 40).forEach((a, i) => expect(a.status).toBe(hostile[i % hostile.length]?.status));
     for (const a of answers.slice(40)) expect({ status: a.status, errors: a.gql.errors }).toEqual({ status: 200, errors: undefined });
+  });
+
+  it("answers on every path its routes match, in the gateway's isolate too (URL with the prefix)", async () => {
+    // Past the few servers made per path, the rest share one that takes any path.
+    for (const path of [
+      "/graphql-inline",
+      "/graphql-inline/v/a",
+      "/graphql-inline/v/b",
+      "/graphql-inline/v/c",
+      "/graphql-inline/v/d",
+      "/graphql-inline/v/e",
+    ]) {
+      const post = await gql("{ path }", { path });
+      expect(post.gql, `POST ${path}: ${post.text}`).toEqual({ data: { path: path.slice("/graphql-inline".length) || "/" } });
+      const get = await stack.call(`${path}?query=${encodeURIComponent("{ path }")}`, {
+        headers: { accept: "application/graphql-response+json" },
+      });
+      expect(get.body, `GET ${path}: ${get.text}`).toEqual({ data: { path: path.slice("/graphql-inline".length) || "/" } });
+    }
+    expect((await gql("{ path }", { path: "/graphql-inline/elsewhere" })).status).toBe(404);
   });
 
   it("runs a batch within the limit, and GET only for queries", async () => {

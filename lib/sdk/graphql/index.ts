@@ -28,6 +28,7 @@ import type { GraphQLSchema } from "graphql";
 import { createYoga } from "graphql-yoga";
 import type { GraphQLParams, Plugin, YogaServerInstance } from "graphql-yoga";
 import type { Context, Handler } from "hono";
+import { getPath } from "hono/utils/url";
 import { renderGraphiQL } from "#workyard/graphiql";
 import { flag, isDevelopment, perEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
@@ -96,10 +97,17 @@ function endpointOf(c: Context | undefined): string {
   return prefix ? `${prefix}${c.req.path === "/" ? "" : c.req.path}` : c.req.path;
 }
 
+/** Servers one graphql() handler makes for distinct paths before the rest share one that takes any path. */
+const MAX_ENDPOINTS = 4;
+
 /** A request's operation as Yoga parsed it: an object (a batch's items may be anything). */
 const isOperation = (params: unknown) => params !== null && typeof params === "object" && !Array.isArray(params);
 
-function makeServer<T extends object>(options: GraphQLOptions<T>, env: unknown): YogaServerInstance<ServerContext, GraphQLContext & T> {
+function makeServer<T extends object>(
+  options: GraphQLOptions<T>,
+  env: unknown,
+  endpoint: string,
+): YogaServerInstance<ServerContext, GraphQLContext & T> {
   const limits: GraphQLLimits = { ...GRAPHQL_LIMITS, ...options.limits };
   const dev = isDevelopment(env);
   const trustedOnly = flag(env, TRUSTED_DOCUMENTS_VAR);
@@ -153,8 +161,9 @@ function makeServer<T extends object>(options: GraphQLOptions<T>, env: unknown):
   });
   return createYoga<ServerContext, GraphQLContext & T>({
     schema: options.schema,
-    // Hono routes the request to this handler; any path it was routed on is the endpoint.
-    graphqlEndpoint: "*",
+    // The path this server was made for (graphql() below): Yoga then knows its endpoint by comparing strings, where
+    // "*" made it parse the URL and test a URLPattern on every request.
+    graphqlEndpoint: endpoint,
     landingPage: false,
     // createApp's body limit applies first (64 KiB for the graphql function): Yoga's own limit would pipe the body
     // again through a JavaScript TransformStream, about 100 µs of workerd's CPU per POST.
@@ -173,7 +182,17 @@ function makeServer<T extends object>(options: GraphQLOptions<T>, env: unknown):
 
 /** A Hono handler serving `options.schema`, its server made once per worker (per env object). */
 export function graphql<T extends object = Record<never, never>>(options: GraphQLOptions<T>): Handler {
-  const server = perEnv((env) => makeServer(options, env));
+  // Hono routed the request here, so its path is the endpoint: one server per path in the request's URL (the path the
+  // function sees on its own, or with the gateway's prefix when it runs in the gateway's isolate), a few at most; a
+  // handler mounted on a wildcard route shares one matching any path past that.
+  const servers = perEnv(() => new Map<string, YogaServerInstance<ServerContext, GraphQLContext & T>>());
+  const server = (env: unknown, path: string) => {
+    const made = servers(env);
+    const endpoint = made.has(path) || made.size < MAX_ENDPOINTS ? path : "*";
+    let yoga = made.get(endpoint);
+    if (!yoga) made.set(endpoint, (yoga = makeServer(options, env, endpoint)));
+    return yoga;
+  };
   return async function graphqlHandler(c) {
     const method = c.req.method;
     if (method === "POST" && !isJsonContentType(c.req.header("content-type") ?? "")) {
@@ -182,7 +201,7 @@ export function graphql<T extends object = Record<never, never>>(options: GraphQ
     }
     // HEAD is answered as the GET it stands for, without the body (Hono routes it here with GET).
     const request = method === "HEAD" ? new Request(c.req.raw, { method: "GET" }) : c.req.raw;
-    const response = await server(c.env).fetch(request, { c });
+    const response = await server(c.env, getPath(request)).fetch(request, { c });
     // GraphiQL's page (dev only) runs inline scripts and workers from blobs; the API's own policy allows nothing.
     if (response.headers.get("content-type")?.startsWith("text/html")) c.set("contentSecurityPolicy", GRAPHIQL_CSP);
     return method === "HEAD" ? new Response(null, response) : response;
