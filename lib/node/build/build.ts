@@ -27,6 +27,7 @@ import { CONFIG_FILE, serveConfig } from "./serve-config.ts";
 import { serializeConfig } from "./workerd-config.ts";
 import { gatewayEntry, inlineFunctions } from "./gateway-entry.ts";
 import { writeFunctionEntry } from "./function-entry.ts";
+import { writeDenoTargets } from "./deno-target.ts";
 import { readSharedConfig } from "./wrangler-config.ts";
 import { withNodejsCompat } from "./nodejs-compat.ts";
 import { installedRuntime, keepWorkerd } from "../releases/runtime.ts";
@@ -88,6 +89,8 @@ export async function build(
   checkQueues(
     functions.map((f) => ({ name: f.name, vars: f.config.vars, secrets: f.config.secrets?.required ?? [], queues: functionQueues(f) })),
   );
+  // Deno runs the functions' own sources: its targets are written here, not bundled.
+  await writeDenoTargets(paths, functions);
   const gatewayEntryFile = await writeGatewayEntry(paths, shared.compatibility_date, functions);
   await linkLocalSecrets(paths.wranglerConfigs, paths.root);
   const gatewayConfig: MergedConfig = {

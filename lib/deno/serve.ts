@@ -1,0 +1,129 @@
+/**
+ * A function on Deno (`npm run deno -- <name>`): the generated entry (.workyard/deno/<name>.ts, made by the build from
+ * the function's own source) calls `serveOnDeno` with the function's handler and what its merged Wrangler config says.
+ * Deno passes no bindings and no execution context to a handler (its second argument is the connection's info), so
+ * this gives the function what workerd would:
+ * - env: the config's vars, the declared secrets from the environment (missing ones named at start, and nothing is
+ *   served), the database pool (held across requests, as the function host object holds it on workerd) and the queue
+ *   producers (over HTTP to the queue service npm run deno starts);
+ * - ctx: a real `waitUntil`, whose promises are awaited before the process exits on SIGTERM or SIGINT;
+ * - the client's IP from the socket, as workerd's `request.cf.clientIp` (lib/sdk/client-ip.ts reads it);
+ * - crons through `Deno.cron` (run with --unstable-cron), each firing the handler's `scheduled`.
+ */
+import { openPool, POOL_BINDING } from "../sdk/db.ts";
+import type { Sql } from "../sdk/db.ts";
+import { DenoQueueProducer } from "./queue-producer.ts";
+import type { QueueService } from "./queue-producer.ts";
+
+/** What a function module exports: a Hono app or any `{ fetch, scheduled? }` worker. */
+export interface DenoHandler {
+  fetch(request: Request, env: unknown, ctx: ExecutionContext): Response | Promise<Response>;
+  scheduled?(controller: ScheduledController, env: unknown, ctx: ExecutionContext): unknown;
+}
+
+/** What the build writes into the entry from the function's merged config. */
+export interface DenoTarget {
+  name: string;
+  vars: Record<string, unknown>;
+  /** Secrets the config declares (read from the environment). */
+  secrets: string[];
+  crons: string[];
+  /** Connections the database pool may hold (0: a connection per request, as on Cloudflare). */
+  poolSize: number;
+  producers: { binding: string; queue: string; deliveryDelay?: number }[];
+}
+
+/** Environment variables npm run deno passes: where to listen, and the queue service. */
+export const DENO_HOST_VAR = "WORKYARD_DENO_HOST";
+export const DENO_PORT_VAR = "WORKYARD_DENO_PORT";
+const QUEUE_URL_VAR = "WORKYARD_QUEUE_URL";
+const QUEUE_TOKEN_VAR = "WORKYARD_QUEUE_TOKEN";
+
+/** The longest the process waits for waitUntil work when stopping. */
+const DRAIN_MS = 10_000;
+
+export function serveOnDeno(handler: DenoHandler, target: DenoTarget): void {
+  const missing = target.secrets.filter((name) => !Deno.env.get(name));
+  if (missing.length > 0) {
+    console.error(
+      `functions/${target.name} needs ${missing.join(", ")} (declared under [secrets] required): set ${missing.length === 1 ? "it" : "them"} in the environment or .dev.vars`,
+    );
+    Deno.exit(2);
+  }
+  const env: Record<string, unknown> = { ...target.vars };
+  for (const name of target.secrets) env[name] = Deno.env.get(name);
+  let pool: Sql | undefined;
+  if (target.poolSize > 0 && typeof env.DATABASE_URL === "string") env[POOL_BINDING] = pool = openPool(env.DATABASE_URL, target.poolSize);
+  const queueUrl = Deno.env.get(QUEUE_URL_VAR);
+  const service: QueueService | undefined = queueUrl ? { url: queueUrl, token: Deno.env.get(QUEUE_TOKEN_VAR) ?? "" } : undefined;
+  for (const p of target.producers) env[p.binding] = new DenoQueueProducer(p.queue, p.deliveryDelay, service);
+
+  const pending = new Set<Promise<unknown>>();
+  const ctx = {
+    waitUntil(promise: Promise<unknown>) {
+      const tracked = Promise.resolve(promise)
+        .catch((err: unknown) => console.error(`functions/${target.name}: a waitUntil task failed:`, err))
+        .finally(() => pending.delete(tracked));
+      pending.add(tracked);
+    },
+    passThroughOnException() {},
+    props: {},
+  } as unknown as ExecutionContext;
+
+  const hostname = Deno.env.get(DENO_HOST_VAR) ?? "127.0.0.1";
+  const port = Number(Deno.env.get(DENO_PORT_VAR) ?? 8000);
+  const server = Deno.serve(
+    {
+      hostname,
+      port,
+      onListen: (addr) => console.log(`functions/${target.name} on Deno ${Deno.version.deno}: http://${addr.hostname}:${addr.port}/`),
+      // A throw that escaped the function's own error handler: the platform's 500, the cause in the log.
+      onError: (err) => {
+        console.error(`functions/${target.name} threw:`, err);
+        return Response.json({ error: { code: "internal_error", message: "Internal error" } }, { status: 500 });
+      },
+    },
+    (request, info) => {
+      // What workerd's request.cf.clientIp says: the peer of the connection.
+      Object.defineProperty(request, "cf", { value: { clientIp: info.remoteAddr.hostname }, configurable: true });
+      return handler.fetch(request, env, ctx);
+    },
+  );
+
+  const scheduled = handler.scheduled?.bind(handler);
+  if (target.crons.length > 0) {
+    if (!scheduled) console.error(`functions/${target.name} declares crons but exports no scheduled handler: they do not run`);
+    else if (!Deno.cron)
+      console.error(`functions/${target.name}: Deno.cron needs --unstable-cron (npm run deno passes it): crons do not run`);
+    else {
+      for (const [i, cron] of target.crons.entries()) {
+        // Deno allows letters, digits, spaces, hyphens and underscores in a cron's name.
+        void Deno.cron(`${target.name} cron ${i + 1}`, cron, async () => {
+          const controller = { cron, scheduledTime: Date.now(), type: "scheduled", noRetry() {} } as unknown as ScheduledController;
+          try {
+            await scheduled(controller, env, ctx);
+          } catch (err) {
+            console.error(`functions/${target.name}: the cron "${cron}" failed:`, err);
+          }
+        });
+      }
+    }
+  }
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.shutdown(); // no new connections; requests in flight finish
+    const drained = Promise.allSettled([...pending]);
+    const late = await Promise.race([drained.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), DRAIN_MS))]);
+    if (late)
+      console.error(
+        `functions/${target.name}: ${pending.size} waitUntil task(s) still running after ${DRAIN_MS / 1000} s; stopping anyway`,
+      );
+    await pool?.end({ timeout: 5 });
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", () => void stop());
+  Deno.addSignalListener("SIGINT", () => void stop());
+}

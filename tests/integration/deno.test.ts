@@ -1,0 +1,166 @@
+/**
+ * Functions on Deno (`npm run deno -- <name>`, issue #21): hello, auth and links served by Deno from their own sources
+ * against a database of the test's own, each as its own process on a free port. Checked: the routes answer as on
+ * workerd (request ids, JSON errors, OpenAPI), an account made on auth signs link creation on links, a redirect's
+ * click is counted through waitUntil, a new link's event is stored by the queue service npm run deno started, and
+ * SIGTERM stops the process (Deno, then what the command started) within seconds.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import postgres from "postgres";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrateUp } from "../../lib/node/data/migrations.ts";
+import { bearer, randomIp } from "../helpers/auth.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { freshDatabase } from "../helpers/isolated.ts";
+import type { FreshDatabase } from "../helpers/isolated.ts";
+import { runScript } from "../helpers/run-script.ts";
+
+interface OnDeno {
+  name: string;
+  url: string;
+  child: ChildProcess;
+  output: () => string;
+}
+
+const SECRET = "deno-test-secret-0123456789abcdef0123456789abcdef";
+
+/** `npm run deno -- <name> --port 0`, resolved once Deno says where it listens. */
+function serveOnDeno(name: string, env: Record<string, string>): Promise<OnDeno> {
+  const child = spawn(process.execPath, ["scripts/deno.ts", name, "--port", "0"], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} on Deno did not listen within 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const found = /on Deno [\d.]+: (http:\/\/127\.0\.0\.1:\d+)\//.exec(output);
+      if (found?.[1]) {
+        clearTimeout(timer);
+        resolve({ name, url: found[1], child, output: () => output });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} on Deno exited (${code}) before it listened:\n${output}`));
+    });
+  });
+}
+
+/** SIGTERM, and how long the process took to exit (or null when it did not within 15 s). */
+async function stop(fn: OnDeno): Promise<{ code: number | null; ms: number | null }> {
+  if (fn.child.exitCode !== null) return { code: fn.child.exitCode, ms: 0 };
+  const started = Date.now();
+  const exited = new Promise<number | null>((resolve) => fn.child.once("exit", (code) => resolve(code)));
+  fn.child.kill("SIGTERM");
+  const code = await Promise.race([exited, new Promise<"late">((r) => setTimeout(() => r("late"), 15_000))]);
+  if (code === "late") {
+    fn.child.kill("SIGKILL");
+    return { code: null, ms: null };
+  }
+  return { code, ms: Date.now() - started };
+}
+
+let database: FreshDatabase;
+const running: OnDeno[] = [];
+let hello: OnDeno;
+let auth: OnDeno;
+let links: OnDeno;
+
+beforeAll(async () => {
+  database = await freshDatabase();
+  await migrateUp(database.url, join(process.cwd(), "migrations"));
+  const env = { DATABASE_URL: database.url, AUTH_JWT_SECRET: SECRET, REDIS_URL: "" };
+  [hello, auth, links] = await Promise.all([serveOnDeno("hello", env), serveOnDeno("auth", env), serveOnDeno("links", env)]);
+  running.push(hello, auth, links);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(running.map((fn) => stop(fn)));
+  await database?.dispose();
+});
+
+describe("functions on Deno (npm run deno)", () => {
+  it("serves hello's routes with the platform's request ids, errors and OpenAPI document", async () => {
+    const root = await fetch(`${hello.url}/`);
+    expect(root.status).toBe(200);
+    const body = (await root.json()) as { requestId: string };
+    expect(root.headers.get("x-request-id")).toBe(body.requestId);
+    const echo = await fetch(`${hello.url}/echo`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ text: "from Deno" }),
+    });
+    expect(await echo.json()).toEqual({ echo: "from Deno" });
+    const bad = await fetch(`${hello.url}/echo`, { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBeTypeOf("string");
+    const doc = (await (await fetch(`${hello.url}/openapi.json`)).json()) as { openapi: string };
+    expect(doc.openapi).toBe("3.1.0");
+  });
+
+  it("signs up on auth, creates a link on links with that token, counts a redirect's click and stores the link's event", async () => {
+    const ip = randomIp();
+    const signup = await fetch(`${auth.url}/signup`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-for": ip },
+      body: JSON.stringify({ email: `deno-${crypto.randomUUID().slice(0, 8)}@example.com`, password: "correct horse battery" }),
+    });
+    expect(signup.status, await signup.clone().text()).toBe(201);
+    const { accessToken } = (await signup.json()) as { accessToken: string };
+
+    const code = `deno-${crypto.randomUUID().slice(0, 8)}`;
+    const created = await fetch(`${links.url}/`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-forwarded-for": ip, ...bearer(accessToken) },
+      body: JSON.stringify({ url: "https://example.com/deno", code }),
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    expect((await fetch(`${links.url}/`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).status).toBe(
+      401,
+    );
+
+    const redirect = await fetch(`${links.url}/${code}`, { redirect: "manual" });
+    expect(redirect.status).toBe(302);
+    expect(redirect.headers.get("location")).toBe("https://example.com/deno");
+    // The click is counted after the answer, through ctx.waitUntil.
+    const clicks = async () => ((await (await fetch(`${links.url}/${code}/stats`)).json()) as { clicks: number }).clicks;
+    expect(await eventually(async () => (await clicks()) === 1)).toBe(true);
+
+    // links sends "link.created" to its queue: the queue service npm run deno started stored it.
+    const sql = postgres(database.url, { max: 1, onnotice: () => {} });
+    try {
+      const rows = await sql<{ body: Buffer }[]>`select body from workyard.queue_messages where queue = 'link-events'`;
+      expect(rows.map((r) => JSON.parse(r.body.toString()) as unknown)).toContainEqual(
+        expect.objectContaining({ type: "link.created", code, url: "https://example.com/deno" }),
+      );
+    } finally {
+      await sql.end();
+    }
+  });
+
+  it("names an unknown function and says --help", async () => {
+    const unknown = await runScript("deno.ts", ["no-such-function"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('No function named "no-such-function"');
+    expect(unknown.stderr).toContain("links");
+    const help = await runScript("deno.ts", ["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("usage: npm run deno -- <function>");
+  });
+
+  it("stops on SIGTERM within seconds, Deno and what the command started", async () => {
+    const extra = await serveOnDeno("links", { DATABASE_URL: database.url, AUTH_JWT_SECRET: SECRET, REDIS_URL: "" });
+    running.push(extra);
+    expect((await fetch(`${extra.url}/openapi.json`)).status).toBe(200);
+    const stopped = await stop(extra);
+    expect(stopped.code, extra.output()).toBe(0);
+    expect(stopped.ms).toBeLessThan(10_000);
+    await expect(fetch(`${extra.url}/openapi.json`)).rejects.toThrow();
+  }, 60_000);
+});
