@@ -29,6 +29,15 @@ interface MaybePgError {
   constraint_name?: unknown;
 }
 
+/**
+ * The database client itself could not run: a module it needs did not load or a function it calls is not there (a
+ * bundle made for workerd run on Deno: `cloudflare:sockets` is missing, so `connect` is not a function). That is
+ * permanent: a 500 with the cause in the log, not a 503 that tells clients to retry.
+ */
+const missingCode =
+  /is not a function|is not a constructor|is not defined|Unsupported scheme|Cannot find module|Failed to (?:load|resolve) module/;
+const isMissingCode = (err: unknown) => (err instanceof TypeError || err instanceof ReferenceError) && missingCode.test(err.message);
+
 /** True when the error means the database could not be reached, rather than that a query was wrong. */
 export function isDatabaseUnavailable(err: unknown): boolean {
   if (typeof err !== "object" || err === null) return false;
@@ -40,7 +49,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   // carries no postgres.js code of its own (UNDEFINED_VALUE and the like are programming errors) is the socket
   // failing under the query: in workerd a pooled connection whose peer just died says "This WritableStream has
   // been closed" before its close event has been seen.
-  if ("query" in e && code === "") return true;
+  if ("query" in e && code === "") return !isMissingCode(err);
   // Nothing else is the database's: an error's message alone ("Network connection lost", "internal error") is said
   // just as well by a request body that broke or an outbound fetch, and a 503 here would report an outage that did
   // not happen.

@@ -10,6 +10,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import postgres from "postgres";
 import type { Sql } from "postgres";
 import { nameClasses } from "./class-names.ts";
+import { noBindingsReason } from "./env.ts";
 import { ApiError } from "./errors.ts";
 
 nameClasses({ PostgresError: postgres.PostgresError });
@@ -50,7 +51,10 @@ export const database = ({ binding = "DATABASE_URL", connectTimeoutSeconds = 5 }
     }
     const url = env?.[binding];
     if (typeof url !== "string" || url === "") {
-      console.error(`${binding} is not set: declare it under [secrets] required = ["${binding}"] and set it in the environment`);
+      console.error(
+        noBindingsReason(c.env) ??
+          `${binding} is not set: declare it under [secrets] required = ["${binding}"] and set it in the environment`,
+      );
       throw new ApiError(500, "This function is misconfigured; see the server log", { code: "misconfigured" });
     }
     const holder: Holder = { url, connectTimeoutSeconds };

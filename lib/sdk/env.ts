@@ -28,6 +28,25 @@ export function describeEnvIssues(issues: readonly z.core.$ZodIssue[]): string {
   );
 }
 
+/**
+ * Why a function has no bindings at all, when the runtime passed none: no env object, or Deno's connection info in
+ * its place (`deno serve` calls `fetch(request, info)`). The usual advice (set them in wrangler.toml or the
+ * environment) would mislead there: they may well be set.
+ */
+export function noBindingsReason(env: unknown): string | undefined {
+  if (env === undefined || env === null) return "The runtime passed this function no bindings (no env object).";
+  if (typeof env === "object" && "remoteAddr" in env && "completed" in env) {
+    return (
+      "The runtime passed this function no bindings: its second argument is connection info (`deno serve`), not an env. " +
+      "Serve it with `npm run deno -- <name>`, which passes the vars and secrets, or with npm start / npm run dev."
+    );
+  }
+  if (typeof env === "object" && "remoteAddr" in env) {
+    return "The runtime passed this function connection info where its bindings belong (not an env). Serve it with `npm run deno -- <name>`.";
+  }
+  return undefined;
+}
+
 /** What stands for a missing env object in perEnv's cache. */
 const NO_ENV = {};
 
@@ -58,7 +77,7 @@ export function defineEnv<S extends z.ZodObject>(schema: S): (c: Context | { env
     if (hit) return hit;
     const parsed = schema.safeParse(raw);
     if (!parsed.success) {
-      const message = describeEnvIssues(parsed.error.issues);
+      const message = noBindingsReason(c.env) ?? describeEnvIssues(parsed.error.issues);
       console.error(message);
       // The operator reads the log; the client only learns that the function is misconfigured.
       throw new ApiError(500, "This function is misconfigured; see the server log", {

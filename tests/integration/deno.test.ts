@@ -144,6 +144,45 @@ describe("functions on Deno (npm run deno)", () => {
     }
   });
 
+  it("says why under plain `deno serve`, which passes connection info where the bindings belong", async () => {
+    const child = spawn(
+      join(process.cwd(), "node_modules/.bin/deno"),
+      [
+        "serve",
+        "--no-prompt",
+        "--no-lock",
+        "--allow-all",
+        "--node-modules-dir=manual",
+        "--import-map=.workyard/deno/import-map.json",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "functions/hello/index.ts",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const plain: OnDeno = { name: "deno serve", url: "", child, output: () => output };
+    running.push(plain);
+    let output = "";
+    const listening = new Promise<string>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        const found = /Listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(output);
+        if (found?.[1]) resolve(found[1]);
+      };
+      child.stdout.on("data", onData);
+      child.stderr.on("data", onData);
+      child.once("exit", (code) => reject(new Error(`deno serve exited (${code}):\n${output}`)));
+    });
+    const url = await listening;
+    const r = await fetch(`${url}/`);
+    expect(r.status).toBe(500);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe("misconfigured");
+    expect(await eventually(async () => output.includes("its second argument is connection info (`deno serve`)"))).toBe(true);
+    expect(output).toContain("npm run deno -- <name>");
+  }, 60_000);
+
   it("names an unknown function and says --help", async () => {
     const unknown = await runScript("deno.ts", ["no-such-function"]);
     expect(unknown.code).toBe(1);
