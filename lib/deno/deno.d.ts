@@ -25,4 +25,5 @@ declare namespace Deno {
   function exit(code?: number): never;
   const cron: ((name: string, schedule: string, handler: () => Promise<void> | void) => Promise<void>) | undefined;
   const version: { deno: string };
+  const args: string[];
 }

@@ -2,7 +2,7 @@
  * The gateway rows: `hello`'s `GET /` (no I/O) served several ways, to price the gateway (design target:
  * gateway >= 0.8x the same worker on its own socket) and to show where workerd stands against Node:
  * through the gateway as built (hello runs in the gateway's isolate: isolate = false), through the gateway
- * with a service-binding hop (the default for functions), on its own socket, and on Node.
+ * with a service-binding hop (the default for functions), on its own socket, on Node and on Deno.
  *
  * The gateway and own-socket rows come twice, like against like. Traced: as the platform serves them, with
  * their records of each request going to a collector in its own process (the gateway makes its own; a
@@ -21,7 +21,7 @@ import { directSocketConfig, serviceBindingConfig } from "./direct-config.ts";
 import type { ServeOptions } from "../build/serve-config.ts";
 import type { WorkerdConfig } from "../build/workerd-config.ts";
 import type { Comparison, Scenario } from "./scenario.ts";
-import { serveOnNode, serveWorkerd } from "./servers.ts";
+import { serveOnDeno, serveOnNode, serveWorkerd } from "./servers.ts";
 
 export const HELLO_GATEWAY = "hello via gateway (workerd)";
 export const HELLO_GATEWAY_UNTRACED = "hello via gateway, untraced (workerd)";
@@ -29,6 +29,7 @@ export const HELLO_BINDING = "hello via gateway, service binding (workerd)";
 export const HELLO_OWN_SOCKET = "hello on own socket (workerd, tail worker)";
 export const HELLO_OWN_SOCKET_UNTRACED = "hello on own socket, untraced (bare workerd)";
 export const HELLO_NODE = "hello on Node (@hono/node-server)";
+export const HELLO_DENO = "hello on Deno (Deno.serve)";
 /** The gateway row again, on one workerd process per core (the `npm start` default). */
 export const helloProcesses = (n: number) => `hello via gateway, ${n} workerd processes`;
 
@@ -132,8 +133,20 @@ export function helloBench({ paths, release, processes = availableParallelism(),
       }),
   };
 
+  const deno: Scenario = {
+    name: HELLO_DENO,
+    start: () =>
+      serveOnDeno({
+        paths,
+        modulePath: join(paths.functions, fn.name, "index.ts"),
+        vars: fn.vars,
+        path: "/",
+        onLine: (l) => onLine("deno", l),
+      }),
+  };
+
   return {
-    scenarios: [gateway, gatewayUntraced, allCores, binding, ownSocket, bare, node],
+    scenarios: [gateway, gatewayUntraced, allCores, binding, ownSocket, bare, node, deno],
     comparisons: [
       // Information: "close to linear" (N x) needs a quiet machine with a core to spare for the load generator.
       { name: `${processes} processes / 1 process (gateway)`, a: helloProcesses(processes), b: HELLO_GATEWAY },
@@ -142,6 +155,8 @@ export function helloBench({ paths, release, processes = availableParallelism(),
       { name: "gateway with a service binding / own socket", a: HELLO_BINDING, b: HELLO_OWN_SOCKET },
       { name: "own socket, untraced / Node", a: HELLO_OWN_SOCKET_UNTRACED, b: HELLO_NODE },
       { name: "gateway / Node", a: HELLO_GATEWAY, b: HELLO_NODE },
+      { name: "own socket, untraced / Deno", a: HELLO_OWN_SOCKET_UNTRACED, b: HELLO_DENO },
+      { name: "gateway / Deno", a: HELLO_GATEWAY, b: HELLO_DENO },
     ],
   };
 }

@@ -3,7 +3,11 @@
  * process it started. If starting fails halfway, what was started is stopped before the error is thrown.
  */
 import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { denoImportMap, writeDenoTargets } from "../build/deno-target.ts";
+import type { ProjectPaths } from "../common/paths.ts";
+import { DENO_FLAGS, denoBinary } from "../deno/command.ts";
 import { heldSocket } from "../runtime/listen-socket.ts";
 import { INTERNAL_TOKEN_VAR } from "../build/serve-config.ts";
 import { startProbedWorkerd } from "../runtime/workerd-pool.ts";
@@ -141,6 +145,36 @@ export async function serveOnNode({
     args: [entry, modulePath],
     env: { NODE_ENV: "production", WORKYARD_BENCH_VARS: JSON.stringify(vars) },
     cwd,
+    onLine,
+    timeoutMs,
+  });
+  return { url: `http://${HOST}:${server.port}${path}`, stop: server.stop };
+}
+
+/** A function's app on Deno (Deno.serve, lib/deno/bench-server.ts), in a child process: the Deno row beside Node's. */
+export async function serveOnDeno({
+  paths,
+  modulePath,
+  vars,
+  path,
+  onLine,
+  timeoutMs = 60_000,
+}: Omit<NodeServerOptions, "cwd"> & { paths: ProjectPaths }): Promise<RunningScenario> {
+  // The SDK's #workyard/* imports resolve through the import map the Deno targets use.
+  await writeDenoTargets(paths, []);
+  const server = await startChildServer({
+    what: "the Deno server",
+    file: denoBinary(paths, process.env),
+    args: [
+      "run",
+      ...DENO_FLAGS,
+      "--node-modules-dir=manual",
+      `--import-map=${denoImportMap(paths)}`,
+      join(paths.root, "lib/deno/bench-server.ts"),
+      modulePath,
+    ],
+    env: { WORKYARD_BENCH_VARS: JSON.stringify(vars), DENO_DIR: join(paths.work, "deno-cache") },
+    cwd: paths.root,
     onLine,
     timeoutMs,
   });
