@@ -57,7 +57,7 @@ export class DenoQueueProducer {
   async send(body: unknown, { contentType = "json", delaySeconds }: SendOptions = {}): Promise<void> {
     const headers: Record<string, string> = { "x-msg-fmt": contentType };
     if (delaySeconds !== undefined) headers["x-msg-delay-secs"] = String(delaySeconds);
-    await this.#call("send", "/message", { method: "POST", headers, body: serialize(body, contentType) });
+    await (await this.#call("send", "/message", { method: "POST", headers, body: serialize(body, contentType) })).body?.cancel();
   }
 
   async sendBatch(messages: Iterable<{ body: unknown } & SendOptions>, { delaySeconds }: { delaySeconds?: number } = {}): Promise<void> {
@@ -68,7 +68,7 @@ export class DenoQueueProducer {
     }));
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (delaySeconds !== undefined) headers["x-msg-delay-secs"] = String(delaySeconds);
-    await this.#call("sendBatch", "/batch", { method: "POST", headers, body: JSON.stringify({ messages: wire }) });
+    await (await this.#call("sendBatch", "/batch", { method: "POST", headers, body: JSON.stringify({ messages: wire }) })).body?.cancel();
   }
 
   async metrics(): Promise<{ backlogCount: number; backlogBytes: number; oldestMessageTimestamp: number }> {
@@ -93,8 +93,9 @@ export class DenoQueueProducer {
     }
     if (res.ok) return res;
     await res.body?.cancel();
-    // The service's reason is in its status line, as workerd reads it.
-    const reason = res.statusText || `status ${res.status}`;
+    // The service says why in cf-queues-error-cause (and its status line, which Deno's fetch replaces with the standard
+    // text): a 503's reason starts with "queue unavailable:", which the SDK answers with 503.
+    const reason = res.headers.get("cf-queues-error-cause") ?? `status ${res.status}`;
     throw new Error(`Queue ${what} failed: ${reason}`);
   }
 }

@@ -10,6 +10,7 @@
  * - the client's IP from the socket, as workerd's `request.cf.clientIp` (lib/sdk/client-ip.ts reads it);
  * - crons through `Deno.cron` (run with --unstable-cron), each firing the handler's `scheduled`.
  */
+import { DENO_HOST_VAR, DENO_PORT_VAR, QUEUE_SERVICE_TOKEN_VAR, QUEUE_SERVICE_URL_VAR } from "../shared/names.ts";
 import { openPool, POOL_BINDING } from "../sdk/db.ts";
 import type { Sql } from "../sdk/db.ts";
 import { DenoQueueProducer } from "./queue-producer.ts";
@@ -33,13 +34,7 @@ export interface DenoTarget {
   producers: { binding: string; queue: string; deliveryDelay?: number }[];
 }
 
-/** Environment variables npm run deno passes: where to listen, and the queue service. */
-export const DENO_HOST_VAR = "WORKYARD_DENO_HOST";
-export const DENO_PORT_VAR = "WORKYARD_DENO_PORT";
-const QUEUE_URL_VAR = "WORKYARD_QUEUE_URL";
-const QUEUE_TOKEN_VAR = "WORKYARD_QUEUE_TOKEN";
-
-/** The longest the process waits for waitUntil work when stopping. */
+/** The longest the process waits for requests in flight, then for waitUntil work, when stopping. */
 const DRAIN_MS = 10_000;
 
 export function serveOnDeno(handler: DenoHandler, target: DenoTarget): void {
@@ -54,8 +49,8 @@ export function serveOnDeno(handler: DenoHandler, target: DenoTarget): void {
   for (const name of target.secrets) env[name] = Deno.env.get(name);
   let pool: Sql | undefined;
   if (target.poolSize > 0 && typeof env.DATABASE_URL === "string") env[POOL_BINDING] = pool = openPool(env.DATABASE_URL, target.poolSize);
-  const queueUrl = Deno.env.get(QUEUE_URL_VAR);
-  const service: QueueService | undefined = queueUrl ? { url: queueUrl, token: Deno.env.get(QUEUE_TOKEN_VAR) ?? "" } : undefined;
+  const queueUrl = Deno.env.get(QUEUE_SERVICE_URL_VAR);
+  const service: QueueService | undefined = queueUrl ? { url: queueUrl, token: Deno.env.get(QUEUE_SERVICE_TOKEN_VAR) ?? "" } : undefined;
   for (const p of target.producers) env[p.binding] = new DenoQueueProducer(p.queue, p.deliveryDelay, service);
 
   const pending = new Set<Promise<unknown>>();
@@ -110,18 +105,23 @@ export function serveOnDeno(handler: DenoHandler, target: DenoTarget): void {
     }
   }
 
+  /** True when `work` settled within `ms`. */
+  const within = (work: Promise<unknown>, ms: number) =>
+    Promise.race([work.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
   let stopping = false;
   const stop = async () => {
-    if (stopping) return;
+    if (stopping) Deno.exit(1); // a second signal: stop now
     stopping = true;
-    await server.shutdown(); // no new connections; requests in flight finish
-    const drained = Promise.allSettled([...pending]);
-    const late = await Promise.race([drained.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), DRAIN_MS))]);
-    if (late)
+    // No new connections; requests in flight finish (a response that streams on is cut after DRAIN_MS).
+    if (!(await within(server.shutdown(), DRAIN_MS))) {
+      console.error(`functions/${target.name}: requests still open after ${DRAIN_MS / 1000} s; stopping anyway`);
+    }
+    if (!(await within(Promise.allSettled([...pending]), DRAIN_MS))) {
       console.error(
         `functions/${target.name}: ${pending.size} waitUntil task(s) still running after ${DRAIN_MS / 1000} s; stopping anyway`,
       );
-    await pool?.end({ timeout: 5 });
+    }
+    if (pool) await within(pool.end({ timeout: 5 }), 6000);
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGTERM", () => void stop());

@@ -2,8 +2,9 @@
  * The request body limit of `createApp`, and how bodies are read so that no client can hold a request open or make
  * a broken body look like a server fault:
  * - a declared length over the limit is refused (413) before anything is read; a small declared body (up to
- *   READ_AHEAD_BYTES) is read whole before the handler runs; a streamed (chunked) body is counted as it is read and
- *   buffered for the handler;
+ *   READ_AHEAD_BYTES, and not awaiting a 100 Continue) is read whole before the handler runs, so a stalled one is a
+ *   408 even on a route that would not read it (any route that reads bodies could be held that long anyway); a
+ *   streamed (chunked) body is counted as it is read and buffered for the handler;
  * - every read has a deadline: a body that sends nothing for BODY_IDLE_MS is abandoned with a 408 (a small declared
  *   body must arrive whole within it);
  * - a body the transport cannot deliver (a malformed chunk, the client gone) is the client's 400 `invalid_body`, never
@@ -15,6 +16,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { ApiError } from "./errors.ts";
+import { copyRequest } from "./request-copy.ts";
 
 /** Oversized bodies up to this many bytes are read and dropped before the 413; larger ones are not. */
 const DRAIN_BODY_LIMIT = 16 * 1024 * 1024;
@@ -85,6 +87,9 @@ async function readSmallBody(request: Request): Promise<ArrayBuffer> {
   return bytes;
 }
 
+/** A client that sent `Expect: 100-continue` and waits to be told to send its body (workerd says so on the first read). */
+const expectsContinue = (request: Request) => /100-continue/i.test(request.headers.get("expect") ?? "");
+
 /** Why a request's body could not be read, kept so the answer says so even where a parser replaced the error. */
 const bodyFailures = new WeakMap<Request, ApiError>();
 
@@ -97,7 +102,7 @@ export const bodyFailureOf = (request: Request): ApiError | undefined => bodyFai
 /** `request` with its body read under readBodyChunk's deadline and error mapping: the same bytes. */
 function guardedRequest(request: Request, body: ReadableStream<Uint8Array>): Request {
   const reader = body.getReader();
-  const guarded: Request = new Request(request, {
+  const guarded: Request = copyRequest(request, {
     body: new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {
@@ -142,7 +147,7 @@ export async function discardUnreadBody(request: Request): Promise<void> {
   if (!request.body || request.bodyUsed) return;
   // A client that asked `Expect: 100-continue` has sent nothing yet: reading would tell it to go on (workerd sends the
   // 100 on the first read); answering now is what RFC 9110 10.1.1 intends.
-  if (/100-continue/i.test(request.headers.get("expect") ?? "")) return;
+  if (expectsContinue(request)) return;
   const declared = Number(request.headers.get("content-length") ?? 0);
   if (declared > DRAIN_BODY_LIMIT) return;
   await drain(request.body.getReader(), 0);
@@ -170,8 +175,10 @@ export const bodyLimit = ({ maxBytes }: { maxBytes: number }): MiddlewareHandler
         await discardUnreadBody(c.req.raw);
         throw tooLarge();
       }
-      c.req.raw =
-        length > READ_AHEAD_BYTES ? guardedRequest(c.req.raw, body) : new Request(c.req.raw, { body: await readSmallBody(c.req.raw) });
+      // A client that asked `Expect: 100-continue` waits to be told to send: only a handler that reads the body tells it
+      // (a 401 or 404 is answered without it), so its body stays unread until then.
+      const readAhead = length <= READ_AHEAD_BYTES && !expectsContinue(c.req.raw);
+      c.req.raw = readAhead ? copyRequest(c.req.raw, { body: await readSmallBody(c.req.raw) }) : guardedRequest(c.req.raw, body);
       return next();
     }
     const reader = body.getReader();
@@ -193,6 +200,6 @@ export const bodyLimit = ({ maxBytes }: { maxBytes: number }): MiddlewareHandler
       }
       buffer.set(value, offset);
     }
-    c.req.raw = new Request(c.req.raw, { body: buffer.subarray(0, size) });
+    c.req.raw = copyRequest(c.req.raw, { body: buffer.subarray(0, size) });
     return next();
   };

@@ -99,3 +99,7 @@ export interface DevVersion {
  * for developers only (GraphQL introspection, field suggestions, GraphiQL) is on. Unset everywhere else.
  */
 export const DEV_MODE_VAR = "WORKYARD_DEV";
+
+/** Where npm run deno tells a function on Deno to listen (lib/deno/serve.ts). */
+export const DENO_HOST_VAR = "WORKYARD_DENO_HOST";
+export const DENO_PORT_VAR = "WORKYARD_DENO_PORT";

@@ -183,6 +183,23 @@ describe("functions on Deno (npm run deno)", () => {
     expect(output).toContain("npm run deno -- <name>");
   }, 60_000);
 
+  it("keys rate limits on the connection's client, whatever CF-Connecting-IP a client sends with a body", async () => {
+    // auth allows 20 sign-ups an hour per client: the 21st from one client is refused, though each claims another address.
+    const ip = randomIp();
+    const statuses: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      const r = await fetch(`${auth.url}/signup`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": ip, "cf-connecting-ip": `203.0.113.${i + 1}` },
+        body: "{}",
+      });
+      statuses.push(r.status);
+      await r.body?.cancel();
+    }
+    expect(statuses.slice(0, 20).every((s) => s === 400)).toBe(true);
+    expect(statuses[20]).toBe(429);
+  });
+
   it("names an unknown function and says --help", async () => {
     const unknown = await runScript("deno.ts", ["no-such-function"]);
     expect(unknown.code).toBe(1);

@@ -342,6 +342,12 @@ describe("graphql: hostile queries", () => {
       expect(get.body, `GET ${path}: ${get.text}`).toEqual({ data: { path: path.slice("/graphql-inline".length) || "/" } });
     }
     expect((await gql("{ path }", { path: "/graphql-inline/elsewhere" })).status).toBe(404);
+    // Paths as sent, escapes and characters a URL pattern would read as syntax included: served, never a 500.
+    for (const path of ["/graphql-inline/v/%61", "/graphql-inline/v/%28", "/graphql-inline/v/(x)", "/graphql-inline/v/:id*"]) {
+      const r = await gql("{ path }", { path });
+      expect(r.status, `POST ${path}: ${r.text}`).toBe(200);
+      expect(r.gql.data, `POST ${path}: ${r.text}`).toHaveProperty("path");
+    }
   });
 
   it("runs a batch within the limit, and GET only for queries", async () => {

@@ -168,6 +168,7 @@ export async function serveOnDeno({
     args: [
       "run",
       ...DENO_FLAGS,
+      `--allow-read=${paths.root}`,
       "--node-modules-dir=manual",
       `--import-map=${denoImportMap(paths)}`,
       join(paths.root, "lib/deno/bench-server.ts"),

@@ -5,17 +5,17 @@
  * then runs Deno (from the npm registry, the `deno` package) on the entry, loopback by default. Deno's output is
  * passed through; a signal stops Deno first (it drains waitUntil work and closes its pool), then the rest.
  */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { spawnTied } from "../common/tied-child.ts";
 import { UserError } from "../common/user-error.ts";
+import { DENO_HOST_VAR, DENO_PORT_VAR, QUEUE_SERVICE_TOKEN_VAR, QUEUE_SERVICE_URL_VAR } from "../../shared/names.ts";
 import type { ProjectPaths } from "../common/paths.ts";
 import { denoEntry, denoImportMap, writeDenoTargets } from "../build/deno-target.ts";
 import { discoverFunctions } from "../build/functions.ts";
 import type { FunctionSource } from "../build/functions.ts";
 import { migrateUp, PLATFORM_MIGRATIONS } from "../data/migrations.ts";
 import { startDevDatabase } from "../dev/database.ts";
-import type { DevDatabase } from "../dev/database.ts";
 import { readDevVars } from "../dev/dev-vars.ts";
 import { functionQueues } from "../queues/config.ts";
 import { startQueues } from "../queues/queues.ts";
@@ -30,7 +30,7 @@ export interface DenoCommandOptions {
   log: (line: string) => void;
 }
 
-/** What the Deno process is allowed: the network, the environment, reading files and system facts (postgres.js). */
+/** What the Deno process is allowed: the network, its environment, system facts (postgres.js); reads: see denoArgs. */
 export const DENO_FLAGS = [
   "--allow-net",
   "--allow-env",
@@ -41,6 +41,9 @@ export const DENO_FLAGS = [
   "--no-lock",
   "--unstable-no-legacy-abort",
 ];
+
+/** What of the caller's environment reaches Deno besides the function's declared secrets. */
+const PASSED_ENV = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "NO_COLOR", "DENO_DIR"];
 
 /** The Deno binary: WORKYARD_DENO, else the `deno` package's. */
 export function denoBinary(paths: ProjectPaths, env: NodeJS.ProcessEnv): string {
@@ -70,63 +73,87 @@ export async function runOnDeno(opts: DenoCommandOptions): Promise<number> {
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log(`stopping: ${(err as Error).message}`));
   };
-  const given: Record<string, string> = {};
+  // A signal while the services start stops them and Deno is not started; once Deno runs, it is passed on to Deno,
+  // which finishes its requests and waitUntil work (a second one makes it stop at once).
+  let child: ReturnType<typeof spawnTied> | undefined;
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = true;
+    child?.kill(signal);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
-    let database: DevDatabase | undefined;
+    const given: Record<string, string> = {};
     if (secrets.includes("DATABASE_URL") || producers.length > 0) {
-      database = await startDevDatabase({
+      const database = await startDevDatabase({
         given: env.DATABASE_URL ?? devVars.DATABASE_URL,
         embeddedDir: paths.embeddedDb,
         migrations: paths.migrations,
         log,
       });
-      stops.push(() => database?.stop() ?? Promise.resolve());
+      stops.push(() => database.stop());
       given.DATABASE_URL = database.url;
+      if (producers.length > 0 && !interrupted) {
+        if (database.kind === "postgres") await migrateUp(database.url, PLATFORM_MIGRATIONS.dir, PLATFORM_MIGRATIONS.table);
+        const queues = await startQueues({ databaseUrl: database.url, prepare: database.kind !== "embedded-pglite", log });
+        stops.push(() => queues.stop());
+        given[QUEUE_SERVICE_URL_VAR] = queues.url;
+        given[QUEUE_SERVICE_TOKEN_VAR] = queues.token;
+      }
     }
-    if (secrets.some((s) => s.startsWith("UPSTASH_REDIS_REST_"))) {
+    if (secrets.some((s) => s.startsWith("UPSTASH_REDIS_REST_")) && !interrupted) {
       const redis = await startRedisService({ redisUrl: env.REDIS_URL ?? devVars.REDIS_URL, port: 0, log });
       stops.push(() => redis.stop());
       Object.assign(given, redis.bindings);
     }
-    if (producers.length > 0 && database) {
-      if (database.kind === "postgres") await migrateUp(database.url, PLATFORM_MIGRATIONS.dir, PLATFORM_MIGRATIONS.table);
-      const queues = await startQueues({ databaseUrl: database.url, prepare: database.kind !== "embedded-pglite", log });
-      stops.push(() => queues.stop());
-      given.WORKYARD_QUEUE_URL = queues.url;
-      given.WORKYARD_QUEUE_TOKEN = queues.token;
-    }
-  } catch (err) {
-    await stopAll();
-    throw err;
-  }
-
-  // Secrets: what was started here, else the environment, else .dev.vars (as npm run dev).
-  const childEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
-  for (const name of secrets) {
-    const value = given[name] ?? env[name] ?? devVars[name];
-    if (value !== undefined) childEnv[name] = value;
-  }
-  for (const name of ["WORKYARD_QUEUE_URL", "WORKYARD_QUEUE_TOKEN"]) if (given[name]) childEnv[name] = given[name];
-  childEnv.WORKYARD_DENO_HOST = opts.host;
-  childEnv.WORKYARD_DENO_PORT = String(opts.port);
-  // Deno's own cache stays in the project (a fresh clone has nothing in ~/.cache/deno to rely on).
-  childEnv.DENO_DIR ??= join(paths.work, "deno-cache");
-
-  const args = ["run", ...DENO_FLAGS, "--node-modules-dir=manual", `--import-map=${denoImportMap(paths)}`, denoEntry(paths, fn.name)];
-  const child = spawn(binary, args, { cwd: paths.root, env: childEnv, stdio: "inherit" });
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  process.on("SIGINT", forward);
-  process.on("SIGTERM", forward);
-  const code = await new Promise<number>((resolve) => {
-    child.once("exit", (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
-    child.once("error", (err) => {
-      log(`could not start Deno (${binary}): ${err.message}`);
-      resolve(1);
+    if (interrupted) return 130;
+    const code = await new Promise<number>((resolve) => {
+      const spawned = spawnTied(binary, denoArgs(paths, fn.name), { cwd: paths.root, env: childEnv(given), stdio: "inherit" });
+      child = spawned;
+      spawned.once("exit", (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
+      spawned.once("error", (err) => {
+        log(`could not start Deno (${binary}): ${err.message}`);
+        resolve(1);
+      });
     });
-  });
-  process.off("SIGINT", forward);
-  process.off("SIGTERM", forward);
-  await stopAll();
-  return code;
+    return code;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await stopAll();
+  }
+
+  /**
+   * The environment Deno runs with: as on workerd, the function sees the secrets it declares and nothing else of this
+   * one (only what a process needs to run: PATH, HOME, locale, time zone), plus where to listen and the queue service.
+   */
+  function childEnv(given: Record<string, string>): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of PASSED_ENV) if (env[name] !== undefined) out[name] = env[name];
+    // Secrets: what was started here, else the environment, else .dev.vars (as npm run dev).
+    for (const name of secrets) {
+      const value = given[name] ?? env[name] ?? devVars[name];
+      if (value !== undefined) out[name] = value;
+    }
+    for (const name of [QUEUE_SERVICE_URL_VAR, QUEUE_SERVICE_TOKEN_VAR]) if (given[name]) out[name] = given[name];
+    out[DENO_HOST_VAR] = opts.host;
+    out[DENO_PORT_VAR] = String(opts.port);
+    // Deno's own cache stays in the project (a fresh clone has nothing in ~/.cache/deno to rely on).
+    out.DENO_DIR ??= join(paths.work, "deno-cache");
+    return out;
+  }
+}
+
+/** Deno's command line for a function's entry. */
+function denoArgs(paths: ProjectPaths, name: string): string[] {
+  return [
+    "run",
+    ...DENO_FLAGS,
+    // Files: the project's own (its sources and node_modules) and nothing else.
+    `--allow-read=${paths.root}`,
+    "--node-modules-dir=manual",
+    `--import-map=${denoImportMap(paths)}`,
+    denoEntry(paths, name),
+  ];
 }

@@ -28,11 +28,11 @@ import type { GraphQLSchema } from "graphql";
 import { createYoga } from "graphql-yoga";
 import type { GraphQLParams, Plugin, YogaServerInstance } from "graphql-yoga";
 import type { Context, Handler } from "hono";
-import { getPath } from "hono/utils/url";
 import { renderGraphiQL } from "#workyard/graphiql";
 import { flag, isDevelopment, perEnv } from "../env.ts";
 import { ApiError } from "../errors.ts";
 import { isJsonContentType } from "../validate.ts";
+import { copyRequest } from "../request-copy.ts";
 import { routePrefix } from "../route.ts";
 import { maskError, withRequestIds } from "./errors.ts";
 import { armorRejects, costLimit, GRAPHQL_LIMITS, tokenLimit } from "./limits.ts";
@@ -95,6 +95,17 @@ function endpointOf(c: Context | undefined): string {
   if (!c) return "/";
   const prefix = routePrefix(c);
   return prefix ? `${prefix}${c.req.path === "/" ? "" : c.req.path}` : c.req.path;
+}
+
+/** Letters, digits, "/", "-", "_", ".", "~" and percent-escapes: nothing a URL pattern reads as syntax. */
+const plainPath = /^[\w\-./~%]*$/;
+
+/** The path of a URL as sent, not decoded (Yoga compares its endpoint with the URL as it is). */
+function rawPath(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start === -1) return "/";
+  const query = url.indexOf("?", start);
+  return url.slice(start, query === -1 ? undefined : query);
 }
 
 /** Servers one graphql() handler makes for distinct paths before the rest share one that takes any path. */
@@ -188,7 +199,8 @@ export function graphql<T extends object = Record<never, never>>(options: GraphQ
   const servers = perEnv(() => new Map<string, YogaServerInstance<ServerContext, GraphQLContext & T>>());
   const server = (env: unknown, path: string) => {
     const made = servers(env);
-    const endpoint = made.has(path) || made.size < MAX_ENDPOINTS ? path : "*";
+    // Only a plain path names a server: Yoga also reads its endpoint as a URL pattern, where "(" or ":" mean something.
+    const endpoint = plainPath.test(path) && (made.has(path) || made.size < MAX_ENDPOINTS) ? path : "*";
     let yoga = made.get(endpoint);
     if (!yoga) made.set(endpoint, (yoga = makeServer(options, env, endpoint)));
     return yoga;
@@ -200,8 +212,8 @@ export function graphql<T extends object = Record<never, never>>(options: GraphQ
       throw new ApiError(415, 'Send the operation as JSON with "Content-Type: application/json"', { code: "unsupported_media_type" });
     }
     // HEAD is answered as the GET it stands for, without the body (Hono routes it here with GET).
-    const request = method === "HEAD" ? new Request(c.req.raw, { method: "GET" }) : c.req.raw;
-    const response = await server(c.env, getPath(request)).fetch(request, { c });
+    const request = method === "HEAD" ? copyRequest(c.req.raw, { method: "GET" }) : c.req.raw;
+    const response = await server(c.env, rawPath(request.url)).fetch(request, { c });
     // GraphiQL's page (dev only) runs inline scripts and workers from blobs; the API's own policy allows nothing.
     if (response.headers.get("content-type")?.startsWith("text/html")) c.set("contentSecurityPolicy", GRAPHIQL_CSP);
     return method === "HEAD" ? new Response(null, response) : response;
