@@ -6,6 +6,9 @@
  * SIGTERM stops the process (Deno, then what the command started) within seconds.
  */
 import { spawn } from "node:child_process";
+import { symlink } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -16,6 +19,7 @@ import { eventually } from "../helpers/eventually.ts";
 import { freshDatabase } from "../helpers/isolated.ts";
 import type { FreshDatabase } from "../helpers/isolated.ts";
 import { runScript } from "../helpers/run-script.ts";
+import { createTestProject } from "../helpers/test-project.ts";
 
 interface OnDeno {
   name: string;
@@ -199,6 +203,37 @@ describe("functions on Deno (npm run deno)", () => {
     expect(statuses.slice(0, 20).every((s) => s === 400)).toBe(true);
     expect(statuses[20]).toBe(429);
   });
+
+  it("on SIGTERM, finishes the waitUntil work of a request already answered before it exits", async () => {
+    const project = await createTestProject({ realFunctions: false, fixtures: ["wait-until-probe"] });
+    await symlink(join(process.cwd(), "node_modules"), join(project.paths.root, "node_modules"));
+    const calls: number[] = [];
+    const callback = createServer((req, res) => {
+      calls.push(Date.now());
+      req.resume();
+      res.end();
+    });
+    await new Promise<void>((r) => callback.listen(0, "127.0.0.1", r));
+    try {
+      const probe = await serveOnDeno("wait-until-probe", {
+        WORKYARD_ROOT: project.paths.root,
+        WORKYARD_DENO: join(process.cwd(), "node_modules/.bin/deno"),
+        CALLBACK_URL: `http://127.0.0.1:${(callback.address() as AddressInfo).port}/done`,
+      });
+      running.push(probe);
+      expect(await (await fetch(`${probe.url}/`)).json()).toEqual({ answered: true });
+      const signalled = Date.now();
+      const stopped = await stop(probe);
+      expect(stopped.code, probe.output()).toBe(0);
+      // The work ran 1.5 s after the answer, while the process was stopping, and before it exited.
+      expect(calls).toHaveLength(1);
+      expect((calls[0] ?? 0) - signalled).toBeGreaterThan(1000);
+      expect(stopped.ms).toBeGreaterThanOrEqual((calls[0] ?? 0) - signalled);
+    } finally {
+      callback.close();
+      await project.dispose();
+    }
+  }, 60_000);
 
   it("names an unknown function and says --help", async () => {
     const unknown = await runScript("deno.ts", ["no-such-function"]);
