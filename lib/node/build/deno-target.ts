@@ -5,7 +5,7 @@
  * maps the SDK's `#workyard/*` imports (package.json "imports", which Deno does not read for a project's own files)
  * to their files; a conditional import takes its default. Paths are relative, so a moved or copied project works.
  */
-import { readFile, mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ProjectPaths } from "../common/paths.ts";
 import { functionQueues } from "../queues/config.ts";
@@ -63,9 +63,20 @@ export function denoEntrySource(paths: ProjectPaths, fn: FunctionSource): string
   ].join("\n");
 }
 
+/**
+ * Writes `text` to `file` unless it holds it already, by a rename: several `npm run deno` starting at once in one
+ * project (one per function) never read a file another is halfway through writing.
+ */
+async function writeIfChanged(file: string, text: string): Promise<void> {
+  if ((await readFile(file, "utf8").catch(() => undefined)) === text) return;
+  const partial = `${file}.${process.pid}.partial`;
+  await writeFile(partial, text);
+  await rename(partial, file);
+}
+
 /** Writes the import map and the entries of `functions`. */
 export async function writeDenoTargets(paths: ProjectPaths, functions: FunctionSource[]): Promise<void> {
   await mkdir(denoDir(paths), { recursive: true });
-  await writeFile(denoImportMap(paths), `${JSON.stringify(await importMap(paths), null, 2)}\n`);
-  await Promise.all(functions.map((fn) => writeFile(denoEntry(paths, fn.name), denoEntrySource(paths, fn))));
+  await writeIfChanged(denoImportMap(paths), `${JSON.stringify(await importMap(paths), null, 2)}\n`);
+  await Promise.all(functions.map((fn) => writeIfChanged(denoEntry(paths, fn.name), denoEntrySource(paths, fn))));
 }

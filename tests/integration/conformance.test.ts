@@ -1,0 +1,318 @@
+/**
+ * The same function on three runtimes gives the same answers (issue #21): hello, auth and links on workerd as
+ * `npm start` serves them (through the gateway, under /<name>), under plain `wrangler dev` with the merged config the
+ * build leaves (.workyard/wrangler/<name>.json, as `wrangler deploy` would take it), and on Deno (`npm run deno`).
+ * One list of scenarios runs against each; every answer is reduced to its status, media type, the headers that
+ * matter and its body with what varies by run masked (request ids, tokens, ids, times, the run's own tag), and the
+ * three must be equal. All three share one database. `wrangler deploy --dry-run` is checked for each function.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inject } from "vitest";
+import { startRedisService } from "../../lib/node/redis/service.ts";
+import type { RedisService } from "../../lib/node/redis/service.ts";
+import { freePort } from "../../lib/node/runtime/listen-socket.ts";
+import { startStack } from "../helpers/stack.ts";
+import type { Stack } from "../helpers/stack.ts";
+
+const FUNCTIONS = ["hello", "auth", "links"] as const;
+type FunctionName = (typeof FUNCTIONS)[number];
+
+/** Where a runtime serves each function: the base URL a function sees itself at. */
+interface Runtime {
+  name: string;
+  base: Record<FunctionName, string>;
+}
+
+/** What a scenario sends; `tag` is the runtime's own word, so that what one creates never collides with another's. */
+interface Scenario {
+  name: string;
+  fn: FunctionName;
+  request: (tag: string, state: State) => { method?: string; path: string; headers?: Record<string, string>; body?: unknown };
+  /** Keeps what a later scenario needs (a token). */
+  keep?: (body: unknown, state: State) => void;
+}
+
+interface State {
+  accessToken?: string;
+}
+
+const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
+const children: ChildProcess[] = [];
+
+/** Starts a command and resolves with its base URL once `probe` answers there (or `ready` matches its output). */
+function startServer(
+  what: string,
+  file: string,
+  args: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; ready: RegExp },
+): Promise<string> {
+  const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let output = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 90 s:\n${output}`)), 90_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const found = opts.ready.exec(output);
+      if (found?.[1]) {
+        clearTimeout(timer);
+        resolve(found[1]);
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code}) before it served:\n${output}`));
+    });
+  });
+}
+
+const email = (tag: string) => `conformance-${tag}@example.com`;
+const PASSWORD = "correct horse battery staple";
+
+const scenarios: Scenario[] = [
+  { name: "hello: GET /", fn: "hello", request: () => ({ path: "/" }) },
+  { name: "hello: POST /echo", fn: "hello", request: () => ({ method: "POST", path: "/echo", body: { text: "same everywhere" } }) },
+  { name: "hello: POST /echo, broken JSON", fn: "hello", request: () => ({ method: "POST", path: "/echo", body: "{" }) },
+  { name: "hello: POST /echo, invalid input", fn: "hello", request: () => ({ method: "POST", path: "/echo", body: { text: 42 } }) },
+  { name: "hello: an unknown route", fn: "hello", request: () => ({ path: "/no/such/route" }) },
+  { name: "hello: a method the route does not take", fn: "hello", request: () => ({ method: "DELETE", path: "/echo" }) },
+  { name: "hello: the OpenAPI document", fn: "hello", request: () => ({ path: "/openapi.json" }) },
+  { name: "auth: sign-up with nothing", fn: "auth", request: () => ({ method: "POST", path: "/signup", body: {} }) },
+  {
+    name: "auth: sign-up",
+    fn: "auth",
+    request: (tag) => ({ method: "POST", path: "/signup", body: { email: email(tag), password: PASSWORD } }),
+    keep: (body, state) => (state.accessToken = (body as { accessToken?: string }).accessToken),
+  },
+  {
+    name: "auth: sign-up again with the same address",
+    fn: "auth",
+    request: (tag) => ({ method: "POST", path: "/signup", body: { email: email(tag), password: PASSWORD } }),
+  },
+  {
+    name: "auth: a wrong password",
+    fn: "auth",
+    request: (tag) => ({ method: "POST", path: "/login", body: { email: email(tag), password: "not the password" } }),
+  },
+  {
+    name: "auth: who am I",
+    fn: "auth",
+    request: (_tag, state) => ({ path: "/me", headers: { authorization: `Bearer ${state.accessToken ?? ""}` } }),
+  },
+  { name: "auth: who am I, no token", fn: "auth", request: () => ({ path: "/me" }) },
+  { name: "links: a code nobody made", fn: "links", request: (tag) => ({ path: `/nothing-${tag}` }) },
+  {
+    name: "links: create without signing in",
+    fn: "links",
+    request: () => ({ method: "POST", path: "/", body: { url: "https://example.com" } }),
+  },
+  {
+    name: "links: create",
+    fn: "links",
+    request: (tag, state) => ({
+      method: "POST",
+      path: "/",
+      headers: { authorization: `Bearer ${state.accessToken ?? ""}` },
+      body: { url: "https://example.com/conformance", code: `conf-${tag}` },
+    }),
+  },
+  {
+    name: "links: create, an address that is not http(s)",
+    fn: "links",
+    request: (tag, state) => ({
+      method: "POST",
+      path: "/",
+      headers: { authorization: `Bearer ${state.accessToken ?? ""}` },
+      body: { url: "javascript:alert(1)", code: `bad-${tag}` },
+    }),
+  },
+  { name: "links: the redirect", fn: "links", request: (tag) => ({ path: `/conf-${tag}` }) },
+  { name: "links: the OpenAPI document", fn: "links", request: () => ({ path: "/openapi.json" }) },
+];
+
+/** An answer reduced to what must be the same on every runtime. */
+async function reduce(res: Response, tag: string, base: string): Promise<unknown> {
+  // A Location on the function itself is relative to where it is served (under the gateway's /<name>, or at "/").
+  const prefix = new URL(base).pathname.replace(/\/$/, "");
+  let location = res.headers.get("location")?.replaceAll(tag, "<tag>") ?? null;
+  if (location && prefix && location.startsWith(`${prefix}/`)) location = location.slice(prefix.length);
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: compared as text
+  }
+  const masked = JSON.parse(
+    JSON.stringify(body, (key, value: unknown) => {
+      if (["requestId", "accessToken", "refreshToken", "id", "createdAt", "expiresAt", "created_at"].includes(key) && value !== null)
+        return `<${key}>`;
+      // The OpenAPI document's server is where the function is served: the gateway's prefix, or "/" alone.
+      if (key === "servers") return "<servers>";
+      return typeof value === "string" ? value.replaceAll(tag, "<tag>") : value;
+    }) ?? "null",
+  ) as unknown;
+  return {
+    status: res.status,
+    type: res.headers.get("content-type")?.split(";")[0] ?? null,
+    location,
+    allow: res.headers.get("allow"),
+    requestId: res.headers.get("x-request-id") ? "present" : "missing",
+    body: masked,
+  };
+}
+
+/** Every scenario against `runtime`, in order: name -> reduced answer. */
+async function runAll(runtime: Runtime): Promise<Record<string, unknown>> {
+  const tag = `${runtime.name}${Date.now().toString(36)}`;
+  const state: State = {};
+  const answers: Record<string, unknown> = {};
+  for (const s of scenarios) {
+    const { method = "GET", path, headers = {}, body } = s.request(tag, state);
+    const res = await fetch(`${runtime.base[s.fn]}${path}`, {
+      method,
+      redirect: "manual",
+      headers: {
+        // One address per runtime run: rate limits never carry over between runtimes.
+        "x-forwarded-for": `198.19.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250) + 1}`,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        ...headers,
+      },
+      ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+    });
+    const reduced = await reduce(res.clone(), tag, runtime.base[s.fn]);
+    if (s.keep) s.keep(await res.json().catch(() => undefined), state);
+    answers[s.name] = reduced;
+  }
+  return answers;
+}
+
+let stack: Stack;
+let redis: RedisService;
+const runtimes: Runtime[] = [];
+
+beforeAll(async () => {
+  stack = await startStack();
+  const root = stack.project.paths.root;
+  runtimes.push({
+    name: "workerd",
+    base: { hello: `${stack.sup.url}/hello`, auth: `${stack.sup.url}/auth`, links: `${stack.sup.url}/links` },
+  });
+  redis = await startRedisService({ redisUrl: inject("redisUrl") ?? undefined, port: 0, log: () => {} });
+  const secrets = { DATABASE_URL: stack.databaseUrl, AUTH_JWT_SECRET: stack.jwtSecret, ...redis.bindings };
+
+  // Plain wrangler dev on each function's merged config, its secrets from an env file (as .dev.vars would give them).
+  const envFile = join(root, ".conformance.env");
+  await writeFile(
+    envFile,
+    Object.entries(secrets)
+      .map(([k, v]) => `${k}=${v}`)
+      .join("\n"),
+  );
+  const wrangler = async (fn: FunctionName) => {
+    const [port, inspector] = [await freePort(), await freePort()];
+    const args = [
+      wranglerBin,
+      "dev",
+      "-c",
+      join(root, ".workyard/wrangler", `${fn}.json`),
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(inspector),
+      // Each its own local state: wrangler dev instances sharing one lock its SQLite files.
+      "--persist-to",
+      join(root, ".wrangler-state", fn),
+    ];
+    await startServer(`wrangler dev (${fn})`, process.execPath, [...args, "--env-file", envFile, "--log-level", "info"], {
+      cwd: root,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+      ready: /Ready on (http:\/\/\S+)/,
+    });
+    return `http://127.0.0.1:${port}`;
+  };
+  // npm run deno on each function, from the same project.
+  const deno = (fn: FunctionName) =>
+    startServer(`npm run deno -- ${fn}`, process.execPath, [join(process.cwd(), "scripts/deno.ts"), fn, "--port", "0"], {
+      cwd: process.cwd(),
+      env: {
+        ...process.env,
+        WORKYARD_ROOT: root,
+        WORKYARD_DENO: join(process.cwd(), "node_modules/.bin/deno"),
+        ...secrets,
+        REDIS_URL: inject("redisUrl") ?? "",
+      },
+      ready: /on Deno [\d.]+: (http:\/\/127\.0\.0\.1:\d+)\//,
+    });
+  const [wh, wa, wl, dh, da, dl] = await Promise.all([
+    wrangler("hello"),
+    wrangler("auth"),
+    wrangler("links"),
+    deno("hello"),
+    deno("auth"),
+    deno("links"),
+  ]);
+  runtimes.push({ name: "wrangler", base: { hello: wh, auth: wa, links: wl } });
+  runtimes.push({ name: "deno", base: { hello: dh, auth: da, links: dl } });
+}, 240_000);
+
+afterAll(async () => {
+  for (const child of children) child.kill("SIGTERM");
+  await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once("exit", r)) : undefined)));
+  await redis?.stop();
+  await stack?.stop();
+});
+
+describe("one function, three runtimes", () => {
+  it("answers every scenario the same on workerd, under wrangler dev and on Deno", async () => {
+    const [workerd, ...others] = await Promise.all(runtimes.map((r) => runAll(r)));
+    // Sanity: the scenarios did what they say on workerd (a broken setup must not pass by failing the same way).
+    expect(workerd?.["auth: sign-up"]).toMatchObject({ status: 201 });
+    expect(workerd?.["links: create"]).toMatchObject({ status: 201 });
+    expect(workerd?.["links: the redirect"]).toMatchObject({ status: 302, location: "https://example.com/conformance" });
+    expect(workerd?.["hello: POST /echo, broken JSON"]).toMatchObject({ status: 400 });
+    for (const [i, answers] of others.entries()) {
+      for (const s of scenarios) {
+        expect(answers[s.name], `${s.name}: ${runtimes[i + 1]?.name} against workerd`).toEqual(workerd?.[s.name]);
+      }
+    }
+  }, 120_000);
+
+  it("each function's merged config passes wrangler deploy --dry-run", async () => {
+    const root = stack.project.paths.root;
+    const dryRun = (fn: FunctionName) =>
+      new Promise<{ fn: FunctionName; code: number | null; output: string }>((resolve) => {
+        const args = [
+          wranglerBin,
+          "deploy",
+          "--dry-run",
+          "-c",
+          join(root, ".workyard/wrangler", `${fn}.json`),
+          "--outdir",
+          join(root, ".dry-run", fn),
+        ];
+        const child = spawn(process.execPath, args, {
+          cwd: root,
+          env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let output = "";
+        child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+        child.once("exit", (code) => resolve({ fn, code, output }));
+      });
+    for (const out of await Promise.all(FUNCTIONS.map(dryRun))) {
+      expect(out.code, `${out.fn}: ${out.output}`).toBe(0);
+      expect(out.output).toContain("--dry-run: exiting now.");
+    }
+  }, 120_000);
+});
