@@ -92,15 +92,23 @@ export function serveOnDeno(handler: DenoHandler, target: DenoTarget): void {
       console.error(`functions/${target.name}: Deno.cron needs --unstable-cron (npm run deno passes it): crons do not run`);
     else {
       for (const [i, cron] of target.crons.entries()) {
-        // Deno allows letters, digits, spaces, hyphens and underscores in a cron's name.
-        void Deno.cron(`${target.name} cron ${i + 1}`, cron, async () => {
+        const run = async () => {
           const controller = { cron, scheduledTime: Date.now(), type: "scheduled", noRetry() {} } as unknown as ScheduledController;
           try {
             await scheduled(controller, env, ctx);
           } catch (err) {
             console.error(`functions/${target.name}: the cron "${cron}" failed:`, err);
           }
-        });
+        };
+        try {
+          // Deno allows letters, digits, spaces, hyphens and underscores in a cron's name.
+          Deno.cron(`${target.name} cron ${i + 1}`, cron, run).catch((err: unknown) =>
+            console.error(`functions/${target.name}: the cron "${cron}" stopped:`, err),
+          );
+        } catch (err) {
+          // workyard's six-field form (seconds first) and other schedules Deno.cron does not take: said, not fatal.
+          console.error(`functions/${target.name}: the cron "${cron}" cannot run on Deno (${(err as Error).message})`);
+        }
       }
     }
   }
