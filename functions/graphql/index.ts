@@ -11,7 +11,7 @@ import { database } from "#workyard/db";
 import { graphql } from "#workyard/graphql";
 import { createRoute, errorResponses, jsonBody, jsonResponse, z } from "#workyard/openapi";
 import { makeLoaders } from "./loaders.ts";
-import persistedOperations from "./persisted-operations.json";
+import persistedOperations from "./persisted-operations.json" with { type: "json" };
 import { schema, viewerOf } from "./schema.ts";
 
 // GraphQL documents are small: a larger body is refused before it is parsed.

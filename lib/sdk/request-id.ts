@@ -33,4 +33,15 @@ export const requestId = (): MiddlewareHandler =>
     c.set("requestId", id);
     c.header(REQUEST_ID_HEADER, id);
     await next();
+    // A handler that returned a Response of its own (GraphQL Yoga's, a proxied fetch) did not get the header above:
+    // every answer carries it, served through the gateway (which adds it) or alone (wrangler dev, Cloudflare, Deno).
+    if (!c.res.headers.has(REQUEST_ID_HEADER)) {
+      try {
+        c.res.headers.set(REQUEST_ID_HEADER, id);
+      } catch {
+        // Immutable headers (a fetch's answer passed on): a copy that can carry it.
+        c.res = new Response(c.res.body, c.res);
+        c.res.headers.set(REQUEST_ID_HEADER, id);
+      }
+    }
   };
