@@ -10,7 +10,7 @@
  * - the client's IP from the socket, as workerd's `request.cf.clientIp` (lib/sdk/client-ip.ts reads it);
  * - crons through `Deno.cron` (run with --unstable-cron), each firing the handler's `scheduled`.
  */
-import { DENO_HOST_VAR, DENO_PORT_VAR, QUEUE_SERVICE_TOKEN_VAR, QUEUE_SERVICE_URL_VAR } from "../shared/names.ts";
+import { DENO_HOST_VAR, DENO_PORT_VAR, DENO_TEST_SCHEDULED_VAR, QUEUE_SERVICE_TOKEN_VAR, QUEUE_SERVICE_URL_VAR } from "../shared/names.ts";
 import { openPool, POOL_BINDING } from "../sdk/db.ts";
 import type { Sql } from "../sdk/db.ts";
 import { DenoQueueProducer } from "./queue-producer.ts";
@@ -65,6 +65,8 @@ export function serveOnDeno(handler: DenoHandler, target: DenoTarget): void {
     props: {},
   } as unknown as ExecutionContext;
 
+  const scheduled = handler.scheduled?.bind(handler);
+  const testScheduled = Deno.env.get(DENO_TEST_SCHEDULED_VAR) === "1";
   const hostname = Deno.env.get(DENO_HOST_VAR) ?? "127.0.0.1";
   const port = Number(Deno.env.get(DENO_PORT_VAR) ?? 8000);
   const server = Deno.serve(
@@ -81,25 +83,35 @@ export function serveOnDeno(handler: DenoHandler, target: DenoTarget): void {
     (request, info) => {
       // What workerd's request.cf.clientIp says: the peer of the connection.
       Object.defineProperty(request, "cf", { value: { clientIp: info.remoteAddr.hostname }, configurable: true });
+      if (testScheduled && new URL(request.url).pathname === "/__scheduled") return fireByHand(request);
       return handler.fetch(request, env, ctx);
     },
   );
 
-  const scheduled = handler.scheduled?.bind(handler);
+  /** Fires the scheduled handler for `cron`: on its schedule, or by hand. */
+  const fire = async (cron: string) => {
+    const controller = { cron, scheduledTime: Date.now(), type: "scheduled", noRetry() {} } as unknown as ScheduledController;
+    await scheduled?.(controller, env, ctx);
+  };
+  /** `/__scheduled?cron=<cron>` under --test-scheduled, as `wrangler dev --test-scheduled` answers it. */
+  async function fireByHand(request: Request): Promise<Response> {
+    const cron = new URL(request.url).searchParams.get("cron") ?? target.crons[0] ?? "";
+    if (!scheduled) return new Response("This function has no scheduled handler", { status: 404 });
+    try {
+      await fire(cron);
+      return new Response("Ran scheduled event");
+    } catch (err) {
+      console.error(`functions/${target.name}: the cron "${cron}" failed:`, err);
+      return new Response("The scheduled event failed; see the log", { status: 500 });
+    }
+  }
   if (target.crons.length > 0) {
     if (!scheduled) console.error(`functions/${target.name} declares crons but exports no scheduled handler: they do not run`);
     else if (!Deno.cron)
       console.error(`functions/${target.name}: Deno.cron needs --unstable-cron (npm run deno passes it): crons do not run`);
     else {
       for (const [i, cron] of target.crons.entries()) {
-        const run = async () => {
-          const controller = { cron, scheduledTime: Date.now(), type: "scheduled", noRetry() {} } as unknown as ScheduledController;
-          try {
-            await scheduled(controller, env, ctx);
-          } catch (err) {
-            console.error(`functions/${target.name}: the cron "${cron}" failed:`, err);
-          }
-        };
+        const run = () => fire(cron).catch((err: unknown) => console.error(`functions/${target.name}: the cron "${cron}" failed:`, err));
         try {
           // Deno allows letters, digits, spaces, hyphens and underscores in a cron's name.
           Deno.cron(`${target.name} cron ${i + 1}`, cron, run).catch((err: unknown) =>

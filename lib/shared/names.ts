@@ -103,3 +103,5 @@ export const DEV_MODE_VAR = "WORKYARD_DEV";
 /** Where npm run deno tells a function on Deno to listen (lib/deno/serve.ts). */
 export const DENO_HOST_VAR = "WORKYARD_DENO_HOST";
 export const DENO_PORT_VAR = "WORKYARD_DENO_PORT";
+/** Set to "1" by `npm run deno -- <name> --test-scheduled`: /__scheduled?cron=... fires a cron, as under wrangler dev. */
+export const DENO_TEST_SCHEDULED_VAR = "WORKYARD_DENO_TEST_SCHEDULED";

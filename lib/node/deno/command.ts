@@ -9,7 +9,13 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { spawnTied } from "../common/tied-child.ts";
 import { UserError } from "../common/user-error.ts";
-import { DENO_HOST_VAR, DENO_PORT_VAR, QUEUE_SERVICE_TOKEN_VAR, QUEUE_SERVICE_URL_VAR } from "../../shared/names.ts";
+import {
+  DENO_HOST_VAR,
+  DENO_PORT_VAR,
+  DENO_TEST_SCHEDULED_VAR,
+  QUEUE_SERVICE_TOKEN_VAR,
+  QUEUE_SERVICE_URL_VAR,
+} from "../../shared/names.ts";
 import type { ProjectPaths } from "../common/paths.ts";
 import { denoEntry, denoImportMap, writeDenoTargets } from "../build/deno-target.ts";
 import { discoverFunctions } from "../build/functions.ts";
@@ -26,6 +32,8 @@ export interface DenoCommandOptions {
   name: string;
   host: string;
   port: number;
+  /** Serve /__scheduled?cron=... (fires a cron by hand), as `wrangler dev --test-scheduled` does. */
+  testScheduled?: boolean;
   env: NodeJS.ProcessEnv;
   log: (line: string) => void;
 }
@@ -139,6 +147,7 @@ export async function runOnDeno(opts: DenoCommandOptions): Promise<number> {
     for (const name of [QUEUE_SERVICE_URL_VAR, QUEUE_SERVICE_TOKEN_VAR]) if (given[name]) out[name] = given[name];
     out[DENO_HOST_VAR] = opts.host;
     out[DENO_PORT_VAR] = String(opts.port);
+    if (opts.testScheduled) out[DENO_TEST_SCHEDULED_VAR] = "1";
     // Deno's own cache stays in the project (a fresh clone has nothing in ~/.cache/deno to rely on).
     out.DENO_DIR ??= join(paths.work, "deno-cache");
     return out;
