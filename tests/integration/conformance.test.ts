@@ -10,14 +10,14 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { startRedisService } from "../../lib/node/redis/service.ts";
 import type { RedisService } from "../../lib/node/redis/service.ts";
 import { freePort } from "../../lib/node/runtime/listen-socket.ts";
 import { runScript } from "../helpers/run-script.ts";
+import { spawnWrangler, wranglerBin } from "../helpers/wrangler.ts";
 import { startStack } from "../helpers/stack.ts";
 import type { Stack } from "../helpers/stack.ts";
 
@@ -45,7 +45,6 @@ interface State {
   accessToken?: string;
 }
 
-const wranglerBin = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
 const children: ChildProcess[] = [];
 
 /** Starts a command and resolves with its base URL once `probe` answers there (or `ready` matches its output). */
@@ -375,24 +374,9 @@ describe("one function, three runtimes", () => {
     const root = stack.project.paths.root;
     const dryRun = (fn: FunctionName) =>
       new Promise<{ fn: FunctionName; code: number | null; output: string }>((resolve) => {
-        const args = [
-          wranglerBin,
-          "deploy",
-          "--dry-run",
-          "-c",
-          join(root, ".workyard/wrangler", `${fn}.json`),
-          "--outdir",
-          join(root, ".dry-run", fn),
-        ];
-        const child = spawn(process.execPath, args, {
-          cwd: root,
-          env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        let output = "";
-        child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-        child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-        child.once("exit", (code) => resolve({ fn, code, output }));
+        const args = ["deploy", "--dry-run", "-c", join(root, ".workyard/wrangler", `${fn}.json`), "--outdir", join(root, ".dry-run", fn)];
+        const { child, output } = spawnWrangler(args, root);
+        child.once("exit", (code) => resolve({ fn, code, output: output() }));
       });
     for (const out of await Promise.all(FUNCTIONS.map(dryRun))) {
       expect(out.code, `${out.fn}: ${out.output}`).toBe(0);

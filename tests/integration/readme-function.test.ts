@@ -3,10 +3,8 @@
  * follows the text): it builds, is served by `npm start`'s supervisor with the var its wrangler.toml sets, and runs
  * under plain `wrangler dev` with the merged config the build leaves, as it would on Cloudflare.
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectPaths } from "../../lib/node/common/paths.ts";
@@ -16,6 +14,7 @@ import type { Supervisor } from "../../lib/node/runtime/supervisor.ts";
 import { build } from "../../lib/node/build/build.ts";
 import { createTestProject } from "../helpers/test-project.ts";
 import { runScript } from "../helpers/run-script.ts";
+import { spawnWrangler } from "../helpers/wrangler.ts";
 import type { TestProject } from "../helpers/test-project.ts";
 
 /** Every fenced block whose first line names a file under functions/ (`// functions/x/index.ts`, `# functions/x/wrangler.toml`). */
@@ -36,19 +35,7 @@ async function underWranglerDev(
   probe: (base: string) => Promise<Response>,
 ): Promise<{ status: number; body: unknown }> {
   const port = await freePort();
-  const wrangler = join(dirname(createRequire(import.meta.url).resolve("wrangler/package.json")), "bin/wrangler.js");
-  const child = spawn(
-    process.execPath,
-    [wrangler, "dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--log-level", "warn"],
-    {
-      cwd: root,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let output = "";
-  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+  const { child, output } = spawnWrangler(["dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--log-level", "warn"], root);
   try {
     const deadline = Date.now() + 45_000;
     while (Date.now() < deadline && child.exitCode === null) {
@@ -56,7 +43,7 @@ async function underWranglerDev(
       if (res) return { status: res.status, body: await res.json() };
       await new Promise((r) => setTimeout(r, 250));
     }
-    throw new Error(`wrangler dev did not answer:\n${output}`);
+    throw new Error(`wrangler dev did not answer:\n${output()}`);
   } finally {
     child.kill("SIGTERM");
   }
