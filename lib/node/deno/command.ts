@@ -42,7 +42,6 @@ export interface DenoCommandOptions {
 export const DENO_FLAGS = [
   "--allow-net",
   "--allow-env",
-  "--allow-read",
   "--allow-sys",
   "--unstable-cron",
   "--no-prompt",
