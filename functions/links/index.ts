@@ -241,24 +241,40 @@ app.openapi(
 async function rollUpClicks(_event: ScheduledController, bindings: unknown) {
   const client = redisFromEnv(bindings);
   if (!client) return;
-  if ((await client.exists(ROLLING)) === 0) {
-    if ((await client.exists(CLICKS)) === 0) return;
-    await client.rename(CLICKS, ROLLING);
+  // One roll-up at a time across everything sharing this Redis: two that overlapped (workyard's scheduler on one
+  // runtime, Deno.cron or a hand trigger on another) would both add the same ROLLING counts. The lock outlives a
+  // crashed run by a minute at most; ROLLING itself stays for the next run to finish.
+  const owner = crypto.randomUUID();
+  if ((await client.set(ROLLUP_LOCK, owner, { nx: true, ex: 60 })) !== "OK") {
+    console.log("links: another click roll-up is running; this one is skipped");
+    return;
   }
-  const counts = (await client.hgetall<Record<string, number>>(ROLLING)) ?? {};
-  const codes = Object.keys(counts);
-  if (codes.length > 0) {
-    // One JSON parameter ({"code": count, ...}): no array types needed (fetch_types is off behind PgBouncer).
-    await withDatabase(
-      bindings as Record<string, unknown>,
-      (sql) =>
-        sql`update links set clicks = links.clicks + c.n::bigint
-          from jsonb_each_text(${sql.json(counts)}) as c(code, n) where links.code = c.code`,
-    );
+  try {
+    if ((await client.exists(ROLLING)) === 0) {
+      if ((await client.exists(CLICKS)) === 0) return;
+      await client.rename(CLICKS, ROLLING);
+    }
+    const counts = (await client.hgetall<Record<string, number>>(ROLLING)) ?? {};
+    const codes = Object.keys(counts);
+    if (codes.length > 0) {
+      // One JSON parameter ({"code": count, ...}): no array types needed (fetch_types is off behind PgBouncer).
+      await withDatabase(
+        bindings as Record<string, unknown>,
+        (sql) =>
+          sql`update links set clicks = links.clicks + c.n::bigint
+            from jsonb_each_text(${sql.json(counts)}) as c(code, n) where links.code = c.code`,
+      );
+    }
+    await client.del(ROLLING);
+    console.log(`links: rolled up clicks of ${codes.length} link(s)`);
+  } finally {
+    // Only our own lock (one that expired and was taken by another run stays).
+    if ((await client.get(ROLLUP_LOCK)) === owner) await client.del(ROLLUP_LOCK);
   }
-  await client.del(ROLLING);
-  console.log(`links: rolled up clicks of ${codes.length} link(s)`);
 }
+
+/** Held while one roll-up runs (rollUpClicks). */
+const ROLLUP_LOCK = "links:clicks:rollup-lock";
 
 /** Deletes links whose expiry has passed. */
 async function expire(_event: ScheduledController, bindings: unknown) {
