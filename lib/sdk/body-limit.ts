@@ -35,16 +35,19 @@ export const BODY_IDLE_MS = 10_000;
 
 const TIMED_OUT = Symbol("timed out");
 
-/** The reader's next chunk, or TIMED_OUT when none came within `ms`. */
-async function readWithin(reader: ReadableStreamDefaultReader<Uint8Array>, ms: number) {
+/** What `work` settles to, or TIMED_OUT when it has not within `ms`. */
+async function within<T>(work: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
   let timer: ReturnType<typeof setTimeout> | null = null;
   const timeout = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), ms)));
   try {
-    return await Promise.race([reader.read(), timeout]);
+    return await Promise.race([work, timeout]);
   } finally {
     if (timer !== null) clearTimeout(timer);
   }
 }
+
+/** The reader's next chunk, or TIMED_OUT when none came within `ms`. */
+const readWithin = (reader: ReadableStreamDefaultReader<Uint8Array>, ms: number) => within(reader.read(), ms);
 
 /** The next chunk of a request body, or the client's error: 408 when it stalls, 400 when the transport breaks. */
 async function readBodyChunk(reader: ReadableStreamDefaultReader<Uint8Array>) {
@@ -69,18 +72,14 @@ async function readBodyChunk(reader: ReadableStreamDefaultReader<Uint8Array>) {
  * the larger bodies), with readBodyChunk's answers: 408 when it does not arrive in time, 400 when the transport breaks.
  */
 async function readSmallBody(request: Request): Promise<ArrayBuffer> {
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const timeout = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), BODY_IDLE_MS)));
   let bytes: ArrayBuffer | typeof TIMED_OUT;
   try {
-    bytes = await Promise.race([request.arrayBuffer(), timeout]);
+    bytes = await within(request.arrayBuffer(), BODY_IDLE_MS);
   } catch (err) {
     throw new ApiError(400, "The request body could not be read (malformed, or the client went away)", {
       code: "invalid_body",
       cause: err,
     });
-  } finally {
-    if (timer !== null) clearTimeout(timer);
   }
   if (bytes === TIMED_OUT)
     throw new ApiError(408, `The request body did not arrive within ${BODY_IDLE_MS / 1000} s`, { code: "request_timeout" });

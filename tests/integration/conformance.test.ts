@@ -6,7 +6,6 @@
  * matter and its body with what varies by run masked (request ids, tokens, ids, times, the run's own tag), and the
  * three must be equal. All three share one database. `wrangler deploy --dry-run` is checked for each function.
  */
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
@@ -17,6 +16,7 @@ import { startRedisService } from "../../lib/node/redis/service.ts";
 import type { RedisService } from "../../lib/node/redis/service.ts";
 import { freePort } from "../../lib/node/runtime/listen-socket.ts";
 import { runScript } from "../helpers/run-script.ts";
+import { startServing } from "../helpers/serving.ts";
 import { spawnWrangler, wranglerBin } from "../helpers/wrangler.ts";
 import { startStack } from "../helpers/stack.ts";
 import type { Stack } from "../helpers/stack.ts";
@@ -47,34 +47,9 @@ interface State {
 
 const children: ChildProcess[] = [];
 
-/** Starts a command and resolves with its base URL once `probe` answers there (or `ready` matches its output). */
-function startServer(
-  what: string,
-  file: string,
-  args: string[],
-  opts: { cwd: string; env: NodeJS.ProcessEnv; ready: RegExp },
-): Promise<string> {
-  const child = spawn(file, args, { cwd: opts.cwd, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let output = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within 90 s:\n${output}`)), 90_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const found = opts.ready.exec(output);
-      if (found?.[1]) {
-        clearTimeout(timer);
-        resolve(found[1]);
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited (${code}) before it served:\n${output}`));
-    });
-  });
-}
+/** Starts a command and resolves with its base URL once its output matches `ready`. */
+const startServer = async (what: string, file: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; ready: RegExp }) =>
+  (await startServing(what, file, args, opts, (child) => children.push(child))).url;
 
 const email = (tag: string) => `conformance-${tag}@example.com`;
 const PASSWORD = "correct horse battery staple";

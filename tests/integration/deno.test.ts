@@ -5,7 +5,6 @@
  * click is counted through waitUntil, a new link's event is stored by the queue service npm run deno started, and
  * SIGTERM stops the process (Deno, then what the command started) within seconds.
  */
-import { spawn } from "node:child_process";
 import { symlink } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -19,6 +18,7 @@ import { eventually } from "../helpers/eventually.ts";
 import { freshDatabase } from "../helpers/isolated.ts";
 import type { FreshDatabase } from "../helpers/isolated.ts";
 import { runScript } from "../helpers/run-script.ts";
+import { startServing } from "../helpers/serving.ts";
 import { createTestProject } from "../helpers/test-project.ts";
 
 interface OnDeno {
@@ -31,29 +31,13 @@ interface OnDeno {
 const SECRET = "deno-test-secret-0123456789abcdef0123456789abcdef";
 
 /** `npm run deno -- <name> --port 0`, resolved once Deno says where it listens. */
-function serveOnDeno(name: string, env: Record<string, string>): Promise<OnDeno> {
-  const child = spawn(process.execPath, ["scripts/deno.ts", name, "--port", "0"], {
+async function serveOnDeno(name: string, env: Record<string, string>): Promise<OnDeno> {
+  const serving = await startServing(`${name} on Deno`, process.execPath, ["scripts/deno.ts", name, "--port", "0"], {
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    ready: /on Deno [\d.]+: (http:\/\/127\.0\.0\.1:\d+)\//,
+    timeoutMs: 60_000,
   });
-  let output = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} on Deno did not listen within 60 s:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const found = /on Deno [\d.]+: (http:\/\/127\.0\.0\.1:\d+)\//.exec(output);
-      if (found?.[1]) {
-        clearTimeout(timer);
-        resolve({ name, url: found[1], child, output: () => output });
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} on Deno exited (${code}) before it listened:\n${output}`));
-    });
-  });
+  return { name, ...serving };
 }
 
 /** SIGTERM, and how long the process took to exit (or null when it did not within 15 s). */
@@ -149,7 +133,8 @@ describe("functions on Deno (npm run deno)", () => {
   });
 
   it("says why under plain `deno serve`, which passes connection info where the bindings belong", async () => {
-    const child = spawn(
+    const { url, output } = await startServing(
+      "deno serve",
       join(process.cwd(), "node_modules/.bin/deno"),
       [
         "serve",
@@ -164,27 +149,15 @@ describe("functions on Deno (npm run deno)", () => {
         "0",
         "functions/hello/index.ts",
       ],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      { ready: /Listening on (http:\/\/127\.0\.0\.1:\d+)\//, timeoutMs: 60_000 },
+      // Stopped with the others, also if it never listens.
+      (child, out) => running.push({ name: "deno serve", url: "", child, output: out }),
     );
-    const plain: OnDeno = { name: "deno serve", url: "", child, output: () => output };
-    running.push(plain);
-    let output = "";
-    const listening = new Promise<string>((resolve, reject) => {
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        const found = /Listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(output);
-        if (found?.[1]) resolve(found[1]);
-      };
-      child.stdout.on("data", onData);
-      child.stderr.on("data", onData);
-      child.once("exit", (code) => reject(new Error(`deno serve exited (${code}):\n${output}`)));
-    });
-    const url = await listening;
     const r = await fetch(`${url}/`);
     expect(r.status).toBe(500);
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe("misconfigured");
-    expect(await eventually(async () => output.includes("its second argument is connection info (`deno serve`)"))).toBe(true);
-    expect(output).toContain("npm run deno -- <name>");
+    expect(await eventually(async () => output().includes("its second argument is connection info (`deno serve`)"))).toBe(true);
+    expect(output()).toContain("npm run deno -- <name>");
   }, 60_000);
 
   it("keys rate limits on the connection's client, whatever CF-Connecting-IP a client sends with a body", async () => {

@@ -5,9 +5,9 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { denoImportMap, writeDenoTargets } from "../build/deno-target.ts";
+import { writeDenoTargets } from "../build/deno-target.ts";
 import type { ProjectPaths } from "../common/paths.ts";
-import { DENO_FLAGS, denoBinary } from "../deno/command.ts";
+import { denoBinary, denoRunArgs } from "../deno/command.ts";
 import { heldSocket } from "../runtime/listen-socket.ts";
 import { INTERNAL_TOKEN_VAR } from "../build/serve-config.ts";
 import { startProbedWorkerd } from "../runtime/workerd-pool.ts";
@@ -165,15 +165,7 @@ export async function serveOnDeno({
   const server = await startChildServer({
     what: "the Deno server",
     file: denoBinary(paths, process.env),
-    args: [
-      "run",
-      ...DENO_FLAGS,
-      `--allow-read=${paths.root}`,
-      "--node-modules-dir=manual",
-      `--import-map=${denoImportMap(paths)}`,
-      join(paths.root, "lib/deno/bench-server.ts"),
-      modulePath,
-    ],
+    args: denoRunArgs(paths, join(paths.root, "lib/deno/bench-server.ts"), [modulePath]),
     env: { WORKYARD_BENCH_VARS: JSON.stringify(vars), DENO_DIR: join(paths.work, "deno-cache") },
     cwd: paths.root,
     onLine,

@@ -154,7 +154,10 @@ export async function runOnDeno(opts: DenoCommandOptions): Promise<number> {
 }
 
 /** Deno's command line for a function's entry. */
-function denoArgs(paths: ProjectPaths, name: string): string[] {
+const denoArgs = (paths: ProjectPaths, name: string) => denoRunArgs(paths, denoEntry(paths, name));
+
+/** `deno run` of `script` with the permissions a function gets and the SDK's import map, then `args`. */
+export function denoRunArgs(paths: ProjectPaths, script: string, args: string[] = []): string[] {
   return [
     "run",
     ...DENO_FLAGS,
@@ -162,6 +165,7 @@ function denoArgs(paths: ProjectPaths, name: string): string[] {
     `--allow-read=${paths.root}`,
     "--node-modules-dir=manual",
     `--import-map=${denoImportMap(paths)}`,
-    denoEntry(paths, name),
+    script,
+    ...args,
   ];
 }
