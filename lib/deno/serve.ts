@@ -89,8 +89,8 @@ export function serveOnDeno(handler: DenoHandler, target: DenoTarget): void {
   );
 
   /** Fires the scheduled handler for `cron`: on its schedule, or by hand. */
-  const fire = async (cron: string) => {
-    const controller = { cron, scheduledTime: Date.now(), type: "scheduled", noRetry() {} } as unknown as ScheduledController;
+  const fire = async (cron: string, scheduledTime = Date.now()) => {
+    const controller = { cron, scheduledTime, type: "scheduled", noRetry() {} } as unknown as ScheduledController;
     await scheduled?.(controller, env, ctx);
   };
   /** `/__scheduled?cron=<cron>` under --test-scheduled, as `wrangler dev --test-scheduled` answers it. */
@@ -111,7 +111,12 @@ export function serveOnDeno(handler: DenoHandler, target: DenoTarget): void {
       console.error(`functions/${target.name}: Deno.cron needs --unstable-cron (npm run deno passes it): crons do not run`);
     else {
       for (const [i, cron] of target.crons.entries()) {
-        const run = () => fire(cron).catch((err: unknown) => console.error(`functions/${target.name}: the cron "${cron}" failed:`, err));
+        // A five-field schedule fires on whole minutes: that minute is the time it was scheduled for (Deno calls a
+        // moment after it), as workerd's scheduledTime is the fire time, not the call's.
+        const run = () =>
+          fire(cron, Math.floor(Date.now() / 60_000) * 60_000).catch((err: unknown) =>
+            console.error(`functions/${target.name}: the cron "${cron}" failed:`, err),
+          );
         try {
           // Deno allows letters, digits, spaces, hyphens and underscores in a cron's name.
           Deno.cron(`${target.name} cron ${i + 1}`, cron, run).catch((err: unknown) =>

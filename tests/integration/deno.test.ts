@@ -3,7 +3,8 @@
  * against a database of the test's own, each as its own process on a free port. Checked: the routes answer as on
  * workerd (request ids, JSON errors, OpenAPI), an account made on auth signs link creation on links, a redirect's
  * click is counted through waitUntil, a new link's event is stored by the queue service npm run deno started, and
- * SIGTERM stops the process (Deno, then what the command started) within seconds.
+ * SIGTERM stops the process (Deno, then what the command started) within seconds, and a cron fires on its own
+ * schedule through Deno.cron.
  */
 import { symlink } from "node:fs/promises";
 import { createServer } from "node:http";
@@ -17,6 +18,7 @@ import { bearer, randomIp } from "../helpers/auth.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { freshDatabase } from "../helpers/isolated.ts";
 import type { FreshDatabase } from "../helpers/isolated.ts";
+import type { TestProject } from "../helpers/test-project.ts";
 import { runScript } from "../helpers/run-script.ts";
 import { startServing } from "../helpers/serving.ts";
 import { createTestProject } from "../helpers/test-project.ts";
@@ -60,16 +62,55 @@ let hello: OnDeno;
 let auth: OnDeno;
 let links: OnDeno;
 
+/**
+ * A function with a cron every minute (fixture cron-probe), started first: Deno.cron fires it on the next whole
+ * minute, at most a minute later, while the other tests run; the last test checks what it posted.
+ */
+const cronCalls: { body: { cron?: string; scheduledTime?: number }; at: number }[] = [];
+const cronCallback = createServer((req, res) => {
+  let text = "";
+  req.setEncoding("utf8");
+  req.on("data", (chunk: string) => (text += chunk));
+  req.on("end", () => {
+    cronCalls.push({ body: JSON.parse(text) as { cron?: string; scheduledTime?: number }, at: Date.now() });
+    res.end();
+  });
+});
+let cronProject: TestProject;
+let cronProbe: OnDeno;
+
+/** A project with only the given fixtures, served on Deno from the repository's packages. */
+async function fixtureProject(fixture: string): Promise<TestProject> {
+  const project = await createTestProject({ realFunctions: false, fixtures: [fixture] });
+  await symlink(join(process.cwd(), "node_modules"), join(project.paths.root, "node_modules"));
+  return project;
+}
+
+const inProject = (project: TestProject) => ({
+  WORKYARD_ROOT: project.paths.root,
+  WORKYARD_DENO: join(process.cwd(), "node_modules/.bin/deno"),
+});
+
 beforeAll(async () => {
+  await new Promise<void>((r) => cronCallback.listen(0, "127.0.0.1", r));
+  cronProject = await fixtureProject("cron-probe");
   database = await freshDatabase();
   await migrateUp(database.url, join(process.cwd(), "migrations"));
   const env = { DATABASE_URL: database.url, AUTH_JWT_SECRET: SECRET, REDIS_URL: "" };
-  [hello, auth, links] = await Promise.all([serveOnDeno("hello", env), serveOnDeno("auth", env), serveOnDeno("links", env)]);
-  running.push(hello, auth, links);
+  const callback = `http://127.0.0.1:${(cronCallback.address() as AddressInfo).port}/fired`;
+  [cronProbe, hello, auth, links] = await Promise.all([
+    serveOnDeno("cron-probe", { ...inProject(cronProject), CALLBACK_URL: callback }),
+    serveOnDeno("hello", env),
+    serveOnDeno("auth", env),
+    serveOnDeno("links", env),
+  ]);
+  running.push(cronProbe, hello, auth, links);
 }, 120_000);
 
 afterAll(async () => {
   await Promise.all(running.map((fn) => stop(fn)));
+  cronCallback.close();
+  await cronProject?.dispose();
   await database?.dispose();
 });
 
@@ -178,8 +219,7 @@ describe("functions on Deno (npm run deno)", () => {
   });
 
   it("on SIGTERM, finishes the waitUntil work of a request already answered before it exits", async () => {
-    const project = await createTestProject({ realFunctions: false, fixtures: ["wait-until-probe"] });
-    await symlink(join(process.cwd(), "node_modules"), join(project.paths.root, "node_modules"));
+    const project = await fixtureProject("wait-until-probe");
     const calls: number[] = [];
     const callback = createServer((req, res) => {
       calls.push(Date.now());
@@ -189,8 +229,7 @@ describe("functions on Deno (npm run deno)", () => {
     await new Promise<void>((r) => callback.listen(0, "127.0.0.1", r));
     try {
       const probe = await serveOnDeno("wait-until-probe", {
-        WORKYARD_ROOT: project.paths.root,
-        WORKYARD_DENO: join(process.cwd(), "node_modules/.bin/deno"),
+        ...inProject(project),
         CALLBACK_URL: `http://127.0.0.1:${(callback.address() as AddressInfo).port}/done`,
       });
       running.push(probe);
@@ -227,4 +266,18 @@ describe("functions on Deno (npm run deno)", () => {
     expect(stopped.ms).toBeLessThan(10_000);
     await expect(fetch(`${extra.url}/openapi.json`)).rejects.toThrow();
   }, 60_000);
+
+  // Last: the cron probe started before the first test and fires on the next whole minute.
+  it("fires a cron on its own schedule through Deno.cron, with the whole minute it was due as scheduledTime", async () => {
+    await eventually(async () => cronCalls.length > 0, 70_000, 200);
+    expect(cronCalls.length, cronProbe.output()).toBeGreaterThan(0);
+    const [first] = cronCalls;
+    expect(first?.body.cron).toBe("* * * * *");
+    const due = first?.body.scheduledTime ?? 0;
+    expect(due % 60_000).toBe(0);
+    expect((first?.at ?? 0) - due).toBeGreaterThanOrEqual(0);
+    expect((first?.at ?? 0) - due).toBeLessThan(10_000);
+    // Once per minute: not twice for the same minute.
+    expect(new Set(cronCalls.map((c) => c.body.scheduledTime)).size).toBe(cronCalls.length);
+  }, 80_000);
 });
