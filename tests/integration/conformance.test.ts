@@ -8,6 +8,8 @@
  */
 import { createHash } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -46,6 +48,26 @@ interface State {
 }
 
 const children: ChildProcess[] = [];
+
+/** What the webhooks function delivered (the outside endpoint of WEBHOOK_URL): each POST's headers and JSON body. */
+interface Delivery {
+  headers: Record<string, string | string[] | undefined>;
+  body: { code?: string } & Record<string, unknown>;
+}
+const deliveries: Delivery[] = [];
+const endpoint = createServer((req, res) => {
+  let text = "";
+  req.setEncoding("utf8");
+  req.on("data", (chunk: string) => (text += chunk));
+  req.on("end", () => {
+    try {
+      deliveries.push({ headers: req.headers, body: JSON.parse(text) as Delivery["body"] });
+    } catch {
+      deliveries.push({ headers: req.headers, body: { unparsed: text } });
+    }
+    res.end();
+  });
+});
 
 /** Starts a command and resolves with its base URL once its output matches `ready`. */
 const startServer = async (what: string, file: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; ready: RegExp }) =>
@@ -230,6 +252,25 @@ async function runAll(runtime: Runtime): Promise<Record<string, unknown>> {
     if (s.keep) s.keep(await res.json().catch(() => undefined), state);
     answers[s.name] = reduced;
   }
+  // A queue message and its side effect: links sent a link.created event for the new link; webhooks consumed it and
+  // POSTed it to the endpoint (on Deno, the message is stored by the queue service and delivered by npm start's).
+  const code = `conf-${tag}`;
+  const delivered = async () => deliveries.some((d) => d.body.code === code);
+  for (const until = Date.now() + 20_000; !(await delivered()) && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
+  const events = deliveries.filter((d) => d.body.code === code);
+  answers["webhooks: the link's event, delivered to the endpoint"] = events.map((d) => ({
+    body: JSON.parse(
+      JSON.stringify({
+        ...d.body,
+        createdAt: typeof d.body.createdAt === "string" && !Number.isNaN(Date.parse(d.body.createdAt)) ? "a time" : d.body.createdAt,
+      }).replaceAll(tag, "<tag>"),
+    ) as unknown,
+    type: d.headers["content-type"],
+    id: typeof d.headers["webhook-id"] === "string" && d.headers["webhook-id"].length > 0 ? "present" : "missing",
+    timestamp: /^\d{10}$/.test(String(d.headers["webhook-timestamp"])) ? "seconds" : d.headers["webhook-timestamp"],
+    attempt: d.headers["webhook-attempt"],
+  }));
+
   // A cron and its side effect in PostgreSQL: links' "* * * * *" moves the redirect's click from Redis into the row,
   // once the click is counted (after the redirect's answer).
   const counted = async () => {
@@ -255,7 +296,9 @@ let redis: RedisService;
 const runtimes: Runtime[] = [];
 
 beforeAll(async () => {
-  stack = await startStack({ apiSurface: true });
+  await new Promise<void>((r) => endpoint.listen(0, "127.0.0.1", r));
+  const webhookUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/events`;
+  stack = await startStack({ apiSurface: true, vars: { webhooks: { WEBHOOK_URL: webhookUrl } } });
   const root = stack.project.paths.root;
   runtimes.push({
     name: "workerd",
@@ -276,13 +319,16 @@ beforeAll(async () => {
       .map(([k, v]) => `${k}=${v}`)
       .join("\n"),
   );
+  // links runs with webhooks in one wrangler dev (its second config): a queue under wrangler dev is that process's
+  // own, so the consumer of links' events must be in it; the first config is the one served on the port.
+  const together: Partial<Record<FunctionName, FunctionName[]>> = { links: ["webhooks"] };
   const wrangler = async (fn: FunctionName) => {
     const [port, inspector] = [await freePort(), await freePort()];
+    const configs = [fn, ...(together[fn] ?? [])].flatMap((name) => ["-c", join(root, ".workyard/wrangler", `${name}.json`)]);
     const args = [
       wranglerBin,
       "dev",
-      "-c",
-      join(root, ".workyard/wrangler", `${fn}.json`),
+      ...configs,
       "--ip",
       "127.0.0.1",
       "--port",
@@ -327,6 +373,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
+  endpoint.close();
   for (const child of children) child.kill("SIGTERM");
   await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once("exit", r)) : undefined)));
   await redis?.stop();
@@ -345,6 +392,9 @@ describe("one function, three runtimes", () => {
     expect(workerd?.["links: the redirect"]).toMatchObject({ status: 302, location: "https://example.com/conformance" });
     expect(workerd?.["hello: POST /echo, broken JSON"]).toMatchObject({ status: 400 });
     expect(workerd?.["links: the click, in PostgreSQL after the cron"]).toBe("1");
+    expect(workerd?.["webhooks: the link's event, delivered to the endpoint"]).toMatchObject([
+      { body: { type: "link.created", code: "conf-<tag>" }, attempt: "1" },
+    ]);
     for (const [i, answers] of others.entries()) {
       for (const name of Object.keys(workerd ?? {})) {
         expect(answers?.[name], `${name}: ${runtimes[i + 1]?.name} against workerd`).toEqual(workerd?.[name]);
