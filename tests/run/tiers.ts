@@ -1,0 +1,21 @@
+/**
+ * Which test files run where. `npm test` runs two vitest processes at once (tests/run/both.ts): the unit tier and the
+ * integration tier, one file at a time, as before; and beside them, at a lower CPU priority, the files that use much
+ * CPU but check no timing (other runtimes started side by side, Wrangler builds, every command's --help, the API
+ * surface's documents and GraphQL, commands opening the embedded database while it serves). They spend
+ * most of their time starting processes, which the integration tier's waits (outages, deadlines, cron seconds) leave
+ * room for; a niced process never takes CPU from a timing test that needs it.
+ */
+export const BESIDE_FILES = [
+  "tests/integration/conformance.test.ts",
+  "tests/integration/deno.test.ts",
+  "tests/integration/readme-function.test.ts",
+  "tests/integration/build.test.ts",
+  "tests/integration/help.test.ts",
+  "tests/integration/openapi.test.ts",
+  "tests/integration/graphql.test.ts",
+  "tests/integration/accounts-while-serving.test.ts",
+];
+
+/** The vitest projects (vitest.config.ts): `beside` runs in a process of its own under `npm test`. */
+export const PROJECTS = { unit: "unit", integration: "integration", beside: "beside" } as const;
