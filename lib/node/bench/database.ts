@@ -9,6 +9,8 @@
  *     isolate: the fastest per-request path), via PgBouncer
  *   - Node (@hono/node-server), one persistent pool (max 10, prepare false), via PgBouncer
  *   - workerd through the gateway, a client per request, straight to PostgreSQL
+ *   - Deno (Deno.serve, lib/deno/bench-server.ts) running the Node row's module as it is (the same pool), via
+ *     PgBouncer: for information, what a user who picks Deno gets (issue #21)
  * Each scenario gets its own scratch database (seeded with the same rows) and its own PgBouncer started by
  * `startPgbouncer` with the settings `npm start` uses; its stop() ends them and drops the database, also when
  * starting fails halfway. The database is the one DATABASE_URL names (from the environment or .env) or,
@@ -29,12 +31,13 @@ import { findPgbouncer, INSTALL_HINT, newClientPassword, startPgbouncer } from "
 import { redactUrl } from "../common/redact.ts";
 import { ITEMS_TABLE } from "./db-read/items.ts";
 import type { Comparison, RunningScenario, Scenario } from "./scenario.ts";
-import { serveOnNode, serveWorkerd } from "./servers.ts";
+import { serveOnDeno, serveOnNode, serveWorkerd } from "./servers.ts";
 
 export const DB_GATEWAY = "db read via gateway (workerd host pool, PgBouncer)";
 export const DB_PER_REQUEST = "db read via gateway (workerd, connection per request, PgBouncer)";
 export const DB_NODE = "db read on Node (postgres.js pool, PgBouncer)";
 export const DB_DIRECT = "db read via gateway (workerd, direct to PostgreSQL)";
+export const DB_DENO = "db read on Deno (postgres.js pool, PgBouncer)";
 
 /** The function's name in the bench's project: served at /db-read. */
 const FN = "db-read";
@@ -186,7 +189,7 @@ export async function createScratchDatabase(adminUrl: string): Promise<{ name: s
   return { name, url, drop };
 }
 
-/** The three database scenarios and their ratio rows; no scenarios (with the reason logged) when there is no PostgreSQL. */
+/** The database scenarios and their ratio rows; no scenarios (with the reason logged) when there is no PostgreSQL. */
 export async function databaseBench({
   paths,
   onLine,
@@ -198,6 +201,8 @@ export async function databaseBench({
     { name: "db read: gateway / Node", a: DB_GATEWAY, b: DB_NODE, target: 0.7 },
     { name: "db read: host pool / connection per request", a: DB_GATEWAY, b: DB_PER_REQUEST },
     { name: "db read: PgBouncer / direct (per request)", a: DB_PER_REQUEST, b: DB_DIRECT },
+    { name: "db read: gateway / Deno", a: DB_GATEWAY, b: DB_DENO },
+    { name: "db read: Deno / Node", a: DB_DENO, b: DB_NODE },
   ];
   const found = await findPostgres(paths, env, log);
   if ("skip" in found) {
@@ -284,6 +289,19 @@ export async function databaseBench({
       }),
     "",
   );
+  const deno = scenario(
+    DB_DENO,
+    true,
+    (url) =>
+      serveOnDeno({
+        paths,
+        modulePath: join(fixture, "node.ts"),
+        vars: { DATABASE_URL: url },
+        path: `/${id}`,
+        onLine: (l) => onLine("deno db", l),
+      }),
+    "",
+  );
   const direct = scenario(DB_DIRECT, false, (url) => viaGateway(url, "workerd db direct", PER_REQUEST_FN), `/${PER_REQUEST_FN}`);
-  return { scenarios: [gateway, perRequest, node, direct], comparisons };
+  return { scenarios: [gateway, perRequest, node, deno, direct], comparisons };
 }

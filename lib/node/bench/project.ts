@@ -42,11 +42,13 @@ export async function buildBenchProject(
 }
 
 /**
- * Gives a bench project at `root` what it takes from the real one: a copy of the shared wrangler.toml, and
- * links to lib, migrations and the lockfile (left as they are when already there).
+ * Gives a bench project at `root` what it takes from the real one: copies of the shared wrangler.toml and of
+ * package.json (its `imports` map the SDK for the build and for Deno), and links to lib, migrations and the
+ * lockfile (left as they are when already there).
  */
 export async function linkBenchProject(paths: ProjectPaths, root: string): Promise<void> {
   await copyFile(paths.sharedConfig, join(root, "wrangler.toml"));
+  await copyFile(join(paths.root, "package.json"), join(root, "package.json"));
   const links: [string, string][] = [
     [join(paths.root, "lib"), join(root, "lib")],
     [paths.migrations, join(root, "migrations")],
