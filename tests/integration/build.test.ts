@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildBenchProject } from "../../lib/node/bench/project.ts";
 import { build, BuildError } from "../../lib/node/build/build.ts";
 import { projectPaths } from "../../lib/node/common/paths.ts";
 import { installedVersion, workerdPackageBinary } from "../../lib/node/ops/toolchain/versions.ts";
@@ -160,4 +161,17 @@ describe("build", () => {
     expect((err as Error).message).toMatch(/missing\.ts/);
     expect((await readdir(project.paths.releases)).filter((d) => d.startsWith(".staging"))).toEqual([]);
   });
+
+  // npm run bench builds small projects of its own with the same build(); one broke unseen when the build began to
+  // read package.json (the bench's projects had none).
+  it("builds the bench's own project (the database read) with the real build", async () => {
+    const bench = await createTestProject({ realFunctions: false });
+    try {
+      const fixture = join(process.cwd(), "lib/node/bench/db-read");
+      const built = await buildBenchProject(bench.paths, "db-read", fixture, [{ name: "db-read-copy", wranglerToml: "" }]);
+      expect(built.manifest.functions.map((f) => f.name).sort()).toEqual(["db-read", "db-read-copy"]);
+    } finally {
+      await bench.dispose();
+    }
+  }, 60_000);
 });
