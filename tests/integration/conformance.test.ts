@@ -16,7 +16,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { startRedisService } from "../../lib/node/redis/service.ts";
 import type { RedisService } from "../../lib/node/redis/service.ts";
-import { freePort } from "../../lib/node/runtime/listen-socket.ts";
 import { runScript } from "../helpers/run-script.ts";
 import { startServing } from "../helpers/serving.ts";
 import { spawnWrangler, wranglerBin } from "../helpers/wrangler.ts";
@@ -323,7 +322,6 @@ beforeAll(async () => {
   // own, so the consumer of links' events must be in it; the first config is the one served on the port.
   const together: Partial<Record<FunctionName, FunctionName[]>> = { links: ["webhooks"] };
   const wrangler = async (fn: FunctionName) => {
-    const [port, inspector] = [await freePort(), await freePort()];
     const configs = [fn, ...(together[fn] ?? [])].flatMap((name) => ["-c", join(root, ".workyard/wrangler", `${name}.json`)]);
     const args = [
       wranglerBin,
@@ -331,21 +329,21 @@ beforeAll(async () => {
       ...configs,
       "--ip",
       "127.0.0.1",
+      // Port 0: Wrangler says the ports it got; ports picked here first could be taken meanwhile (another test run).
       "--port",
-      String(port),
+      "0",
       "--inspector-port",
-      String(inspector),
+      "0",
       // Each its own local state: wrangler dev instances sharing one lock its SQLite files.
       "--persist-to",
       join(root, ".wrangler-state", fn),
       "--test-scheduled",
     ];
-    await startServer(`wrangler dev (${fn})`, process.execPath, [...args, "--env-file", envFile, "--log-level", "info"], {
+    return startServer(`wrangler dev (${fn})`, process.execPath, [...args, "--env-file", envFile, "--log-level", "info"], {
       cwd: root,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-      ready: /Ready on (http:\/\/\S+)/,
+      ready: /Ready on (http:\/\/127\.0\.0\.1:\d+)/,
     });
-    return `http://127.0.0.1:${port}`;
   };
   // npm run deno on each function, from the same project.
   const deno = (fn: FunctionName) =>

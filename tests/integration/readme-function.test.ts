@@ -8,7 +8,6 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectPaths } from "../../lib/node/common/paths.ts";
-import { freePort } from "../../lib/node/runtime/listen-socket.ts";
 import { startSupervisor } from "../../lib/node/runtime/supervisor.ts";
 import type { Supervisor } from "../../lib/node/runtime/supervisor.ts";
 import { build } from "../../lib/node/build/build.ts";
@@ -34,12 +33,13 @@ async function underWranglerDev(
   config: string,
   probe: (base: string) => Promise<Response>,
 ): Promise<{ status: number; body: unknown }> {
-  const port = await freePort();
-  const { child, output } = spawnWrangler(["dev", "-c", config, "--ip", "127.0.0.1", "--port", String(port), "--log-level", "warn"], root);
+  // Port 0: Wrangler says the port it got ("Ready on ..."); a port picked here first could be taken meanwhile.
+  const { child, output } = spawnWrangler(["dev", "-c", config, "--ip", "127.0.0.1", "--port", "0", "--inspector-port", "0"], root);
   try {
     const deadline = Date.now() + 45_000;
     while (Date.now() < deadline && child.exitCode === null) {
-      const res = await probe(`http://127.0.0.1:${port}/`).catch(() => undefined);
+      const base = /Ready on (http:\/\/127\.0\.0\.1:\d+)/.exec(output())?.[1];
+      const res = base ? await probe(`${base}/`).catch(() => undefined) : undefined;
       if (res) return { status: res.status, body: await res.json() };
       await new Promise((r) => setTimeout(r, 250));
     }
