@@ -17,6 +17,10 @@ import { errorDetails } from "../sdk/error-details.ts";
 import { COLLECTOR_URL_VAR, FORWARDED_PREFIX_HEADER, HOST_OBJECT_NAME, inlineQueueBinding, inlineSecretBinding } from "../shared/names.ts";
 import { setInlineRoute, takesInlineRoutes } from "../sdk/route.ts";
 import { traced } from "./gateway-trace.ts";
+import { serveAsset } from "./assets/serve.ts";
+import type { FileStore } from "./assets/serve.ts";
+import { runsWorkerFirst } from "./assets/worker-first.ts";
+import type { AssetsManifest } from "../shared/assets.ts";
 import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "../sdk/request-id.ts";
 import type { CollectorEnv } from "./trace-sender.ts";
 
@@ -29,6 +33,8 @@ export interface GatewayRoute {
   hosted?: boolean;
   timeoutMs: number;
   maxBodyBytes: number;
+  /** Its static assets: the binding of their stored files, and when its code runs before them. */
+  assets?: { files: string; runWorkerFirst: boolean | string[] };
 }
 
 /** What an in-isolate function exports: a Hono app or any `{ fetch }` worker. */
@@ -40,6 +46,8 @@ export interface GatewayEnv extends CollectorEnv {
   ROUTES: Record<string, GatewayRoute>;
   /** Set when TLS is on: plain-HTTP requests are redirected to HTTPS on this port. */
   HTTPS_PORT?: number;
+  /** The asset table of each function with static assets (lib/shared/assets.ts). */
+  ASSETS_MANIFESTS?: Record<string, AssetsManifest>;
   /** Vars of each in-isolate function, and the names of its secrets. */
   INLINE_ENV?: Record<string, { vars: Record<string, unknown>; secrets: string[]; queues?: string[] }>;
   [binding: string]: unknown;
@@ -235,6 +243,27 @@ async function handle(
     // drop a body of moderate size first, briefly.
     await discardUnreadBody(request);
     return errorResponse(413, `Request body is larger than ${route.maxBodyBytes} bytes`, requestId);
+  }
+
+  if (route.assets) {
+    const queryStart = rest.indexOf("?");
+    const path = queryStart === -1 ? rest : rest.slice(0, queryStart);
+    const manifest = env.ASSETS_MANIFESTS?.[name];
+    if (manifest && !runsWorkerFirst(route.assets.runWorkerFirst, path)) {
+      const search = queryStart === -1 ? "" : rest.slice(queryStart);
+      try {
+        const files = env[route.assets.files] as FileStore;
+        const asset = await withDeadline(serveAsset({ request, path, search, prefix: `/${name}` }, manifest, files), route.timeoutMs);
+        if (asset) {
+          if (request.method !== "GET" && request.method !== "HEAD") await discardUnreadBody(request);
+          asset.headers.set(REQUEST_ID_HEADER, requestId);
+          return asset;
+        }
+      } catch (err) {
+        console.error(`function "${name}": its assets could not be served [${requestId}]`, errorDetails(err));
+        return errorResponse(500, "Internal error", requestId);
+      }
+    }
   }
 
   let response: Response;

@@ -20,7 +20,7 @@ import { sourceHash } from "./release-inputs.ts";
 import { discoverFunctions, routeSettings } from "./functions.ts";
 import type { FunctionSource } from "./functions.ts";
 import { DEFAULT_CRON_TIMEOUT_MS, MANIFEST_FILE, readManifest, writeManifest } from "../releases/manifest.ts";
-import type { FunctionEntry, Manifest } from "../releases/manifest.ts";
+import type { AssetsEntry, FunctionEntry, Manifest } from "../releases/manifest.ts";
 import type { ProjectPaths } from "../common/paths.ts";
 import { UserError } from "../common/user-error.ts";
 import { CONFIG_FILE, serveConfig } from "./serve-config.ts";
@@ -31,7 +31,8 @@ import { writeDenoTargets } from "./deno-target.ts";
 import { readSharedConfig } from "./wrangler-config.ts";
 import { withNodejsCompat } from "./nodejs-compat.ts";
 import { installedRuntime, keepWorkerd } from "../releases/runtime.ts";
-import type { MergedConfig } from "./wrangler-config.ts";
+import type { AssetsConfig, MergedConfig } from "./wrangler-config.ts";
+import { storeAssets } from "./assets.ts";
 
 export interface BuildResult {
   releaseDir: string;
@@ -188,6 +189,18 @@ export async function build(
   }
 }
 
+/** Stores a function's assets in the release (assets.ts) and describes them for the manifest, Wrangler's defaults applied. */
+async function assetsEntry(name: string, config: AssetsConfig, staging: string): Promise<AssetsEntry> {
+  const stored = await storeAssets(name, config, staging);
+  return {
+    ...(config.binding ? { binding: config.binding } : {}),
+    htmlHandling: config.html_handling ?? "auto-trailing-slash",
+    notFoundHandling: config.not_found_handling ?? "none",
+    runWorkerFirst: config.run_worker_first ?? false,
+    files: stored.files,
+  };
+}
+
 /** Writes the gateway's entry module (see gateway-entry.ts) where Wrangler bundles it from. */
 async function writeGatewayEntry(
   paths: ProjectPaths,
@@ -226,6 +239,7 @@ async function writeRelease(
         timeoutMs: f.route.cron_timeout_ms ?? DEFAULT_CRON_TIMEOUT_MS,
       },
       ...(f.config.queues ? { queues: functionQueues(f) } : {}),
+      ...(f.config.assets ? { assets: await assetsEntry(f.name, f.config.assets, staging) } : {}),
     });
   }
   await keepWorkerd(staging);

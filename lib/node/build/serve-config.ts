@@ -18,7 +18,9 @@ import {
 import type { QueueProducerProps } from "../../shared/names.ts";
 export { INTERNAL_TOKEN_VAR };
 import type { RouteSettings } from "./functions.ts";
-import type { FunctionEntry, Manifest, QueueProducer } from "../releases/manifest.ts";
+import type { AssetsEntry, FunctionEntry, Manifest, QueueProducer } from "../releases/manifest.ts";
+import { DEFAULT_ASSETS_CSP, RELEASE_ASSETS_DIR } from "../../shared/assets.ts";
+import type { AssetsManifest } from "../../shared/assets.ts";
 import { HOST_CLASS } from "./function-entry.ts";
 import { Embed, VOID } from "./workerd-config.ts";
 import type { Binding, Service, WorkerdConfig } from "./workerd-config.ts";
@@ -71,6 +73,21 @@ const OUTBOUND = "outbound";
 /** The name of the workerd service that runs a function. */
 export const serviceName = (fn: Pick<FunctionEntry, "name">) => `fn-${fn.name}`;
 
+/** The disk service holding a function's stored asset files, and the gateway's binding to it. */
+export const assetsService = (fn: Pick<FunctionEntry, "name">) => `assets-${fn.name}`;
+const assetsBinding = (fn: Pick<FunctionEntry, "binding">) => `${fn.binding}_ASSETS`;
+
+/** What the gateway serves a function's assets from (the code always exists: every function has an entry). */
+function assetsManifest(assets: AssetsEntry): AssetsManifest {
+  return {
+    files: assets.files,
+    htmlHandling: assets.htmlHandling,
+    notFoundHandling: assets.notFoundHandling,
+    hasWorker: true,
+    contentSecurityPolicy: DEFAULT_ASSETS_CSP,
+  };
+}
+
 /** Wrangler's rule: string vars are text bindings, everything else is JSON. */
 function varBinding(name: string, value: unknown): Binding {
   return typeof value === "string" ? { name, text: value } : { name, json: JSON.stringify(value) };
@@ -116,7 +133,7 @@ function functionService(fn: FunctionEntry): Service {
 }
 
 /** The gateway's ROUTES binding: how to reach each function, its deadline and body limit. */
-export function gatewayRoutes(functions: RouteSettings[]) {
+export function gatewayRoutes(functions: (RouteSettings & { assets?: AssetsEntry })[]) {
   return Object.fromEntries(
     functions.map((fn) => [
       fn.name,
@@ -126,6 +143,7 @@ export function gatewayRoutes(functions: RouteSettings[]) {
         maxBodyBytes: fn.maxBodyBytes,
         ...(fn.isolate ? {} : { inline: true }),
         ...(fn.dbPool > 0 ? { hosted: true } : {}),
+        ...(fn.assets ? { assets: { files: assetsBinding(fn), runWorkerFirst: fn.assets.runWorkerFirst } } : {}),
       },
     ]),
   );
@@ -158,6 +176,7 @@ export function serveConfig(
   { address, internalAddress, probeAddress = "127.0.0.1:0", tls }: ServeOptions,
 ): WorkerdConfig {
   const routes = gatewayRoutes(manifest.functions);
+  const withAssets = manifest.functions.flatMap((fn) => (fn.assets ? [{ fn, assets: fn.assets }] : []));
   const inline = manifest.functions.filter((fn) => !fn.isolate);
   const inlineEnv = Object.fromEntries(
     inline.map((fn) => [
@@ -174,6 +193,16 @@ export function serveConfig(
       ...inline.flatMap((fn) => fn.secrets.map((secret) => ({ name: inlineSecretBinding(fn.name, secret), fromEnvironment: secret }))),
       ...inline.flatMap((fn) => producersOf(fn).map((p) => queueBinding(inlineQueueBinding(fn.name, p.binding), p))),
       ...manifest.functions.filter((fn) => fn.isolate).map(gatewayToFunction),
+      // Static assets are served in the gateway's isolate: each function's table, and its stored files.
+      ...(withAssets.length > 0
+        ? [
+            {
+              name: "ASSETS_MANIFESTS",
+              json: JSON.stringify(Object.fromEntries(withAssets.map(({ fn, assets }) => [fn.name, assetsManifest(assets)]))),
+            },
+          ]
+        : []),
+      ...withAssets.map(({ fn }) => ({ name: assetsBinding(fn), service: { name: assetsService(fn) } })),
       // With TLS on, the gateway answers plain-HTTP requests with a redirect to this port.
       ...(tls ? [{ name: "HTTPS_PORT", json: String(tls.port) }] : []),
       // It sends its records of requests to the collector itself (gateway-trace.ts): no tail worker.
@@ -210,6 +239,7 @@ export function serveConfig(
       internal,
       tail,
       ...manifest.functions.map(functionService),
+      ...withAssets.map(({ fn }) => ({ name: assetsService(fn), disk: { path: `${RELEASE_ASSETS_DIR}/${fn.name}`, writable: false } })),
       { name: OUTBOUND, network: { allow: ["public", "local"] } },
     ],
     sockets: [

@@ -68,7 +68,15 @@ export interface ExternalServer {
   tcp?: Record<string, never>;
 }
 
-export type Service = { name: string } & ({ worker: Worker } | { network: Network } | { external: ExternalServer });
+/** A folder served over HTTP (GET, HEAD, ranges); a relative path is from workerd's working folder (the release). */
+export interface DiskDirectory {
+  path: string;
+  writable?: boolean;
+}
+
+export type Service = { name: string } & (
+  { worker: Worker } | { network: Network } | { external: ExternalServer } | { disk: DiskDirectory }
+);
 
 export interface HttpOptions {
   forwardedProtoHeader?: string;

@@ -5,9 +5,11 @@
  * bundles from, and what `wrangler dev -c` / `wrangler deploy -c` can use to run the same function elsewhere.
  */
 import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { UserError } from "../common/user-error.ts";
+import { HTML_HANDLING, NOT_FOUND_HANDLING } from "../../shared/assets.ts";
 import { failoverChain, UPSTREAMS_VAR, upstreamTablesSchema } from "../../shared/upstream-policy.ts";
 import type { UpstreamTables } from "../../shared/upstream-policy.ts";
 
@@ -50,6 +52,20 @@ const queuesSchema = z.strictObject({
     .optional(),
 });
 export type QueuesConfig = z.infer<typeof queuesSchema>;
+
+/**
+ * Wrangler's [assets]: a folder served beside the function (its `directory` relative to the function's folder), the
+ * binding the function reaches it by, and how paths map to files. The same table deploys to Cloudflare unchanged.
+ */
+const assetsSchema = z.strictObject({
+  directory: z.string().min(1, 'the folder of files to serve, relative to the function\'s folder (e.g. "./dist")'),
+  binding: variableName.optional(),
+  html_handling: z.enum(HTML_HANDLING).optional(),
+  not_found_handling: z.enum(NOT_FOUND_HANDLING).optional(),
+  /** true: the function runs before any asset; a list of path patterns ("/api/*", "!/api/docs/*"): for those. */
+  run_worker_first: z.union([z.boolean(), z.array(z.string().regex(/^!?\//, 'a path pattern starting with "/" (or "!/")'))]).optional(),
+});
+export type AssetsConfig = z.infer<typeof assetsSchema>;
 
 /**
  * Route options: the one table Wrangler does not know. It never reaches Wrangler (the merged config
@@ -120,6 +136,7 @@ export const functionConfigSchema = z.strictObject({
   secrets: secretsSchema.optional(),
   triggers: cronsSchema.optional(),
   queues: queuesSchema.optional(),
+  assets: assetsSchema.optional(),
   workyard: routeSchema.optional(),
 });
 export type FunctionConfig = z.infer<typeof functionConfigSchema>;
@@ -137,6 +154,8 @@ export interface MergedConfig {
   secrets?: { required: string[] };
   triggers?: { crons: string[] };
   queues?: QueuesConfig;
+  /** With `directory` as an absolute path (the merged config is written elsewhere than the function's folder). */
+  assets?: AssetsConfig;
 }
 
 /** A wrangler.toml or functions/ folder that cannot be used (tests tell it apart). */
@@ -161,7 +180,7 @@ function explain(file: string, error: z.ZodError): ConfigError {
   const lines = error.issues.map((i) => {
     const key = i.path.map(String).join(".") || "(file)";
     if (i.code === "unrecognized_keys") {
-      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, queues.producers, queues.consumers, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms, workyard.queue_timeout_ms, workyard.isolate, workyard.db_pool_size, workyard.upstreams.<name>)`;
+      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, queues.producers, queues.consumers, assets, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms, workyard.queue_timeout_ms, workyard.isolate, workyard.db_pool_size, workyard.upstreams.<name>)`;
     }
     return `  - ${key}: ${i.message}`;
   });
@@ -210,8 +229,11 @@ export function checkUpstreams(file: string, tables: UpstreamTables): void {
   }
 }
 
-/** The function's settings over the shared ones: vars merge key by key, flags, secrets and crons add up. */
-export function mergeConfig(name: string, main: string, shared: SharedConfig, own: FunctionConfig): MergedConfig {
+/**
+ * The function's settings over the shared ones: vars merge key by key, flags, secrets and crons add up. An assets
+ * folder is resolved against `dir`, the function's folder.
+ */
+export function mergeConfig(name: string, main: string, shared: SharedConfig, own: FunctionConfig, dir = dirname(main)): MergedConfig {
   const upstreams = mergeUpstreams(shared, own);
   const secrets = unique([...(shared.secrets?.required ?? []), ...(own.secrets?.required ?? [])]);
   const crons = unique([...(shared.triggers?.crons ?? []), ...(own.triggers?.crons ?? [])]);
@@ -227,5 +249,6 @@ export function mergeConfig(name: string, main: string, shared: SharedConfig, ow
     ...(secrets.length > 0 ? { secrets: { required: secrets } } : {}),
     ...(crons.length > 0 ? { triggers: { crons } } : {}),
     ...(own.queues ? { queues: own.queues } : {}),
+    ...(own.assets ? { assets: { ...own.assets, directory: resolve(dir, own.assets.directory) } } : {}),
   };
 }

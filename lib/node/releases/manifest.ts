@@ -6,6 +6,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { HTML_HANDLING, NOT_FOUND_HANDLING } from "../../shared/assets.ts";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -35,6 +36,28 @@ export const queueConsumerSchema = z.object({
 });
 export type QueueConsumer = z.infer<typeof queueConsumerSchema>;
 
+/** A function's static assets: how to route them and every file, stored in the release under `assets/<name>/`. */
+export const assetsEntrySchema = z.object({
+  /** The binding its code reaches them by (env.ASSETS.fetch), if it declares one. */
+  binding: z.string().optional(),
+  htmlHandling: z.enum(HTML_HANDLING),
+  notFoundHandling: z.enum(NOT_FOUND_HANDLING),
+  /** The function runs before any asset (true), for the paths these patterns match, or never first (false). */
+  runWorkerFirst: z.union([z.boolean(), z.array(z.string())]),
+  files: z.record(
+    z.string(),
+    z.object({
+      etag: z.string().regex(/^[0-9a-f]{32}$/),
+      type: z.string(),
+      size: z.number().int().nonnegative(),
+      br: z.number().int().nonnegative().optional(),
+      gz: z.number().int().nonnegative().optional(),
+      immutable: z.boolean().optional(),
+    }),
+  ),
+});
+export type AssetsEntry = z.infer<typeof assetsEntrySchema>;
+
 const moduleSchema = z.object({
   /** Path of the bundle relative to the release folder. */
   module: z.string(),
@@ -62,6 +85,8 @@ export const functionEntrySchema = moduleSchema.extend({
   dbPool: z.number().int().nonnegative(),
   /** Queues it sends to and consumes; absent in releases built before queues. */
   queues: z.object({ producers: z.array(queueProducerSchema), consumers: z.array(queueConsumerSchema) }).optional(),
+  /** Its static assets; absent when it has none. */
+  assets: assetsEntrySchema.optional(),
 });
 export type FunctionEntry = z.infer<typeof functionEntrySchema>;
 

@@ -1,0 +1,121 @@
+/**
+ * Serving a function's static assets inside workerd, from the table the build wrote (lib/shared/assets.ts) and the
+ * release's stored files (a `disk` service, reached only by content hash). Runs in the gateway's isolate for requests
+ * (no extra hop) and in the assets worker behind a function's ASSETS binding. What it answers:
+ *   - the asset for the path (resolve.ts: Cloudflare's html_handling and not_found_handling), or a 307 to the path
+ *     it is served at; 405 for a method other than GET and HEAD on an asset;
+ *   - `ETag` and `304` for `If-None-Match`; a year's `immutable` caching for fingerprinted names, revalidation for
+ *     everything else;
+ *   - the brotli or gzip copy the client accepts (`Vary: Accept-Encoding`), or a byte range of the file itself;
+ *   - `X-Content-Type-Options: nosniff` on all, and the page's Content-Security-Policy on HTML.
+ * null when no asset matches: the function's own code answers (or the platform's 404).
+ */
+import type { AssetFile, AssetsManifest } from "../../shared/assets.ts";
+import { decodePath, encodePath, resolvePath } from "./resolve.ts";
+
+export interface FileStore {
+  fetch(input: string, init?: RequestInit): Promise<Response>;
+}
+
+const IMMUTABLE = "public, max-age=31536000, immutable";
+const REVALIDATE = "public, max-age=0, must-revalidate";
+
+/** The encodings the client accepts with a q above 0 ("br;q=0" refuses br); `*` accepts any. */
+function accepted(header: string | null): Set<string> {
+  const out = new Set<string>();
+  if (!header) return out;
+  for (const part of header.split(",")) {
+    const [name = "", ...params] = part.trim().toLowerCase().split(";");
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    if (q !== undefined && !(Number(q.slice(2)) > 0)) continue;
+    out.add(name.trim());
+  }
+  return out;
+}
+
+/** Whether `If-None-Match` names this ETag (weak or strong, in a list, or `*`). */
+function matches(ifNoneMatch: string, etag: string): boolean {
+  return ifNoneMatch
+    .split(",")
+    .map((t) => t.trim())
+    .some((t) => t === "*" || t === `"${etag}"` || t === `W/"${etag}"`);
+}
+
+function assetHeaders(file: AssetFile, manifest: AssetsManifest): Headers {
+  const headers = new Headers({
+    "content-type": file.type,
+    etag: `"${file.etag}"`,
+    "cache-control": file.immutable ? IMMUTABLE : REVALIDATE,
+    "x-content-type-options": "nosniff",
+  });
+  if (file.br !== undefined || file.gz !== undefined) headers.set("vary", "Accept-Encoding");
+  if (file.type.startsWith("text/html")) {
+    headers.set("content-security-policy", manifest.contentSecurityPolicy);
+    headers.set("referrer-policy", "strict-origin-when-cross-origin");
+    headers.set("x-frame-options", "DENY");
+  }
+  return headers;
+}
+
+export interface AssetRequest {
+  request: Request;
+  /** The path as the function sees it (after the gateway's prefix), not decoded; and the query, with its "?". */
+  path: string;
+  search: string;
+  /** Where the function is served ("/app"), for the Location of a redirect; "" when served at the root. */
+  prefix: string;
+}
+
+/** The answer for an asset request, or null when no asset matches and the function's code should answer. */
+export async function serveAsset(
+  { request, path, search, prefix }: AssetRequest,
+  manifest: AssetsManifest,
+  files: FileStore,
+): Promise<Response | null> {
+  const decoded = decodePath(path);
+  // With code of its own, only a navigation (a page load) falls back to the SPA's page or a 404 page; an API call
+  // or a script's fetch to a path with no file reaches the code (Cloudflare's rule since 2025-04-01).
+  const navigation = request.headers.get("sec-fetch-mode") === "navigate";
+  const intent = resolvePath(decoded, {
+    htmlHandling: manifest.htmlHandling,
+    notFoundHandling: manifest.hasWorker && !navigation ? "none" : manifest.notFoundHandling,
+    etagOf: (p) => (Object.hasOwn(manifest.files, p) ? manifest.files[p]?.etag : undefined),
+  });
+  if (!intent) return null;
+  const method = request.method;
+  if (method !== "GET" && method !== "HEAD") {
+    return new Response(null, { status: 405, headers: { allow: "GET, HEAD", "x-content-type-options": "nosniff" } });
+  }
+  const destination = encodePath("redirect" in intent ? intent.redirect : decoded);
+  if ("redirect" in intent || destination !== path) {
+    return new Response(null, { status: 307, headers: { location: `${prefix}${destination}${search}`, "cache-control": REVALIDATE } });
+  }
+  const file = manifest.files[intent.asset];
+  if (!file) return null;
+  const headers = assetHeaders(file, manifest);
+  const ifNoneMatch = request.headers.get("if-none-match");
+  if (ifNoneMatch && matches(ifNoneMatch, file.etag)) return new Response(null, { status: 304, headers });
+
+  // A range is of the file itself; otherwise the smallest copy the client takes.
+  const range = request.headers.get("range");
+  let stored = file.etag;
+  if (!range) {
+    const accepts = accepted(request.headers.get("accept-encoding"));
+    if (file.br !== undefined && accepts.has("br")) stored = `${file.etag}.br`;
+    else if (file.gz !== undefined && (accepts.has("gzip") || accepts.has("*"))) stored = `${file.etag}.gz`;
+  }
+  const read = await files.fetch(`http://assets/${stored}`, { method, headers: range ? { range } : {} });
+  if (read.status === 404) {
+    await read.body?.cancel();
+    throw new Error(`the release has no stored file ${stored} for ${intent.asset}: build and deploy again`);
+  }
+  if (stored !== file.etag) headers.set("content-encoding", stored.endsWith(".br") ? "br" : "gzip");
+  else headers.set("accept-ranges", "bytes");
+  for (const name of ["content-length", "content-range"]) {
+    const value = read.headers.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  const status = read.status === 206 || read.status === 416 ? read.status : intent.status;
+  // workerd would compress again a body it is handed compressed unless told it already is (encodeBody: "manual").
+  return new Response(method === "HEAD" ? null : read.body, { status, headers, encodeBody: "manual" });
+}

@@ -1,0 +1,186 @@
+/**
+ * Static assets served by workerd beside a function (issue #22): a fixture with Wrangler's [assets] (public/, a
+ * single-page app's fallback, run_worker_first for /api/*) behind the gateway as npm start serves it.
+ */
+import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startStack } from "../helpers/stack.ts";
+import type { Stack } from "../helpers/stack.ts";
+
+let stack: Stack;
+let base: string;
+beforeAll(async () => {
+  stack = await startStack({ fixtures: ["assets-probe"] });
+  base = `${stack.sup.url}/assets-probe`;
+});
+afterAll(() => stack?.stop());
+
+const get = (path: string, headers: Record<string, string> = {}, method = "GET") =>
+  fetch(`${base}${path}`, { method, headers, redirect: "manual" });
+
+/** A page load as a browser makes it (Sec-Fetch-Mode: navigate, which fetch() replaces with "cors"): status, headers, body. */
+function navigate(path: string, method = "GET"): Promise<{ status: number; location: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}${path}`, { method, headers: { "sec-fetch-mode": "navigate", accept: "text/html" } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** A request as a client sends it, byte for byte (paths fetch() would normalize), and the raw answer's head. */
+function raw(path: string): Promise<string> {
+  const { port } = new URL(stack.sup.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), "127.0.0.1", () =>
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`),
+    );
+    let text = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (d: string) => (text += d));
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer for ${path}`)));
+  });
+}
+
+describe("static assets", () => {
+  it("serves files with their type, ETag, caching and security headers, and the request id", async () => {
+    const page = await get("/");
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(await page.text()).toContain("The single page");
+    expect(page.headers.get("etag")).toMatch(/^"[0-9a-f]{32}"$/);
+    expect(page.headers.get("cache-control")).toBe("public, max-age=0, must-revalidate");
+    expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(page.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(page.headers.get("x-request-id")).toBeTruthy();
+    const script = await get("/assets/app-BXk2a9Qz.js", { "accept-encoding": "identity" });
+    expect(script.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect(script.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect((await script.text()).length).toBe(12020);
+    const png = await get("/assets/logo.png");
+    expect(png.headers.get("content-type")).toBe("image/png");
+    expect(png.headers.get("cache-control")).toBe("public, max-age=0, must-revalidate");
+    expect(png.headers.get("content-encoding")).toBeNull();
+  });
+
+  it("sends the brotli or gzip copy the client takes, and the file itself for a range or when none is taken", async () => {
+    const path = "/assets/app-BXk2a9Qz.js";
+    const br = await get(path, { "accept-encoding": "gzip, br" });
+    expect(br.headers.get("content-encoding")).toBe("br");
+    expect(br.headers.get("vary")).toBe("Accept-Encoding");
+    expect((await br.text()).length).toBe(12020); // fetch decodes it
+    const gz = await get(path, { "accept-encoding": "gzip, br;q=0" });
+    expect(gz.headers.get("content-encoding")).toBe("gzip");
+    expect(Number(gz.headers.get("content-length"))).toBeLessThan(12020 / 2);
+    await gz.body?.cancel();
+    const plain = await get(path, { "accept-encoding": "identity" });
+    expect(plain.headers.get("content-encoding")).toBeNull();
+    expect(plain.headers.get("content-length")).toBe("12020");
+    expect(plain.headers.get("accept-ranges")).toBe("bytes");
+    await plain.body?.cancel();
+    const part = await get(path, { range: "bytes=3-12", "accept-encoding": "br" });
+    expect(part.status).toBe(206);
+    expect(part.headers.get("content-range")).toBe("bytes 3-12/12020");
+    expect(part.headers.get("content-encoding")).toBeNull();
+    expect(await part.text()).toBe("a script b");
+    // A small text is not worth compressing: no copy, no Vary.
+    const robots = await get("/robots.txt", { "accept-encoding": "br, gzip" });
+    expect(robots.headers.get("content-encoding")).toBeNull();
+    expect(robots.headers.get("vary")).toBeNull();
+    expect(await robots.text()).toBe("plain text, not fingerprinted\n");
+  });
+
+  it("answers 304 to a reload with the ETag, and HEAD with the headers alone", async () => {
+    const first = await get("/about");
+    const etag = first.headers.get("etag") ?? "";
+    await first.body?.cancel();
+    for (const ifNoneMatch of [etag, `W/${etag}`, `"other", ${etag}`, "*"]) {
+      const again = await get("/about", { "if-none-match": ifNoneMatch });
+      expect(again.status, ifNoneMatch).toBe(304);
+      expect(again.headers.get("etag")).toBe(etag);
+      expect(await again.text()).toBe("");
+    }
+    expect((await get("/about", { "if-none-match": '"not-it"' })).status).toBe(200);
+    const head = await get("/assets/app-BXk2a9Qz.js", { "accept-encoding": "identity" }, "HEAD");
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe("12020");
+    expect(await head.text()).toBe("");
+  });
+
+  it("maps paths to HTML files as Cloudflare does (auto-trailing-slash), with 307s to the one path each is served at", async () => {
+    expect(await (await get("/about")).text()).toContain("About page");
+    const cases: [string, number, string | null][] = [
+      ["/about.html", 307, "/assets-probe/about"],
+      ["/docs", 307, "/assets-probe/docs/"],
+      ["/docs/index.html", 307, "/assets-probe/docs/"],
+      ["/docs/", 200, null],
+      ["/blog/post", 200, null],
+      ["/blog/post.html?x=1", 307, "/assets-probe/blog/post?x=1"],
+      ["/about/", 307, "/assets-probe/about"],
+    ];
+    for (const [path, status, location] of cases) {
+      const res = await navigate(path);
+      expect({ path, status: res.status, location: res.location ?? null }).toEqual({ path, status, location });
+    }
+  });
+
+  it("gives a page load with no file the single page, and a call with no file to the code", async () => {
+    const navigation = await navigate("/some/client/route");
+    expect(navigation.status).toBe(200);
+    expect(navigation.body).toContain("The single page");
+    // A form posted as a page load to a path with no file: the single page's intent, and POST is not for assets.
+    expect((await navigate("/session", "POST")).status).toBe(405);
+    // Not a navigation: the function's code (its route, or its JSON 404).
+    expect(await (await get("/data.json")).json()).toEqual({ from: "code, for a path with no file" });
+    const missing = await get("/no/such/file.js");
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("content-type")).toMatch(/^application\/json/);
+    await missing.body?.cancel();
+    // An asset path always answers with the asset, even where the code has a route.
+    const index = await navigate("/index.html");
+    expect(index.status).toBe(307);
+    expect(index.location).toBe("/assets-probe/");
+  });
+
+  it("runs the code first for run_worker_first's paths, except those a ! pattern excludes", async () => {
+    expect(await (await get("/api/hello")).json()).toEqual({ from: "code" });
+    const excluded = await get("/api/static/info.json");
+    expect(excluded.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(await excluded.json()).toEqual({ static: true });
+  });
+
+  it("refuses methods other than GET and HEAD on an asset (405), and passes them to the code elsewhere", async () => {
+    const post = await fetch(`${base}/about`, { method: "POST", body: "x".repeat(5000), redirect: "manual" });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET, HEAD");
+    const session = await fetch(`${base}/session`, { method: "POST", redirect: "manual" });
+    expect(session.status).toBe(303);
+  });
+
+  it("never serves a file outside the folder, whatever the path's spelling", async () => {
+    for (const path of [
+      "/assets-probe/../assets-probe/wrangler.toml",
+      "/assets-probe/%2e%2e/wrangler.toml",
+      "/assets-probe/%2e%2e%2fwrangler.toml",
+      "/assets-probe/assets/..%2f..%2fwrangler.toml",
+      "/assets-probe/..%5c..%5cwrangler.toml",
+      "/assets-probe/index.ts",
+      "/assets-probe/assets/",
+      "/assets-probe/%00",
+      "/assets-probe/%ff%fe",
+    ]) {
+      const answer = await raw(path);
+      expect(answer, path).toMatch(/^HTTP\/1\.1 (404|400|307)/);
+      expect(answer, path).not.toContain("directory =");
+      expect(answer, path).not.toContain("createApp");
+      expect(answer, path).not.toContain('"type":"file"');
+    }
+  });
+});
