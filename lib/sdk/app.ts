@@ -123,6 +123,17 @@ export function createApp<E extends HonoEnv = HonoEnv>({ maxBodyBytes = 1024 * 1
       c.header("strict-transport-security", "max-age=31536000; includeSubDomains");
     }
   });
+  // A handler that returns a fetch()'s answer as it is (a proxy, env.ASSETS.fetch) hands back immutable headers, which
+  // the steps above would fail to add to (a 500): they get a copy that takes them. Registered after them, so that
+  // this runs first once the handler has answered.
+  app.use(async function mutableAnswer(c, next) {
+    await next();
+    try {
+      c.res.headers.delete("x-workyard-mutable-check");
+    } catch {
+      c.res = new Response(c.res.body, c.res);
+    }
+  });
   app.use(bodyLimit({ maxBytes: maxBodyBytes }));
   app.onError(renderError);
   // Registered first: it wins over a function's own "/:param" routes. Not in the document itself.

@@ -156,6 +156,17 @@ describe("static assets", () => {
     expect(await excluded.json()).toEqual({ static: true });
   });
 
+  it("lets the code serve files through its assets binding (env.ASSETS.fetch), with the same rules", async () => {
+    const about = await get("/api/about");
+    expect(about.status, stack.logs.slice(-15).join("\n")).toBe(200);
+    expect(about.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(await about.text()).toContain("About page");
+    // The binding applies not_found_handling to any path: here the single page.
+    const missing = await get("/api/missing");
+    expect(missing.status).toBe(200);
+    expect(await missing.text()).toContain("The single page");
+  });
+
   it("refuses methods other than GET and HEAD on an asset (405), and passes them to the code elsewhere", async () => {
     const post = await fetch(`${base}/about`, { method: "POST", body: "x".repeat(5000), redirect: "manual" });
     expect(post.status).toBe(405);

@@ -37,6 +37,16 @@ describe("the release id", () => {
     await rm(root, { recursive: true, force: true });
   });
 
+  it("changes when a file of a function's asset folder changes, also a folder outside functions/", async () => {
+    await write("functions/hello/wrangler.toml", '[assets]\ndirectory = "../../web/dist"\n');
+    await write("web/dist/index.html", "<p>one</p>\n");
+    const before = await sourceHash(paths);
+    await write("web/dist/index.html", "<p>two</p>\n");
+    expect(await sourceHash(paths)).not.toBe(before);
+    await rm(join(root, "web"), { recursive: true });
+    await rm(join(root, "functions/hello/wrangler.toml"));
+  });
+
   it("does not change when a file outside the release is edited or moved", async () => {
     const before = await sourceHash(paths);
     await write("lib/node/data/backup.ts", "export const backup = 2;\n");

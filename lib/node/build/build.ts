@@ -28,7 +28,7 @@ import { serializeConfig } from "./workerd-config.ts";
 import { gatewayEntry, inlineFunctions } from "./gateway-entry.ts";
 import { writeFunctionEntry } from "./function-entry.ts";
 import { writeDenoTargets } from "./deno-target.ts";
-import { readSharedConfig } from "./wrangler-config.ts";
+import { ConfigError, readSharedConfig } from "./wrangler-config.ts";
 import { withNodejsCompat } from "./nodejs-compat.ts";
 import { installedRuntime, keepWorkerd } from "../releases/runtime.ts";
 import type { AssetsConfig, MergedConfig } from "./wrangler-config.ts";
@@ -90,6 +90,13 @@ export async function build(
   checkQueues(
     functions.map((f) => ({ name: f.name, vars: f.config.vars, secrets: f.config.secrets?.required ?? [], queues: functionQueues(f) })),
   );
+  for (const f of functions) {
+    if (f.config.assets?.binding && f.route.isolate === false) {
+      throw new ConfigError(
+        `functions/${f.name}/wrangler.toml: [assets] binding needs the function's own isolate (its assets worker is bound to it); remove isolate = false, or the binding`,
+      );
+    }
+  }
   // Deno runs the functions' own sources: its targets are written here, not bundled.
   await writeDenoTargets(paths, functions);
   const gatewayEntryFile = await writeGatewayEntry(paths, shared.compatibility_date, functions);
@@ -121,6 +128,10 @@ export async function build(
     main: join(paths.root, "lib/workers/tail.ts"),
     compatibility_flags: [],
   };
+  // Behind the assets bindings functions declare (env.ASSETS.fetch): made only when one does.
+  const assetsWorkerConfig: MergedConfig | undefined = functions.some((f) => f.config.assets?.binding)
+    ? { ...gatewayConfig, name: "_assets", main: join(paths.root, "lib/workers/assets/worker.ts"), compatibility_flags: [] }
+    : undefined;
 
   const staging = join(paths.releases, `.staging-${id}-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
@@ -144,6 +155,7 @@ export async function build(
     { name: "_gateway", config: gatewayConfig, out: "gateway" },
     { name: "_internal", config: internalConfig, out: "internal", platform: true },
     { name: "_tail", config: tailConfig, out: "tail", platform: true },
+    ...(assetsWorkerConfig ? [{ name: "_assets", config: assetsWorkerConfig, out: "assets-worker", platform: true }] : []),
     ...functionJobs,
   ];
   log?.(
@@ -172,6 +184,7 @@ export async function build(
       throw failures[0];
     }
     const modules = results.map((r) => (r.status === "fulfilled" ? r.value : ""));
+    const assetsWorker = assetsWorkerConfig ? { config: assetsWorkerConfig, module: modules.splice(3, 1)[0] ?? "" } : undefined;
     const manifest = await writeRelease(
       staging,
       id,
@@ -180,6 +193,7 @@ export async function build(
       functions,
       modules,
       await gitCommit(paths.root),
+      assetsWorker,
     );
     await rm(releaseDir, { recursive: true, force: true });
     await rename(staging, releaseDir);
@@ -222,6 +236,7 @@ async function writeRelease(
   functions: FunctionSource[],
   [gatewayModule = "", internalModule = "", tailModule = "", ...functionModules]: string[],
   git: Manifest["git"],
+  assetsWorker?: { config: MergedConfig; module: string },
 ): Promise<Manifest> {
   const entries: FunctionEntry[] = [];
   for (const [i, f] of functions.entries()) {
@@ -253,6 +268,7 @@ async function writeRelease(
     gateway: await describeModule(staging, gatewayModule, system.gateway),
     internal: await describeModule(staging, internalModule, system.internal),
     tail: await describeModule(staging, tailModule, system.tail),
+    ...(assetsWorker ? { assetsWorker: await describeModule(staging, assetsWorker.module, assetsWorker.config) } : {}),
     functions: entries,
   };
   await writeManifest(staging, manifest);

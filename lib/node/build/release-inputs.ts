@@ -7,7 +7,8 @@
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
+import { parse as parseToml } from "smol-toml";
 import type { ProjectPaths } from "../common/paths.ts";
 
 /** Code that runs inside workerd: the SDK functions import, the platform's own workers, names both sides share. */
@@ -35,11 +36,33 @@ async function filesUnder(dir: string): Promise<string[]> {
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
 }
 
+/**
+ * The asset folders functions declare outside their own folder ([assets] directory = "../../web/dist"): their files
+ * are in the release too. A wrangler.toml that cannot be read here is left to the build, which says what is wrong.
+ */
+async function assetFolders(functionsDir: string): Promise<string[]> {
+  if (!existsSync(functionsDir)) return [];
+  const folders: string[] = [];
+  for (const entry of await readdir(functionsDir, { withFileTypes: true })) {
+    const dir = join(functionsDir, entry.name);
+    const file = join(dir, "wrangler.toml");
+    if (!entry.isDirectory() || !existsSync(file)) continue;
+    try {
+      const directory = (parseToml(await readFile(file, "utf8")) as { assets?: { directory?: unknown } }).assets?.directory;
+      if (typeof directory === "string") folders.push(resolve(dir, directory));
+    } catch {
+      // not valid TOML: the build reports it
+    }
+  }
+  return folders;
+}
+
 /** Every file that goes into a release of this project, as absolute paths. */
 export async function releaseInputs(paths: ProjectPaths): Promise<string[]> {
   const platform = [...WORKER_CODE.map((dir) => `${dir}/`), ...BUILD_CODE];
   const files = [
     ...(await filesUnder(paths.functions)),
+    ...(await Promise.all((await assetFolders(paths.functions)).map(filesUnder))).flat(),
     ...(await Promise.all(platform.map((p) => (p.endsWith("/") ? filesUnder(join(paths.root, p)) : [join(paths.root, p)])))).flat(),
     paths.sharedConfig,
     join(paths.root, "package-lock.json"),

@@ -76,14 +76,19 @@ export const serviceName = (fn: Pick<FunctionEntry, "name">) => `fn-${fn.name}`;
 /** The disk service holding a function's stored asset files, and the gateway's binding to it. */
 export const assetsService = (fn: Pick<FunctionEntry, "name">) => `assets-${fn.name}`;
 const assetsBinding = (fn: Pick<FunctionEntry, "binding">) => `${fn.binding}_ASSETS`;
+/** The worker behind a function's own assets binding (env.ASSETS.fetch). */
+const assetsWorkerService = (fn: Pick<FunctionEntry, "name">) => `assets-worker-${fn.name}`;
 
-/** What the gateway serves a function's assets from (the code always exists: every function has an entry). */
-function assetsManifest(assets: AssetsEntry): AssetsManifest {
+/**
+ * What a function's assets are served from: by the gateway, in front of the function's code (every function has
+ * code: an entry), or by the assets worker, for the code's own env.ASSETS.fetch (not-found handling for any path).
+ */
+function assetsManifest(assets: AssetsEntry, hasWorker = true): AssetsManifest {
   return {
     files: assets.files,
     htmlHandling: assets.htmlHandling,
     notFoundHandling: assets.notFoundHandling,
-    hasWorker: true,
+    hasWorker,
     contentSecurityPolicy: DEFAULT_ASSETS_CSP,
   };
 }
@@ -117,6 +122,7 @@ function functionService(fn: FunctionEntry): Service {
         ...producersOf(fn).map((p) => queueBinding(p.binding, p)),
         // An upper bound on the pool the supervisor may set (the embedded database wants one connection).
         ...(fn.dbPool > 0 ? [{ name: DB_POOL_MAX_VAR, fromEnvironment: DB_POOL_MAX_VAR }] : []),
+        ...(fn.assets?.binding ? [{ name: fn.assets.binding, service: { name: assetsWorkerService(fn) } }] : []),
       ],
       globalOutbound: { name: OUTBOUND },
       tails: tailOf(fn.name),
@@ -168,6 +174,19 @@ function systemWorker(name: string, module: Manifest["gateway"], bindings: Bindi
       ...(outbound ? { globalOutbound: { name: OUTBOUND } } : {}),
     },
   };
+}
+
+/** The assets worker of one function: its table and its stored files. */
+function assetsWorker(fn: FunctionEntry, assets: AssetsEntry, module: NonNullable<Manifest["assetsWorker"]>): Service {
+  return systemWorker(
+    assetsWorkerService(fn),
+    module,
+    [
+      { name: "FILES", service: { name: assetsService(fn) } },
+      { name: "MANIFEST", json: JSON.stringify(assetsManifest(assets, false)) },
+    ],
+    false,
+  );
 }
 
 /** The workerd config that serves `manifest` (paths relative to the release folder). */
@@ -240,6 +259,9 @@ export function serveConfig(
       tail,
       ...manifest.functions.map(functionService),
       ...withAssets.map(({ fn }) => ({ name: assetsService(fn), disk: { path: `${RELEASE_ASSETS_DIR}/${fn.name}`, writable: false } })),
+      ...withAssets.flatMap(({ fn, assets }) =>
+        assets.binding && manifest.assetsWorker ? [assetsWorker(fn, assets, manifest.assetsWorker)] : [],
+      ),
       { name: OUTBOUND, network: { allow: ["public", "local"] } },
     ],
     sockets: [

@@ -106,6 +106,8 @@ export const manifestSchema = z.object({
   internal: moduleSchema,
   /** The tail worker: every invocation's trace, sent to the supervisor's collector. */
   tail: moduleSchema,
+  /** The worker behind functions' assets bindings (lib/workers/assets/worker.ts); present when a function declares one. */
+  assetsWorker: moduleSchema.optional(),
   functions: z.array(functionEntrySchema),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
