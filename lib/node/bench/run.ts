@@ -18,6 +18,7 @@ import { helloBench } from "./hello.ts";
 import { memoryBench, memoryTable } from "./memory.ts";
 import { outboundBench } from "./outbound.ts";
 import { apiSurfaceBench } from "./api-surface.ts";
+import { assetsBench } from "./assets.ts";
 import type { MemoryReport } from "./memory.ts";
 import { queueBench, queueTable } from "./queues.ts";
 import type { QueueBenchRow } from "./queues.ts";
@@ -61,6 +62,7 @@ export async function runBench({
     await redisBench({ paths, log, onLine }),
     outboundBench({ paths, log, onLine }),
     await apiSurfaceBench({ paths, log, onLine }),
+    assetsBench({ paths, log, onLine }),
   ]) {
     bench.scenarios.push(...rows.scenarios);
     bench.comparisons.push(...rows.comparisons);
