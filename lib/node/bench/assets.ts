@@ -47,7 +47,10 @@ async function buildAssetsProject(paths: ProjectPaths) {
   await rm(join(fnDir, "public"), { recursive: true, force: true });
   await mkdir(join(fnDir, "public", "assets"), { recursive: true });
   await writeFile(join(fnDir, "public", "assets", file.name), file.body);
-  await writeFile(join(fnDir, "index.ts"), '// Written by the bench.\nimport { createApp } from "#workyard/app";\n\nexport default createApp();\n');
+  await writeFile(
+    join(fnDir, "index.ts"),
+    '// Written by the bench.\nimport { createApp } from "#workyard/app";\n\nexport default createApp();\n',
+  );
   await writeFile(join(fnDir, "wrangler.toml"), '# Written by the bench.\n[assets]\ndirectory = "./public"\n');
   await linkBenchProject(paths, root);
   return { built: await build(projectPaths(root)), publicDir: join(fnDir, "public"), path: `/assets/${file.name}` };
