@@ -4,7 +4,10 @@
  */
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deploy, rollback } from "../../lib/node/releases/commands.ts";
 import { startStack } from "../helpers/stack.ts";
 import type { Stack } from "../helpers/stack.ts";
 
@@ -194,4 +197,26 @@ describe("static assets", () => {
       expect(answer, path).not.toContain('"type":"file"');
     }
   });
+
+  // Last: it changes the project's files.
+  it("switches files with the code on a deploy, and back on a rollback", async () => {
+    const before = await get("/about");
+    const oldTag = before.headers.get("etag");
+    expect(await before.text()).toContain("About page");
+    const file = join(stack.project.paths.functions, "assets-probe/public/about.html");
+    const original = await readFile(file, "utf8");
+    await writeFile(file, original.replace("About page", "About page, second release"));
+    const log = () => {};
+    const deployed = await deploy(stack.project.paths, log);
+    expect(deployed.unchanged).toBe(false);
+    const after = await get("/about");
+    expect(await after.text()).toContain("About page, second release");
+    expect(after.headers.get("etag")).not.toBe(oldTag);
+    // A client holding the old ETag gets the new file, not a 304.
+    expect((await get("/about", { "if-none-match": oldTag ?? "" })).status).toBe(200);
+    await rollback(stack.project.paths, log);
+    const back = await get("/about");
+    expect(back.headers.get("etag")).toBe(oldTag);
+    expect(await back.text()).not.toContain("second release");
+  }, 120_000);
 });
