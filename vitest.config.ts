@@ -3,7 +3,7 @@ import { BESIDE_FILES, PROJECTS } from "./tests/run/tiers.ts";
 
 /**
  * Three groups: `unit` (pure code, no services, seconds), `integration` (real workerd, PostgreSQL, PgBouncer, Redis,
- * Chromium; one file at a time) and `beside` (integration files that use much CPU and check no timing:
+ * Chromium; one file at a time) and `beside` (integration files that use much CPU and no tight timing:
  * tests/run/tiers.ts). `npm test` runs the first two in one vitest process and `beside` in another at the same time,
  * at a lower CPU priority (tests/run/both.ts); `vitest run` alone runs all three, one group after the other.
  */

@@ -111,10 +111,10 @@ export function serveOnDeno(handler: DenoHandler, target: DenoTarget): void {
       console.error(`functions/${target.name}: Deno.cron needs --unstable-cron (npm run deno passes it): crons do not run`);
     else {
       for (const [i, cron] of target.crons.entries()) {
-        // A five-field schedule fires on whole minutes: that minute is the time it was scheduled for (Deno calls a
-        // moment after it), as workerd's scheduledTime is the fire time, not the call's.
+        // A five-field schedule fires on whole minutes: the nearest one is the time it was scheduled for (Deno calls
+        // a moment after it), as workerd's scheduledTime is the fire time, not the call's.
         const run = () =>
-          fire(cron, Math.floor(Date.now() / 60_000) * 60_000).catch((err: unknown) =>
+          fire(cron, Math.round(Date.now() / 60_000) * 60_000).catch((err: unknown) =>
             console.error(`functions/${target.name}: the cron "${cron}" failed:`, err),
           );
         try {

@@ -45,6 +45,29 @@ export function haveRedisServer(): boolean {
   return existsSync(REDIS_SERVER_BINARY);
 }
 
+class PortTakenError extends Error {}
+
+/** The process id of the Redis server answering on a port (INFO server), or undefined. */
+function redisPid(host: string, port: number, timeoutMs = 500): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    let answer = "";
+    const done = (pid: number | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(pid);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.once("connect", () => socket.write("INFO server\r\n"));
+    socket.on("data", (chunk) => {
+      answer += chunk.toString();
+      const pid = /process_id:(\d+)/.exec(answer);
+      if (pid?.[1]) done(Number(pid[1]));
+    });
+    socket.once("error", () => done(undefined));
+  });
+}
+
 /** A throwaway redis-server of the test's own on a loopback port: never the machine's shared one. */
 export class PrivateRedis {
   private child: ChildProcess | undefined;
@@ -65,12 +88,30 @@ export class PrivateRedis {
       ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
       { stdio: "ignore" },
     );
+    const child = this.child;
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      if (await redisAnswers("127.0.0.1", this.port)) return;
+      // Something else may have taken the port since it was picked (another test process): this server then exits,
+      // and the one answering is not ours.
+      if (child.exitCode !== null)
+        throw new PortTakenError(`redis-server could not listen on port ${this.port} (exit ${child.exitCode}): taken`);
+      if ((await redisAnswers("127.0.0.1", this.port)) && (await redisPid("127.0.0.1", this.port)) === child.pid) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`redis-server on port ${this.port} did not answer within 10 s`);
+  }
+
+  /** A private redis-server on a free port, on another one if the port is taken before it listens. */
+  static async onFreePort(): Promise<PrivateRedis> {
+    for (let attempt = 1; ; attempt++) {
+      const redis = new PrivateRedis(await freePort());
+      try {
+        await redis.start();
+        return redis;
+      } catch (err) {
+        if (!(err instanceof PortTakenError) || attempt >= 3) throw err;
+      }
+    }
   }
 
   /** SIGKILL: an abrupt outage, not a polite shutdown. */

@@ -4,7 +4,9 @@
  * build leaves (.workyard/wrangler/<name>.json, as `wrangler deploy` would take it), and on Deno (`npm run deno`).
  * One list of scenarios runs against each; every answer is reduced to its status, media type, the headers that
  * matter and its body with what varies by run masked (request ids, tokens, ids, times, the run's own tag), and the
- * three must be equal. All three share one database. `wrangler deploy --dry-run` is checked for each function.
+ * three must be equal. All three share one database. Then each runtime's side effects: links' cron moves the click
+ * into PostgreSQL, and the new link's queue message reaches the webhook endpoint once, through webhooks. `wrangler
+ * deploy --dry-run` is checked for each function.
  */
 import { createHash } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
@@ -54,6 +56,8 @@ interface Delivery {
   body: { code?: string } & Record<string, unknown>;
 }
 const deliveries: Delivery[] = [];
+/** Each runtime's new link, whose event must reach the endpoint once in all (checked after every runtime ran). */
+const createdCodes: string[] = [];
 const endpoint = createServer((req, res) => {
   let text = "";
   req.setEncoding("utf8");
@@ -254,6 +258,7 @@ async function runAll(runtime: Runtime): Promise<Record<string, unknown>> {
   // A queue message and its side effect: links sent a link.created event for the new link; webhooks consumed it and
   // POSTed it to the endpoint (on Deno, the message is stored by the queue service and delivered by npm start's).
   const code = `conf-${tag}`;
+  createdCodes.push(code);
   const delivered = async () => deliveries.some((d) => d.body.code === code);
   for (const until = Date.now() + 20_000; !(await delivered()) && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
   const events = deliveries.filter((d) => d.body.code === code);
@@ -398,6 +403,13 @@ describe("one function, three runtimes", () => {
         expect(answers?.[name], `${name}: ${runtimes[i + 1]?.name} against workerd`).toEqual(workerd?.[name]);
       }
     }
+    // Delivered once: no second delivery of any runtime's event came later (a redelivery, or two consumers).
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const code of createdCodes)
+      expect(
+        deliveries.filter((d) => d.body.code === code),
+        code,
+      ).toHaveLength(1);
   }, 120_000);
 
   it("each function's merged config passes wrangler deploy --dry-run", async () => {

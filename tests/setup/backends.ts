@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import postgres from "postgres";
 import type { TestProject } from "vitest/node";
-import { freePort, haveRedisServer, PrivateRedis } from "../helpers/redis-servers.ts";
+import { haveRedisServer, PrivateRedis } from "../helpers/redis-servers.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -94,8 +94,7 @@ async function chooseRedis(project: TestProject): Promise<(() => Promise<void>) 
   // A redis-server of the run's own (the machine's binary, a free loopback port, nothing saved): the machine's Redis
   // and its data are not touched at all.
   if (!forced && haveRedisServer()) {
-    const own = new PrivateRedis(await freePort());
-    await own.start();
+    const own = await PrivateRedis.onFreePort();
     console.log(`[backends] redis: ${own.url} (a private redis-server for this run, stopped at its end)`);
     project.provide("redisUrl", own.url);
     return () => own.kill();
