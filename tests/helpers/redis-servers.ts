@@ -8,24 +8,55 @@ import { existsSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 
-/** True when something at host:port answers PING with PONG within timeoutMs. */
-export function redisAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+/**
+ * Sends one inline command to host:port and reads the answer until `read` makes something of it; `fallback` when
+ * nothing answers within timeoutMs (or the connection fails).
+ */
+function askRedis<T>(
+  host: string,
+  port: number,
+  command: string,
+  read: (answer: string) => T | undefined,
+  fallback: T,
+  timeoutMs: number,
+): Promise<T> {
   return new Promise((resolve) => {
     const socket = createConnection({ host, port });
     let answer = "";
-    const done = (ok: boolean) => {
+    const done = (value: T) => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(ok);
+      resolve(value);
     };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once("connect", () => socket.write("PING\r\n"));
+    const timer = setTimeout(() => done(fallback), timeoutMs);
+    socket.once("connect", () => socket.write(`${command}\r\n`));
     socket.on("data", (chunk) => {
       answer += chunk.toString();
-      if (answer.includes("\r\n")) done(answer.startsWith("+PONG"));
+      const value = read(answer);
+      if (value !== undefined) done(value);
     });
-    socket.once("error", () => done(false));
+    socket.once("error", () => done(fallback));
   });
+}
+
+/** True when something at host:port answers PING with PONG within timeoutMs. */
+export function redisAnswers(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return askRedis(host, port, "PING", (answer) => (answer.includes("\r\n") ? answer.startsWith("+PONG") : undefined), false, timeoutMs);
+}
+
+/** The process id of the Redis server answering on host:port (INFO server), or undefined. */
+function redisPid(host: string, port: number, timeoutMs = 500): Promise<number | undefined> {
+  return askRedis<number | undefined>(
+    host,
+    port,
+    "INFO server",
+    (answer) => {
+      const pid = /process_id:(\d+)/.exec(answer)?.[1];
+      return pid === undefined ? undefined : Number(pid);
+    },
+    undefined,
+    timeoutMs,
+  );
 }
 
 export function freePort(): Promise<number> {
@@ -46,27 +77,6 @@ export function haveRedisServer(): boolean {
 }
 
 class PortTakenError extends Error {}
-
-/** The process id of the Redis server answering on a port (INFO server), or undefined. */
-function redisPid(host: string, port: number, timeoutMs = 500): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    let answer = "";
-    const done = (pid: number | undefined) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(pid);
-    };
-    const timer = setTimeout(() => done(undefined), timeoutMs);
-    socket.once("connect", () => socket.write("INFO server\r\n"));
-    socket.on("data", (chunk) => {
-      answer += chunk.toString();
-      const pid = /process_id:(\d+)/.exec(answer);
-      if (pid?.[1]) done(Number(pid[1]));
-    });
-    socket.once("error", () => done(undefined));
-  });
-}
 
 /** A throwaway redis-server of the test's own on a loopback port: never the machine's shared one. */
 export class PrivateRedis {
