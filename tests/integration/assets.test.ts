@@ -8,6 +8,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deploy, rollback } from "../../lib/node/releases/commands.ts";
+import { launchChromium } from "../helpers/chromium.ts";
 import { startStack } from "../helpers/stack.ts";
 import type { Stack } from "../helpers/stack.ts";
 
@@ -195,6 +196,43 @@ describe("static assets", () => {
       expect(answer, path).not.toContain("directory =");
       expect(answer, path).not.toContain("createApp");
       expect(answer, path).not.toContain('"type":"file"');
+    }
+  });
+
+  it("loads as a page in Chromium under its own CSP (script, module import, stylesheet), and revalidates on reload", async () => {
+    const chrome = await launchChromium();
+    try {
+      const page = await chrome.browser.newPage();
+      const problems: string[] = [];
+      page.on("response", (r) => {
+        if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`);
+      });
+      page.on("console", (msg) => {
+        if (msg.type() === "error") problems.push(`console: ${msg.text()}`);
+      });
+      page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+      await page.addInitScript({
+        content: `document.addEventListener("securitypolicyviolation", (e) => (window.__csp ??= []).push(e.violatedDirective + " " + e.blockedURI));`,
+      });
+      await page.goto(`${base}/`);
+      await page.locator("body[data-ran=yes]").waitFor({ timeout: 10_000 });
+      expect(await page.evaluate("getComputedStyle(document.body).color")).toBe("rgb(20, 40, 60)");
+      expect({ csp: await page.evaluate<string[]>("window.__csp ?? []"), problems }).toEqual({ csp: [], problems: [] });
+      // A reload asks again for the page and gets a 304 (Playwright reports the cached answer's 200; the protocol's
+      // raw response says what came over the wire).
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send("Network.enable");
+      const urls = new Map<string, string>();
+      const wire: string[] = [];
+      cdp.on("Network.requestWillBeSent", (e) => urls.set(e.requestId, new URL(e.request.url).pathname));
+      cdp.on("Network.responseReceivedExtraInfo", (e) => wire.push(`${e.statusCode} ${urls.get(e.requestId) ?? "?"}`));
+      await page.reload();
+      await page.locator("body[data-ran=yes]").waitFor({ timeout: 10_000 });
+      await expect.poll(() => wire.filter((w) => w.endsWith(" /assets-probe/")), { timeout: 5000 }).toEqual(["304 /assets-probe/"]);
+      expect(problems).toEqual([]);
+      await page.close();
+    } finally {
+      await chrome.close();
     }
   });
 
