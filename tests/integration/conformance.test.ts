@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { startRedisService } from "../../lib/node/redis/service.ts";
 import type { RedisService } from "../../lib/node/redis/service.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { runScript } from "../helpers/run-script.ts";
 import { startServing } from "../helpers/serving.ts";
 import { spawnWrangler, wranglerBin } from "../helpers/wrangler.ts";
@@ -259,8 +260,7 @@ async function runAll(runtime: Runtime): Promise<Record<string, unknown>> {
   // POSTed it to the endpoint (on Deno, the message is stored by the queue service and delivered by npm start's).
   const code = `conf-${tag}`;
   createdCodes.push(code);
-  const delivered = async () => deliveries.some((d) => d.body.code === code);
-  for (const until = Date.now() + 20_000; !(await delivered()) && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
+  await eventually(async () => deliveries.some((d) => d.body.code === code), 20_000, 100);
   const events = deliveries.filter((d) => d.body.code === code);
   answers["webhooks: the link's event, delivered to the endpoint"] = events.map((d) => ({
     body: JSON.parse(
