@@ -26,6 +26,13 @@ export interface QueueProducerProps {
 /** The internal worker's entrypoint that queue bindings point at (props name the queue). */
 export const QUEUE_PRODUCER_ENTRYPOINT = "QueueProducer";
 
+/** The gateway's entrypoint that functions' [[services]] bindings point at (props name the function called). */
+export const FUNCTION_CALL_ENTRYPOINT = "FunctionCall";
+/** What a [[services]] binding's props tell the gateway's FunctionCall entrypoint. */
+export interface FunctionCallProps {
+  fn: string;
+}
+
 /** A batch as the dispatcher posts it to the internal worker's /queue/<function>. */
 export interface QueueDelivery {
   queue: string;

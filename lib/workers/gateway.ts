@@ -14,6 +14,7 @@ import { clientIpOf } from "../sdk/client-ip.ts";
 import { holdWhileDraining } from "./drain.ts";
 import { errorResponse } from "../sdk/errors.ts";
 import { errorDetails } from "../sdk/error-details.ts";
+import { WorkerEntrypoint } from "cloudflare:workers";
 import { COLLECTOR_URL_VAR, FORWARDED_PREFIX_HEADER, HOST_OBJECT_NAME, inlineQueueBinding, inlineSecretBinding } from "../shared/names.ts";
 import { setInlineRoute, takesInlineRoutes } from "../sdk/route.ts";
 import { traced } from "./gateway-trace.ts";
@@ -21,6 +22,7 @@ import { serveAsset } from "./assets/serve.ts";
 import type { FileStore } from "./assets/serve.ts";
 import { runsWorkerFirst } from "./assets/worker-first.ts";
 import type { AssetsManifest } from "../shared/assets.ts";
+import type { FunctionCallProps } from "../shared/names.ts";
 import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "../sdk/request-id.ts";
 import type { CollectorEnv } from "./trace-sender.ts";
 
@@ -141,6 +143,8 @@ interface Target {
   /** The request's path (without the query), for the access record. */
   path: string;
   requestId: string;
+  /** True for a call through a [[services]] binding (createFunctionCall), which never leaves the machine. */
+  call?: boolean;
 }
 
 function target(request: Request): Target {
@@ -161,6 +165,39 @@ function target(request: Request): Target {
   };
 }
 
+/** Routes one request to its function and, when a collector is set, records it (the access log, the metrics). */
+function dispatch(request: Request, to: Target, env: GatewayEnv, ctx: ExecutionContext, inline: Record<string, InlineHandler>) {
+  const route = to.name !== "" && Object.hasOwn(env.ROUTES, to.name) ? env.ROUTES[to.name] : undefined;
+  // Without a collector nothing is recorded: no record, no in-flight count, no client IP.
+  if (!env[COLLECTOR_URL_VAR]) return handle(request, to, route, env, ctx, inline);
+  const started = Date.now();
+  const fn = route ? to.name : null;
+  const key = fn ?? "";
+  const current = (inFlight.get(key) ?? 0) + 1;
+  inFlight.set(key, current);
+  return traced(
+    env,
+    ctx,
+    () => handle(request, to, route, env, ctx, inline),
+    () => inFlight.set(key, (inFlight.get(key) ?? 1) - 1),
+    (response) => {
+      processId ??= crypto.randomUUID();
+      return {
+        id: to.requestId,
+        fn,
+        method: request.method,
+        path: to.path.slice(0, 256),
+        status: response?.status ?? 500,
+        ms: Date.now() - started,
+        // Read after the request was forwarded, so the forwarded copy's cf was not parsed yet (client-ip.ts).
+        ip: clientIpOf(request),
+        inflight: current,
+        proc: processId,
+      };
+    },
+  );
+}
+
 /** The gateway worker, with the handlers of the functions that run in its isolate. */
 export function createGateway(inline: Record<string, InlineHandler> = {}) {
   return {
@@ -168,49 +205,46 @@ export function createGateway(inline: Record<string, InlineHandler> = {}) {
       // Only while this process is being replaced (see drain.ts); otherwise undefined, no await.
       const hold = holdWhileDraining();
       if (hold) await hold;
-      const to = target(request);
-      const route = to.name !== "" && Object.hasOwn(env.ROUTES, to.name) ? env.ROUTES[to.name] : undefined;
-      // Without a collector nothing is recorded: no record, no in-flight count, no client IP.
-      if (!env[COLLECTOR_URL_VAR]) return handle(request, to, route, env, ctx, inline);
-      const started = Date.now();
-      const fn = route ? to.name : null;
-      const key = fn ?? "";
-      const current = (inFlight.get(key) ?? 0) + 1;
-      inFlight.set(key, current);
-      return traced(
-        env,
-        ctx,
-        () => handle(request, to, route, env, ctx, inline),
-        () => inFlight.set(key, (inFlight.get(key) ?? 1) - 1),
-        (response) => {
-          processId ??= crypto.randomUUID();
-          return {
-            id: to.requestId,
-            fn,
-            method: request.method,
-            path: to.path.slice(0, 256),
-            status: response?.status ?? 500,
-            ms: Date.now() - started,
-            // Read after the request was forwarded, so the forwarded copy's cf was not parsed yet (client-ip.ts).
-            ip: clientIpOf(request),
-            inflight: current,
-            proc: processId,
-          };
-        },
-      );
+      return dispatch(request, target(request), env, ctx, inline);
     },
+  };
+}
+
+/**
+ * What a call through a function's [[services]] binding reaches: the entrypoint's props name the function called,
+ * and the URL's path is the path that function sees (its host is ignored, as on Cloudflare). The call gets what any
+ * request to that function gets (deadline, body limit, assets, request record), except the redirect to HTTPS.
+ */
+export function createFunctionCall(inline: Record<string, InlineHandler> = {}) {
+  return class FunctionCall extends WorkerEntrypoint<GatewayEnv, Partial<FunctionCallProps>> {
+    override async fetch(request: Request): Promise<Response> {
+      const fn = this.ctx.props.fn ?? "";
+      const url = request.url;
+      const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+      const rest = pathStart === -1 ? "/" : url.slice(pathStart);
+      const queryStart = rest.indexOf("?");
+      const to: Target = {
+        origin: pathStart === -1 ? url : url.slice(0, pathStart),
+        name: fn,
+        rest,
+        path: `/${fn}${queryStart === -1 ? rest : rest.slice(0, queryStart)}`,
+        requestId: acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER)),
+        call: true,
+      };
+      return dispatch(request, to, this.env, this.ctx, inline);
+    }
   };
 }
 
 async function handle(
   request: Request,
-  { origin, name, rest, requestId }: Target,
+  { origin, name, rest, requestId, call }: Target,
   route: GatewayRoute | undefined,
   env: GatewayEnv,
   ctx: ExecutionContext,
   inline: Record<string, InlineHandler>,
 ): Promise<Response> {
-  if (env.HTTPS_PORT !== undefined && origin.startsWith("http:"))
+  if (env.HTTPS_PORT !== undefined && !call && origin.startsWith("http:"))
     return toHttps(new URL(request.url), env.HTTPS_PORT, request.method, requestId);
   if (name === "") return index(env, requestId);
 

@@ -33,6 +33,7 @@ import { withNodejsCompat } from "./nodejs-compat.ts";
 import { installedRuntime, keepWorkerd } from "../releases/runtime.ts";
 import type { AssetsConfig, MergedConfig } from "./wrangler-config.ts";
 import { storeAssets } from "./assets.ts";
+import { runCustomBuild } from "./custom-build.ts";
 
 export interface BuildResult {
   releaseDir: string;
@@ -96,6 +97,20 @@ export async function build(
         `functions/${f.name}/wrangler.toml: [assets] binding needs the function's own isolate (its assets worker is bound to it); remove isolate = false, or the binding`,
       );
     }
+  }
+  for (const f of functions) {
+    if (f.config.services && f.route.isolate === false) {
+      throw new ConfigError(
+        `functions/${f.name}/wrangler.toml: [[services]] bindings need the function's own isolate (they are bindings of its worker); remove isolate = false, or the services`,
+      );
+    }
+  }
+  // Custom builds first ([build], custom-build.ts): they write what the function's assets folder serves.
+  for (const f of functions) {
+    if (!f.build) continue;
+    log?.(`  ${f.name}: ${f.build.command}...`);
+    const ms = await runCustomBuild(f.name, f.build, paths.root);
+    log?.(`  ${f.name}: built in ${(ms / 1000).toFixed(1)} s`);
   }
   // Deno runs the functions' own sources: its targets are written here, not bundled.
   await writeDenoTargets(paths, functions);
@@ -255,6 +270,7 @@ async function writeRelease(
       },
       ...(f.config.queues ? { queues: functionQueues(f) } : {}),
       ...(f.config.assets ? { assets: await assetsEntry(f.name, f.config.assets, staging) } : {}),
+      ...(f.config.services ? { services: f.config.services } : {}),
     });
   }
   await keepWorkerd(staging);

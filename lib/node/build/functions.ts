@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { FUNCTIONS_VAR } from "../../shared/names.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS } from "../releases/manifest.ts";
 import {
@@ -16,7 +16,7 @@ import {
   readFunctionConfig,
   readSharedConfig,
 } from "./wrangler-config.ts";
-import type { MergedConfig, RouteOptions } from "./wrangler-config.ts";
+import type { BuildConfig, MergedConfig, RouteOptions } from "./wrangler-config.ts";
 
 export interface FunctionSource {
   name: string;
@@ -24,6 +24,21 @@ export interface FunctionSource {
   entry: string;
   config: MergedConfig;
   route: RouteOptions;
+  /** Its [build] command, run before bundling (custom-build.ts), with absolute folders. */
+  build?: CustomBuild;
+}
+
+/** A function's [build] table with its folders resolved against the function's folder. */
+export interface CustomBuild {
+  command: string;
+  cwd: string;
+  watchDirs: string[];
+}
+
+function customBuild(dir: string, build: BuildConfig | undefined): CustomBuild | undefined {
+  if (!build) return undefined;
+  const watch = build.watch_dir === undefined ? ["./src"] : [build.watch_dir].flat();
+  return { command: build.command, cwd: resolve(dir, build.cwd ?? "."), watchDirs: watch.map((d) => resolve(dir, d)) };
 }
 
 /** Function names become URL segments, worker names and binding names: keep them plain. */
@@ -105,10 +120,20 @@ export async function discoverFunctions(functionsDir: string, sharedConfigFile: 
       entry: entryPath,
       config: mergeConfig(entry.name, entryPath, shared, own),
       route: mergeRouteOptions(shared, own),
+      ...(own.build ? { build: customBuild(dir, own.build) } : {}),
     });
   }
   // Every function is told the others' names (the docs page lists their documents); vars are not part of a bundle.
   const names = found.map((f) => f.name).join(",");
+  for (const f of found) {
+    for (const s of f.config.services ?? []) {
+      if (!found.some((other) => other.name === s.service)) {
+        throw new ConfigError(
+          `functions/${f.name}/wrangler.toml: [[services]] ${s.binding} names "${s.service}", which is not a function here (found: ${names || "none"})`,
+        );
+      }
+    }
+  }
   for (const f of found) f.config.vars[FUNCTIONS_VAR] = names;
   return found;
 }

@@ -33,9 +33,12 @@ export function gatewayEntry(root: string, compatibilityDate: string, inline: Fu
   }
   const lines = [
     "// Generated: the gateway with the functions that run in its isolate (isolate = false).",
-    `import { createGateway } from ${from(join(root, "lib/workers/gateway.ts"))};`,
+    `import { createFunctionCall, createGateway } from ${from(join(root, "lib/workers/gateway.ts"))};`,
     ...inline.map((f, i) => `import fn${i} from ${from(f.entry)};`),
-    `export default createGateway({ ${inline.map((f, i) => `${JSON.stringify(f.name)}: fn${i}`).join(", ")} });`,
+    `const inline = { ${inline.map((f, i) => `${JSON.stringify(f.name)}: fn${i}`).join(", ")} };`,
+    "export default createGateway(inline);",
+    // What functions' [[services]] bindings reach (serve-config.ts functionCallBinding).
+    "export const FunctionCall = createFunctionCall(inline);",
     // The entrypoint the internal worker drains this process through before it is replaced (drain.ts).
     `export { drainControl as control } from ${from(join(root, "lib/workers/drain.ts"))};`,
   ];

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
-import { join, relative, resolve } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import type { ProjectPaths } from "../common/paths.ts";
 
@@ -37,19 +37,22 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 /**
- * The asset folders functions declare outside their own folder ([assets] directory = "../../web/dist"): their files
- * are in the release too. A wrangler.toml that cannot be read here is left to the build, which says what is wrong.
+ * The asset folders functions declare ([assets] directory = "./public", or outside their folder: "../../web/dist"),
+ * and whether a [build] command writes them. A folder with files kept in git is an input like the function's own
+ * files; a built one is an output (its sources are the inputs), left out so that building it does not change the
+ * release's id. A wrangler.toml that cannot be read here is left to the build, which says what is wrong.
  */
-async function assetFolders(functionsDir: string): Promise<string[]> {
+async function assetFolders(functionsDir: string): Promise<{ dir: string; built: boolean }[]> {
   if (!existsSync(functionsDir)) return [];
-  const folders: string[] = [];
+  const folders: { dir: string; built: boolean }[] = [];
   for (const entry of await readdir(functionsDir, { withFileTypes: true })) {
     const dir = join(functionsDir, entry.name);
     const file = join(dir, "wrangler.toml");
     if (!entry.isDirectory() || !existsSync(file)) continue;
     try {
-      const directory = (parseToml(await readFile(file, "utf8")) as { assets?: { directory?: unknown } }).assets?.directory;
-      if (typeof directory === "string") folders.push(resolve(dir, directory));
+      const config = parseToml(await readFile(file, "utf8")) as { assets?: { directory?: unknown }; build?: unknown };
+      const directory = config.assets?.directory;
+      if (typeof directory === "string") folders.push({ dir: resolve(dir, directory), built: config.build !== undefined });
     } catch {
       // not valid TOML: the build reports it
     }
@@ -60,9 +63,11 @@ async function assetFolders(functionsDir: string): Promise<string[]> {
 /** Every file that goes into a release of this project, as absolute paths. */
 export async function releaseInputs(paths: ProjectPaths): Promise<string[]> {
   const platform = [...WORKER_CODE.map((dir) => `${dir}/`), ...BUILD_CODE];
+  const folders = await assetFolders(paths.functions);
+  const outputs = folders.filter((f) => f.built).map((f) => f.dir + sep);
   const files = [
-    ...(await filesUnder(paths.functions)),
-    ...(await Promise.all((await assetFolders(paths.functions)).map(filesUnder))).flat(),
+    ...(await filesUnder(paths.functions)).filter((file) => !outputs.some((out) => file.startsWith(out))),
+    ...(await Promise.all(folders.filter((f) => !f.built).map((f) => filesUnder(f.dir)))).flat(),
     ...(await Promise.all(platform.map((p) => (p.endsWith("/") ? filesUnder(join(paths.root, p)) : [join(paths.root, p)])))).flat(),
     paths.sharedConfig,
     join(paths.root, "package-lock.json"),

@@ -11,11 +11,12 @@ import {
   inlineQueueBinding,
   inlineSecretBinding,
   INTERNAL_TOKEN_VAR,
+  FUNCTION_CALL_ENTRYPOINT,
   QUEUE_PRODUCER_ENTRYPOINT,
   QUEUE_SERVICE_TOKEN_VAR,
   QUEUE_SERVICE_URL_VAR,
 } from "../../shared/names.ts";
-import type { QueueProducerProps } from "../../shared/names.ts";
+import type { FunctionCallProps, QueueProducerProps } from "../../shared/names.ts";
 export { INTERNAL_TOKEN_VAR };
 import type { RouteSettings } from "./functions.ts";
 import type { AssetsEntry, FunctionEntry, Manifest, QueueProducer } from "../releases/manifest.ts";
@@ -109,6 +110,12 @@ function queueBinding(name: string, producer: QueueProducer): Binding {
 
 const producersOf = (fn: FunctionEntry) => fn.queues?.producers ?? [];
 
+/** A service binding to another function: through the gateway (its FunctionCall entrypoint), as a request to it. */
+export function functionCallBinding(name: string, fn: string): Binding {
+  const props: FunctionCallProps = { fn };
+  return { name, service: { name: "gateway", entrypoint: FUNCTION_CALL_ENTRYPOINT, props: { json: JSON.stringify(props) } } };
+}
+
 function functionService(fn: FunctionEntry): Service {
   return {
     name: serviceName(fn),
@@ -123,6 +130,7 @@ function functionService(fn: FunctionEntry): Service {
         // An upper bound on the pool the supervisor may set (the embedded database wants one connection).
         ...(fn.dbPool > 0 ? [{ name: DB_POOL_MAX_VAR, fromEnvironment: DB_POOL_MAX_VAR }] : []),
         ...(fn.assets?.binding ? [{ name: fn.assets.binding, service: { name: assetsWorkerService(fn) } }] : []),
+        ...(fn.services ?? []).map((s) => functionCallBinding(s.binding, s.service)),
       ],
       globalOutbound: { name: OUTBOUND },
       tails: tailOf(fn.name),

@@ -68,6 +68,31 @@ const assetsSchema = z.strictObject({
 export type AssetsConfig = z.infer<typeof assetsSchema>;
 
 /**
+ * Wrangler's [[services]]: another function this one calls through a binding (`env.AUTH.fetch(...)`), as a service
+ * binding on Cloudflare. Here the call goes through the gateway's FunctionCall entrypoint, so it gets the callee's
+ * deadline, body limit, request record and metrics like any request.
+ */
+const servicesSchema = z.array(
+  z.strictObject({
+    binding: variableName,
+    service: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "the name of another function (its folder under functions/)"),
+  }),
+);
+export type ServicesConfig = z.infer<typeof servicesSchema>;
+
+/**
+ * Wrangler's [build]: a command run in the function's folder before it is bundled, e.g. the front end's `vite build`
+ * writing the [assets] directory. `cwd` and `watch_dir` (what `npm run dev` watches to run it again; default "./src")
+ * are relative to the function's folder.
+ */
+const buildSchema = z.strictObject({
+  command: z.string().min(1, 'the command to run, e.g. "vite build"'),
+  cwd: z.string().optional(),
+  watch_dir: z.union([z.string(), z.array(z.string())]).optional(),
+});
+export type BuildConfig = z.infer<typeof buildSchema>;
+
+/**
  * Route options: the one table Wrangler does not know. It never reaches Wrangler (the merged config
  * leaves it out); the gateway enforces it.
  */
@@ -137,6 +162,8 @@ export const functionConfigSchema = z.strictObject({
   triggers: cronsSchema.optional(),
   queues: queuesSchema.optional(),
   assets: assetsSchema.optional(),
+  services: servicesSchema.optional(),
+  build: buildSchema.optional(),
   workyard: routeSchema.optional(),
 });
 export type FunctionConfig = z.infer<typeof functionConfigSchema>;
@@ -156,6 +183,7 @@ export interface MergedConfig {
   queues?: QueuesConfig;
   /** With `directory` as an absolute path (the merged config is written elsewhere than the function's folder). */
   assets?: AssetsConfig;
+  services?: ServicesConfig;
 }
 
 /** A wrangler.toml or functions/ folder that cannot be used (tests tell it apart). */
@@ -180,7 +208,7 @@ function explain(file: string, error: z.ZodError): ConfigError {
   const lines = error.issues.map((i) => {
     const key = i.path.map(String).join(".") || "(file)";
     if (i.code === "unrecognized_keys") {
-      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, queues.producers, queues.consumers, assets, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms, workyard.queue_timeout_ms, workyard.isolate, workyard.db_pool_size, workyard.upstreams.<name>)`;
+      return `  - ${key === "(file)" ? "" : `${key}: `}${i.keys.join(", ")}: not supported here (supported: vars, compatibility_date, compatibility_flags, secrets.required, triggers.crons, queues.producers, queues.consumers, assets, services, build, workyard.timeout_ms, workyard.max_body_bytes, workyard.cron_catch_up, workyard.cron_overlap, workyard.cron_timeout_ms, workyard.queue_timeout_ms, workyard.isolate, workyard.db_pool_size, workyard.upstreams.<name>)`;
     }
     return `  - ${key}: ${i.message}`;
   });
@@ -250,5 +278,6 @@ export function mergeConfig(name: string, main: string, shared: SharedConfig, ow
     ...(crons.length > 0 ? { triggers: { crons } } : {}),
     ...(own.queues ? { queues: own.queues } : {}),
     ...(own.assets ? { assets: { ...own.assets, directory: resolve(dir, own.assets.directory) } } : {}),
+    ...(own.services ? { services: own.services } : {}),
   };
 }

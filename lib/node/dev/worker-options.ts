@@ -160,6 +160,14 @@ export function devWorkers(loader: DevLoader, gateway: GatewayWorker, functions:
       const env = {
         ...Object.fromEntries(Object.entries({ ...bindings.vars, ...bindings.secrets }).map(([name, value]) => [name, varBinding(value)])),
         ...queues.producers,
+        // [[services]]: straight to the called function's worker (npm start goes through the gateway's FunctionCall).
+        ...Object.fromEntries(
+          (fn.config.services ?? []).flatMap((s): [string, Binding][] =>
+            functions.some((other) => other.fn.name === s.service && other.built)
+              ? [[s.binding, { type: "worker", worker: serviceName({ name: s.service }) }]]
+              : [],
+          ),
+        ),
       };
       return [worker(serviceName(fn), dir, loader, fn.config.compatibility_date, env, queues.consumers)];
     }),

@@ -87,6 +87,8 @@ export const functionEntrySchema = moduleSchema.extend({
   queues: z.object({ producers: z.array(queueProducerSchema), consumers: z.array(queueConsumerSchema) }).optional(),
   /** Its static assets; absent when it has none. */
   assets: assetsEntrySchema.optional(),
+  /** Its service bindings to other functions ([[services]]): each reaches the gateway's FunctionCall entrypoint. */
+  services: z.array(z.object({ binding: z.string(), service: z.string() })).optional(),
 });
 export type FunctionEntry = z.infer<typeof functionEntrySchema>;
 
