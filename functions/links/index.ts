@@ -4,7 +4,7 @@
  *                                                        Needs a signed-in user or an API key for "links" (401).
  *                                                        Sends a "link.created" event to the link-events queue
  *                                                        (functions/webhooks delivers it) before it answers
- *   GET    /            ?limit&before                    list, newest first
+ *   GET    /            ?limit&before&owner=me           list, newest first; owner=me: the caller's own (signed in)
  *   GET    /:code                                        redirect (302), or 410 once expired. Served from the
  *                                                        Redis cache when it can be (x-cache: hit), and the click
  *                                                        is counted in Redis after the response
@@ -15,7 +15,7 @@
  */
 import type { Context } from "hono";
 import { createApp } from "#workyard/app";
-import { requireAuth } from "#workyard/auth";
+import { authenticate, requireAuth } from "#workyard/auth";
 import { cached } from "#workyard/cache";
 import { database, db, withDatabase } from "#workyard/db";
 import { ApiError } from "#workyard/errors";
@@ -146,6 +146,7 @@ app.openapi(
       query: listSchema.extend({
         limit: listSchema.shape.limit.openapi({ description: "At most this many (1-100)", example: 20 }),
         before: listSchema.shape.before.openapi({ description: "Only links created before this time: the previous page's `next`" }),
+        owner: z.enum(["me"]).optional().openapi({ description: "`me`: only the signed-in caller's links (needs a token or an API key)" }),
       }),
     },
     responses: {
@@ -160,8 +161,15 @@ app.openapi(
     },
   }),
   async (c) => {
-    const { links, next } = await listLinks(db(c), c.req.valid("query"));
-    return c.json({ links: links.map((r) => toJson(r)), next }, 200);
+    const { owner, ...page } = c.req.valid("query");
+    const mine = owner === "me" ? (await authenticate(c, { apiKeysFor: "links" })).subject : undefined;
+    const { links, next } = await listLinks(db(c), { ...page, owner: mine });
+    // With the clicks still in Redis (one read for the page), as the stats route counts them.
+    const pending = await pendingClicksOf(
+      c,
+      links.map((r) => r.code),
+    );
+    return c.json({ links: links.map((r, i) => toJson(r, pending[i])), next }, 200);
   },
 );
 
