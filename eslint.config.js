@@ -5,7 +5,7 @@ import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".workyard/", "**/*.d.ts", "tests/fixtures/lib/"] },
+  { ignores: ["node_modules/", ".workyard/", "**/*.d.ts", "tests/fixtures/lib/", "functions/*/dist/"] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

@@ -1,0 +1,245 @@
+/**
+ * app: a front end for links, as a function of its own (served at /app/). The page is a React app (src/, built by
+ * Vite into dist/ by this function's [build] command) that this function renders on the server and the browser
+ * hydrates, so every page and form works without JavaScript too.
+ *   GET  /                      my links and the form to shorten one; signed out, the sign-in form
+ *   GET  /stats                 clicks per link (with JavaScript, a chart loaded as a chunk of its own)
+ *   POST /session               sign in, or sign up (form: email, password, intent=sign-in|sign-up)
+ *   POST /session/end           sign out
+ *   POST /links                 shorten a link (form: url, code?)
+ *   POST /links/:code/delete    delete one of my links
+ *   /assets/*                   the built script, styles and chunks ([assets]: fingerprinted, cached for a year)
+ * A request that accepts JSON (the page's own script) gets the next page state as JSON; a plain form post gets a 303
+ * to the page (with a one-time notice), or, when it failed, the page with the reason and the failure's status.
+ * auth and links are reached through service bindings; the tokens stay in HttpOnly cookies (server/session.ts).
+ */
+import type { Context } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { csrf } from "hono/csrf";
+import { etag } from "hono/etag";
+import { createElement } from "react";
+import { renderToString } from "react-dom/server";
+import { z } from "zod";
+import { createApp } from "#workyard/app";
+import { errorBody } from "#workyard/errors";
+import { App } from "./src/App.tsx";
+import { paths } from "./src/state.ts";
+import type { Link, Notice, PageState, User, View } from "./src/state.ts";
+import { call, CallError } from "./server/calls.ts";
+import type { Service } from "./server/calls.ts";
+import { accessToken, endSession, forgetTokens, keepTokens } from "./server/session.ts";
+import type { Tokens } from "./server/session.ts";
+
+interface Bindings {
+  ASSETS: Service;
+  AUTH: Service;
+  LINKS: Service;
+}
+
+/** The page's policy: its own scripts, styles and chunks, nothing inline, no framing, forms only to itself. */
+const PAGE_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+const NOTICE_COOKIE = "wy_notice";
+const MAX_LINKS_SHOWN = 100;
+
+const app = createApp<{ Bindings: Bindings }>();
+
+// Unsafe methods only from this site's own pages: the browser's Sec-Fetch-Site, or (older browsers) an Origin with
+// this Host (the scheme may differ behind a TLS proxy). SameSite cookies are the second line.
+app.use(csrf({ origin: (origin, c) => URL.canParse(origin) && new URL(origin).host === c.req.header("host") }));
+
+const wantsJson = (c: Context) => (c.req.header("accept") ?? "").includes("application/json");
+
+/** The origin people see (Caddy in front terminates TLS and says so), for the short links shown on the page. */
+function publicOrigin(c: Context): string {
+  const url = new URL(c.req.url);
+  return `${c.req.header("x-forwarded-proto") === "https" ? "https:" : url.protocol}//${url.host}`;
+}
+
+/**
+ * The state of `view` for this request's user. `token`: the access token to use (one just issued), null when the
+ * user just signed out, undefined to read the cookies.
+ */
+async function pageState(c: Context, view: View, notice: Notice | null, token?: string | null): Promise<PageState> {
+  const shortBase = `${publicOrigin(c)}/links/`;
+  const signedOut: PageState = { view, user: null, links: [], notice, shortBase };
+  const access = token === undefined ? await accessToken(c) : token;
+  if (!access) return signedOut;
+  try {
+    const [user, list] = await Promise.all([
+      call<User>(c, "AUTH", "/me", { token: access }),
+      call<{ links: Link[] }>(c, "LINKS", `/?owner=me&limit=${MAX_LINKS_SHOWN}`, { token: access }),
+    ]);
+    return { view, user: { id: user.id, email: user.email }, links: list.links, notice, shortBase };
+  } catch (err) {
+    // A token auth no longer accepts (the account is gone, the secret changed): signed out, and told why.
+    if (err instanceof CallError && (err.status === 401 || err.status === 404)) {
+      forgetTokens(c);
+      return { ...signedOut, notice: { kind: "error", text: "Your session has ended: sign in again." } };
+    }
+    throw err;
+  }
+}
+
+/** The template Vite built (dist/index.html), read once per isolate through the assets binding. */
+let template: Promise<string> | undefined;
+
+function pageTemplate(c: Context<{ Bindings: Bindings }>): Promise<string> {
+  template ??= c.env.ASSETS.fetch(new Request("http://assets/")).then(async (response) => {
+    if (!response.ok) throw new Error(`The page template (dist/index.html) answered ${response.status}: was the front end built?`);
+    return response.text();
+  });
+  template.catch(() => (template = undefined));
+  return template;
+}
+
+/** The state as the page carries it: JSON that cannot end its <script> element early. */
+const embedded = (state: PageState) => JSON.stringify(state).replaceAll("<", "\\u003c");
+
+async function renderPage(c: Context<{ Bindings: Bindings }>, state: PageState, status: 200 | 400 | 401 | 403 | 404 | 409 | 429 = 200) {
+  const html = (await pageTemplate(c))
+    .replace("<!--app-html-->", () => renderToString(createElement(App, { state })))
+    .replace("<!--app-state-->", () => embedded(state));
+  c.set("contentSecurityPolicy", PAGE_CSP);
+  // Personal: never kept by a shared cache; the browser revalidates it (the ETag gives a 304 when nothing changed).
+  return c.html(html, status, { "cache-control": "private, no-cache", vary: "Accept, Cookie" });
+}
+
+/** A notice carried across a redirect for a form posted without JavaScript, shown once. */
+function flash(c: Context, notice: Notice): void {
+  setCookie(c, NOTICE_COOKIE, JSON.stringify(notice), { path: "/app", httpOnly: true, sameSite: "Lax", maxAge: 60 });
+}
+
+const noticeSchema = z.object({ kind: z.enum(["error", "ok"]), text: z.string().max(500) });
+
+function takeFlash(c: Context): Notice | null {
+  const raw = getCookie(c, NOTICE_COOKIE);
+  if (raw === undefined) return null;
+  deleteCookie(c, NOTICE_COOKIE, { path: "/app" });
+  try {
+    const parsed = noticeSchema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+const viewPath = (view: View) => (view === "stats" ? paths.stats : paths.links);
+
+/** An action that worked: the next state as JSON, or a redirect to the page with the notice. */
+async function succeeded(c: Context<{ Bindings: Bindings }>, view: View, notice: Notice, token?: string | null) {
+  if (wantsJson(c)) return c.json(await pageState(c, view, notice, token));
+  flash(c, notice);
+  return c.redirect(viewPath(view), 303);
+}
+
+/** An action that failed for a reason the user can act on: the page (or its state) with the reason. */
+async function failed(c: Context<{ Bindings: Bindings }>, view: View, err: CallError, token?: string | null) {
+  const state = await pageState(c, view, { kind: "error", text: err.message }, token);
+  const status = ([400, 401, 403, 404, 409, 429] as const).find((s) => s === err.status) ?? 400;
+  return wantsJson(c) ? c.json(state, status) : renderPage(c, state, status);
+}
+
+/** Runs an action against auth or links; their 4xx answers become the page's notice, anything else a 500. */
+async function act(c: Context<{ Bindings: Bindings }>, view: View, work: () => Promise<Response>, token?: string | null) {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof CallError && err.status < 500) return failed(c, view, err, token);
+    throw err;
+  }
+}
+
+for (const [path, view] of [
+  ["/", "links"],
+  ["/stats", "stats"],
+] as const) {
+  app.get(path, etag(), async (c) => {
+    const state = await pageState(c, view, takeFlash(c));
+    if (wantsJson(c)) {
+      c.header("cache-control", "private, no-cache");
+      c.header("vary", "Accept, Cookie");
+      return c.json(state);
+    }
+    return renderPage(c, state);
+  });
+}
+
+const formText = (max: number) => z.preprocess((v) => (typeof v === "string" ? v : ""), z.string().max(max));
+const sessionForm = z.object({
+  intent: z.enum(["sign-in", "sign-up"]).catch("sign-in"),
+  email: formText(254),
+  password: formText(1024),
+});
+
+app.post(paths.session.slice("/app".length), async (c) => {
+  const form = sessionForm.safeParse(await c.req.parseBody());
+  if (!form.success) return failed(c, "links", new CallError(400, "The email or the password is too long."), null);
+  const { intent, email, password } = form.data;
+  return act(
+    c,
+    "links",
+    async () => {
+      const tokens = await call<Tokens>(c, "AUTH", intent === "sign-up" ? "/signup" : "/login", {
+        method: "POST",
+        body: { email, password },
+      });
+      keepTokens(c, tokens);
+      const who = tokens.user?.email ?? email;
+      return succeeded(
+        c,
+        "links",
+        { kind: "ok", text: intent === "sign-up" ? `Welcome, ${who}.` : `Signed in as ${who}.` },
+        tokens.accessToken,
+      );
+    },
+    null,
+  );
+});
+
+app.post(paths.signOut.slice("/app".length), async (c) => {
+  await endSession(c);
+  return succeeded(c, "links", { kind: "ok", text: "Signed out." }, null);
+});
+
+const createForm = z.object({
+  url: formText(2048),
+  code: formText(64).transform((code) => code.trim() || undefined),
+});
+
+/** The access token for an action, or the "sign in first" failure. */
+async function requireSession(c: Context<{ Bindings: Bindings }>): Promise<string> {
+  const token = await accessToken(c);
+  if (!token) throw new CallError(401, "Sign in first: your session has ended.");
+  return token;
+}
+
+app.post(paths.create.slice("/app".length), async (c) =>
+  act(c, "links", async () => {
+    const token = await requireSession(c);
+    const form = createForm.safeParse(await c.req.parseBody());
+    if (!form.success) throw new CallError(400, "The address or the code is too long.");
+    const link = await call<Link>(c, "LINKS", "/", { method: "POST", body: { url: form.data.url.trim(), code: form.data.code }, token });
+    return succeeded(c, "links", { kind: "ok", text: `Created ${publicOrigin(c)}/links/${link.code}` }, token);
+  }),
+);
+
+app.post("/links/:code/delete", async (c) =>
+  act(c, "links", async () => {
+    const token = await requireSession(c);
+    const code = c.req.param("code");
+    await call(c, "LINKS", `/${encodeURIComponent(code)}`, { method: "DELETE", token });
+    return succeeded(c, "links", { kind: "ok", text: `Deleted ${code}.` }, token);
+  }),
+);
+
+// A page load at an address the app does not have gets the page with the reason (API clients keep the JSON 404).
+app.notFound(async (c) => {
+  if (c.req.method !== "GET" || !(c.req.header("accept") ?? "").includes("text/html")) {
+    return c.json(errorBody(404, `No route for ${c.req.method} ${c.req.path.slice(0, 200)}`, c.get("requestId")), 404);
+  }
+  return renderPage(c, await pageState(c, "links", { kind: "error", text: "There is no page at this address." }), 404);
+});
+
+export default app;
