@@ -17,13 +17,15 @@ export interface Chromium {
   close(): Promise<void>;
 }
 
-export async function launchChromium({ width = 1400, height = 1000 } = {}): Promise<Chromium> {
+/** `javaScript: false` is a browser with JavaScript turned off (a page must work by its HTML alone). */
+export async function launchChromium({ width = 1400, height = 1000, javaScript = true } = {}): Promise<Chromium> {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install -y chromium (.ci/run does)`);
   const profile = await mkdtemp(join(tmpdir(), "workyard-chromium-"));
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width, height },
+    javaScriptEnabled: javaScript,
     args: [
       "--headless",
       "--no-sandbox",

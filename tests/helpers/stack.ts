@@ -46,6 +46,8 @@ export interface StackOptions {
   files?: Record<string, string>;
   /** Also the API-surface functions (docs, graphql): see test-project.ts. */
   apiSurface?: boolean;
+  /** Also the front end (functions/app): see test-project.ts. */
+  frontEnd?: boolean;
 }
 
 export async function startStack({
@@ -55,10 +57,11 @@ export async function startStack({
   vars = {},
   files = {},
   apiSurface = false,
+  frontEnd = false,
 }: StackOptions = {}): Promise<Stack> {
   const databaseUrl = inject("databaseUrl");
   const redisUrl = inject("redisUrl");
-  const project = await createTestProject({ fixtures, apiSurface });
+  const project = await createTestProject({ fixtures, apiSurface, frontEnd });
   if (corsOrigins !== undefined) {
     const shared = await readFile(project.paths.sharedConfig, "utf8");
     await writeFile(project.paths.sharedConfig, shared.replace(/^CORS_ORIGINS = .*$/m, `CORS_ORIGINS = ${JSON.stringify(corsOrigins)}`));

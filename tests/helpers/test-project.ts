@@ -24,22 +24,33 @@ export interface TestProject {
  */
 export const API_SURFACE_FUNCTIONS = ["docs", "graphql"];
 
+/** The front end (functions/app): its Vite build and React bundle are in a project only when `frontEnd` asks. */
+export const FRONT_END_FUNCTIONS = ["app"];
+
 /**
  * Copies the functions (and the named fixtures from tests/fixtures/functions) into a fresh project: the real ones but
- * the API-surface functions unless `apiSurface`. `sharedBundles` false gives it a bundle cache of its own (the build
+ * the API-surface functions unless `apiSurface` and the front end unless `frontEnd`. `sharedBundles` false gives it a bundle cache of its own (the build
  * test checks what the cache holds).
  */
 export async function createTestProject({
   fixtures = [] as string[],
   realFunctions = true,
   apiSurface = false,
+  frontEnd = false,
   sharedBundles = true,
 } = {}): Promise<TestProject> {
   const root = join(repo.work, "test-projects", `${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
   await mkdir(join(root, "functions"), { recursive: true });
   if (realFunctions) {
-    const left = apiSurface ? [] : API_SURFACE_FUNCTIONS.map((name) => join(repo.functions, name));
-    await cp(repo.functions, join(root, "functions"), { recursive: true, filter: (source) => !left.includes(source) });
+    const left = [...(apiSurface ? [] : API_SURFACE_FUNCTIONS), ...(frontEnd ? [] : FRONT_END_FUNCTIONS)].map((name) =>
+      join(repo.functions, name),
+    );
+    // A front end's build output is made again in the copy by its [build] command.
+    const built = FRONT_END_FUNCTIONS.map((name) => join(repo.functions, name, "dist"));
+    await cp(repo.functions, join(root, "functions"), {
+      recursive: true,
+      filter: (source) => !left.includes(source) && !built.includes(source),
+    });
   }
   for (const name of fixtures) {
     await cp(join(repo.root, "tests/fixtures/functions", name), join(root, "functions", name), { recursive: true });

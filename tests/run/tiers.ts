@@ -18,6 +18,7 @@ export const BESIDE_FILES = [
   "tests/integration/graphql.test.ts",
   "tests/integration/accounts-while-serving.test.ts",
   "tests/integration/dev.test.ts",
+  "tests/integration/front-end.test.ts",
 ];
 
 /** The vitest projects (vitest.config.ts): `beside` runs in a process of its own under `npm test`. */
