@@ -40,7 +40,7 @@ async function tempDir(): Promise<string> {
 }
 
 beforeAll(async () => {
-  project = await createTestProject({ fixtures: ["tick", "secret"] });
+  project = await createTestProject({ fixtures: ["tick", "secret"], frontEnd: true });
   // The helper links lib/ to the repository's; a private copy lets the tests save lib/sdk files.
   await rm(join(project.paths.root, "lib"));
   await cp(join(projectPaths().root, "lib"), join(project.paths.root, "lib"), { recursive: true });
@@ -282,6 +282,32 @@ describe("reload on save", () => {
       // Put it back even when an assertion failed, so the tests after this one see the real file.
       await saveAndWait(file, source, "/nope", (b) => code(b) === "not_found");
     }
+  });
+
+  it("serves a front end's assets and page, and runs its [build] again on a save under its watch_dir", async () => {
+    const page = async () => (await call(dev.url, "/app/", { headers: { accept: "text/html" } }).catch(() => undefined))?.body;
+    const script = (html: unknown) => /\/app\/assets\/index-[\w-]+\.js/.exec(String(html))?.[0];
+    const first = await page();
+    expect(String(first)).toContain('<form class="stack" action="/app/session" method="post">');
+    const before = await call(dev.url, script(first) ?? "/app/assets/missing.js");
+    expect({ status: before.status, type: before.headers.get("content-type") }).toEqual({
+      status: 200,
+      type: "text/javascript; charset=utf-8",
+    });
+
+    const file = "functions/app/src/App.tsx";
+    const source = await readFile(join(project.paths.root, file), "utf8");
+    const edited = source.replace(">\n          workyard links\n", ">\n          workyard links, edited\n");
+    expect(edited).not.toBe(source);
+    const saved = performance.now();
+    await saveWhole(file, edited);
+    // The page (rendered by the function's new bundle) and the script (built again by Vite) both change.
+    await expect.poll(async () => String(await page()), { timeout: 20_000 }).toContain("workyard links, edited");
+    const after = await call(dev.url, script(await page()) ?? "/app/assets/missing.js");
+    expect(after.status).toBe(200);
+    expect(String(after.body)).toContain("workyard links, edited");
+    console.log(`[dev] save → served: ${Math.round(performance.now() - saved)} ms (${file}: vite build, bundle, restart)`);
+    await expect.poll(() => logs.some((l) => /^built functions\/app \(vite build\) in \d+ ms$/.test(l))).toBe(true);
   });
 
   it("picks up a new function folder and a changed .dev.vars", async () => {

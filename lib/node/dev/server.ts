@@ -31,6 +31,7 @@ import type { WorkerBundler } from "./bundler.ts";
 import { watchSources } from "./watcher.ts";
 import type { ChangeBatch } from "./watcher.ts";
 import { devWorkers, functionBindings, GATEWAY_WORKER } from "./worker-options.ts";
+import { buildOutputs, buildsConcerned, isBuildOutput, runBuilds } from "./custom-builds.ts";
 
 export interface DevServerOptions {
   paths: ProjectPaths;
@@ -108,6 +109,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   await ensurePortFree(opts.host, opts.port);
   const { sources, errors: initialErrors, failed: initialFailures } = await DevSources.load(paths);
   for (const e of initialErrors) log(`${e}\n  (not served until a save fixes it)`);
+  // Front ends first ([build]): their assets folders are what miniflare serves.
+  for (const e of await runBuilds(sources.functions, paths.root, log))
+    log(`${e}\n  (its assets are served as they are until a save fixes it)`);
 
   // The database (PGlite in this process, or a check of the given server) and the Redis proxy start at once.
   const [db, rd] = await Promise.allSettled([
@@ -188,7 +192,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   /** What miniflare serves now. */
   let served = { scripts: sources.scripts(), key: "" };
   const initial = workers(served.scripts);
-  served.key = settingsKey(initial);
+  served.key = `${settingsKey(initial)}#0`;
   const mf = new Miniflare({ ...shared, workers: initial });
   let url: string;
   /** Scripts workerd refused to start (a throw at the top level): not tried again until they change. */
@@ -219,10 +223,17 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const workerOf = (bundler: string) => (bundler === GATEWAY_WORKER ? bundler : serviceName({ name: bundler }));
   const names = (workers: string[]) => workers.map((w) => w.replace(/^fn-/, "")).join(", ");
 
+  /** Counts front-end builds: miniflare reads an assets folder when it starts, so a new build restarts it. */
+  let assetBuilds = 0;
+
   const reload = async (batch: ChangeBatch): Promise<void> => {
     const started = performance.now();
     const errors: string[] = [];
     const fixed: string[] = [];
+    // What a [build] command wrote is its output, not a save.
+    const outputs = buildOutputs(sources.functions);
+    for (const file of batch.changes.keys()) if (isBuildOutput(outputs, file)) batch.changes.delete(file);
+    if (batch.changes.size === 0) return;
     // Config, secrets and the set of functions are read again when a file that holds them, or a folder, changes.
     const structural = [...batch.changes].some(
       ([file, kind]) => rootFiles.has(file) || file.endsWith(`${sep}wrangler.toml`) || (kind !== "change" && file.startsWith(functionsDir)),
@@ -242,6 +253,11 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     }
     const built = await sources.rebuild([...batch.changes.keys()], fresh);
     errors.push(...built.errors.map((e) => `${e}\n  (still serving the last good version)`));
+    const frontEnds = buildsConcerned(sources.functions, [...batch.changes.keys()]);
+    if (frontEnds.length > 0) {
+      errors.push(...(await runBuilds(frontEnds, paths.root, log)).map((e) => `${e}\n  (its assets are served as they are)`));
+      assetBuilds++;
+    }
     for (const e of errors) log(e);
     for (const [bundler, files] of built.failed) broken.set(bundler, files);
     /** Workers whose bundle builds again after an error. */
@@ -265,7 +281,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       else scripts.set(worker, last);
     }
     const next = workers(scripts);
-    const key = settingsKey(next);
+    const key = `${settingsKey(next)}#${assetBuilds}`;
     const changed = [...scripts.keys()].filter((w) => scripts.get(w) !== served.scripts.get(w) || !active.has(w));
     const buildMs = Math.round(performance.now() - started);
     /** Says which fixed errors are now served, once the outcome is known. */

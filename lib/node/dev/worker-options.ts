@@ -7,6 +7,7 @@
  * dev loader (lib/workers/dev-loader.ts), which serves the worker's current bundle through workerd's Worker
  * Loader: the bundles are not part of these options, so a code change leaves them as they are (no restart).
  */
+import { existsSync } from "node:fs";
 import type { WorkerOptions } from "miniflare";
 import { DEV_LOADER_BINDING, DEV_MODE_VAR, DEV_TOKEN_BINDING, inlineQueueBinding, inlineSecretBinding } from "../../shared/names.ts";
 import { functionQueues } from "../queues/config.ts";
@@ -169,7 +170,21 @@ export function devWorkers(loader: DevLoader, gateway: GatewayWorker, functions:
           ),
         ),
       };
-      return [worker(serviceName(fn), dir, loader, fn.config.compatibility_date, env, queues.consumers)];
+      const options = worker(serviceName(fn), dir, loader, fn.config.compatibility_date, env, queues.consumers);
+      const assets = fn.config.assets;
+      // Static assets on miniflare's own asset worker, as `wrangler dev` serves them: the gateway's calls to the
+      // function go through its router (files first, run_worker_first to the code), and the binding reaches the files.
+      if (assets && existsSync(assets.directory)) {
+        options.config.assets = {
+          directory: assets.directory,
+          hasUserWorker: true,
+          ...(assets.html_handling ? { htmlHandling: assets.html_handling } : {}),
+          ...(assets.not_found_handling ? { notFoundHandling: assets.not_found_handling } : {}),
+          ...(assets.run_worker_first !== undefined ? { runWorkerFirst: assets.run_worker_first } : {}),
+        };
+        if (assets.binding) options.config.env = { ...options.config.env, [assets.binding]: { type: "assets" } };
+      }
+      return [options];
     }),
   ];
 }

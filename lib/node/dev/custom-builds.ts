@@ -1,0 +1,40 @@
+/**
+ * `npm run dev`'s side of Wrangler's [build]: a function's command runs at start and again after a save under its
+ * watch_dir (default ./src), as `wrangler dev` does; what it writes (the [assets] folder) is its output, never a save
+ * to react to. A failing build is reported like a bundle error, and the files it left are served as they are.
+ */
+import { existsSync, realpathSync } from "node:fs";
+import { sep } from "node:path";
+import { runCustomBuild } from "../build/custom-build.ts";
+import type { FunctionSource } from "../build/functions.ts";
+
+const real = (path: string) => (existsSync(path) ? realpathSync(path) : path);
+const under = (file: string, dir: string) => file === dir || file.startsWith(dir + sep);
+
+/** The folders [build] commands write (the assets folders of functions that have one), as real paths. */
+export function buildOutputs(functions: FunctionSource[]): string[] {
+  return functions.flatMap((fn) => (fn.build && fn.config.assets ? [real(fn.config.assets.directory)] : []));
+}
+
+/** The functions whose [build] a save of these files (real paths) concerns. */
+export function buildsConcerned(functions: FunctionSource[], files: string[]): FunctionSource[] {
+  return functions.filter((fn) => fn.build && fn.build.watchDirs.some((dir) => files.some((file) => under(file, real(dir)))));
+}
+
+/** Runs these functions' [build] commands one after another; returns one message per failure. */
+export async function runBuilds(functions: FunctionSource[], root: string, log: (line: string) => void): Promise<string[]> {
+  const errors: string[] = [];
+  for (const fn of functions) {
+    if (!fn.build) continue;
+    try {
+      const ms = await runCustomBuild(fn.name, fn.build, root);
+      log(`built functions/${fn.name} (${fn.build.command}) in ${Math.round(ms)} ms`);
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  return errors;
+}
+
+/** True when `file` (a real path) is inside one of `outputs`. */
+export const isBuildOutput = (outputs: string[], file: string) => outputs.some((dir) => under(file, dir));
