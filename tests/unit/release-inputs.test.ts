@@ -47,6 +47,19 @@ describe("the release id", () => {
     await rm(join(root, "functions/hello/wrangler.toml"));
   });
 
+  it("leaves out what a [build] command writes: its sources are the inputs", async () => {
+    await write("functions/hello/wrangler.toml", '[build]\ncommand = "vite build"\n\n[assets]\ndirectory = "./dist"\n');
+    await write("functions/hello/src/page.tsx", "export const page = 1;\n");
+    const before = await sourceHash(paths);
+    await write("functions/hello/dist/assets/index-abc.js", "built();\n");
+    expect(await sourceHash(paths)).toBe(before);
+    await write("functions/hello/src/page.tsx", "export const page = 2;\n");
+    expect(await sourceHash(paths)).not.toBe(before);
+    await rm(join(root, "functions/hello/dist"), { recursive: true });
+    await rm(join(root, "functions/hello/src"), { recursive: true });
+    await rm(join(root, "functions/hello/wrangler.toml"));
+  });
+
   it("does not change when a file outside the release is edited or moved", async () => {
     const before = await sourceHash(paths);
     await write("lib/node/data/backup.ts", "export const backup = 2;\n");

@@ -87,6 +87,23 @@ describe("serveConfig with a function in the gateway's isolate", () => {
   });
 });
 
+describe("serveConfig with [[services]]", () => {
+  const [fn] = manifest.functions;
+  const config = serveConfig(
+    { ...manifest, functions: [{ ...(fn as (typeof manifest.functions)[number]), services: [{ binding: "AUTH", service: "auth" }] }] },
+    { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" },
+  );
+
+  it("binds each to the gateway's FunctionCall entrypoint, with the function called as props", () => {
+    const worker = config.services.find((s) => s.name === "fn-my-fn");
+    const bindings = worker && "worker" in worker ? (worker.worker.bindings ?? []) : [];
+    expect(bindings.find((b) => b.name === "AUTH")).toEqual({
+      name: "AUTH",
+      service: { name: "gateway", entrypoint: "FunctionCall", props: { json: '{"fn":"auth"}' } },
+    });
+  });
+});
+
 describe("serveConfig", () => {
   const config = serveConfig(manifest, { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" });
   const text = serializeConfig(config);

@@ -77,6 +77,28 @@ describe("function discovery", () => {
     expect(bindingName("b-two")).toBe("FN_B_TWO");
   });
 
+  it("reads [[services]] and [build], and refuses a service that is not a function here", async () => {
+    await file("wrangler.toml", 'compatibility_date = "2026-01-01"\n');
+    await file("functions/api/index.ts", "export default {}");
+    await file("functions/web/index.ts", "export default {}");
+    await file(
+      "functions/web/wrangler.toml",
+      '[build]\ncommand = "vite build"\n\n[assets]\ndirectory = "./dist"\n\n[[services]]\nbinding = "API"\nservice = "api"\n',
+    );
+    const [, web] = await discoverFunctions(join(dir, "functions"), join(dir, "wrangler.toml"));
+    expect(web?.config.services).toEqual([{ binding: "API", service: "api" }]);
+    // Folders resolved against the function's; watch_dir defaults to ./src, as in Wrangler.
+    expect(web?.build).toEqual({ command: "vite build", cwd: join(dir, "functions/web"), watchDirs: [join(dir, "functions/web/src")] });
+    await file("functions/web/wrangler.toml", '[[services]]\nbinding = "API"\nservice = "apx"\n');
+    await expect(discoverFunctions(join(dir, "functions"), join(dir, "wrangler.toml"))).rejects.toThrow(
+      /functions\/web\/wrangler.toml: \[\[services\]\] API names "apx", which is not a function here \(found: api,web\)/,
+    );
+    await file("functions/web/wrangler.toml", '[build]\ncommand = ""\n');
+    await expect(discoverFunctions(join(dir, "functions"), join(dir, "wrangler.toml"))).rejects.toThrow(
+      /build.command: the command to run/,
+    );
+  });
+
   it("refuses a folder name that cannot be a URL segment, saying why", async () => {
     await file("wrangler.toml", 'compatibility_date = "2026-01-01"\n');
     await file("functions/Bad_Name/index.ts", "export default {}");
