@@ -20,7 +20,7 @@ import { etag } from "hono/etag";
 import { createElement } from "react";
 import { renderToString } from "react-dom/server";
 import { z } from "zod";
-import { createApp } from "#workyard/app";
+import { createApp, renderError } from "#workyard/app";
 import { errorBody } from "#workyard/errors";
 import { App } from "./src/App.tsx";
 import { paths } from "./src/state.ts";
@@ -97,7 +97,11 @@ function pageTemplate(c: Context<{ Bindings: Bindings }>): Promise<string> {
 /** The state as the page carries it: JSON that cannot end its <script> element early. */
 const embedded = (state: PageState) => JSON.stringify(state).replaceAll("<", "\\u003c");
 
-async function renderPage(c: Context<{ Bindings: Bindings }>, state: PageState, status: 200 | 400 | 401 | 403 | 404 | 409 | 429 = 200) {
+async function renderPage(
+  c: Context<{ Bindings: Bindings }>,
+  state: PageState,
+  status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 503 = 200,
+) {
   const html = (await pageTemplate(c))
     .replace("<!--app-html-->", () => renderToString(createElement(App, { state })))
     .replace("<!--app-state-->", () => embedded(state));
@@ -225,14 +229,33 @@ app.post(paths.create.slice("/app".length), async (c) =>
   }),
 );
 
+/** links' rule for codes: anything else names no link (and never another path of links). */
+const CODE = /^[A-Za-z0-9_-]{3,64}$/;
+
 app.post("/links/:code/delete", async (c) =>
   act(c, "links", async () => {
     const token = await requireSession(c);
     const code = c.req.param("code");
+    if (!CODE.test(code)) throw new CallError(404, "No such link.");
     await call(c, "LINKS", `/${encodeURIComponent(code)}`, { method: "DELETE", token });
     return succeeded(c, "links", { kind: "ok", text: `Deleted ${code}.` }, token);
   }),
 );
+
+// auth or links failing (down, past their deadline): the page says so, as a 503, without asking them again.
+app.onError((err, c) => {
+  if (!(err instanceof CallError) || err.status < 500) return renderError(err, c);
+  console.error(`app: a call failed with ${err.status}: ${err.message}`);
+  const state: PageState = {
+    view: "links",
+    user: null,
+    links: [],
+    notice: { kind: "error", text: "The service is not answering right now; try again in a moment." },
+    shortBase: `${publicOrigin(c)}/links/`,
+  };
+  c.header("retry-after", "5");
+  return wantsJson(c) ? c.json(state, 503) : renderPage(c, state, 503);
+});
 
 // A page load at an address the app does not have gets the page with the reason (API clients keep the JSON 404).
 app.notFound(async (c) => {

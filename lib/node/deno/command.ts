@@ -65,6 +65,12 @@ async function findFunction(paths: ProjectPaths, name: string): Promise<{ fn: Fu
   const all = await discoverFunctions(paths.functions, paths.sharedConfig);
   const fn = all.find((f) => f.name === name);
   if (!fn) throw new UserError(`No function named "${name}": there are ${all.map((f) => f.name).join(", ") || "none"}`);
+  if (fn.config.services) {
+    throw new UserError(
+      `functions/${name} calls ${fn.config.services.map((s) => s.service).join(" and ")} through [[services]] bindings, which Deno does not have: ` +
+        "serve it with npm start or npm run dev (or on Cloudflare)",
+    );
+  }
   return { fn, all };
 }
 
