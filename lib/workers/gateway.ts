@@ -287,10 +287,11 @@ async function handle(
       const search = queryStart === -1 ? "" : rest.slice(queryStart);
       try {
         const files = env[route.assets.files] as FileStore;
-        const asset = await withDeadline(serveAsset({ request, path, search, prefix: `/${name}` }, manifest, files), route.timeoutMs);
+        // The deadline bounds only reads from the disk service: a file kept in memory is answered at once.
+        const deadline = <T>(work: Promise<T>) => withDeadline(work, route.timeoutMs);
+        const asset = await serveAsset({ request, path, search, prefix: `/${name}`, requestId, deadline }, manifest, files);
         if (asset) {
           if (request.method !== "GET" && request.method !== "HEAD") await discardUnreadBody(request);
-          asset.headers.set(REQUEST_ID_HEADER, requestId);
           return asset;
         }
       } catch (err) {

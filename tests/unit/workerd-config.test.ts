@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Manifest } from "../../lib/node/releases/manifest.ts";
 import { serveConfig } from "../../lib/node/build/serve-config.ts";
-import { Embed, serializeConfig } from "../../lib/node/build/workerd-config.ts";
+import { Embed, rebaseModules, serializeConfig } from "../../lib/node/build/workerd-config.ts";
 
 const hash = "0".repeat(64);
 const manifest: Manifest = {
@@ -213,5 +213,33 @@ describe("queue bindings", () => {
     expect(text).toMatch(
       /name = "JOBS",\n\s+queue = \(\n\s+name = "internal",\n\s+entrypoint = "QueueProducer",\n\s+props = \(\n\s+json = /,
     );
+  });
+});
+
+describe("rebaseModules", () => {
+  it("points module embeds back into the release from a config written elsewhere, and leaves disk folders to the working directory", () => {
+    const rebased = rebaseModules(
+      {
+        services: [
+          {
+            name: "w",
+            worker: { modules: [{ name: "index.js", esModule: new Embed("functions/w/index.js") }], compatibilityDate: "2026-01-01" },
+          },
+          { name: "assets-w", disk: { path: "assets/w", writable: false } },
+        ],
+        sockets: [],
+      },
+      "../releases/abc",
+    );
+    expect(rebased.services).toEqual([
+      {
+        name: "w",
+        worker: {
+          modules: [{ name: "index.js", esModule: new Embed("../releases/abc/functions/w/index.js") }],
+          compatibilityDate: "2026-01-01",
+        },
+      },
+      { name: "assets-w", disk: { path: "assets/w", writable: false } },
+    ]);
   });
 });

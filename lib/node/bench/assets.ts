@@ -2,7 +2,9 @@
  * The static-asset row (issue #22): one fingerprinted script (16 KiB) served by workerd through the gateway, as
  * `npm start` serves a function's [assets], against Caddy's `file_server` on the same file (what a user would put in
  * front of a front end instead). Both answer it as it is (the load sends no Accept-Encoding) with an ETag; the design's
- * target is workerd >= 0.8x Caddy. Skipped, with the reason, when Caddy is not installed.
+ * target is workerd >= 0.8x Caddy. Like against like: workerd as npm start serves it (each request recorded in the
+ * access log by the collector) against Caddy with its access log on, and workerd untraced against Caddy without one.
+ * Skipped, with the reason, when Caddy is not installed.
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -19,7 +21,9 @@ import type { Comparison, RunningScenario, Scenario } from "./scenario.ts";
 import { serveWorkerd } from "./servers.ts";
 
 export const ASSET_WORKERD = "fingerprinted asset via gateway (workerd)";
+export const ASSET_WORKERD_UNTRACED = "fingerprinted asset via gateway, untraced (workerd)";
 export const ASSET_CADDY = "fingerprinted asset from Caddy file_server";
+export const ASSET_CADDY_LOGGED = "fingerprinted asset from Caddy file_server --access-log";
 
 const FN = "static";
 const CADDY_HINT = "Caddy is not installed: `apt-get install -y caddy` (Debian), or set CADDY_BIN to its path";
@@ -67,7 +71,10 @@ export function assetsBench({
   onLine: (source: string, line: string) => void;
   env?: NodeJS.ProcessEnv;
 }): { scenarios: Scenario[]; comparisons: Comparison[] } {
-  const comparisons: Comparison[] = [{ name: "asset: workerd / Caddy", a: ASSET_WORKERD, b: ASSET_CADDY, target: 0.8 }];
+  const comparisons: Comparison[] = [
+    { name: "asset: workerd / Caddy, both logging each request", a: ASSET_WORKERD, b: ASSET_CADDY_LOGGED, target: 0.8 },
+    { name: "asset: workerd untraced / Caddy, neither logging", a: ASSET_WORKERD_UNTRACED, b: ASSET_CADDY, target: 0.8 },
+  ];
   let project: ReturnType<typeof buildAssetsProject> | undefined;
   const once = () => (project ??= buildAssetsProject(paths));
   const workerd: Scenario = {
@@ -77,17 +84,32 @@ export function assetsBench({
       return serveWorkerd({ configDir: built.releaseDir, path: `/${FN}${path}`, onLine: (l) => onLine("workerd assets", l) });
     },
   };
+  const untraced: Scenario = {
+    name: ASSET_WORKERD_UNTRACED,
+    async start() {
+      const { built, path } = await once();
+      return serveWorkerd({
+        configDir: built.releaseDir,
+        path: `/${FN}${path}`,
+        traced: false,
+        onLine: (l) => onLine("workerd assets", l),
+      });
+    },
+  };
   const caddyBin = findCaddy(env);
   if (!caddyBin) {
-    log(`asset row against Caddy skipped: ${CADDY_HINT}`);
-    return { scenarios: [workerd], comparisons };
+    log(`asset rows against Caddy skipped: ${CADDY_HINT}`);
+    return { scenarios: [workerd, untraced], comparisons };
   }
-  const caddy: Scenario = {
-    name: ASSET_CADDY,
+  const caddy = (name: string, accessLog: boolean): Scenario => ({
+    name,
     async start(): Promise<RunningScenario> {
       const { publicDir, path } = await once();
       const port = await freePort();
-      const child = execa(caddyBin, ["file-server", "--root", publicDir, "--listen", `127.0.0.1:${port}`], {
+      const args = ["file-server", "--root", publicDir, "--listen", `127.0.0.1:${port}`, ...(accessLog ? ["--access-log"] : [])];
+      const child = execa(caddyBin, args, {
+        // With its access log on, Caddy writes a line per request to stderr: read and dropped here (as a log file
+        // would take it), not printed.
         stdio: ["ignore", "pipe", "pipe"],
         reject: false,
         buffer: false,
@@ -95,7 +117,9 @@ export function assetsBench({
         env: { ...env, HOME: join(paths.work, "bench") },
       });
       child.stderr?.setEncoding("utf8");
-      child.stderr?.on("data", (chunk: string) => chunk.split("\n").forEach((l) => l.trim() && onLine("caddy", l)));
+      child.stderr?.on("data", (chunk: string) => {
+        if (!accessLog) chunk.split("\n").forEach((l) => l.trim() && onLine("caddy", l));
+      });
       const stop = async () => {
         if (child.nodeChildProcess.exitCode !== null) return;
         child.kill("SIGTERM");
@@ -115,6 +139,6 @@ export function assetsBench({
       }
       return { url, stop };
     },
-  };
-  return { scenarios: [workerd, caddy], comparisons };
+  });
+  return { scenarios: [workerd, untraced, caddy(ASSET_CADDY, false), caddy(ASSET_CADDY_LOGGED, true)], comparisons };
 }

@@ -9,7 +9,7 @@ import { writeDenoTargets } from "../build/deno-target.ts";
 import type { ProjectPaths } from "../common/paths.ts";
 import { denoBinary, denoRunArgs } from "../deno/command.ts";
 import { heldSocket } from "../runtime/listen-socket.ts";
-import { INTERNAL_TOKEN_VAR } from "../build/serve-config.ts";
+import { CONFIG_FILE, INTERNAL_TOKEN_VAR } from "../build/serve-config.ts";
 import { startProbedWorkerd } from "../runtime/workerd-pool.ts";
 import type { WorkerdProcess } from "../runtime/workerd-process.ts";
 import { startChildServer } from "./child-server.ts";
@@ -97,7 +97,10 @@ export async function serveWorkerd({
   try {
     for (let i = 0; i < processes; i++) {
       const { proc } = await startProbedWorkerd({
-        releaseDir: configDir,
+        // In the release folder, as npm start runs it (disk services' paths, a function's stored assets, are relative
+        // to it), with a config that may be written elsewhere.
+        releaseDir,
+        configFile: join(configDir, CONFIG_FILE),
         publicSocket: socket,
         internalSocket,
         env: { [INTERNAL_TOKEN_VAR]: token, ...collector.env, ...env },

@@ -107,6 +107,8 @@ function rebaseModule(module: Module, releasePath: string): Module {
 /**
  * The config with every worker module's embed path prefixed by `releasePath`: for a config file written outside
  * the release folder (embed paths in capnp are relative to the config file, and absolute ones are not allowed).
+ * Disk services' paths (a function's stored assets) are relative to workerd's working directory, which is the
+ * release folder wherever the config is: they stay as they are.
  */
 export function rebaseModules(config: WorkerdConfig, releasePath: string): WorkerdConfig {
   return {
