@@ -4,7 +4,9 @@
  *   POST /login    {email, password}             sign in (200); wrong email or password is 401; rate limited
  *                                                per client IP and per account (429)
  *   POST /refresh  {refreshToken}                a new access token and a new refresh token (the old one stops
- *                                                working); presenting a replaced token again ends the session
+ *                                                working); presenting a replaced token again ends the session,
+ *                                                unless within AUTH_REFRESH_REUSE_GRACE_SECONDS of its replacement
+ *                                                (a client racing itself: it gets a new pair too)
  *   POST /logout   {refreshToken, everywhere?}   end the session (or every session of the account): 204
  *   GET  /me                                     the signed-in account (Authorization: Bearer <access token>)
  *   cron "17 * * * *"                            delete refresh tokens that expired more than a day ago
@@ -36,6 +38,7 @@ const env = defineEnv(
     LOGIN_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
     LOGIN_PER_IP: z.coerce.number().int().positive().default(30),
     SIGNUP_PER_IP: z.coerce.number().int().positive().default(20),
+    AUTH_REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(10),
   }),
 );
 
@@ -296,8 +299,20 @@ app.openapi(
       where token_hash = ${hash} and revoked_at is null and expires_at > now()
       returning user_id, family`;
     if (!spent) {
-      const [old] = await sql<{ family: string; revoked_reason: string | null }[]>`
-        select family, revoked_reason from auth_refresh_tokens where token_hash = ${hash}`;
+      const [old] = await sql<
+        { user_id: string; family: string; revoked_reason: string | null; in_grace: boolean; family_ended: boolean }[]
+      >`
+        select user_id, family, revoked_reason,
+               revoked_at > now() - ${env(c).AUTH_REFRESH_REUSE_GRACE_SECONDS} * interval '1 second' as in_grace,
+               exists (select 1 from auth_refresh_tokens f where f.family = t.family and f.revoked_reason in ('logout', 'reuse')) as family_ended
+        from auth_refresh_tokens t where token_hash = ${hash}`;
+      if (old?.revoked_reason === "rotated" && old.in_grace && !old.family_ended) {
+        // Replaced moments ago, in a session still open: the same client racing itself (two tabs, two requests that
+        // both found the access token expired), not a copy. A new pair in the same session, as the first one got.
+        const [user] = await sql<User[]>`select id, email, role, created_at from auth_users where id = ${old.user_id}`;
+        if (!user) throw invalidRefresh("The account no longer exists");
+        return issueTokens(c, sql, user, old.family);
+      }
       if (old?.revoked_reason === "rotated") {
         // A replaced token came back: someone holds a copy. End the whole session, for both of them.
         await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'reuse' where family = ${old.family} and revoked_at is null`;

@@ -15,9 +15,14 @@ import type { Stack } from "../helpers/stack.ts";
 
 const ORIGIN = "https://app.example.com";
 let stack: Stack;
+const GRACE_SECONDS = 2;
 
 beforeAll(async () => {
-  stack = await startStack({ corsOrigins: `${ORIGIN}, http://localhost:5173` });
+  // A short grace for a replaced refresh token, so that the test sees both sides of it.
+  stack = await startStack({
+    corsOrigins: `${ORIGIN}, http://localhost:5173`,
+    vars: { auth: { AUTH_REFRESH_REUSE_GRACE_SECONDS: GRACE_SECONDS } },
+  });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -106,21 +111,27 @@ describe("the auth function", () => {
     expectError(await stack.call("/auth/me", { headers: { authorization: `Basic ${btoa("a:b")}` } }), 401, "invalid_request");
   });
 
-  it("rotates refresh tokens; a replaced token used again ends the whole session", async () => {
+  it("rotates refresh tokens; a replaced token used again ends the whole session, past a short grace for the same client", async () => {
     const first = await stack.call("/auth/refresh", json({ refreshToken: session.refreshToken }));
     expect(first.status).toBe(200);
     const rotated = first.body as unknown as Session;
     expect(rotated.refreshToken).not.toBe(session.refreshToken);
     expect((await stack.call("/auth/me", { headers: bearer(rotated.accessToken) })).status).toBe(200);
 
-    // The old token again: someone kept a copy. Both it and the token that replaced it stop working.
+    // At once again (two tabs that both found the access token expired): a new pair in the same session.
+    const racing = await stack.call("/auth/refresh", json({ refreshToken: session.refreshToken }));
+    expect(racing.status).toBe(200);
+    expect((racing.body as unknown as Session).refreshToken).not.toBe(rotated.refreshToken);
+
+    // Past the grace, the old token again: someone kept a copy. It and every token that replaced it stop working.
+    await new Promise((r) => setTimeout(r, GRACE_SECONDS * 1000 + 200));
     expectError(await stack.call("/auth/refresh", json({ refreshToken: session.refreshToken })), 401, "refresh_token_reused");
     expectError(await stack.call("/auth/refresh", json({ refreshToken: rotated.refreshToken })), 401, "invalid_token");
     const family = await stack.sql`
       select revoked_reason from auth_refresh_tokens
       where family = (select family from auth_refresh_tokens where user_id = ${session.user.id} order by created_at limit 1)
       order by created_at`;
-    expect(family.map((t) => t.revoked_reason)).toEqual(["rotated", "reuse"]);
+    expect(family.map((t) => t.revoked_reason)).toEqual(["rotated", "reuse", "reuse"]);
     expectError(await stack.call("/auth/refresh", json({ refreshToken: "x".repeat(43) })), 401, "invalid_token");
   });
 
@@ -134,6 +145,8 @@ describe("the auth function", () => {
     const b2 = stillB.body as unknown as Session;
     expect((await stack.call("/auth/logout", json({ refreshToken: b2.refreshToken, everywhere: true }))).status).toBe(204);
     expectError(await stack.call("/auth/refresh", json({ refreshToken: b2.refreshToken })), 401, "invalid_token");
+    // The token b2 replaced, within the grace: the session has ended, so no new pair.
+    expectError(await stack.call("/auth/refresh", json({ refreshToken: b.refreshToken })), 401, "refresh_token_reused");
     const active =
       await stack.sql`select count(*)::int as n from auth_refresh_tokens where user_id = ${session.user.id} and revoked_at is null`;
     expect(active[0]?.n).toBe(0);
