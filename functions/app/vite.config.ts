@@ -6,8 +6,9 @@ import { defineConfig } from "vite";
 
 export default defineConfig({
   root: import.meta.dirname,
-  // The function's prefix: the gateway serves functions/app at /app.
-  base: "/app/",
+  // Relative addresses: the function sets the page's <base href> to where it is served ("/app/" behind the gateway,
+  // "/" on Cloudflare), so the same build works under any prefix.
+  base: "./",
   plugins: [react()],
   // Kept with the project's other caches, not beside the sources (which the build watches and hashes).
   cacheDir: "../../node_modules/.vite/app",

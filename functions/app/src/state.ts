@@ -34,13 +34,15 @@ export interface PageState {
   shortBase: string;
 }
 
-/** The app's own paths, under the function's prefix (the gateway serves the function at /app). */
-export const BASE = "/app";
+/**
+ * The app's own addresses, relative to the page's <base href> (which the function sets to where it is served: "/app/"
+ * behind workyard's gateway, "/" on a domain of its own on Cloudflare), so the same build works at any prefix.
+ */
 export const paths = {
-  links: `${BASE}/`,
-  stats: `${BASE}/stats`,
-  session: `${BASE}/session`,
-  signOut: `${BASE}/session/end`,
-  create: `${BASE}/links`,
-  remove: (code: string) => `${BASE}/links/${encodeURIComponent(code)}/delete`,
+  links: "./",
+  stats: "stats",
+  session: "session",
+  signOut: "session/end",
+  create: "links",
+  remove: (code: string) => `links/${encodeURIComponent(code)}/delete`,
 } as const;

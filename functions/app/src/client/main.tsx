@@ -8,6 +8,7 @@ import type { FormEvent } from "react";
 import { hydrateRoot } from "react-dom/client";
 import { App } from "../App.tsx";
 import type { Actions } from "../App.tsx";
+import { paths } from "../state.ts";
 import type { PageState } from "../state.ts";
 import "../styles.css";
 
@@ -63,7 +64,7 @@ function Root({ initial }: { initial: PageState }) {
           if ("failed" in next || next.notice?.kind === "error") return;
           form.reset();
           // Signing in or out leads to the links view, as the redirect without JavaScript does.
-          if (location.pathname !== new URL(form.action).pathname && next.view === "links") history.pushState(null, "", "/app/");
+          if (location.pathname !== new URL(form.action).pathname && next.view === "links") history.pushState(null, "", paths.links);
         });
       },
       navigate(event) {
