@@ -1,5 +1,5 @@
 /**
- * app: a front end for links, as a function of its own (served at /app/). The page is a React app (src/, built by
+ * app: a front end for links, as a function of its own (served at /app/, or at / on Cloudflare). The page is a React app (src/, built by
  * Vite into dist/ by this function's [build] command) that this function renders on the server and the browser
  * hydrates, so every page and form works without JavaScript too.
  *   GET  /                      my links and the form to shorten one; signed out, the sign-in form
@@ -15,8 +15,7 @@
  */
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { csrf } from "hono/csrf";
-import { etag } from "hono/etag";
+import { etag, RETAINED_304_HEADERS } from "hono/etag";
 import { createElement } from "react";
 import { renderToString } from "react-dom/server";
 import { z } from "zod";
@@ -27,7 +26,7 @@ import { paths } from "./src/state.ts";
 import type { Link, Notice, PageState, User, View } from "./src/state.ts";
 import { call, CallError } from "./server/calls.ts";
 import type { Service } from "./server/calls.ts";
-import { accessToken, endSession, forgetTokens, keepTokens } from "./server/session.ts";
+import { accessToken, cookiePath, endSession, forgetTokens, keepTokens, overHttps, servedAt } from "./server/session.ts";
 import type { Tokens } from "./server/session.ts";
 
 interface Bindings {
@@ -45,9 +44,23 @@ const MAX_LINKS_SHOWN = 100;
 
 const app = createApp<{ Bindings: Bindings }>();
 
-// Unsafe methods only from this site's own pages: the browser's Sec-Fetch-Site, or (older browsers) an Origin with
-// this Host (the scheme may differ behind a TLS proxy). SameSite cookies are the second line.
-app.use(csrf({ origin: (origin, c) => URL.canParse(origin) && new URL(origin).host === c.req.header("host") }));
+/**
+ * Every unsafe method only from this site's own pages: the browser's Sec-Fetch-Site, or (older browsers) an Origin with
+ * this Host (the scheme may differ behind a TLS proxy); neither is a 403. (Hono's csrf() checks form posts only.)
+ * SameSite cookies are the second line.
+ */
+app.use(async function sameSite(c, next) {
+  if (c.req.method === "GET" || c.req.method === "HEAD") return next();
+  const site = c.req.header("sec-fetch-site");
+  const origin = c.req.header("origin");
+  const fromHere = site
+    ? site === "same-origin"
+    : origin !== undefined && URL.canParse(origin) && new URL(origin).host === c.req.header("host");
+  if (!fromHere) {
+    return c.json(errorBody(403, "Only this site's own pages may send this (Sec-Fetch-Site or Origin)", c.get("requestId")), 403);
+  }
+  return next();
+});
 
 const wantsJson = (c: Context) => (c.req.header("accept") ?? "").includes("application/json");
 
@@ -103,6 +116,8 @@ async function renderPage(
   status: 200 | 400 | 401 | 403 | 404 | 409 | 429 | 503 = 200,
 ) {
   const html = (await pageTemplate(c))
+    // Every address in the page is relative to where the function is served (src/state.ts, vite.config.ts).
+    .replace("<!--app-base-->", () => `<base href="${servedAt(c)}/" />`)
     .replace("<!--app-html-->", () => renderToString(createElement(App, { state })))
     .replace("<!--app-state-->", () => embedded(state));
   c.set("contentSecurityPolicy", PAGE_CSP);
@@ -112,7 +127,13 @@ async function renderPage(
 
 /** A notice carried across a redirect for a form posted without JavaScript, shown once. */
 function flash(c: Context, notice: Notice): void {
-  setCookie(c, NOTICE_COOKIE, JSON.stringify(notice), { path: "/app", httpOnly: true, sameSite: "Lax", maxAge: 60 });
+  setCookie(c, NOTICE_COOKIE, JSON.stringify(notice), {
+    path: cookiePath(c),
+    httpOnly: true,
+    sameSite: "Lax",
+    secure: overHttps(c),
+    maxAge: 60,
+  });
 }
 
 const noticeSchema = z.object({ kind: z.enum(["error", "ok"]), text: z.string().max(500) });
@@ -120,7 +141,7 @@ const noticeSchema = z.object({ kind: z.enum(["error", "ok"]), text: z.string().
 function takeFlash(c: Context): Notice | null {
   const raw = getCookie(c, NOTICE_COOKIE);
   if (raw === undefined) return null;
-  deleteCookie(c, NOTICE_COOKIE, { path: "/app" });
+  deleteCookie(c, NOTICE_COOKIE, { path: cookiePath(c) });
   try {
     const parsed = noticeSchema.safeParse(JSON.parse(raw));
     return parsed.success ? parsed.data : null;
@@ -129,13 +150,14 @@ function takeFlash(c: Context): Notice | null {
   }
 }
 
-const viewPath = (view: View) => (view === "stats" ? paths.stats : paths.links);
+/** A view's address, for a redirect's Location. */
+const viewPath = (c: Context, view: View) => `${servedAt(c)}/${view === "stats" ? paths.stats : ""}`;
 
 /** An action that worked: the next state as JSON, or a redirect to the page with the notice. */
 async function succeeded(c: Context<{ Bindings: Bindings }>, view: View, notice: Notice, token?: string | null) {
   if (wantsJson(c)) return c.json(await pageState(c, view, notice, token));
   flash(c, notice);
-  return c.redirect(viewPath(view), 303);
+  return c.redirect(viewPath(c, view), 303);
 }
 
 /** An action that failed for a reason the user can act on: the page (or its state) with the reason. */
@@ -159,7 +181,8 @@ for (const [path, view] of [
   ["/", "links"],
   ["/stats", "stats"],
 ] as const) {
-  app.get(path, etag(), async (c) => {
+  // A 304 keeps its Set-Cookie: a refresh during the request rotated the tokens, and the browser must get the new ones.
+  app.get(path, etag({ retainedHeaders: [...RETAINED_304_HEADERS, "set-cookie"] }), async (c) => {
     const state = await pageState(c, view, takeFlash(c));
     if (wantsJson(c)) {
       c.header("cache-control", "private, no-cache");
@@ -170,6 +193,15 @@ for (const [path, view] of [
   });
 }
 
+/** A posted form, read leniently: a body that is not a form (or a broken multipart one) is an empty form. */
+async function readForm(c: Context): Promise<Record<string, unknown>> {
+  try {
+    return await c.req.parseBody();
+  } catch {
+    return {};
+  }
+}
+
 const formText = (max: number) => z.preprocess((v) => (typeof v === "string" ? v : ""), z.string().max(max));
 const sessionForm = z.object({
   intent: z.enum(["sign-in", "sign-up"]).catch("sign-in"),
@@ -177,8 +209,8 @@ const sessionForm = z.object({
   password: formText(1024),
 });
 
-app.post(paths.session.slice("/app".length), async (c) => {
-  const form = sessionForm.safeParse(await c.req.parseBody());
+app.post(`/${paths.session}`, async (c) => {
+  const form = sessionForm.safeParse(await readForm(c));
   if (!form.success) return failed(c, "links", new CallError(400, "The email or the password is too long."), null);
   const { intent, email, password } = form.data;
   return act(
@@ -189,6 +221,8 @@ app.post(paths.session.slice("/app".length), async (c) => {
         method: "POST",
         body: { email, password },
       });
+      // A session this browser had before ends at auth, not only in its cookies.
+      await endSession(c);
       keepTokens(c, tokens);
       const who = tokens.user?.email ?? email;
       return succeeded(
@@ -202,7 +236,7 @@ app.post(paths.session.slice("/app".length), async (c) => {
   );
 });
 
-app.post(paths.signOut.slice("/app".length), async (c) => {
+app.post(`/${paths.signOut}`, async (c) => {
   await endSession(c);
   return succeeded(c, "links", { kind: "ok", text: "Signed out." }, null);
 });
@@ -219,10 +253,10 @@ async function requireSession(c: Context<{ Bindings: Bindings }>): Promise<strin
   return token;
 }
 
-app.post(paths.create.slice("/app".length), async (c) =>
+app.post(`/${paths.create}`, async (c) =>
   act(c, "links", async () => {
     const token = await requireSession(c);
-    const form = createForm.safeParse(await c.req.parseBody());
+    const form = createForm.safeParse(await readForm(c));
     if (!form.success) throw new CallError(400, "The address or the code is too long.");
     const link = await call<Link>(c, "LINKS", "/", { method: "POST", body: { url: form.data.url.trim(), code: form.data.code }, token });
     return succeeded(c, "links", { kind: "ok", text: `Created ${publicOrigin(c)}/links/${link.code}` }, token);
@@ -243,18 +277,21 @@ app.post("/links/:code/delete", async (c) =>
 );
 
 // auth or links failing (down, past their deadline): the page says so, as a 503, without asking them again.
+// A refusal that escaped an action (a 429 from /me or /refresh while a page loads) is that status with its reason.
 app.onError((err, c) => {
-  if (!(err instanceof CallError) || err.status < 500) return renderError(err, c);
-  console.error(`app: a call failed with ${err.status}: ${err.message}`);
+  if (!(err instanceof CallError)) return renderError(err, c);
+  const failing = err.status >= 500;
+  if (failing) console.error(`app: a call failed with ${err.status}: ${err.message}`);
   const state: PageState = {
     view: "links",
     user: null,
     links: [],
-    notice: { kind: "error", text: "The service is not answering right now; try again in a moment." },
+    notice: { kind: "error", text: failing ? "The service is not answering right now; try again in a moment." : err.message },
     shortBase: `${publicOrigin(c)}/links/`,
   };
-  c.header("retry-after", "5");
-  return wantsJson(c) ? c.json(state, 503) : renderPage(c, state, 503);
+  const status = failing ? 503 : (([400, 401, 403, 404, 409, 429] as const).find((s) => s === err.status) ?? 400);
+  if (failing) c.header("retry-after", "5");
+  return wantsJson(c) ? c.json(state, status) : renderPage(c, state, status);
 });
 
 // A page load at an address the app does not have gets the page with the reason (API clients keep the JSON 404).

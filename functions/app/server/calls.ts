@@ -34,7 +34,11 @@ export async function call<T>(
   { method = "GET", body, token }: { method?: string; body?: unknown; token?: string | undefined } = {},
 ): Promise<T> {
   const binding = (c.env as Record<string, Service | undefined>)[service];
-  if (!binding) throw new Error(`The ${service} service binding is missing: declare it in functions/app/wrangler.toml [[services]]`);
+  if (!binding) {
+    throw new Error(
+      `The ${service} service binding is missing: it is declared in functions/app/wrangler.toml [[services]]; under npm run dev, the function it names must build first`,
+    );
+  }
   const headers = new Headers({ accept: "application/json", "x-request-id": c.get("requestId") });
   if (body !== undefined) headers.set("content-type", "application/json");
   if (token) headers.set("authorization", `Bearer ${token}`);

@@ -7,16 +7,16 @@
  *     on another site's form posts or fetches; unsafe methods are also checked by Origin / Sec-Fetch-Site (index.ts).
  *   - Secure when the request came over HTTPS (directly, or through Caddy's X-Forwarded-Proto), so signing in still
  *     works on plain http://127.0.0.1 in development.
- *   - Path=/app: the other functions never receive them.
+ *   - Path=/app (where the function is served): the other functions never receive them.
  */
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { routePrefix } from "#workyard/route";
 import { call, CallError } from "./calls.ts";
 import type { User } from "../src/state.ts";
 
 export const ACCESS_COOKIE = "wy_access";
 export const REFRESH_COOKIE = "wy_refresh";
-const COOKIE_PATH = "/app";
 /** An access token this close to its expiry is refreshed first, so that it does not expire on its way. */
 const REFRESH_AHEAD_SECONDS = 30;
 
@@ -29,10 +29,22 @@ export interface Tokens {
   user?: User;
 }
 
-const overHttps = (c: Context) => c.req.url.startsWith("https:") || c.req.header("x-forwarded-proto") === "https";
+/** True when the request came over HTTPS (directly, or through a proxy on this machine that says so). */
+export const overHttps = (c: Context) => c.req.url.startsWith("https:") || c.req.header("x-forwarded-proto") === "https";
+
+/**
+ * Where the function is served: the gateway's prefix ("/app"), or "" on a domain of its own (Cloudflare, wrangler dev).
+ * Only a plain function name is taken (it goes into the page's <base> and the cookies' Path).
+ */
+export function servedAt(c: Context): string {
+  const prefix = routePrefix(c);
+  return /^\/[a-z][a-z0-9-]{0,62}$/.test(prefix) ? prefix : "";
+}
+
+export const cookiePath = (c: Context) => servedAt(c) || "/";
 
 function cookieOptions(c: Context, maxAge: number) {
-  return { path: COOKIE_PATH, httpOnly: true, sameSite: "Lax", secure: overHttps(c), maxAge } as const;
+  return { path: cookiePath(c), httpOnly: true, sameSite: "Lax", secure: overHttps(c), maxAge } as const;
 }
 
 /** Keeps a new pair of tokens in the cookies. */
@@ -41,8 +53,9 @@ export function keepTokens(c: Context, tokens: Tokens): void {
   setCookie(c, REFRESH_COOKIE, tokens.refreshToken, cookieOptions(c, tokens.refreshExpiresIn));
 }
 
+/** Clears both token cookies (signed out, or a session auth no longer accepts). */
 export function forgetTokens(c: Context): void {
-  for (const name of [ACCESS_COOKIE, REFRESH_COOKIE]) deleteCookie(c, name, { path: COOKIE_PATH, secure: overHttps(c) });
+  for (const name of [ACCESS_COOKIE, REFRESH_COOKIE]) deleteCookie(c, name, { path: cookiePath(c), secure: overHttps(c) });
 }
 
 /** Seconds until the JWT's `exp`, read without checking its signature (auth and links check it); NaN if unreadable. */
@@ -69,8 +82,12 @@ export function accessToken(c: Context): Promise<string | undefined> {
 
 const tokens = new WeakMap<Request, Promise<string | undefined>>();
 
+/** A JWT's shape: three base64url parts. Anything else in the cookie is not a token (and never goes into a header). */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
 async function currentToken(c: Context): Promise<string | undefined> {
-  const access = getCookie(c, ACCESS_COOKIE);
+  const cookie = getCookie(c, ACCESS_COOKIE);
+  const access = cookie && JWT_SHAPE.test(cookie) ? cookie : undefined;
   if (access && secondsLeft(access) > REFRESH_AHEAD_SECONDS) return access;
   const refreshToken = getCookie(c, REFRESH_COOKIE);
   if (!refreshToken) return undefined;
