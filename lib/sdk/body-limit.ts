@@ -153,9 +153,14 @@ export async function discardUnreadBody(request: Request): Promise<void> {
 }
 
 /** A GET or HEAD that carries a body (RFC 9110 gives it no meaning; a Request cannot even be made of it). */
-export function hasBodyItCannotHave(request: Request): boolean {
+export function hasBodyItCannotHave(
+  request: Request,
+  // The framing headers, when the caller has read them already (each read crosses into workerd).
+  transferEncoding = request.headers.get("transfer-encoding"),
+  contentLength = request.headers.get("content-length"),
+): boolean {
   if (request.method !== "GET" && request.method !== "HEAD") return false;
-  return request.headers.has("transfer-encoding") || Number(request.headers.get("content-length") ?? 0) > 0;
+  return transferEncoding !== null || Number(contentLength ?? 0) > 0;
 }
 
 export const bodyLimit = ({ maxBytes }: { maxBytes: number }): MiddlewareHandler =>

@@ -9,7 +9,7 @@
  * small request, at the price of sharing globals and compatibility settings with the other such functions.
  * The build generates an entry module that passes those handlers to `createGateway`.
  */
-import { discardUnreadBody } from "../sdk/body-limit.ts";
+import { discardUnreadBody, hasBodyItCannotHave } from "../sdk/body-limit.ts";
 import { clientIpOf } from "../sdk/client-ip.ts";
 import { holdWhileDraining } from "./drain.ts";
 import { errorResponse } from "../sdk/errors.ts";
@@ -147,9 +147,12 @@ interface Target {
   call?: boolean;
 }
 
+/** Where an absolute URL's path starts (-1 when it has none), by string. */
+const pathStartOf = (url: string) => url.indexOf("/", url.indexOf("//") + 2);
+
 function target(request: Request): Target {
   const url = request.url;
-  const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+  const pathStart = pathStartOf(url);
   if (pathStart === -1)
     return { origin: url, name: "", rest: "/", path: "/", requestId: acceptOrCreateRequestId(request.headers.get(REQUEST_ID_HEADER)) };
   const queryStart = url.indexOf("?", pathStart);
@@ -220,7 +223,7 @@ export function createFunctionCall(inline: Record<string, InlineHandler> = {}) {
     override async fetch(request: Request): Promise<Response> {
       const fn = this.ctx.props.fn ?? "";
       const url = request.url;
-      const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+      const pathStart = pathStartOf(url);
       const rest = pathStart === -1 ? "/" : url.slice(pathStart);
       const queryStart = rest.indexOf("?");
       const to: Target = {
@@ -270,13 +273,12 @@ async function handle(
   if (transferEncoding !== null && contentLength !== null) {
     return errorResponse(400, "Content-Length and Transfer-Encoding together: send one", requestId, { code: "invalid_request" });
   }
-  const length = Number(contentLength ?? 0);
-  if ((request.method === "GET" || request.method === "HEAD") && (transferEncoding !== null || length > 0)) {
-    // Forwarding it would throw (a Request with a GET or HEAD method cannot have a body): the client's 400, not a 500
-    // (the same rule as hasBodyItCannotHave in sdk/body-limit.ts).
+  if (hasBodyItCannotHave(request, transferEncoding, contentLength)) {
+    // Forwarding it would throw (a Request with a GET or HEAD method cannot have a body): the client's 400, not a 500.
     await discardUnreadBody(request);
     return errorResponse(400, `A ${request.method} request cannot have a body`, requestId, { code: "invalid_body" });
   }
+  const length = Number(contentLength ?? 0);
   if (length > route.maxBodyBytes) {
     // Answering while the client is still sending makes workerd reset the connection (body-limit.ts): read and
     // drop a body of moderate size first, briefly.
