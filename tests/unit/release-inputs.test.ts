@@ -3,6 +3,7 @@
  * file on the list changes it, editing or moving a file that never ships does not, and every module the build
  * imports is on the list.
  */
+import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
@@ -58,6 +59,34 @@ describe("the release id", () => {
     await rm(join(root, "functions/hello/dist"), { recursive: true });
     await rm(join(root, "functions/hello/src"), { recursive: true });
     await rm(join(root, "functions/hello/wrangler.toml"));
+  });
+
+  it("in a git checkout, keeps an assets folder git tracks as an input, also with [build] (a build of the code alone)", async () => {
+    const repo = await mkdtemp(join(tmpdir(), "workyard-release-inputs-git-"));
+    try {
+      const put = async (file: string, text: string) => {
+        await mkdir(dirname(join(repo, file)), { recursive: true });
+        await writeFile(join(repo, file), text);
+      };
+      spawnSync("git", ["init", "-q"], { cwd: repo });
+      await put(".gitignore", "dist/\n");
+      await put("wrangler.toml", 'compatibility_date = "2026-11-23"\n');
+      await put("functions/site/index.ts", "export default {};\n");
+      await put("functions/site/wrangler.toml", '[build]\ncommand = "make"\n\n[assets]\ndirectory = "./public"\n');
+      await put("functions/site/public/index.html", "<p>one</p>\n");
+      const repoPaths = projectPaths(repo);
+      const before = await sourceHash(repoPaths);
+      await put("functions/site/public/index.html", "<p>two</p>\n");
+      expect(await sourceHash(repoPaths)).not.toBe(before);
+      // The same folder ignored by git is the build's output.
+      await put("functions/site/wrangler.toml", '[build]\ncommand = "make"\n\n[assets]\ndirectory = "./dist"\n');
+      await put("functions/site/dist/index.html", "<p>one</p>\n");
+      const built = await sourceHash(repoPaths);
+      await put("functions/site/dist/index.html", "<p>two</p>\n");
+      expect(await sourceHash(repoPaths)).toBe(built);
+    } finally {
+      await rm(repo, { recursive: true, force: true });
+    }
   });
 
   it("does not change when a file outside the release is edited or moved", async () => {

@@ -98,13 +98,6 @@ export async function build(
       );
     }
   }
-  for (const f of functions) {
-    if (f.config.services && f.route.isolate === false) {
-      throw new ConfigError(
-        `functions/${f.name}/wrangler.toml: [[services]] bindings need the function's own isolate (they are bindings of its worker); remove isolate = false, or the services`,
-      );
-    }
-  }
   // Custom builds first ([build], custom-build.ts): they write what the function's assets folder serves.
   for (const f of functions) {
     if (!f.build) continue;

@@ -126,6 +126,11 @@ export async function discoverFunctions(functionsDir: string, sharedConfigFile: 
   // Every function is told the others' names (the docs page lists their documents); vars are not part of a bundle.
   const names = found.map((f) => f.name).join(",");
   for (const f of found) {
+    if (f.config.services && f.route.isolate === false) {
+      throw new ConfigError(
+        `functions/${f.name}/wrangler.toml: [[services]] bindings need the function's own isolate (they are bindings of its worker); remove isolate = false, or the services`,
+      );
+    }
     for (const s of f.config.services ?? []) {
       if (!found.some((other) => other.name === s.service)) {
         throw new ConfigError(

@@ -5,11 +5,12 @@
  * covered, so a new build module outside these paths fails a test instead of going unnoticed.
  */
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { join, relative, resolve, sep } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import type { ProjectPaths } from "../common/paths.ts";
+import { isBuiltFolder } from "./build-outputs.ts";
 
 /** Code that runs inside workerd: the SDK functions import, the platform's own workers, names both sides share. */
 export const WORKER_CODE = ["lib/sdk", "lib/workers", "lib/shared"] as const;
@@ -30,19 +31,22 @@ export const BUILD_CODE = [
   "lib/node/common/user-error.ts",
 ] as const;
 
+/** The files under a folder, or the file itself (a [build]'s watch_dir may name files). */
 async function filesUnder(dir: string): Promise<string[]> {
   if (!existsSync(dir)) return [];
+  if (!(await stat(dir)).isDirectory()) return [dir];
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
 }
 
 /**
  * The asset folders functions declare ([assets] directory = "./public", or outside their folder: "../../web/dist"),
- * and whether a [build] command writes them. A folder with files kept in git is an input like the function's own
- * files; a built one is an output (its sources are the inputs), left out so that building it does not change the
- * release's id. A wrangler.toml that cannot be read here is left to the build, which says what is wrong.
+ * and whether a [build] command writes them (build-outputs.ts); and the folders a [build] watches (its sources). A
+ * folder with files kept in git is an input like the function's own files; a built one is an output (its sources are
+ * the inputs), left out so that building it does not change the release's id. A wrangler.toml that cannot be read
+ * here is left to the build, which says what is wrong.
  */
-async function assetFolders(functionsDir: string): Promise<{ dir: string; built: boolean }[]> {
+async function assetFolders(functionsDir: string, root: string): Promise<{ dir: string; built: boolean }[]> {
   if (!existsSync(functionsDir)) return [];
   const folders: { dir: string; built: boolean }[] = [];
   for (const entry of await readdir(functionsDir, { withFileTypes: true })) {
@@ -50,9 +54,18 @@ async function assetFolders(functionsDir: string): Promise<{ dir: string; built:
     const file = join(dir, "wrangler.toml");
     if (!entry.isDirectory() || !existsSync(file)) continue;
     try {
-      const config = parseToml(await readFile(file, "utf8")) as { assets?: { directory?: unknown }; build?: unknown };
+      const config = parseToml(await readFile(file, "utf8")) as {
+        assets?: { directory?: unknown };
+        build?: { cwd?: unknown; watch_dir?: unknown };
+      };
       const directory = config.assets?.directory;
-      if (typeof directory === "string") folders.push({ dir: resolve(dir, directory), built: config.build !== undefined });
+      if (typeof directory === "string") {
+        const assets = resolve(dir, directory);
+        folders.push({ dir: assets, built: config.build !== undefined && isBuiltFolder(assets, root) });
+      }
+      // A build's sources may live outside the function's folder (watch_dir = "../../web/src"): inputs too.
+      const watched = config.build?.watch_dir ?? "./src";
+      for (const source of [watched].flat()) if (typeof source === "string") folders.push({ dir: resolve(dir, source), built: false });
     } catch {
       // not valid TOML: the build reports it
     }
@@ -63,7 +76,7 @@ async function assetFolders(functionsDir: string): Promise<{ dir: string; built:
 /** Every file that goes into a release of this project, as absolute paths. */
 export async function releaseInputs(paths: ProjectPaths): Promise<string[]> {
   const platform = [...WORKER_CODE.map((dir) => `${dir}/`), ...BUILD_CODE];
-  const folders = await assetFolders(paths.functions);
+  const folders = await assetFolders(paths.functions, paths.root);
   const outputs = folders.filter((f) => f.built).map((f) => f.dir + sep);
   const files = [
     ...(await filesUnder(paths.functions)).filter((file) => !outputs.some((out) => file.startsWith(out))),

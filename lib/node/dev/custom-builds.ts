@@ -5,15 +5,18 @@
  */
 import { existsSync, realpathSync } from "node:fs";
 import { sep } from "node:path";
+import { isBuiltFolder } from "../build/build-outputs.ts";
 import { runCustomBuild } from "../build/custom-build.ts";
 import type { FunctionSource } from "../build/functions.ts";
 
 const real = (path: string) => (existsSync(path) ? realpathSync(path) : path);
 const under = (file: string, dir: string) => file === dir || file.startsWith(dir + sep);
 
-/** The folders [build] commands write (the assets folders of functions that have one), as real paths. */
-export function buildOutputs(functions: FunctionSource[]): string[] {
-  return functions.flatMap((fn) => (fn.build && fn.config.assets ? [real(fn.config.assets.directory)] : []));
+/** The folders [build] commands write (build-outputs.ts), as real paths. */
+export function buildOutputs(functions: FunctionSource[], root: string): string[] {
+  return functions.flatMap((fn) =>
+    fn.build && fn.config.assets && isBuiltFolder(fn.config.assets.directory, root) ? [real(fn.config.assets.directory)] : [],
+  );
 }
 
 /** The functions whose [build] a save of these files (real paths) concerns. */
@@ -21,19 +24,25 @@ export function buildsConcerned(functions: FunctionSource[], files: string[]): F
   return functions.filter((fn) => fn.build && fn.build.watchDirs.some((dir) => files.some((file) => under(file, real(dir)))));
 }
 
-/** Runs these functions' [build] commands one after another; returns one message per failure. */
-export async function runBuilds(functions: FunctionSource[], root: string, log: (line: string) => void): Promise<string[]> {
+/** Runs these functions' [build] commands one after another; returns one message per failure, and how many built. */
+export async function runBuilds(
+  functions: FunctionSource[],
+  root: string,
+  log: (line: string) => void,
+): Promise<{ errors: string[]; built: number }> {
   const errors: string[] = [];
+  let built = 0;
   for (const fn of functions) {
     if (!fn.build) continue;
     try {
       const ms = await runCustomBuild(fn.name, fn.build, root);
       log(`built functions/${fn.name} (${fn.build.command}) in ${Math.round(ms)} ms`);
+      built++;
     } catch (err) {
       errors.push((err as Error).message);
     }
   }
-  return errors;
+  return { errors, built };
 }
 
 /** True when `file` (a real path) is inside one of `outputs`. */

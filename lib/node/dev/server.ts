@@ -98,6 +98,9 @@ function redisProxyPort(env: NodeJS.ProcessEnv): number {
   return port;
 }
 
+/** How long after one of its own [build] runs a change in a build output is taken as that build's. */
+const OWN_BUILD_SETTLE_MS = 2000;
+
 /** The worker options without the scripts, to tell whether anything but code changed. */
 const settingsKey = (workers: WorkerOptions[]) =>
   JSON.stringify(workers, (key, value: unknown) => (key === "contents" ? undefined : value));
@@ -110,7 +113,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const { sources, errors: initialErrors, failed: initialFailures } = await DevSources.load(paths);
   for (const e of initialErrors) log(`${e}\n  (not served until a save fixes it)`);
   // Front ends first ([build]): their assets folders are what miniflare serves.
-  for (const e of await runBuilds(sources.functions, paths.root, log))
+  for (const e of (await runBuilds(sources.functions, paths.root, log)).errors)
     log(`${e}\n  (its assets are served as they are until a save fixes it)`);
 
   // The database (PGlite in this process, or a check of the given server) and the Redis proxy start at once.
@@ -225,15 +228,29 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
 
   /** Counts front-end builds: miniflare reads an assets folder when it starts, so a new build restarts it. */
   let assetBuilds = 0;
+  /** Until then, changes in build outputs are this server's own builds' (their files reach the watcher late). */
+  let ownBuildsSettle = performance.now() + OWN_BUILD_SETTLE_MS;
 
   const reload = async (batch: ChangeBatch): Promise<void> => {
     const started = performance.now();
     const errors: string[] = [];
     const fixed: string[] = [];
-    // What a [build] command wrote is its output, not a save.
-    const outputs = buildOutputs(sources.functions);
-    for (const file of batch.changes.keys()) if (isBuildOutput(outputs, file)) batch.changes.delete(file);
-    if (batch.changes.size === 0) return;
+    // What a [build] command wrote is its output, not a save. Written by another command (npm run build or deploy
+    // on the same folder) rather than by this server's own builds, it is read again: miniflare keeps a folder's list
+    // of files from its start.
+    const outputs = buildOutputs(sources.functions, paths.root);
+    let outputChanged = false;
+    for (const file of batch.changes.keys()) {
+      if (!isBuildOutput(outputs, file)) continue;
+      batch.changes.delete(file);
+      outputChanged = true;
+    }
+    const builtElsewhere = outputChanged && performance.now() > ownBuildsSettle;
+    if (builtElsewhere) {
+      assetBuilds++;
+      log("a front end's built files changed on disk (another build): reading them again");
+    }
+    if (batch.changes.size === 0 && !builtElsewhere) return;
     // Config, secrets and the set of functions are read again when a file that holds them, or a folder, changes.
     const structural = [...batch.changes].some(
       ([file, kind]) => rootFiles.has(file) || file.endsWith(`${sep}wrangler.toml`) || (kind !== "change" && file.startsWith(functionsDir)),
@@ -255,8 +272,11 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     errors.push(...built.errors.map((e) => `${e}\n  (still serving the last good version)`));
     const frontEnds = buildsConcerned(sources.functions, [...batch.changes.keys()]);
     if (frontEnds.length > 0) {
-      errors.push(...(await runBuilds(frontEnds, paths.root, log)).map((e) => `${e}\n  (its assets are served as they are)`));
-      assetBuilds++;
+      const result = await runBuilds(frontEnds, paths.root, log);
+      ownBuildsSettle = performance.now() + OWN_BUILD_SETTLE_MS;
+      errors.push(...result.errors.map((e) => `${e}\n  (its assets are served as they are)`));
+      // Only a build that wrote something new needs miniflare to read the folder again.
+      if (result.built > 0) assetBuilds++;
     }
     for (const e of errors) log(e);
     for (const [bundler, files] of built.failed) broken.set(bundler, files);

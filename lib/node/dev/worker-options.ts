@@ -7,7 +7,7 @@
  * dev loader (lib/workers/dev-loader.ts), which serves the worker's current bundle through workerd's Worker
  * Loader: the bundles are not part of these options, so a code change leaves them as they are (no restart).
  */
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import type { WorkerOptions } from "miniflare";
 import { DEV_LOADER_BINDING, DEV_MODE_VAR, DEV_TOKEN_BINDING, inlineQueueBinding, inlineSecretBinding } from "../../shared/names.ts";
 import { functionQueues } from "../queues/config.ts";
@@ -174,7 +174,9 @@ export function devWorkers(loader: DevLoader, gateway: GatewayWorker, functions:
       const assets = fn.config.assets;
       // Static assets on miniflare's own asset worker, as `wrangler dev` serves them: the gateway's calls to the
       // function go through its router (files first, run_worker_first to the code), and the binding reaches the files.
-      if (assets && existsSync(assets.directory)) {
+      if (assets) {
+        // A front end that has not built yet serves an empty folder (its page then says it was not built).
+        if (!existsSync(assets.directory)) mkdirSync(assets.directory, { recursive: true });
         options.config.assets = {
           directory: assets.directory,
           hasUserWorker: true,
