@@ -297,12 +297,14 @@ async function fireScheduled(base: string, cron: string): Promise<void> {
 
 let stack: Stack;
 let redis: RedisService;
+/** functions/app under plain wrangler dev, with auth and links in the same process. */
+let appUnderWrangler: string;
 const runtimes: Runtime[] = [];
 
 beforeAll(async () => {
   await new Promise<void>((r) => endpoint.listen(0, "127.0.0.1", r));
   const webhookUrl = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/events`;
-  stack = await startStack({ apiSurface: true, vars: { webhooks: { WEBHOOK_URL: webhookUrl } } });
+  stack = await startStack({ apiSurface: true, frontEnd: true, vars: { webhooks: { WEBHOOK_URL: webhookUrl } } });
   const root = stack.project.paths.root;
   runtimes.push({
     name: "workerd",
@@ -325,8 +327,9 @@ beforeAll(async () => {
   );
   // links runs with webhooks in one wrangler dev (its second config): a queue under wrangler dev is that process's
   // own, so the consumer of links' events must be in it; the first config is the one served on the port.
-  const together: Partial<Record<FunctionName, FunctionName[]>> = { links: ["webhooks"] };
-  const wrangler = async (fn: FunctionName) => {
+  // The front end runs with the two functions its [[services]] name, as one wrangler dev serves service bindings.
+  const together: Record<string, string[]> = { links: ["webhooks"], app: ["auth", "links"] };
+  const wrangler = async (fn: string) => {
     const configs = [fn, ...(together[fn] ?? [])].flatMap((name) => ["-c", join(root, ".workyard/wrangler", `${name}.json`)]);
     const args = [
       wranglerBin,
@@ -370,7 +373,8 @@ beforeAll(async () => {
     );
   const started = async (start: (fn: FunctionName) => Promise<string>) =>
     Object.fromEntries(await Promise.all(FUNCTIONS.map(async (fn) => [fn, await start(fn)] as const))) as Record<FunctionName, string>;
-  const [underWrangler, onDeno] = await Promise.all([started(wrangler), started(deno)]);
+  const [underWrangler, onDeno, app] = await Promise.all([started(wrangler), started(deno), wrangler("app")]);
+  appUnderWrangler = app;
   runtimes.push({ name: "wrangler", base: underWrangler, fireCron: (fn, cron) => fireScheduled(underWrangler[fn], cron) });
   runtimes.push({ name: "deno", base: onDeno, fireCron: (fn, cron) => fireScheduled(onDeno[fn], cron) });
 }, 240_000);
@@ -412,6 +416,84 @@ describe("one function, three runtimes", () => {
       ).toHaveLength(1);
   }, 120_000);
 
+  it("serves the front end (functions/app) the same under wrangler dev, with auth and links as its service bindings", async () => {
+    // Without JavaScript, as a browser posts forms: the page, a built file, sign-up, a new link, sign-out. workyard
+    // serves the app at /app; wrangler dev serves it at the root of its own port, as Cloudflare would on a domain.
+    const walk = async (base: string, tag: string) => {
+      const origin = new URL(base).origin;
+      const jar = new Map<string, string>();
+      const cookies: string[] = [];
+      const send = async (path: string, form?: Record<string, string>) => {
+        const res = await fetch(`${base}${path}`, {
+          redirect: "manual",
+          headers: {
+            accept: "text/html",
+            cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; "),
+            ...(form ? { origin, "content-type": "application/x-www-form-urlencoded" } : {}),
+          },
+          ...(form ? { method: "POST", body: new URLSearchParams(form).toString() } : {}),
+        });
+        for (const line of res.headers.getSetCookie()) {
+          const [pair = "", ...attributes] = line.split(";").map((p) => p.trim());
+          const [name = "", value = ""] = pair.split("=");
+          if (value === "" || /max-age=0/i.test(line)) jar.delete(name);
+          else jar.set(name, value);
+          // Its attributes, the path said relative to where the app is served ("/app" here, "/" on a port of its own).
+          const served = new URL(base).pathname.replace(/\/$/, "") || "/";
+          cookies.push(`${name}: ${attributes.map((a) => (a.toLowerCase() === `path=${served}` ? "Path=<served at>" : a)).join("; ")}`);
+        }
+        const text = await res.text();
+        const notice = /class="notice [a-z]+"[^>]*>([^<]*)</.exec(text)?.[1] ?? null;
+        return { status: res.status, type: res.headers.get("content-type"), location: res.headers.get("location"), notice, text };
+      };
+      const email = `conf-app-${tag}-${Date.now().toString(36)}@example.com`;
+      const page = await send("/");
+      const script = /assets\/index-[\w-]+\.js/.exec(page.text)?.[0] ?? "assets/missing.js";
+      const asset = await send(`/${script}`);
+      const signUp = await send("/session", { intent: "sign-up", email, password: "correct-horse-battery" });
+      const signedIn = await send("/");
+      const create = await send("/links", { url: "https://example.com/conformance-app", code: `conf-app-${tag}` });
+      const listed = await send("/");
+      const signOut = await send("/session/end", { x: "1" });
+      const after = await send("/");
+      return {
+        page: {
+          status: page.status,
+          type: page.type,
+          base: /<base href="([^"]*)"/.exec(page.text)?.[1],
+          form: page.text.includes('action="session"'),
+        },
+        asset: { status: asset.status, type: asset.type },
+        signUp: {
+          status: signUp.status,
+          location: signUp.location?.replace(`${new URL(base).pathname.replace(/\/$/, "")}/`, "<served at>/"),
+        },
+        signedIn: { status: signedIn.status, notice: signedIn.notice?.replace(email, "<email>") },
+        create: { status: create.status },
+        listed: {
+          notice: listed.notice?.replace(`${origin}/links/conf-app-${tag}`, "<origin>/links/conf-app-<tag>"),
+          row: listed.text.includes(`conf-app-${tag}</code>`),
+        },
+        signOut: { status: signOut.status, notice: after.notice, form: after.text.includes('action="session"') },
+        cookies: [...new Set(cookies)].sort(),
+      };
+    };
+    const onWorkerd = await walk(`${stack.sup.url}/app`, "w");
+    const onWrangler = await walk(appUnderWrangler, "c");
+    expect(onWorkerd).toMatchObject({
+      page: { status: 200, base: "/app/", form: true },
+      asset: { status: 200, type: "text/javascript; charset=utf-8" },
+      signUp: { status: 303 },
+      signedIn: { status: 200, notice: "Welcome, <email>." },
+      create: { status: 303 },
+      listed: { row: true },
+      signOut: { status: 303, notice: "Signed out.", form: true },
+    });
+    expect({ ...onWrangler, page: { ...onWrangler.page, base: onWrangler.page.base === "/" ? "/app/" : onWrangler.page.base } }).toEqual(
+      onWorkerd,
+    );
+  }, 60_000);
+
   it("each function's merged config passes wrangler deploy --dry-run", async () => {
     const root = stack.project.paths.root;
     const dryRun = (fn: FunctionName) =>
@@ -420,7 +502,7 @@ describe("one function, three runtimes", () => {
         const { child, output } = spawnWrangler(args, root);
         child.once("exit", (code) => resolve({ fn, code, output: output() }));
       });
-    for (const out of await Promise.all(FUNCTIONS.map(dryRun))) {
+    for (const out of await Promise.all([...FUNCTIONS, "app" as FunctionName].map(dryRun))) {
       expect(out.code, `${out.fn}: ${out.output}`).toBe(0);
       expect(out.output).toContain("--dry-run: exiting now.");
     }

@@ -22,7 +22,9 @@ let stack: Stack;
 let base: string;
 
 beforeAll(async () => {
-  stack = await startStack({ frontEnd: true });
+  // Access tokens of 30 s, as short as auth allows: the app refreshes before each request (30 s ahead of expiry), so
+  // every walk below also rotates the refresh token at each step.
+  stack = await startStack({ frontEnd: true, vars: { auth: { AUTH_ACCESS_TTL_SECONDS: 30 } } });
   base = `${stack.sup.url}/app`;
   await mkdir(screenshots, { recursive: true });
 });
@@ -212,6 +214,66 @@ describe("the front end (functions/app)", () => {
     });
   });
 
+  it("keeps the session through refreshes: two requests at once, and a 304 that carries the new cookies", async () => {
+    const email = uniqueEmail("http");
+    const jar = new Map<string, string>();
+    const keep = (res: Response) => {
+      for (const line of res.headers.getSetCookie()) {
+        const [pair = ""] = line.split(";");
+        const [name = "", value = ""] = pair.split("=");
+        if (value === "" || /max-age=0/i.test(line)) jar.delete(name);
+        else jar.set(name, value);
+      }
+    };
+    const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    const signUp = await fetch(`${base}/session`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { origin: stack.sup.url, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ intent: "sign-up", email, password: PASSWORD }),
+    });
+    expect(signUp.status).toBe(303);
+    keep(signUp);
+    const state = async (res: Response) => ((await res.json()) as { user: { email: string } | null }).user?.email ?? null;
+    // Both find the access token about to expire and refresh with the same refresh token, at once.
+    const both = await Promise.all([0, 1].map(() => fetch(`${base}/stats`, { headers: { accept: "application/json", cookie: cookie() } })));
+    expect(await Promise.all(both.map(state))).toEqual([email, email]);
+    for (const res of both) keep(res);
+    // A revalidated page still hands over the tokens the refresh made (a 304 without them would end the session).
+    const page = await fetch(`${base}/`, { headers: { accept: "text/html", cookie: cookie() } });
+    keep(page);
+    await page.text();
+    const again = await fetch(`${base}/`, {
+      headers: { accept: "text/html", cookie: cookie(), "if-none-match": page.headers.get("etag") ?? "" },
+    });
+    expect(again.status).toBe(304);
+    expect(again.headers.getSetCookie().some((c) => c.startsWith("wy_refresh="))).toBe(true);
+    keep(again);
+    const after = await fetch(`${base}/stats`, { headers: { accept: "application/json", cookie: cookie() } });
+    expect(await state(after)).toBe(email);
+  });
+
+  it("answers what a hostile client sends with a 4xx or the page, never a 500", async () => {
+    const form = { "content-type": "application/x-www-form-urlencoded", origin: stack.sup.url };
+    const statuses = {
+      // A cookie that would put a line break into the Authorization header of the call to links.
+      brokenToken: (await stack.call("/app/", { headers: { cookie: "wy_access=a.b.c%0Aevil" } })).status,
+      brokenMultipart: (
+        await stack.call("/app/session", {
+          method: "POST",
+          headers: { origin: stack.sup.url, "content-type": "multipart/form-data; boundary=zzz" },
+          body: "garbage",
+        })
+      ).status,
+      jsonToAForm: (
+        await stack.call("/app/session", { method: "POST", headers: { ...form, "content-type": "application/json" }, body: "{}" })
+      ).status,
+      oddCode: (await stack.call("/app/links/..%2F..%2Fauth/delete", { method: "POST", headers: form, body: "" })).status,
+      notice: (await stack.call("/app/", { headers: { cookie: "wy_notice=%7B%22kind%22%3A1%7D" } })).status,
+    };
+    expect(statuses).toEqual({ brokenToken: 200, brokenMultipart: 401, jsonToAForm: 401, oddCode: 401, notice: 200 });
+  });
+
   it("refuses a form posted from another site, and answers a page load at an unknown address with the page", async () => {
     const cookieless = await stack.call("/app/links", {
       method: "POST",
@@ -225,6 +287,13 @@ describe("the front end (functions/app)", () => {
       body: "email=a@example.com&password=x",
     });
     expect(crossSite.status).toBe(403);
+    // Any unsafe method, whatever its body's type (a JSON post from another site included).
+    const json = await stack.call("/app/links", {
+      method: "POST",
+      headers: { origin: "http://evil.example", "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(json.status).toBe(403);
     const unknown = await stack.call("/app/no/such/page", { headers: { accept: "text/html" } });
     expect(unknown.status).toBe(404);
     expect(unknown.text).toContain("There is no page at this address.");
