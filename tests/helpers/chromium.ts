@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import type { BrowserContext } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -44,4 +44,26 @@ export async function launchChromium({ width = 1400, height = 1000, javaScript =
       await rm(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * What came over the wire for each request of `page` from now on, as "304 /app/": Playwright reports a revalidated
+ * answer as the cached 200, while the DevTools protocol's raw response says what the server sent.
+ */
+export async function recordWire(page: Page): Promise<string[]> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  const urls = new Map<string, string>();
+  const wire: string[] = [];
+  cdp.on("Network.requestWillBeSent", (e) => urls.set(e.requestId, new URL(e.request.url).pathname));
+  cdp.on("Network.responseReceivedExtraInfo", (e) => wire.push(`${e.statusCode} ${urls.get(e.requestId) ?? "?"}`));
+  return wire;
+}
+
+/** Keeps the page's Content-Security-Policy violations from its next load on; the function returned reads them. */
+export async function watchCsp(page: Page): Promise<() => Promise<string[]>> {
+  await page.addInitScript({
+    content: `document.addEventListener("securitypolicyviolation", (e) => (window.__csp ??= []).push(e.violatedDirective + " " + e.blockedURI));`,
+  });
+  return () => page.evaluate<string[]>("window.__csp ?? []");
 }

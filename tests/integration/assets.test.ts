@@ -6,7 +6,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deploy, rollback } from "../../lib/node/releases/commands.ts";
-import { launchChromium } from "../helpers/chromium.ts";
+import { launchChromium, recordWire, watchCsp } from "../helpers/chromium.ts";
 import { rawRequest } from "../helpers/raw-http.ts";
 import { startStack } from "../helpers/stack.ts";
 import type { Stack } from "../helpers/stack.ts";
@@ -187,21 +187,14 @@ describe("static assets", () => {
         if (msg.type() === "error") problems.push(`console: ${msg.text()}`);
       });
       page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-      await page.addInitScript({
-        content: `document.addEventListener("securitypolicyviolation", (e) => (window.__csp ??= []).push(e.violatedDirective + " " + e.blockedURI));`,
-      });
+      const cspViolations = await watchCsp(page);
       await page.goto(`${base}/`);
       await page.locator("body[data-ran=yes]").waitFor({ timeout: 10_000 });
       expect(await page.evaluate("getComputedStyle(document.body).color")).toBe("rgb(20, 40, 60)");
-      expect({ csp: await page.evaluate<string[]>("window.__csp ?? []"), problems }).toEqual({ csp: [], problems: [] });
+      expect({ csp: await cspViolations(), problems }).toEqual({ csp: [], problems: [] });
       // A reload asks again for the page and gets a 304 (Playwright reports the cached answer's 200; the protocol's
       // raw response says what came over the wire).
-      const cdp = await page.context().newCDPSession(page);
-      await cdp.send("Network.enable");
-      const urls = new Map<string, string>();
-      const wire: string[] = [];
-      cdp.on("Network.requestWillBeSent", (e) => urls.set(e.requestId, new URL(e.request.url).pathname));
-      cdp.on("Network.responseReceivedExtraInfo", (e) => wire.push(`${e.statusCode} ${urls.get(e.requestId) ?? "?"}`));
+      const wire = await recordWire(page);
       await page.reload();
       await page.locator("body[data-ran=yes]").waitFor({ timeout: 10_000 });
       await expect.poll(() => wire.filter((w) => w.endsWith(" /assets-probe/")), { timeout: 5000 }).toEqual(["304 /assets-probe/"]);

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectPaths } from "../../lib/node/common/paths.ts";
-import { launchChromium } from "../helpers/chromium.ts";
+import { launchChromium, recordWire, watchCsp } from "../helpers/chromium.ts";
 import type { Chromium } from "../helpers/chromium.ts";
 import { startStack } from "../helpers/stack.ts";
 import type { Stack } from "../helpers/stack.ts";
@@ -47,10 +47,6 @@ function watch(page: Page) {
   return { answers, problems };
 }
 
-async function cspViolations(page: Page): Promise<string[]> {
-  return page.evaluate<string[]>("window.__csp ?? []");
-}
-
 const noticeOf = (page: Page) => page.locator(".notice").textContent();
 
 async function withBrowser(javaScript: boolean, run: (browser: BrowserContext) => Promise<void>) {
@@ -68,9 +64,7 @@ describe("the front end (functions/app)", () => {
       await browser.grantPermissions(["clipboard-read", "clipboard-write"], { origin: stack.sup.url });
       const page = await browser.newPage();
       const { answers, problems } = watch(page);
-      await page.addInitScript({
-        content: `document.addEventListener("securitypolicyviolation", (e) => (window.__csp ??= []).push(e.violatedDirective + " " + e.blockedURI));`,
-      });
+      const cspViolations = await watchCsp(page);
       await page.goto(`${base}/`);
       await page.locator(".page[data-ready=yes]").waitFor({ timeout: 15_000 });
       // A mark the page would lose on any full load: every step below happens in place.
@@ -136,12 +130,7 @@ describe("the front end (functions/app)", () => {
 
       // A reload revalidates the page (304 on the wire when it did not change; Playwright reports the cached 200) and
       // takes the built files from the cache without asking.
-      const cdp = await page.context().newCDPSession(page);
-      await cdp.send("Network.enable");
-      const urls = new Map<string, string>();
-      const wire: string[] = [];
-      cdp.on("Network.requestWillBeSent", (e) => urls.set(e.requestId, new URL(e.request.url).pathname));
-      cdp.on("Network.responseReceivedExtraInfo", (e) => wire.push(`${e.statusCode} ${urls.get(e.requestId) ?? "?"}`));
+      const wire = await recordWire(page);
       // The first load shows the page as it was signed out: the first reload gets the signed-in page (200), the second
       // a 304.
       for (let i = 0; i < 2; i++) {
@@ -151,7 +140,7 @@ describe("the front end (functions/app)", () => {
       await expect.poll(() => wire.filter((w) => w.endsWith(" /app/")), { timeout: 5000 }).toEqual(["200 /app/", "304 /app/"]);
       expect(wire.filter((w) => w.includes("/app/assets/"))).toEqual([]);
 
-      expect({ csp: await cspViolations(page), problems }).toEqual({ csp: [], problems: [] });
+      expect({ csp: await cspViolations(), problems }).toEqual({ csp: [], problems: [] });
       expect(answers.filter((a) => a.status >= 400)).toEqual([]);
       await page.close();
     });
