@@ -11,7 +11,7 @@ import { cliArgs } from "../lib/node/cli/args.ts";
 
 const { values } = cliArgs(
   { options: { force: { type: "boolean" } } },
-  "usage: npm run build [-- --force]\n  Bundles every function into a release folder (reused when nothing changed) and lists it.\n  --force   rebuild every bundle, ignoring the bundle cache",
+  "usage: npm run build [-- --force]\n  Runs each function's [build] command, bundles every function into a release folder (reused when nothing changed) and lists it.\n  --force   rebuild every bundle, ignoring the bundle cache",
 );
 
 const force = values.force === true;
