@@ -1,9 +1,9 @@
-/** The bench's own arithmetic: CPU per request from /proc, the median round, the CPU column, answers of another status. */
+/** The bench's own arithmetic: CPU per request from /proc, the median round, the CPU column, answers of another status, ratios. */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
 import { cpuPerRequest, descendantCpu, parseStat } from "../../lib/node/bench/process-cpu.ts";
-import { cpuBreakdown } from "../../lib/node/bench/report.ts";
+import { compare, cpuBreakdown, ratioTable } from "../../lib/node/bench/report.ts";
 import { medianRound } from "../../lib/node/bench/runner.ts";
 import type { ScenarioResult } from "../../lib/node/bench/scenario.ts";
 import { summarize } from "../../lib/node/bench/load.ts";
@@ -84,5 +84,21 @@ describe("answers of another status", () => {
     expect(summarize("row", result).non200).toBe(96);
     expect(summarize("row", result, 503).non200).toBe(4);
     expect(summarize("row", result, 503).rps).toBe(50);
+  });
+});
+
+describe("ratios, both ways", () => {
+  const result = (name: string, rps: number, cpu: number) =>
+    ({ name, rps, cpuUs: { total: cpu, byProcess: {} } }) as unknown as Parameters<typeof compare>[0][number];
+  const rows = [result("ours", 9_000, 60), result("theirs", 10_000, 40)];
+  const comparison = [{ name: "ours / theirs", a: "ours", b: "theirs", target: 0.8 }];
+
+  it("judges a target by throughput on a quiet machine, by CPU per request on a busy one, and shows both", () => {
+    expect(compare(rows, comparison)[0]).toMatchObject({ ratio: 0.9, judgedBy: "rps", result: "PASS" });
+    expect(compare(rows, comparison, { busy: true })[0]).toMatchObject({ judgedBy: "cpu", result: "BELOW TARGET" });
+    expect(compare(rows, comparison)[0]?.cpuRatio).toBeCloseTo(40 / 60);
+    expect(ratioTable(compare(rows, comparison, { busy: true }))).toMatch(
+      /\| ours \/ theirs \|\s+0\.90x \|\s+0\.67x \| >= 0\.8x \| BELOW TARGET \(by CPU\) \|/,
+    );
   });
 });

@@ -27,6 +27,9 @@ import { compare, instructionsTable, ratioTable, resultsTable } from "./report.t
 import { runScenarios } from "./runner.ts";
 import { checkValgrind, describeBinary, runtimeCostBench } from "./runtime-cost.ts";
 
+/** Above this one-minute load average before a run, the machine is taken as busy (see compare in report.ts). */
+const BUSY_LOAD = 0.5;
+
 export interface BenchOptions {
   paths: ProjectPaths;
   load: { durationSeconds: number; warmupSeconds: number; connections: number; rounds: number };
@@ -88,12 +91,18 @@ export async function runBench({
   const [load1 = 0] = loadavg();
   log(`load average before the run: ${load1.toFixed(2)}`);
   // Anything else running competes for the same cores: throughput drops and the ratios get squeezed.
-  if (load1 > 0.5) log("WARNING: this machine is busy; these numbers are not comparable with a run on an idle one.");
+  const busy = load1 > BUSY_LOAD;
+  if (busy) {
+    log(
+      "WARNING: this machine is busy; these numbers are not comparable with a run on an idle one. Targets are judged " +
+        "by CPU per request (each side's own processes, from /proc), which holds better than throughput here.",
+    );
+  }
   log("");
 
   const { results, failures } = await runScenarios(scenarios, { ...load, signal, log });
   if (signal.aborted) return { aborted: true, failed: 0 };
-  const ratios = compare(results, bench.comparisons);
+  const ratios = compare(results, bench.comparisons, { busy });
   let memory: MemoryReport | undefined;
   if (withMemory) {
     try {
@@ -120,6 +129,10 @@ export async function runBench({
     const counted = instructionsTable(results);
     if (counted) log(`${counted}\n`);
     log(ratioTable(ratios));
+    log(
+      "rps ratio: a's throughput over b's; CPU ratio: b's CPU per request over a's. Each result says which it was " +
+        `judged by: throughput on a quiet machine, CPU per request on a busy one (load average over ${BUSY_LOAD}).`,
+    );
     log("");
   }
   if (memory) {

@@ -80,7 +80,11 @@ export interface ScenarioResult {
 }
 
 export interface ComparisonResult extends Comparison {
-  /** Null when one side was not run (e.g. `--only`) or answered nothing. */
+  /** a's rps over b's; null when one side was not run (e.g. `--only`) or answered nothing. */
   ratio: number | null;
+  /** b's CPU per request over a's (a's requests per CPU second against b's); null without CPU figures. */
+  cpuRatio: number | null;
+  /** Which ratio the result was judged by: CPU per request on a busy machine, where throughput ratios drift toward 1. */
+  judgedBy: "rps" | "cpu";
   result: "PASS" | "BELOW TARGET" | "info" | "not run";
 }
