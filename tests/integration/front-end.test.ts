@@ -104,6 +104,8 @@ describe("the front end (functions/app)", () => {
 
       await page.goBack();
       await page.waitForURL(`${base}/`);
+      // The links view again (its own heading: the stats view's table has the code too), loaded by the back button.
+      await page.getByRole("heading", { name: "My links" }).waitFor();
       await page.locator("tbody tr", { hasText: code }).waitFor();
       await page.screenshot({ path: join(screenshots, "front-end-links.png"), fullPage: true });
       await page.getByRole("button", { name: `Delete ${code}` }).click();
