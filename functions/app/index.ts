@@ -141,7 +141,7 @@ const noticeSchema = z.object({ kind: z.enum(["error", "ok"]), text: z.string().
 function takeFlash(c: Context): Notice | null {
   const raw = getCookie(c, NOTICE_COOKIE);
   if (raw === undefined) return null;
-  deleteCookie(c, NOTICE_COOKIE, { path: cookiePath(c) });
+  deleteCookie(c, NOTICE_COOKIE, { path: cookiePath(c), httpOnly: true, sameSite: "Lax", secure: overHttps(c) });
   try {
     const parsed = noticeSchema.safeParse(JSON.parse(raw));
     return parsed.success ? parsed.data : null;

@@ -55,7 +55,8 @@ export function keepTokens(c: Context, tokens: Tokens): void {
 
 /** Clears both token cookies (signed out, or a session auth no longer accepts). */
 export function forgetTokens(c: Context): void {
-  for (const name of [ACCESS_COOKIE, REFRESH_COOKIE]) deleteCookie(c, name, { path: cookiePath(c), secure: overHttps(c) });
+  // With the attributes they were set with: some clients (curl) keep an HttpOnly cookie a plain one would replace.
+  for (const name of [ACCESS_COOKIE, REFRESH_COOKIE]) deleteCookie(c, name, cookieOptions(c, 0));
 }
 
 /** Seconds until the JWT's `exp`, read without checking its signature (auth and links check it); NaN if unreadable. */
