@@ -230,6 +230,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   let assetBuilds = 0;
   /** Until then, changes in build outputs are this server's own builds' (their files reach the watcher late). */
   let ownBuildsSettle = performance.now() + OWN_BUILD_SETTLE_MS;
+  /** Set by a reload that ran a front end's build (successful or not: a failed one may have emptied the folder). */
+  let ranOwnBuild = false;
 
   const reload = async (batch: ChangeBatch): Promise<void> => {
     const started = performance.now();
@@ -273,6 +275,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     const frontEnds = buildsConcerned(sources.functions, [...batch.changes.keys()]);
     if (frontEnds.length > 0) {
       const result = await runBuilds(frontEnds, paths.root, log);
+      ranOwnBuild = true;
       ownBuildsSettle = performance.now() + OWN_BUILD_SETTLE_MS;
       errors.push(...result.errors.map((e) => `${e}\n  (its assets are served as they are)`));
       // Only a build that wrote something new needs miniflare to read the folder again.
@@ -375,7 +378,16 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     });
   };
 
-  const queue = reloadQueue(reload, (err) => log(`reload failed: ${describeFailure(err)}`));
+  /** A reload that ran a front end's build: its files reach the watcher after the reload (a restart can take seconds). */
+  const reloadSettling = async (batch: ChangeBatch) => {
+    ranOwnBuild = false;
+    try {
+      await reload(batch);
+    } finally {
+      if (ranOwnBuild) ownBuildsSettle = performance.now() + OWN_BUILD_SETTLE_MS;
+    }
+  };
+  const queue = reloadQueue(reloadSettling, (err) => log(`reload failed: ${describeFailure(err)}`));
   const watcher = watchSources({
     paths: [functionsDir, ...WORKER_CODE.map((dir) => realpathSync(join(paths.root, dir))), ...rootFiles],
     onBatch: (batch) => queue.push(batch),
