@@ -20,6 +20,7 @@ import { createElement } from "react";
 import { renderToString } from "react-dom/server";
 import { z } from "zod";
 import { createApp, renderError } from "#workyard/app";
+import { routedPath } from "#workyard/route";
 import { errorBody } from "#workyard/errors";
 import { App } from "./src/App.tsx";
 import { paths } from "./src/state.ts";
@@ -295,9 +296,17 @@ app.onError((err, c) => {
 });
 
 // A page load at an address the app does not have gets the page with the reason (API clients keep the JSON 404).
+// The form addresses answer POST only: another method there is a 405 with Allow, as createApp answers elsewhere.
+const FORM_PATHS = /^\/(session|session\/end|links|links\/[^/]+\/delete)$/;
+
 app.notFound(async (c) => {
+  const path = routedPath(c.req.raw);
+  if (FORM_PATHS.test(path)) {
+    c.header("allow", "POST");
+    return c.json(errorBody(405, `${c.req.method} is not allowed here; use POST`, c.get("requestId")), 405);
+  }
   if (c.req.method !== "GET" || !(c.req.header("accept") ?? "").includes("text/html")) {
-    return c.json(errorBody(404, `No route for ${c.req.method} ${c.req.path.slice(0, 200)}`, c.get("requestId")), 404);
+    return c.json(errorBody(404, `No route for ${c.req.method} ${path.slice(0, 200)}`, c.get("requestId")), 404);
   }
   return renderPage(c, await pageState(c, "links", { kind: "error", text: "There is no page at this address." }), 404);
 });

@@ -293,6 +293,9 @@ describe("the front end (functions/app)", () => {
       status: 404,
       code: "not_found",
     });
+    // A form's address answers POST only.
+    const get = await stack.call("/app/session");
+    expect({ status: get.status, allow: get.res.headers.get("allow") }).toEqual({ status: 405, allow: "POST" });
     // The page template itself is not served as a file: only the built assets are.
     expect((await stack.call("/app/index.html")).status).toBe(404);
   });
