@@ -19,6 +19,7 @@ import { createApp } from "#workyard/app";
 import { requireAuth } from "#workyard/auth";
 import { database, db, withDatabase } from "#workyard/db";
 import type { Sql } from "#workyard/db";
+import type { TransactionSql } from "postgres";
 import { defineEnv } from "#workyard/env";
 import { ApiError } from "#workyard/errors";
 import { jwtEnv, signAccessToken } from "#workyard/jwt";
@@ -76,18 +77,37 @@ const userJson = (u: Pick<User, "id" | "email" | "role" | "created_at">) => ({
 const sha256 = sha256Hex;
 const newRefreshToken = () => randomToken(32);
 
+/** A client or a transaction of one (postgres.js). */
+type Queryable = Sql | TransactionSql;
+
+/** Stores a new refresh token in `family`; returns it (only its hash is kept). */
+async function storeRefreshToken(c: Context, sql: Queryable, userId: string, family: string): Promise<string> {
+  const refreshToken = newRefreshToken();
+  await sql`insert into auth_refresh_tokens (token_hash, user_id, family, expires_at)
+            values (${await sha256(refreshToken)}, ${userId}, ${family}, now() + ${env(c).AUTH_REFRESH_TTL_SECONDS} * interval '1 second')`;
+  return refreshToken;
+}
+
 /** Stores a new refresh token in `family` and answers both tokens. */
 async function issueTokens<S extends 200 | 201 = 200>(
   c: Context,
-  sql: Sql,
+  sql: Queryable,
   user: Pick<User, "id" | "email" | "role" | "created_at">,
   family: string,
   status: S = 200 as S,
 ) {
+  return tokensAnswer(c, user, family, await storeRefreshToken(c, sql, user.id, family), status);
+}
+
+/** Both tokens as the answer: a new access token for `user` in `family`, and the refresh token just stored. */
+async function tokensAnswer<S extends 200 | 201 = 200>(
+  c: Context,
+  user: Pick<User, "id" | "email" | "role" | "created_at">,
+  family: string,
+  refreshToken: string,
+  status: S = 200 as S,
+) {
   const refreshTtl = env(c).AUTH_REFRESH_TTL_SECONDS;
-  const refreshToken = newRefreshToken();
-  await sql`insert into auth_refresh_tokens (token_hash, user_id, family, expires_at)
-            values (${await sha256(refreshToken)}, ${user.id}, ${family}, now() + ${refreshTtl} * interval '1 second')`;
   const settings = jwtEnv(c);
   const accessToken = await signAccessToken(settings, { sub: user.id, role: user.role, sid: family });
   c.header("cache-control", "no-store");
@@ -292,40 +312,68 @@ app.openapi(
   }),
   async (c) => {
     const hash = await sha256(c.req.valid("json").refreshToken);
-    const sql = db(c);
-    // Rotation: the token is spent in the same statement that checks it, so two uses cannot both succeed.
-    const [spent] = await sql<{ user_id: string; family: string }[]>`
-      update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'rotated'
-      where token_hash = ${hash} and revoked_at is null and expires_at > now()
-      returning user_id, family`;
-    if (!spent) {
-      const [old] = await sql<
-        { user_id: string; family: string; revoked_reason: string | null; in_grace: boolean; family_ended: boolean }[]
-      >`
-        select user_id, family, revoked_reason,
-               revoked_at > now() - ${env(c).AUTH_REFRESH_REUSE_GRACE_SECONDS} * interval '1 second' as in_grace,
+    const grace = env(c).AUTH_REFRESH_REUSE_GRACE_SECONDS;
+    // One transaction, holding the account's lock (sessionLock), so that a logout cannot fall between a check and
+    // the new token it allows.
+    type Outcome = { user: User; family: string; refreshToken: string } | { reused: string } | null;
+    const outcome = await db(c).begin(async (sql): Promise<Outcome> => {
+      const [token] = await sql<{ user_id: string }[]>`select user_id from auth_refresh_tokens where token_hash = ${hash}`;
+      if (!token) return null;
+      await sessionLock(sql, token.user_id);
+      // Rotation: the token is spent in the same statement that checks it, so two uses cannot both succeed.
+      const [spent] = await sql<{ user_id: string; family: string }[]>`
+        update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'rotated'
+        where token_hash = ${hash} and revoked_at is null and expires_at > now()
+        returning user_id, family`;
+      const renewed = spent ?? (await graceRenewal(sql, hash, grace));
+      if (renewed) {
+        const [user] = await sql<User[]>`select id, email, role, created_at from auth_users where id = ${renewed.user_id}`;
+        if (!user) throw invalidRefresh("The account no longer exists");
+        return { user, family: renewed.family, refreshToken: await storeRefreshToken(c, sql, user.id, renewed.family) };
+      }
+      const [old] = await sql<{ family: string; revoked_reason: string | null; family_ended: boolean }[]>`
+        select family, revoked_reason,
                exists (select 1 from auth_refresh_tokens f where f.family = t.family and f.revoked_reason in ('logout', 'reuse')) as family_ended
         from auth_refresh_tokens t where token_hash = ${hash}`;
-      if (old?.revoked_reason === "rotated" && old.in_grace && !old.family_ended) {
-        // Replaced moments ago, in a session still open: the same client racing itself (two tabs, two requests that
-        // both found the access token expired), not a copy. A new pair in the same session, as the first one got.
-        const [user] = await sql<User[]>`select id, email, role, created_at from auth_users where id = ${old.user_id}`;
-        if (!user) throw invalidRefresh("The account no longer exists");
-        return issueTokens(c, sql, user, old.family);
-      }
-      if (old?.revoked_reason === "rotated") {
-        // A replaced token came back: someone holds a copy. End the whole session, for both of them.
+      // A replaced token came back in a session still open: someone holds a copy. End the session, for both of them.
+      // (In a session that has ended, it is only a late tab: no alarm.)
+      if (old?.revoked_reason === "rotated" && !old.family_ended) {
         await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'reuse' where family = ${old.family} and revoked_at is null`;
-        console.warn(`auth: a replaced refresh token was used again; session ${old.family} revoked`);
-        throw invalidRefresh("This refresh token was already used; the session has been ended. Log in again", "refresh_token_reused");
+        return { reused: old.family };
       }
-      throw invalidRefresh("The refresh token is not valid (unknown, expired or revoked). Log in again");
+      return null;
+    });
+    if (outcome && "user" in outcome) return tokensAnswer(c, outcome.user, outcome.family, outcome.refreshToken);
+    if (outcome) {
+      console.warn(`auth: a replaced refresh token was used again; session ${outcome.reused} revoked`);
+      throw invalidRefresh("This refresh token was already used; the session has been ended. Log in again", "refresh_token_reused");
     }
-    const [user] = await sql<User[]>`select id, email, role, created_at from auth_users where id = ${spent.user_id}`;
-    if (!user) throw invalidRefresh("The account no longer exists");
-    return issueTokens(c, sql, user, spent.family);
+    throw invalidRefresh("The refresh token is not valid (unknown, expired or revoked). Log in again");
   },
 );
+
+/**
+ * Refreshes and logouts of one account, one at a time (a transaction-scoped advisory lock: released at commit, so
+ * it holds behind PgBouncer's transaction pooling too).
+ */
+async function sessionLock(sql: Queryable, userId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext(${`auth:${userId}`}))`;
+}
+
+/**
+ * The grace for a client racing itself (two tabs that both found the access token expired): a token replaced less
+ * than `grace` seconds ago, in a session still open, is renewed once more. Once only: the renewal moves the token's
+ * replacement time out of the window, so a third use (or a copy used later) is a reuse.
+ */
+async function graceRenewal(sql: Queryable, hash: string, grace: number): Promise<{ user_id: string; family: string } | undefined> {
+  if (grace === 0) return undefined;
+  const [renewed] = await sql<{ user_id: string; family: string }[]>`
+    update auth_refresh_tokens t set revoked_at = revoked_at - ${grace + 1} * interval '1 second'
+    where token_hash = ${hash} and revoked_reason = 'rotated' and revoked_at > now() - ${grace} * interval '1 second'
+      and not exists (select 1 from auth_refresh_tokens f where f.family = t.family and f.revoked_reason in ('logout', 'reuse'))
+    returning user_id, family`;
+  return renewed;
+}
 
 app.openapi(
   createRoute({
@@ -339,14 +387,21 @@ app.openapi(
   async (c) => {
     const { refreshToken, everywhere } = c.req.valid("json");
     const hash = await sha256(refreshToken);
-    const sql = db(c);
-    if (everywhere) {
-      await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'logout'
-                where revoked_at is null and user_id = (select user_id from auth_refresh_tokens where token_hash = ${hash})`;
-    } else {
-      await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'logout'
-                where revoked_at is null and family = (select family from auth_refresh_tokens where token_hash = ${hash})`;
-    }
+    await db(c).begin(async (sql) => {
+      const [token] = await sql<
+        { user_id: string; family: string }[]
+      >`select user_id, family from auth_refresh_tokens where token_hash = ${hash}`;
+      if (!token) return;
+      // After any refresh of the account in flight (sessionLock): none can hand out a token once the session ended.
+      await sessionLock(sql, token.user_id);
+      if (everywhere) {
+        await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'logout' where revoked_at is null and user_id = ${token.user_id}`;
+      } else {
+        // The presented token too when it was already replaced: the session is marked ended either way.
+        await sql`update auth_refresh_tokens set revoked_at = now(), revoked_reason = 'logout'
+                  where family = ${token.family} and (revoked_at is null or token_hash = ${hash})`;
+      }
+    });
     // The same answer whether or not the token was known: logging out twice is fine.
     return c.body(null, 204);
   },
