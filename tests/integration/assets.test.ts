@@ -14,7 +14,7 @@ import type { Stack } from "../helpers/stack.ts";
 let stack: Stack;
 let base: string;
 beforeAll(async () => {
-  stack = await startStack({ fixtures: ["assets-probe"] });
+  stack = await startStack({ fixtures: ["assets-probe", "static-site"] });
   base = `${stack.sup.url}/assets-probe`;
 });
 afterAll(() => stack?.stop());
@@ -203,6 +203,31 @@ describe("static assets", () => {
     } finally {
       await chrome.close();
     }
+  });
+
+  it("serves a function of assets alone (no index.ts): its 404 page for any path with no file, and no code for Cloudflare", async () => {
+    const home = await stack.call("/static-site/");
+    expect({ status: home.status, text: home.text }).toMatchObject({
+      status: 200,
+      text: expect.stringContaining("the static site's home"),
+    });
+    expect((await stack.call("/static-site/guide/")).text).toContain("the guide");
+    // Without code, not-found handling applies to every request, not to page loads only.
+    const missing = await stack.call("/static-site/no/such/file.js");
+    expect({ status: missing.status, text: missing.text }).toMatchObject({
+      status: 404,
+      text: expect.stringContaining("the static site's 404 page"),
+    });
+    expect((await stack.call("/static-site/guide/", { method: "POST" })).status).toBe(405);
+    // Its config for Cloudflare has no main: an assets-only Worker, as `wrangler deploy` takes the folder.
+    const config = JSON.parse(await readFile(join(stack.project.paths.wranglerConfigs, "static-site.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
+    expect({ main: config.main, assets: (config.assets as { directory?: string }).directory }).toEqual({
+      main: undefined,
+      assets: join(stack.project.paths.functions, "static-site/public"),
+    });
   });
 
   // Last: it changes the project's files.

@@ -41,6 +41,15 @@ export async function writeWranglerConfig(dir: string, config: MergedConfig, fil
   return file;
 }
 
+/** The config for Cloudflare of a function of assets alone: no `main`, as `wrangler deploy` takes an assets-only Worker. */
+export async function writeAssetsOnlyConfig(dir: string, config: MergedConfig): Promise<string> {
+  const file = join(dir, `${config.name}.json`);
+  await mkdir(dir, { recursive: true });
+  const { main: _main, ...rest } = config;
+  await writeFile(file, `${JSON.stringify(rest, null, 2)}\n`);
+  return file;
+}
+
 /**
  * Plain `wrangler dev -c .workyard/wrangler/<name>.json` reads `.dev.vars` (or `.env`) beside the config, not at the
  * project root where they are kept: a link to each (even before the file exists) gives it the same secrets as

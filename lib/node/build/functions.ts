@@ -1,10 +1,12 @@
 /**
  * Function discovery: every folder under functions/ with an index.ts (or index.js) is a function, served
- * at /<folder name>. Adding a folder adds a route; nothing else is edited.
+ * at /<folder name>, and so is one with only a wrangler.toml that declares [assets] (its files alone). Adding a folder
+ * adds a route; nothing else is edited.
  */
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { FUNCTIONS_VAR } from "../../shared/names.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS } from "../releases/manifest.ts";
 import {
@@ -26,7 +28,12 @@ export interface FunctionSource {
   route: RouteOptions;
   /** Its [build] command, run before bundling (custom-build.ts), with absolute folders. */
   build?: CustomBuild;
+  /** No code of its own (no index.ts): its entry is the platform's ASSETS_ONLY_ENTRY. */
+  assetsOnly?: boolean;
 }
+
+/** The code of an assets-only function: a 404 for whatever no file answers (lib/workers/assets/assets-only.ts). */
+export const ASSETS_ONLY_ENTRY = fileURLToPath(new URL("../../workers/assets/assets-only.ts", import.meta.url));
 
 /** A function's [build] table with its folders resolved against the function's folder. */
 export interface CustomBuild {
@@ -105,7 +112,9 @@ export async function discoverFunctions(functionsDir: string, sharedConfigFile: 
   for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
     const dir = join(functionsDir, entry.name);
     const file = ENTRIES.find((f) => existsSync(join(dir, f)));
-    if (!file) continue; // a folder without an entry is not a function (yet)
+    // Without an entry, a folder is a function only when its wrangler.toml declares [assets] (an assets-only one).
+    const assetsOnly = !file && existsSync(join(dir, "wrangler.toml")) && (await readFunctionConfig(join(dir, "wrangler.toml"))).assets;
+    if (!file && !assetsOnly) continue; // a folder without an entry is not a function (yet)
     if (!FUNCTION_NAME.test(entry.name)) {
       throw new ConfigError(
         `functions/${entry.name}: a function's folder name is its URL path, so it must be lowercase letters, digits and "-", starting with a letter (e.g. "send-mail")`,
@@ -113,14 +122,15 @@ export async function discoverFunctions(functionsDir: string, sharedConfigFile: 
     }
     const own = await readFunctionConfig(join(dir, "wrangler.toml"));
     checkUpstreams(join(dir, "wrangler.toml"), mergeUpstreams(shared, own));
-    const entryPath = join(dir, file);
+    const entryPath = file ? join(dir, file) : ASSETS_ONLY_ENTRY;
     found.push({
       name: entry.name,
       dir,
       entry: entryPath,
-      config: mergeConfig(entry.name, entryPath, shared, own),
+      config: mergeConfig(entry.name, entryPath, shared, own, dir),
       route: mergeRouteOptions(shared, own),
       ...(own.build ? { build: customBuild(dir, own.build) } : {}),
+      ...(file ? {} : { assetsOnly: true }),
     });
   }
   // Every function is told the others' names (the docs page lists their documents); vars are not part of a bundle.

@@ -84,7 +84,7 @@ const assetsWorkerService = (fn: Pick<FunctionEntry, "name">) => `assets-worker-
  * What a function's assets are served from: by the gateway, in front of the function's code (every function has
  * code: an entry), or by the assets worker, for the code's own env.ASSETS.fetch (not-found handling for any path).
  */
-function assetsManifest(assets: AssetsEntry, hasWorker = true): AssetsManifest {
+function assetsManifest(assets: AssetsEntry, hasWorker = !assets.assetsOnly): AssetsManifest {
   return {
     files: assets.files,
     htmlHandling: assets.htmlHandling,

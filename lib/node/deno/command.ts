@@ -65,6 +65,11 @@ async function findFunction(paths: ProjectPaths, name: string): Promise<{ fn: Fu
   const all = await discoverFunctions(paths.functions, paths.sharedConfig);
   const fn = all.find((f) => f.name === name);
   if (!fn) throw new UserError(`No function named "${name}": there are ${all.map((f) => f.name).join(", ") || "none"}`);
+  if (fn.assetsOnly) {
+    throw new UserError(
+      `functions/${name} is made of assets alone, which npm run deno does not serve: serve it with npm start or npm run dev`,
+    );
+  }
   if (fn.config.services) {
     throw new UserError(
       `functions/${name} calls ${fn.config.services.map((s) => s.service).join(" and ")} through [[services]] bindings, which Deno does not have: ` +

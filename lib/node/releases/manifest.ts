@@ -44,6 +44,8 @@ export const assetsEntrySchema = z.object({
   notFoundHandling: z.enum(NOT_FOUND_HANDLING),
   /** The function runs before any asset (true), for the paths these patterns match, or never first (false). */
   runWorkerFirst: z.union([z.boolean(), z.array(z.string())]),
+  /** True for a function of assets alone (no code): not-found handling applies to every request, not page loads only. */
+  assetsOnly: z.boolean().optional(),
   files: z.record(
     z.string(),
     z.object({
