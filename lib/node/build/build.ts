@@ -11,7 +11,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import pLimit from "p-limit";
 import { requiredEnv, unsetEnv } from "./env-reads.ts";
-import { BundleError, bundlePlatformWorker, bundleWorker, linkLocalSecrets, writeWranglerConfig } from "./bundle.ts";
+import { BundleError, bundlePlatformWorker, bundleWorker, linkLocalSecrets, writeAssetsOnlyConfig, writeWranglerConfig } from "./bundle.ts";
 import { fileHash } from "./bundle-cache.ts";
 import { checkCrons } from "../cron/crons.ts";
 import { checkQueues, functionQueues } from "../queues/config.ts";
@@ -55,6 +55,9 @@ export class BuildError extends UserError {
 }
 
 export { sourceHash };
+
+/** An assets folder's control files Cloudflare applies and this build does not read. */
+const NOT_APPLIED = ["_headers", "_redirects"];
 
 /** A release's id (and folder name): the start of its sources' hash. */
 export function releaseId(hash: string): string {
@@ -105,6 +108,17 @@ export async function build(
     const ms = await runCustomBuild(f.name, f.build, paths.root);
     log?.(`  ${f.name}: built in ${(ms / 1000).toFixed(1)} s`);
   }
+  // Cloudflare applies these two files of an assets folder; here they are not read yet: say so, not silently differ.
+  for (const f of functions) {
+    const dir = f.config.assets?.directory;
+    const unread = dir ? NOT_APPLIED.filter((name) => existsSync(join(dir, name))) : [];
+    if (unread.length > 0) {
+      log?.(
+        `  functions/${f.name}: ${unread.join(" and ")} in its assets folder ${unread.length === 1 ? "is not applied here (Cloudflare applies it)" : "are not applied here (Cloudflare applies them)"}: ` +
+          "set those headers or redirects in the function's code (docs/assets.md)",
+      );
+    }
+  }
   // Deno runs the functions' own sources: its targets are written here, not bundled.
   await writeDenoTargets(paths, functions);
   const gatewayEntryFile = await writeGatewayEntry(paths, shared.compatibility_date, functions);
@@ -148,9 +162,14 @@ export async function build(
   // --force makes every bundle again; otherwise Wrangler runs only for bundles whose inputs changed.
   const cache = force ? undefined : { dir: paths.bundleCache, lockHash: (await fileHash(join(paths.root, "package-lock.json"))) ?? "" };
   // A function with a database pool is bundled from a generated entry that adds its host object; the config
-  // for Cloudflare (<name>.json) keeps the function's own entry.
+  // for Cloudflare (<name>.json) keeps the function's own entry. A function of assets alone is bundled with the
+  // platform's 404 as its code; for Cloudflare it has none (an assets-only Worker).
   const functionJobs = await Promise.all(
     functions.map(async (f) => {
+      if (f.assetsOnly) {
+        await writeAssetsOnlyConfig(paths.wranglerConfigs, f.config);
+        return { name: f.name, config: f.config, out: `functions/${f.name}`, file: `${f.name}.assets-only.json` };
+      }
       const pool = routeSettings(f).dbPool;
       if (pool === 0) return { name: f.name, config: f.config, out: `functions/${f.name}` };
       await writeWranglerConfig(paths.wranglerConfigs, f.config);
@@ -212,9 +231,10 @@ export async function build(
 }
 
 /** Stores a function's assets in the release (assets.ts) and describes them for the manifest, Wrangler's defaults applied. */
-async function assetsEntry(name: string, config: AssetsConfig, staging: string): Promise<AssetsEntry> {
+async function assetsEntry(name: string, config: AssetsConfig, staging: string, assetsOnly = false): Promise<AssetsEntry> {
   const stored = await storeAssets(name, config, staging);
   return {
+    ...(assetsOnly ? { assetsOnly: true } : {}),
     ...(config.binding ? { binding: config.binding } : {}),
     htmlHandling: config.html_handling ?? "auto-trailing-slash",
     notFoundHandling: config.not_found_handling ?? "none",
@@ -262,7 +282,7 @@ async function writeRelease(
         timeoutMs: f.route.cron_timeout_ms ?? DEFAULT_CRON_TIMEOUT_MS,
       },
       ...(f.config.queues ? { queues: functionQueues(f) } : {}),
-      ...(f.config.assets ? { assets: await assetsEntry(f.name, f.config.assets, staging) } : {}),
+      ...(f.config.assets ? { assets: await assetsEntry(f.name, f.config.assets, staging, f.assetsOnly) } : {}),
       ...(f.config.services ? { services: f.config.services } : {}),
     });
   }
