@@ -48,14 +48,15 @@ describe("the release id", () => {
     await rm(join(root, "functions/hello/wrangler.toml"));
   });
 
-  it("leaves out what a [build] command writes: its sources are the inputs", async () => {
+  it("outside a git checkout, counts a [build]'s assets folder as sources (it cannot tell it was built)", async () => {
     await write("functions/hello/wrangler.toml", '[build]\ncommand = "vite build"\n\n[assets]\ndirectory = "./dist"\n');
     await write("functions/hello/src/page.tsx", "export const page = 1;\n");
     const before = await sourceHash(paths);
     await write("functions/hello/dist/assets/index-abc.js", "built();\n");
-    expect(await sourceHash(paths)).toBe(before);
+    const built = await sourceHash(paths);
+    expect(built).not.toBe(before);
     await write("functions/hello/src/page.tsx", "export const page = 2;\n");
-    expect(await sourceHash(paths)).not.toBe(before);
+    expect(await sourceHash(paths)).not.toBe(built);
     await rm(join(root, "functions/hello/dist"), { recursive: true });
     await rm(join(root, "functions/hello/src"), { recursive: true });
     await rm(join(root, "functions/hello/wrangler.toml"));
@@ -78,8 +79,8 @@ describe("the release id", () => {
       const before = await sourceHash(repoPaths);
       await put("functions/site/public/index.html", "<p>two</p>\n");
       expect(await sourceHash(repoPaths)).not.toBe(before);
-      // The same folder ignored by git is the build's output.
-      await put("functions/site/wrangler.toml", '[build]\ncommand = "make"\n\n[assets]\ndirectory = "./dist"\n');
+      // A folder git ignores is the build's output (and stays out when watch_dir holds it too).
+      await put("functions/site/wrangler.toml", '[build]\ncommand = "make"\nwatch_dir = "."\n\n[assets]\ndirectory = "./dist"\n');
       await put("functions/site/dist/index.html", "<p>one</p>\n");
       const built = await sourceHash(repoPaths);
       await put("functions/site/dist/index.html", "<p>two</p>\n");

@@ -63,9 +63,14 @@ async function assetFolders(functionsDir: string, root: string): Promise<{ dir: 
         const assets = resolve(dir, directory);
         folders.push({ dir: assets, built: config.build !== undefined && isBuiltFolder(assets, root) });
       }
-      // A build's sources may live outside the function's folder (watch_dir = "../../web/src"): inputs too.
+      // A build's sources may live outside the function's folder (watch_dir = "../../web/src"): inputs too, unless
+      // the folder holds the project itself (watch_dir = "../.." would hash node_modules and the releases).
       const watched = config.build?.watch_dir ?? "./src";
-      for (const source of [watched].flat()) if (typeof source === "string") folders.push({ dir: resolve(dir, source), built: false });
+      for (const source of [watched].flat()) {
+        if (typeof source !== "string") continue;
+        const folder = resolve(dir, source);
+        if (!root.startsWith(folder + sep) && folder !== root) folders.push({ dir: folder, built: false });
+      }
     } catch {
       // not valid TOML: the build reports it
     }
@@ -80,7 +85,9 @@ export async function releaseInputs(paths: ProjectPaths): Promise<string[]> {
   const outputs = folders.filter((f) => f.built).map((f) => f.dir + sep);
   const files = [
     ...(await filesUnder(paths.functions)).filter((file) => !outputs.some((out) => file.startsWith(out))),
-    ...(await Promise.all(folders.filter((f) => !f.built).map((f) => filesUnder(f.dir)))).flat(),
+    ...(await Promise.all(folders.filter((f) => !f.built).map((f) => filesUnder(f.dir))))
+      .flat()
+      .filter((file) => !outputs.some((out) => file.startsWith(out))),
     ...(await Promise.all(platform.map((p) => (p.endsWith("/") ? filesUnder(join(paths.root, p)) : [join(paths.root, p)])))).flat(),
     paths.sharedConfig,
     join(paths.root, "package-lock.json"),

@@ -174,12 +174,13 @@ export function devWorkers(loader: DevLoader, gateway: GatewayWorker, functions:
       const assets = fn.config.assets;
       // Static assets on miniflare's own asset worker, as `wrangler dev` serves them: the gateway's calls to the
       // function go through its router (files first, run_worker_first to the code), and the binding reaches the files.
-      if (assets) {
-        // A front end that has not built yet serves an empty folder (its page then says it was not built).
-        if (!existsSync(assets.directory)) mkdirSync(assets.directory, { recursive: true });
+      if (assets && (fn.build || existsSync(assets.directory))) {
+        // A front end that has not built yet serves an empty folder (its page then says it was not built); a folder
+        // that is not built is the user's to create (a typo in directory must not make one).
+        if (fn.build && !existsSync(assets.directory)) mkdirSync(assets.directory, { recursive: true });
         options.config.assets = {
           directory: assets.directory,
-          hasUserWorker: true,
+          hasUserWorker: !fn.assetsOnly,
           ...(assets.html_handling ? { htmlHandling: assets.html_handling } : {}),
           ...(assets.not_found_handling ? { notFoundHandling: assets.not_found_handling } : {}),
           ...(assets.run_worker_first !== undefined ? { runWorkerFirst: assets.run_worker_first } : {}),
