@@ -21,6 +21,7 @@ import { renderToString } from "react-dom/server";
 import { z } from "zod";
 import { createApp, renderError } from "#workyard/app";
 import { routedPath } from "#workyard/route";
+import { defineEnv } from "#workyard/env";
 import { errorBody } from "#workyard/errors";
 import { App } from "./src/App.tsx";
 import { paths } from "./src/state.ts";
@@ -65,10 +66,21 @@ app.use(async function sameSite(c, next) {
 
 const wantsJson = (c: Context) => (c.req.header("accept") ?? "").includes("application/json");
 
-/** The origin people see (Caddy in front terminates TLS and says so), for the short links shown on the page. */
+/** The origin people see (Caddy in front terminates TLS and says so). */
 function publicOrigin(c: Context): string {
   const url = new URL(c.req.url);
   return `${c.req.header("x-forwarded-proto") === "https" ? "https:" : url.protocol}//${url.host}`;
+}
+
+const appEnv = defineEnv(z.object({ LINKS_PUBLIC_URL: z.url().optional() }));
+
+/**
+ * Where short links are followed: LINKS_PUBLIC_URL (links on an origin of its own, as on Cloudflare), else /links/ on
+ * this origin (workyard serves every function on one).
+ */
+function shortLinkBase(c: Context): string {
+  const configured = appEnv(c).LINKS_PUBLIC_URL;
+  return configured ? `${configured.replace(/\/+$/, "")}/` : `${publicOrigin(c)}/links/`;
 }
 
 /**
@@ -76,7 +88,7 @@ function publicOrigin(c: Context): string {
  * user just signed out, undefined to read the cookies.
  */
 async function pageState(c: Context, view: View, notice: Notice | null, token?: string | null): Promise<PageState> {
-  const shortBase = `${publicOrigin(c)}/links/`;
+  const shortBase = shortLinkBase(c);
   const signedOut: PageState = { view, user: null, links: [], notice, shortBase };
   const access = token === undefined ? await accessToken(c) : token;
   if (!access) return signedOut;
@@ -260,7 +272,7 @@ app.post(`/${paths.create}`, async (c) =>
     const form = createForm.safeParse(await readForm(c));
     if (!form.success) throw new CallError(400, "The address or the code is too long.");
     const link = await call<Link>(c, "LINKS", "/", { method: "POST", body: { url: form.data.url.trim(), code: form.data.code }, token });
-    return succeeded(c, "links", { kind: "ok", text: `Created ${publicOrigin(c)}/links/${link.code}` }, token);
+    return succeeded(c, "links", { kind: "ok", text: `Created ${shortLinkBase(c)}${link.code}` }, token);
   }),
 );
 
@@ -288,7 +300,7 @@ app.onError((err, c) => {
     user: null,
     links: [],
     notice: { kind: "error", text: failing ? "The service is not answering right now; try again in a moment." : err.message },
-    shortBase: `${publicOrigin(c)}/links/`,
+    shortBase: shortLinkBase(c),
   };
   const status = failing ? 503 : (([400, 401, 403, 404, 409, 429] as const).find((s) => s === err.status) ?? 400);
   if (failing) c.header("retry-after", "5");
