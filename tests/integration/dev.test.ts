@@ -11,6 +11,7 @@ import { cp, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { runCustomBuild } from "../../lib/node/build/custom-build.ts";
 import { startDevServer } from "../../lib/node/dev/server.ts";
 import type { DevServer, ReloadRecord } from "../../lib/node/dev/server.ts";
 import { migrateUp } from "../../lib/node/data/migrations.ts";
@@ -312,6 +313,31 @@ describe("reload on save", () => {
     console.log(`[dev] save → served: ${Math.round(performance.now() - saved)} ms (${file}: vite build, bundle, restart)`);
     // Built again by this save (the start built it once already).
     await expect.poll(() => logs.slice(logged).some((l) => /^built functions\/app \(vite build\) in \d+ ms$/.test(l))).toBe(true);
+  });
+
+  it("reads a front end's files again when another command rebuilt them (npm run build beside npm run dev)", async () => {
+    const before = dev.reloads.length;
+    const logged = logs.length;
+    const app = join(project.paths.functions, "app");
+    // As npm run build would: the same [build] command, in the same folder, outside the dev server.
+    await runCustomBuild("app", { command: "vite build", cwd: app, watchDirs: [] }, projectPaths().root);
+    await expect
+      .poll(() => logs.slice(logged).some((l) => l.startsWith("a front end's built files changed on disk")), { timeout: 10_000 })
+      .toBe(true);
+    // miniflare lists the folder's files anew: the page's script is served (a stale list would 404 a renamed file).
+    await expect
+      .poll(
+        async () => {
+          const html = String((await call(dev.url, "/app/", { headers: { accept: "text/html" } }).catch(() => undefined))?.body);
+          const script = /assets\/index-[\w-]+\.js/.exec(html)?.[0];
+          return script ? (await call(dev.url, `/app/${script}`).catch(() => undefined))?.status : undefined;
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(200);
+    const restarts = dev.reloads.slice(before).filter((r) => r.restartMs !== undefined).length;
+    expect(restarts).toBeGreaterThanOrEqual(1);
+    console.log(`[dev] a build by another command: ${restarts} restart(s)`);
   });
 
   it("picks up a new function folder and a changed .dev.vars", async () => {

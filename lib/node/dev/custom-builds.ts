@@ -3,8 +3,8 @@
  * watch_dir (default ./src), as `wrangler dev` does; what it writes (the [assets] folder) is its output, never a save
  * to react to. A failing build is reported like a bundle error, and the files it left are served as they are.
  */
-import { existsSync, realpathSync } from "node:fs";
-import { sep } from "node:path";
+import { existsSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { join, sep } from "node:path";
 import { isBuiltFolder } from "../build/build-outputs.ts";
 import { runCustomBuild } from "../build/custom-build.ts";
 import type { FunctionSource } from "../build/functions.ts";
@@ -47,3 +47,21 @@ export async function runBuilds(
 
 /** True when `file` (a real path) is inside one of `outputs`. */
 export const isBuildOutput = (outputs: string[], file: string) => outputs.some((dir) => under(file, dir));
+
+/**
+ * What the build outputs hold, as one string (each file's path, size and modification time): equal before and after
+ * a batch of changes when those changes were this server's own build, seen late.
+ */
+export function outputsSignature(outputs: string[]): string {
+  const lines: string[] = [];
+  for (const dir of outputs) {
+    if (!existsSync(dir)) continue;
+    for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const file = join(entry.parentPath, entry.name);
+      const stat = statSync(file, { throwIfNoEntry: false });
+      if (stat) lines.push(`${file}\0${stat.size}\0${stat.mtimeMs}`);
+    }
+  }
+  return lines.sort().join("\n");
+}

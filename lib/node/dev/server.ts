@@ -31,7 +31,7 @@ import type { WorkerBundler } from "./bundler.ts";
 import { watchSources } from "./watcher.ts";
 import type { ChangeBatch } from "./watcher.ts";
 import { devWorkers, functionBindings, GATEWAY_WORKER } from "./worker-options.ts";
-import { buildOutputs, buildsConcerned, isBuildOutput, runBuilds } from "./custom-builds.ts";
+import { buildOutputs, buildsConcerned, isBuildOutput, outputsSignature, runBuilds } from "./custom-builds.ts";
 
 export interface DevServerOptions {
   paths: ProjectPaths;
@@ -97,9 +97,6 @@ function redisProxyPort(env: NodeJS.ProcessEnv): number {
   }
   return port;
 }
-
-/** How long after one of its own [build] runs a change in a build output is taken as that build's. */
-const OWN_BUILD_SETTLE_MS = 2000;
 
 /** The worker options without the scripts, to tell whether anything but code changed. */
 const settingsKey = (workers: WorkerOptions[]) =>
@@ -229,9 +226,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   /** Counts front-end builds: miniflare reads an assets folder when it starts, so a new build restarts it. */
   let assetBuilds = 0;
   /** Until then, changes in build outputs are this server's own builds' (their files reach the watcher late). */
-  let ownBuildsSettle = performance.now() + OWN_BUILD_SETTLE_MS;
-  /** Set by a reload that ran a front end's build (successful or not: a failed one may have emptied the folder). */
-  let ranOwnBuild = false;
+  /** The build outputs' files as this server last built or read them: a change to them is someone else's build. */
+  let knownOutputs = outputsSignature(buildOutputs(sources.functions, paths.root));
 
   const reload = async (batch: ChangeBatch): Promise<void> => {
     const started = performance.now();
@@ -247,8 +243,10 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       batch.changes.delete(file);
       outputChanged = true;
     }
-    const builtElsewhere = outputChanged && performance.now() > ownBuildsSettle;
+    const now = outputChanged ? outputsSignature(outputs) : knownOutputs;
+    const builtElsewhere = now !== knownOutputs;
     if (builtElsewhere) {
+      knownOutputs = now;
       assetBuilds++;
       log("a front end's built files changed on disk (another build): reading them again");
     }
@@ -275,8 +273,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     const frontEnds = buildsConcerned(sources.functions, [...batch.changes.keys()]);
     if (frontEnds.length > 0) {
       const result = await runBuilds(frontEnds, paths.root, log);
-      ranOwnBuild = true;
-      ownBuildsSettle = performance.now() + OWN_BUILD_SETTLE_MS;
+      // What it wrote is known: its writes, reaching the watcher after this, are not another build's.
+      knownOutputs = outputsSignature(buildOutputs(sources.functions, paths.root));
       errors.push(...result.errors.map((e) => `${e}\n  (its assets are served as they are)`));
       // Only a build that wrote something new needs miniflare to read the folder again.
       if (result.built > 0) assetBuilds++;
@@ -378,16 +376,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     });
   };
 
-  /** A reload that ran a front end's build: its files reach the watcher after the reload (a restart can take seconds). */
-  const reloadSettling = async (batch: ChangeBatch) => {
-    ranOwnBuild = false;
-    try {
-      await reload(batch);
-    } finally {
-      if (ranOwnBuild) ownBuildsSettle = performance.now() + OWN_BUILD_SETTLE_MS;
-    }
-  };
-  const queue = reloadQueue(reloadSettling, (err) => log(`reload failed: ${describeFailure(err)}`));
+  const queue = reloadQueue(reload, (err) => log(`reload failed: ${describeFailure(err)}`));
   const watcher = watchSources({
     paths: [functionsDir, ...WORKER_CODE.map((dir) => realpathSync(join(paths.root, dir))), ...rootFiles],
     onBatch: (batch) => queue.push(batch),
