@@ -28,7 +28,7 @@ import { paths } from "./src/state.ts";
 import type { Link, Notice, PageState, User, View } from "./src/state.ts";
 import { call, CallError } from "./server/calls.ts";
 import type { Service } from "./server/calls.ts";
-import { accessToken, cookiePath, endSession, forgetTokens, keepTokens, overHttps, servedAt } from "./server/session.ts";
+import { accessToken, cookieOptions, endSession, forgetTokens, keepTokens, servedAt } from "./server/session.ts";
 import type { Tokens } from "./server/session.ts";
 
 interface Bindings {
@@ -87,9 +87,17 @@ function shortLinkBase(c: Context): string {
  * The state of `view` for this request's user. `token`: the access token to use (one just issued), null when the
  * user just signed out, undefined to read the cookies.
  */
+/** A page with nobody signed in. */
+const signedOutState = (c: Context, view: View, notice: Notice | null): PageState => ({
+  view,
+  user: null,
+  links: [],
+  notice,
+  shortBase: shortLinkBase(c),
+});
+
 async function pageState(c: Context, view: View, notice: Notice | null, token?: string | null): Promise<PageState> {
-  const shortBase = shortLinkBase(c);
-  const signedOut: PageState = { view, user: null, links: [], notice, shortBase };
+  const signedOut = signedOutState(c, view, notice);
   const access = token === undefined ? await accessToken(c) : token;
   if (!access) return signedOut;
   try {
@@ -97,7 +105,7 @@ async function pageState(c: Context, view: View, notice: Notice | null, token?: 
       call<User>(c, "AUTH", "/me", { token: access }),
       call<{ links: Link[] }>(c, "LINKS", `/?owner=me&limit=${MAX_LINKS_SHOWN}`, { token: access }),
     ]);
-    return { view, user: { id: user.id, email: user.email }, links: list.links, notice, shortBase };
+    return { ...signedOut, user: { id: user.id, email: user.email }, links: list.links };
   } catch (err) {
     // A token auth no longer accepts (the account is gone, the secret changed): signed out, and told why.
     if (err instanceof CallError && (err.status === 401 || err.status === 404)) {
@@ -140,13 +148,7 @@ async function renderPage(
 
 /** A notice carried across a redirect for a form posted without JavaScript, shown once. */
 function flash(c: Context, notice: Notice): void {
-  setCookie(c, NOTICE_COOKIE, JSON.stringify(notice), {
-    path: cookiePath(c),
-    httpOnly: true,
-    sameSite: "Lax",
-    secure: overHttps(c),
-    maxAge: 60,
-  });
+  setCookie(c, NOTICE_COOKIE, JSON.stringify(notice), cookieOptions(c, 60));
 }
 
 const noticeSchema = z.object({ kind: z.enum(["error", "ok"]), text: z.string().max(500) });
@@ -154,7 +156,7 @@ const noticeSchema = z.object({ kind: z.enum(["error", "ok"]), text: z.string().
 function takeFlash(c: Context): Notice | null {
   const raw = getCookie(c, NOTICE_COOKIE);
   if (raw === undefined) return null;
-  deleteCookie(c, NOTICE_COOKIE, { path: cookiePath(c), httpOnly: true, sameSite: "Lax", secure: overHttps(c) });
+  deleteCookie(c, NOTICE_COOKIE, cookieOptions(c, 0));
   try {
     const parsed = noticeSchema.safeParse(JSON.parse(raw));
     return parsed.success ? parsed.data : null;
@@ -176,9 +178,12 @@ async function succeeded(c: Context<{ Bindings: Bindings }>, view: View, notice:
 /** An action that failed for a reason the user can act on: the page (or its state) with the reason. */
 async function failed(c: Context<{ Bindings: Bindings }>, view: View, err: CallError, token?: string | null) {
   const state = await pageState(c, view, { kind: "error", text: err.message }, token);
-  const status = ([400, 401, 403, 404, 409, 429] as const).find((s) => s === err.status) ?? 400;
+  const status = pageStatus(err.status);
   return wantsJson(c) ? c.json(state, status) : renderPage(c, state, status);
 }
+
+/** A refusal's status as the page answers it: the ones the page knows, else 400. */
+const pageStatus = (status: number) => ([400, 401, 403, 404, 409, 429] as const).find((s) => s === status) ?? 400;
 
 /** Runs an action against auth or links; their 4xx answers become the page's notice, anything else a 500. */
 async function act(c: Context<{ Bindings: Bindings }>, view: View, work: () => Promise<Response>, token?: string | null) {
@@ -295,14 +300,11 @@ app.onError((err, c) => {
   if (!(err instanceof CallError)) return renderError(err, c);
   const failing = err.status >= 500;
   if (failing) console.error(`app: a call failed with ${err.status}: ${err.message}`);
-  const state: PageState = {
-    view: "links",
-    user: null,
-    links: [],
-    notice: { kind: "error", text: failing ? "The service is not answering right now; try again in a moment." : err.message },
-    shortBase: shortLinkBase(c),
-  };
-  const status = failing ? 503 : (([400, 401, 403, 404, 409, 429] as const).find((s) => s === err.status) ?? 400);
+  const state = signedOutState(c, "links", {
+    kind: "error",
+    text: failing ? "The service is not answering right now; try again in a moment." : err.message,
+  });
+  const status = failing ? 503 : pageStatus(err.status);
   if (failing) c.header("retry-after", "5");
   return wantsJson(c) ? c.json(state, status) : renderPage(c, state, status);
 });

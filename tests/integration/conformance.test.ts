@@ -22,6 +22,7 @@ import { eventually } from "../helpers/eventually.ts";
 import { runScript } from "../helpers/run-script.ts";
 import { startServing } from "../helpers/serving.ts";
 import { spawnWrangler, wranglerBin } from "../helpers/wrangler.ts";
+import { CookieJar } from "../helpers/cookie-jar.ts";
 import { startStack } from "../helpers/stack.ts";
 import type { Stack } from "../helpers/stack.ts";
 
@@ -421,23 +422,21 @@ describe("one function, three runtimes", () => {
     // serves the app at /app; wrangler dev serves it at the root of its own port, as Cloudflare would on a domain.
     const walk = async (base: string, tag: string) => {
       const origin = new URL(base).origin;
-      const jar = new Map<string, string>();
+      const jar = new CookieJar();
       const cookies: string[] = [];
       const send = async (path: string, form?: Record<string, string>) => {
         const res = await fetch(`${base}${path}`, {
           redirect: "manual",
           headers: {
             accept: "text/html",
-            cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; "),
+            cookie: jar.header(),
             ...(form ? { origin, "content-type": "application/x-www-form-urlencoded" } : {}),
           },
           ...(form ? { method: "POST", body: new URLSearchParams(form).toString() } : {}),
         });
-        for (const line of res.headers.getSetCookie()) {
+        for (const line of jar.take(res)) {
           const [pair = "", ...attributes] = line.split(";").map((p) => p.trim());
-          const [name = "", value = ""] = pair.split("=");
-          if (value === "" || /max-age=0/i.test(line)) jar.delete(name);
-          else jar.set(name, value);
+          const [name = ""] = pair.split("=");
           // Its attributes, the path said relative to where the app is served ("/app" here, "/" on a port of its own).
           const served = new URL(base).pathname.replace(/\/$/, "") || "/";
           cookies.push(`${name}: ${attributes.map((a) => (a.toLowerCase() === `path=${served}` ? "Path=<served at>" : a)).join("; ")}`);

@@ -11,6 +11,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { projectPaths } from "../../lib/node/common/paths.ts";
 import { launchChromium, recordWire, watchCsp } from "../helpers/chromium.ts";
+import { CookieJar } from "../helpers/cookie-jar.ts";
 import type { Chromium } from "../helpers/chromium.ts";
 import { startStack } from "../helpers/stack.ts";
 import type { Stack } from "../helpers/stack.ts";
@@ -207,16 +208,9 @@ describe("the front end (functions/app)", () => {
 
   it("keeps the session through refreshes: two requests at once, and a 304 that carries the new cookies", async () => {
     const email = uniqueEmail("http");
-    const jar = new Map<string, string>();
-    const keep = (res: Response) => {
-      for (const line of res.headers.getSetCookie()) {
-        const [pair = ""] = line.split(";");
-        const [name = "", value = ""] = pair.split("=");
-        if (value === "" || /max-age=0/i.test(line)) jar.delete(name);
-        else jar.set(name, value);
-      }
-    };
-    const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    const jar = new CookieJar();
+    const keep = (res: Response) => jar.take(res);
+    const cookie = () => jar.header();
     const signUp = await fetch(`${base}/session`, {
       method: "POST",
       redirect: "manual",

@@ -30,7 +30,7 @@ export interface Tokens {
 }
 
 /** True when the request came over HTTPS (directly, or through a proxy on this machine that says so). */
-export const overHttps = (c: Context) => c.req.url.startsWith("https:") || c.req.header("x-forwarded-proto") === "https";
+const overHttps = (c: Context) => c.req.url.startsWith("https:") || c.req.header("x-forwarded-proto") === "https";
 
 /**
  * Where the function is served: the gateway's prefix ("/app"), or "" on a domain of its own (Cloudflare, wrangler dev).
@@ -41,9 +41,10 @@ export function servedAt(c: Context): string {
   return /^\/[a-z][a-z0-9-]{0,62}$/.test(prefix) ? prefix : "";
 }
 
-export const cookiePath = (c: Context) => servedAt(c) || "/";
+const cookiePath = (c: Context) => servedAt(c) || "/";
 
-function cookieOptions(c: Context, maxAge: number) {
+/** The app's cookies' attributes (for setting, and for deleting with maxAge 0). */
+export function cookieOptions(c: Context, maxAge: number) {
   return { path: cookiePath(c), httpOnly: true, sameSite: "Lax", secure: overHttps(c), maxAge } as const;
 }
 

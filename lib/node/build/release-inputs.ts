@@ -83,11 +83,12 @@ export async function releaseInputs(paths: ProjectPaths): Promise<string[]> {
   const platform = [...WORKER_CODE.map((dir) => `${dir}/`), ...BUILD_CODE];
   const folders = await assetFolders(paths.functions, paths.root);
   const outputs = folders.filter((f) => f.built).map((f) => f.dir + sep);
+  const isOutput = (file: string) => outputs.some((out) => file.startsWith(out));
   const files = [
-    ...(await filesUnder(paths.functions)).filter((file) => !outputs.some((out) => file.startsWith(out))),
-    ...(await Promise.all(folders.filter((f) => !f.built).map((f) => filesUnder(f.dir))))
+    // The functions and the folders they read from, less what their builds write.
+    ...(await Promise.all([paths.functions, ...folders.filter((f) => !f.built).map((f) => f.dir)].map(filesUnder)))
       .flat()
-      .filter((file) => !outputs.some((out) => file.startsWith(out))),
+      .filter((file) => !isOutput(file)),
     ...(await Promise.all(platform.map((p) => (p.endsWith("/") ? filesUnder(join(paths.root, p)) : [join(paths.root, p)])))).flat(),
     paths.sharedConfig,
     join(paths.root, "package-lock.json"),

@@ -225,9 +225,10 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
 
   /** Counts front-end builds: miniflare reads an assets folder when it starts, so a new build restarts it. */
   let assetBuilds = 0;
-  /** Until then, changes in build outputs are this server's own builds' (their files reach the watcher late). */
+  /** The folders [build] commands write (read again with the settings: each asks git once). */
+  let outputs = buildOutputs(sources.functions, paths.root);
   /** The build outputs' files as this server last built or read them: a change to them is someone else's build. */
-  let knownOutputs = outputsSignature(buildOutputs(sources.functions, paths.root));
+  let knownOutputs = outputsSignature(outputs);
 
   const reload = async (batch: ChangeBatch): Promise<void> => {
     const started = performance.now();
@@ -236,7 +237,6 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     // What a [build] command wrote is its output, not a save. Written by another command (npm run build or deploy
     // on the same folder) rather than by this server's own builds, it is read again: miniflare keeps a folder's list
     // of files from its start.
-    const outputs = buildOutputs(sources.functions, paths.root);
     let outputChanged = false;
     for (const file of batch.changes.keys()) {
       if (!isBuildOutput(outputs, file)) continue;
@@ -260,6 +260,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       const before = new Set(sources.functions.map((f) => f.name));
       try {
         fresh = await sources.refresh();
+        outputs = buildOutputs(sources.functions, paths.root);
         if (brokenConfig) fixed.push("settings");
         brokenConfig = false;
       } catch (err) {
@@ -274,7 +275,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     if (frontEnds.length > 0) {
       const result = await runBuilds(frontEnds, paths.root, log);
       // What it wrote is known: its writes, reaching the watcher after this, are not another build's.
-      knownOutputs = outputsSignature(buildOutputs(sources.functions, paths.root));
+      knownOutputs = outputsSignature(outputs);
       errors.push(...result.errors.map((e) => `${e}\n  (its assets are served as they are)`));
       // Only a build that wrote something new needs miniflare to read the folder again.
       if (result.built > 0) assetBuilds++;
