@@ -112,15 +112,14 @@ export async function discoverFunctions(functionsDir: string, sharedConfigFile: 
   for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
     const dir = join(functionsDir, entry.name);
     const file = ENTRIES.find((f) => existsSync(join(dir, f)));
+    const own = await readFunctionConfig(join(dir, "wrangler.toml"));
     // Without an entry, a folder is a function only when its wrangler.toml declares [assets] (an assets-only one).
-    const assetsOnly = !file && existsSync(join(dir, "wrangler.toml")) && (await readFunctionConfig(join(dir, "wrangler.toml"))).assets;
-    if (!file && !assetsOnly) continue; // a folder without an entry is not a function (yet)
+    if (!file && !own.assets) continue; // a folder without an entry is not a function (yet)
     if (!FUNCTION_NAME.test(entry.name)) {
       throw new ConfigError(
         `functions/${entry.name}: a function's folder name is its URL path, so it must be lowercase letters, digits and "-", starting with a letter (e.g. "send-mail")`,
       );
     }
-    const own = await readFunctionConfig(join(dir, "wrangler.toml"));
     checkUpstreams(join(dir, "wrangler.toml"), mergeUpstreams(shared, own));
     const entryPath = file ? join(dir, file) : ASSETS_ONLY_ENTRY;
     found.push({
