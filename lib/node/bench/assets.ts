@@ -77,29 +77,18 @@ export function assetsBench({
   ];
   let project: ReturnType<typeof buildAssetsProject> | undefined;
   const once = () => (project ??= buildAssetsProject(paths));
-  const workerd: Scenario = {
-    name: ASSET_WORKERD,
+  const workerd = (name: string, traced: boolean): Scenario => ({
+    name,
     async start() {
       const { built, path } = await once();
-      return serveWorkerd({ configDir: built.releaseDir, path: `/${FN}${path}`, onLine: (l) => onLine("workerd assets", l) });
+      return serveWorkerd({ configDir: built.releaseDir, path: `/${FN}${path}`, traced, onLine: (l) => onLine("workerd assets", l) });
     },
-  };
-  const untraced: Scenario = {
-    name: ASSET_WORKERD_UNTRACED,
-    async start() {
-      const { built, path } = await once();
-      return serveWorkerd({
-        configDir: built.releaseDir,
-        path: `/${FN}${path}`,
-        traced: false,
-        onLine: (l) => onLine("workerd assets", l),
-      });
-    },
-  };
+  });
+  const onWorkerd = [workerd(ASSET_WORKERD, true), workerd(ASSET_WORKERD_UNTRACED, false)];
   const caddyBin = findCaddy(env);
   if (!caddyBin) {
     log(`asset rows against Caddy skipped: ${CADDY_HINT}`);
-    return { scenarios: [workerd, untraced], comparisons };
+    return { scenarios: onWorkerd, comparisons };
   }
   const caddy = (name: string, accessLog: boolean): Scenario => ({
     name,
@@ -140,5 +129,5 @@ export function assetsBench({
       return { url, stop };
     },
   });
-  return { scenarios: [workerd, untraced, caddy(ASSET_CADDY, false), caddy(ASSET_CADDY_LOGGED, true)], comparisons };
+  return { scenarios: [...onWorkerd, caddy(ASSET_CADDY, false), caddy(ASSET_CADDY_LOGGED, true)], comparisons };
 }
