@@ -8,7 +8,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import postgres from "postgres";
-import type { Sql } from "postgres";
+import type { PendingQuery, Row, Sql } from "postgres";
 import { nameClasses } from "./class-names.ts";
 import { noBindingsReason } from "./env.ts";
 import { ApiError } from "./errors.ts";
@@ -25,6 +25,13 @@ interface Holder {
 
 /** Where the function host puts its pool in the env it hands the function. */
 export const POOL_BINDING = "__workyardPool";
+
+/** Where the function host puts its read cache (lib/workers/db-cache/host-cache.ts). */
+export const CACHE_BINDING = "__workyardDbCache";
+
+interface ReadCache {
+  read(query: PendingQuery<Row[]>, maxAgeSeconds: number): Promise<readonly Row[]>;
+}
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -103,6 +110,30 @@ export function db(c: Context): Sql {
   if (!holder) throw new Error("db(c) needs app.use(database()) before the route");
   holder.client ??= connect(holder.url, holder.connectTimeoutSeconds);
   return holder.client;
+}
+
+/**
+ * A read that may be answered from the function host's read cache, as Cloudflare's Hyperdrive caches reads:
+ * `await cached(c, 30)\`select ... where id = ${id}\`` returns rows no older than 30 seconds, and never older
+ * than a write through any function's `db(c)` that has been acknowledged (docs/database.md, "Read cache").
+ * The rows are shared with other requests and frozen. Where there is no host cache (Cloudflare, Deno,
+ * `wrangler dev`, a `database({ binding })` of its own, WORKYARD_DB_CACHE=off) it is a plain query. A statement
+ * that writes is never cached; inside `sql.begin` use the transaction's own `sql`.
+ */
+export function cached(c: Context, maxAgeSeconds: number) {
+  if (!(maxAgeSeconds > 0 && maxAgeSeconds <= 3600))
+    throw new TypeError(`cached(c, maxAgeSeconds): the max age must be more than 0 and at most 3600 seconds (got ${maxAgeSeconds})`);
+  const sql = db(c);
+  const env = c.env as Record<string, unknown> | undefined;
+  const cache = env?.[CACHE_BINDING] as ReadCache | undefined;
+  const hosted = cache !== undefined && sql === env?.[POOL_BINDING];
+  return <T extends readonly Row[] = readonly Row[]>(
+    strings: TemplateStringsArray,
+    ...values: readonly postgres.ParameterOrFragment<never>[]
+  ): Promise<T> => {
+    const query = sql(strings, ...values);
+    return (hosted ? cache.read(query, maxAgeSeconds) : query) as unknown as Promise<T>;
+  };
 }
 
 /**

@@ -54,6 +54,12 @@ export const HOST_OBJECT_NAME = "pool";
 /** A cap on a function host's pool the supervisor sets (1 on the embedded PGlite, which runs one query at a time). */
 export const DB_POOL_MAX_VAR = "WORKYARD_DB_POOL_MAX";
 
+/** Where a function host's read cache listens for other hosts' writes; unset turns the read cache off. */
+export const DB_LISTEN_URL_VAR = "WORKYARD_DB_LISTEN_URL";
+
+/** The project setting that turns the read cache off (`off`); on by default. */
+export const DB_CACHE_VAR = "WORKYARD_DB_CACHE";
+
 /** The environment variable (and binding) the internal worker reads its token from. */
 export const INTERNAL_TOKEN_VAR = "WORKYARD_INTERNAL_TOKEN";
 

@@ -11,8 +11,9 @@
  * falls back to a connection per request.
  */
 import { DurableObject } from "cloudflare:workers";
-import { openPool, POOL_BINDING } from "../sdk/db.ts";
-import { DB_POOL_MAX_VAR } from "../shared/names.ts";
+import { CACHE_BINDING, openPool, POOL_BINDING } from "../sdk/db.ts";
+import { DB_LISTEN_URL_VAR, DB_POOL_MAX_VAR } from "../shared/names.ts";
+import { HostCache } from "./db-cache/host-cache.ts";
 import type { Sql } from "../sdk/db.ts";
 
 /** What a function module exports: a Hono app or any `{ fetch }` worker. */
@@ -39,8 +40,16 @@ export function functionHost(handler: HostedHandler, { poolSize }: HostOptions) 
       const size = Number.isInteger(cap) && cap > 0 ? Math.min(poolSize, cap) : poolSize;
       // postgres.js connects lazily: a function that never queries never opens a connection.
       if (typeof url === "string" && url !== "") this.#pool = openPool(url, size);
+      // The read cache (cached() in db.ts), unless the project turned it off: then the supervisor sets no listen URL.
+      const listenUrl = env[DB_LISTEN_URL_VAR];
+      const cache =
+        this.#pool && typeof listenUrl === "string" && listenUrl !== "" ? new HostCache({ pool: this.#pool, listenUrl }) : undefined;
       // One env object for the object's life, so caches keyed by env (defineEnv) hold across requests.
-      this.#env = this.#pool ? { ...env, [POOL_BINDING]: this.#pool } : env;
+      this.#env = !this.#pool
+        ? env
+        : cache
+          ? { ...env, [POOL_BINDING]: cache.pool, [CACHE_BINDING]: cache }
+          : { ...env, [POOL_BINDING]: this.#pool };
       this.#ctx = {
         waitUntil: (promise: Promise<unknown>) => state.waitUntil(promise),
         passThroughOnException: () => {},

@@ -13,6 +13,8 @@ import { boundedLogValue } from "./trace-record.ts";
 import { COLLECTOR_URL_VAR } from "../shared/names.ts";
 import { OUTBOUND_CHANNEL } from "../shared/outbound-event.ts";
 import type { OutboundEvent } from "../shared/outbound-event.ts";
+import { DB_CACHE_CHANNEL } from "../shared/db-cache-event.ts";
+import type { DbCacheCounts, DbCacheEvent } from "../shared/db-cache-event.ts";
 
 /** The parts of a trace item the collector uses. */
 export function toRecord(item: TraceItem, worker: string): TraceRecord {
@@ -33,6 +35,8 @@ export function toRecord(item: TraceItem, worker: string): TraceRecord {
     .filter((e) => e.channel === OUTBOUND_CHANNEL)
     .map((e) => e.message as OutboundEvent);
   if (outbound.length > 0) record.outbound = outbound;
+  const dbCache = dbCacheCounts(item.diagnosticsChannelEvents ?? []);
+  if (dbCache) record.dbCache = dbCache;
   if (event?.request) {
     record.request = {
       id: event.request.headers["x-request-id"] ?? null,
@@ -43,6 +47,19 @@ export function toRecord(item: TraceItem, worker: string): TraceRecord {
   }
   if (typeof event?.cron === "string") record.cron = event.cron;
   return record;
+}
+
+/** The read cache's events of one invocation as counts (a busy cached route publishes one per read). */
+function dbCacheCounts(events: readonly { channel: string; message: unknown }[]): DbCacheCounts | undefined {
+  let counts: DbCacheCounts | undefined;
+  for (const e of events) {
+    if (e.channel !== DB_CACHE_CHANNEL) continue;
+    const m = e.message as DbCacheEvent;
+    counts ??= {};
+    if ("read" in m) counts[m.read] = (counts[m.read] ?? 0) + 1;
+    else counts[m.invalidated] = (counts[m.invalidated] ?? 0) + m.count;
+  }
+  return counts;
 }
 
 export default {

@@ -4,6 +4,7 @@
  * build them and the collector (which validates them with a zod schema of the same shape).
  */
 
+import type { DbCacheCounts } from "../shared/db-cache-event.ts";
 import type { OutboundEvent } from "../shared/outbound-event.ts";
 
 /** The gateway's record of one request. */
@@ -48,4 +49,6 @@ export interface TraceRecord {
   exceptions: { ts: number; name: string; message: string; stack: string }[];
   /** The outbound helper's events (lib/shared/outbound-event.ts), when the invocation called upstreams. */
   outbound?: OutboundEvent[];
+  /** The read cache's events in the invocation, counted (lib/shared/db-cache-event.ts). */
+  dbCache?: DbCacheCounts;
 }

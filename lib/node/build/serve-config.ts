@@ -7,6 +7,7 @@
 import {
   COLLECTOR_TOKEN_VAR,
   COLLECTOR_URL_VAR,
+  DB_LISTEN_URL_VAR,
   DB_POOL_MAX_VAR,
   inlineQueueBinding,
   inlineSecretBinding,
@@ -128,7 +129,12 @@ function functionService(fn: FunctionEntry): Service {
         ...fn.secrets.map((name) => ({ name, fromEnvironment: name })),
         ...producersOf(fn).map((p) => queueBinding(p.binding, p)),
         // An upper bound on the pool the supervisor may set (the embedded database wants one connection).
-        ...(fn.dbPool > 0 ? [{ name: DB_POOL_MAX_VAR, fromEnvironment: DB_POOL_MAX_VAR }] : []),
+        ...(fn.dbPool > 0
+          ? [
+              { name: DB_POOL_MAX_VAR, fromEnvironment: DB_POOL_MAX_VAR },
+              { name: DB_LISTEN_URL_VAR, fromEnvironment: DB_LISTEN_URL_VAR },
+            ]
+          : []),
         ...(fn.assets?.binding ? [{ name: fn.assets.binding, service: { name: assetsWorkerService(fn) } }] : []),
         ...(fn.services ?? []).map((s) => functionCallBinding(s.binding, s.service)),
       ],

@@ -79,6 +79,7 @@ export class TraceIngest {
       cron: rec.cron ?? null,
     };
     for (const e of rec.outbound ?? []) metrics.outbound.record(fn, e);
+    if (rec.dbCache) metrics.dbCache(fn, rec.dbCache);
     for (const l of rec.logs) {
       const level = levelOf(l.level);
       logs.write({

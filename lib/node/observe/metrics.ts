@@ -11,6 +11,8 @@ import type { RedisProxyStats } from "../redis/proxy/index.ts";
 import type { ErrorKind } from "./error-store.ts";
 import type { PoolFigures } from "./pool-stats.ts";
 import { OutboundFigures } from "./outbound-figures.ts";
+import { DB_CACHE_INVALIDATIONS, DB_CACHE_READS } from "../../shared/db-cache-event.ts";
+import type { DbCacheCounts } from "../../shared/db-cache-event.ts";
 
 export interface MetricSources {
   /** The Redis proxy's counters. */
@@ -65,6 +67,8 @@ export class Metrics {
   readonly workerdErrors: client.Counter;
   /** The upstreams functions call through the outbound helper. */
   readonly outbound: OutboundFigures;
+  private readonly dbCacheReads: client.Counter;
+  private readonly dbCacheInvalidations: client.Counter;
   /** function → process → [in-flight, when sampled]. */
   private readonly inFlight = new Map<string, Map<string, [number, number]>>();
 
@@ -84,6 +88,18 @@ export class Metrics {
       registers,
     });
     this.outbound = new OutboundFigures(registers);
+    this.dbCacheReads = new client.Counter({
+      name: "workyard_db_cache_reads_total",
+      help: "Reads through cached(), by function and outcome: hit (from the read cache), miss (from the database, then kept), bypass (from the database: a write, or the cache not listening)",
+      labelNames: ["function", "outcome"],
+      registers,
+    });
+    this.dbCacheInvalidations = new client.Counter({
+      name: "workyard_db_cache_invalidations_total",
+      help: "Writes that dropped read cache entries, by function and origin: local (through the function's own pool), remote (told by another host)",
+      labelNames: ["function", "origin"],
+      registers,
+    });
     const inFlight = this.inFlight;
     new client.Gauge({
       name: "workyard_requests_in_flight",
@@ -268,6 +284,13 @@ export class Metrics {
 
   error(fn: string, kind: ErrorKind): void {
     this.errors.inc({ function: fn, kind });
+  }
+
+  /** One invocation's read cache counts (lib/shared/db-cache-event.ts). */
+  dbCache(fn: string, counts: DbCacheCounts): void {
+    for (const outcome of DB_CACHE_READS) if (counts[outcome]) this.dbCacheReads.inc({ function: fn, outcome }, counts[outcome]);
+    for (const origin of DB_CACHE_INVALIDATIONS)
+      if (counts[origin]) this.dbCacheInvalidations.inc({ function: fn, origin }, counts[origin]);
   }
 
   logLine(fn: string, level: string): void {

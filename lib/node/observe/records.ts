@@ -32,6 +32,8 @@ const outboundEvent = z.object({
   change: z.enum(BREAKER_STATES).optional(),
 });
 
+const count = z.number().int().nonnegative().max(1e9);
+
 const record = z.object({
   worker: z.string().max(200),
   ts: z.number(),
@@ -42,6 +44,7 @@ const record = z.object({
   logs: z.array(z.object({ ts: z.number(), level: z.string().max(16), message: z.array(z.unknown()) })),
   exceptions: z.array(z.object({ ts: z.number(), name: z.string(), message: z.string(), stack: z.string() })),
   outbound: z.array(outboundEvent).max(1000).optional(),
+  dbCache: z.object({ hit: count, miss: count, bypass: count, local: count, remote: count }).partial().optional(),
 });
 
 export const batchSchema = z.array(record) satisfies z.ZodType<TraceRecord[]>;

@@ -41,6 +41,8 @@ export interface Database {
   functionUrl: string;
   /** A direct URL for the platform's own use (migrations, cron runs): session features work there. */
   directUrl: string;
+  /** Where function hosts LISTEN for the read cache's notifications (a session, not transaction pooling). */
+  listenUrl: string;
   stop(): Promise<void>;
 }
 
@@ -63,7 +65,13 @@ async function startRealDatabase(opts: DatabaseOptions, given: string): Promise<
     // An already-running PgBouncer (its own systemd unit): use it, and leave starting and stopping it to systemd.
     await checkRunningPooler(running);
     const pooler = { kind: "pgbouncer" as const, url: running, pid: () => -1, external: true };
-    return { backend: { kind: "postgres", url: given, pooler }, functionUrl: running, directUrl: given, stop: async () => {} };
+    return {
+      backend: { kind: "postgres", url: given, pooler },
+      functionUrl: running,
+      directUrl: given,
+      listenUrl: given,
+      stop: async () => {},
+    };
   }
   const port = opts.env.PGBOUNCER_PORT ? Number(opts.env.PGBOUNCER_PORT) : await freePort();
   if (!Number.isInteger(port) || port < 1 || port > 65535)
@@ -96,6 +104,7 @@ async function startRealDatabase(opts: DatabaseOptions, given: string): Promise<
     },
     functionUrl: url,
     directUrl: given,
+    listenUrl: pooler.current().listenUrl,
     stop: () => pooler.stop(),
   };
 }
@@ -106,6 +115,7 @@ async function startEmbeddedDatabase(opts: DatabaseOptions): Promise<Database> {
     backend: { kind: "embedded-pglite", url: embedded.url, dataDir: embedded.dataDir },
     functionUrl: embedded.url,
     directUrl: embedded.url,
+    listenUrl: embedded.url,
     stop: () => embedded.stop(),
   };
 }

@@ -6,11 +6,14 @@
 import {
   COLLECTOR_TOKEN_VAR,
   COLLECTOR_URL_VAR,
+  DB_CACHE_VAR,
+  DB_LISTEN_URL_VAR,
   DB_POOL_MAX_VAR,
   INTERNAL_TOKEN_VAR,
   QUEUE_SERVICE_TOKEN_VAR,
   QUEUE_SERVICE_URL_VAR,
 } from "../../shared/names.ts";
+import { UserError } from "../common/user-error.ts";
 import type { Collector } from "../observe/collector.ts";
 import type { Manifest } from "../releases/manifest.ts";
 import type { RedisService } from "../redis/service.ts";
@@ -46,6 +49,8 @@ export function workerdEnvironment({ manifest, env: from, internalToken, databas
     // PGlite runs one query at a time and accepts a limited number of connections: a function host's pool of
     // more than one connection per process would only queue (and, through a deploy, run out of connections).
     ...(database.backend.kind === "embedded-pglite" ? { [DB_POOL_MAX_VAR]: "1" } : {}),
+    // Function hosts' read caches listen here for each other's writes; without it, cached() reads the database.
+    ...(readCacheOn(from) ? { [DB_LISTEN_URL_VAR]: database.listenUrl } : {}),
   };
   const missing = new Map<string, string[]>();
   for (const fn of manifest.functions) {
@@ -56,4 +61,12 @@ export function workerdEnvironment({ manifest, env: from, internalToken, databas
     }
   }
   return { env, missing };
+}
+
+/** WORKYARD_DB_CACHE: `on` (the default) or `off`. */
+export function readCacheOn(env: NodeJS.ProcessEnv): boolean {
+  const value = env[DB_CACHE_VAR];
+  if (value === undefined || value === "" || value === "on") return true;
+  if (value === "off") return false;
+  throw new UserError(`${DB_CACHE_VAR} must be "on" or "off" (got "${value}"): it turns the database read cache of cached() on or off`);
 }
