@@ -151,6 +151,21 @@ describe.runIf(realDatabase)("the read cache across two workerd processes", () =
     expect(await read(a, `/view/${code}?age=3600`)).toBe("https://example.com/view2");
   });
 
+  it("after its notification connection drops, a host drops everything it cached and listens again", async () => {
+    await cachedNow(a);
+    const code = await link("https://example.com/o1");
+    expect(await read(a, `/link/${code}?age=3600`)).toBe("https://example.com/o1");
+    // Written around the pools: only dropping everything on reconnecting can make node A see it within the hour.
+    await sql`update links set url = 'https://example.com/o2' where code = ${code}`;
+    expect(await read(a, `/link/${code}?age=3600`)).toBe("https://example.com/o1");
+    const killed = await sql`select pg_terminate_backend(pid) from pg_stat_activity
+      where datname = current_database() and query ilike 'listen %' and pid <> pg_backend_pid()`;
+    expect(killed.length).toBeGreaterThan(0);
+    expect(await eventually(async () => (await read(a, `/link/${code}?age=3600`)) === "https://example.com/o2", 10_000)).toBe(true);
+    expect(logs.some((l) => l.startsWith("[a]") && l.includes("the notification connection closed"))).toBe(true);
+    await cachedNow(a); // and it caches again
+  });
+
   it("cached rows are frozen, and /metrics counts hits, misses and invalidations", async () => {
     const code = await link("https://example.com/frozen");
     const res = await fetch(`${a.url}/cache-probe/frozen/${code}`);

@@ -50,7 +50,8 @@ export function workerdEnvironment({ manifest, env: from, internalToken, databas
     // more than one connection per process would only queue (and, through a deploy, run out of connections).
     ...(database.backend.kind === "embedded-pglite" ? { [DB_POOL_MAX_VAR]: "1" } : {}),
     // Function hosts' read caches listen here for each other's writes; without it, cached() reads the database.
-    ...(readCacheOn(from) ? { [DB_LISTEN_URL_VAR]: database.listenUrl } : {}),
+    // The embedded PGlite delivers no notifications between connections, so there the read cache is off.
+    ...(readCacheOn(from) && database.backend.kind === "postgres" ? { [DB_LISTEN_URL_VAR]: database.listenUrl } : {}),
   };
   const missing = new Map<string, string[]>();
   for (const fn of manifest.functions) {

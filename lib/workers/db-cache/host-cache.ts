@@ -61,6 +61,8 @@ export class HostCache {
   readonly #log: (line: string) => void;
   #listener?: Sql;
   #listening = false;
+  #probe?: string;
+  #pendingSubscribe?: ReturnType<typeof setTimeout>;
   #retry = 0;
   #unreportedRemote = 0;
   // Notifications to send: one in flight at a time, the writes that finish meanwhile go together in the next.
@@ -199,7 +201,12 @@ export class HostCache {
     }
   }
 
-  /** Starts listening for other hosts' writes (once; again after the connection drops). */
+  /**
+   * Starts listening for other hosts' writes (once; again after the connection drops). The cache serves entries only
+   * once a notification this host sent through its pool has come back on that connection: a LISTEN that succeeds
+   * where notifications never arrive (the embedded PGlite, a transaction-pooled address) leaves every read to the
+   * database rather than serving rows nobody will ever invalidate.
+   */
   #listen(): void {
     if (this.#listener) return;
     this.#listener = postgres(this.#listenUrl, {
@@ -211,39 +218,68 @@ export class HostCache {
       onnotice: () => {},
       onnotify: (_channel: string, payload: string) => this.#onNotification(payload),
       onclose: () => {
-        if (!this.#listening) return;
+        if (this.#listening) this.#log("read cache: the notification connection closed; cached reads go to the database until it is back");
         this.#listening = false; // from now on reads go to the database, until listening again
-        this.#log("read cache: the notification connection closed; cached reads go to the database until it is back");
-        this.#subscribe();
+        this.#probe = undefined;
+        this.#again(0);
       },
     });
     this.#subscribe();
   }
 
+  /** Subscribes again after `seconds` (once, however many failures ask for it). */
+  #again(seconds: number): void {
+    if (this.#pendingSubscribe) return;
+    this.#pendingSubscribe = setTimeout(() => {
+      this.#pendingSubscribe = undefined;
+      this.#subscribe();
+    }, seconds * 1000);
+  }
+
   #subscribe(): void {
     const listener = this.#listener as Sql;
+    const backoff = () => Math.min(2 ** this.#retry++, 60);
     listener`listen ${listener(DB_CACHE_NOTIFY_CHANNEL)}`.then(
-      () => {
-        // Whatever was cached before may have missed a notification while nobody listened.
-        this.#cache.invalidate("all");
-        this.#listening = true;
-        this.#retry = 0;
+      async () => {
+        const probe = crypto.randomUUID();
+        this.#probe = probe;
+        try {
+          await this.#raw`select pg_notify(${DB_CACHE_NOTIFY_CHANNEL}, ${JSON.stringify({ o: this.#origin, probe })})`;
+        } catch {
+          // The pool is down: the probe is sent again after the wait below.
+        }
+        setTimeout(() => {
+          if (this.#listening || this.#probe !== probe) return;
+          if (this.#retry === 0)
+            this.#log(
+              "read cache: notifications sent through the pool do not arrive where this function listens (the embedded PGlite has none); cached reads go to the database",
+            );
+          this.#probe = undefined;
+          this.#again(backoff());
+        }, 5000);
       },
       (err: Error) => {
-        const seconds = Math.min(2 ** this.#retry++, 30);
-        if (this.#retry === 1)
+        if (this.#retry === 0)
           this.#log(`read cache: cannot listen for invalidations (${err.message}); cached reads go to the database, retrying`);
-        setTimeout(() => this.#subscribe(), seconds * 1000);
+        this.#again(backoff());
       },
     );
   }
 
   #onNotification(payload: string): void {
-    let message: { o?: unknown; t?: unknown };
+    let message: { o?: unknown; t?: unknown; probe?: unknown };
     try {
       message = JSON.parse(payload) as typeof message;
     } catch {
       this.#invalidate("all", "remote"); // not ours to read: the safe side
+      return;
+    }
+    if (message.probe !== undefined) {
+      if (message.o !== this.#origin || message.probe !== this.#probe) return;
+      // Notifications arrive: whatever was cached before may have missed one while nobody listened.
+      this.#cache.invalidate("all");
+      this.#listening = true;
+      this.#retry = 0;
       return;
     }
     if (message.o === this.#origin) return; // this host dropped them already, before telling

@@ -188,6 +188,7 @@ function writeTarget(tokens: Token[], i: number): string[] | "all" | undefined {
       while (isWord(tokens[j], "table", "only")) j++;
       const names: string[] = [];
       for (;;) {
+        while (isWord(tokens[j], "only")) j++;
         const found = nameAt(tokens, j);
         if (!found) return names.length > 0 ? names : "all";
         names.push(found.name);
