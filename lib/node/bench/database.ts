@@ -32,12 +32,14 @@ import { redactUrl } from "../common/redact.ts";
 import { ITEMS_TABLE } from "./db-read/items.ts";
 import type { Comparison, RunningScenario, Scenario } from "./scenario.ts";
 import { serveOnDeno, serveOnNode, serveWorkerd } from "./servers.ts";
+import { DB_LISTEN_URL_VAR } from "../../shared/names.ts";
 
 export const DB_GATEWAY = "db read via gateway (workerd host pool, PgBouncer)";
 export const DB_PER_REQUEST = "db read via gateway (workerd, connection per request, PgBouncer)";
 export const DB_NODE = "db read on Node (postgres.js pool, PgBouncer)";
 export const DB_DIRECT = "db read via gateway (workerd, direct to PostgreSQL)";
 export const DB_DENO = "db read on Deno (postgres.js pool, PgBouncer)";
+export const DB_CACHED = "db read via gateway, CACHED (workerd host pool read cache)";
 
 /** The function's name in the bench's project: served at /db-read. */
 const FN = "db-read";
@@ -189,6 +191,17 @@ export async function createScratchDatabase(adminUrl: string): Promise<{ name: s
   return { name, url, drop };
 }
 
+/**
+ * Starts the host's read cache: its first cached() read opens the notification connection, and the cache serves
+ * once a notification has come back on it (milliseconds; the second is to spare, and the run's warm-up follows).
+ */
+async function startReadCache(url: string): Promise<void> {
+  const res = await fetch(url);
+  await res.arrayBuffer();
+  if (!res.ok) throw new Error(`the cached read answered ${res.status}`);
+  await new Promise((r) => setTimeout(r, 1000));
+}
+
 /** The database scenarios and their ratio rows; no scenarios (with the reason logged) when there is no PostgreSQL. */
 export async function databaseBench({
   paths,
@@ -203,6 +216,9 @@ export async function databaseBench({
     { name: "db read: PgBouncer / direct (per request)", a: DB_PER_REQUEST, b: DB_DIRECT },
     { name: "db read: gateway / Deno", a: DB_GATEWAY, b: DB_DENO },
     { name: "db read: Deno / Node", a: DB_DENO, b: DB_NODE },
+    // Issue #23's target for a cached read: 2.0x the same handler on Node, uncached. Rows labelled CACHED.
+    { name: "db read CACHED: gateway cached / Node uncached", a: DB_CACHED, b: DB_NODE, target: 2.0 },
+    { name: "db read CACHED: gateway cached / gateway uncached", a: DB_CACHED, b: DB_GATEWAY },
   ];
   const found = await findPostgres(paths, env, log);
   if ("skip" in found) {
@@ -214,7 +230,12 @@ export async function databaseBench({
   const buildOnce = buildBenchProjectOnce(paths, FN, fixture, log, [{ name: PER_REQUEST_FN, wranglerToml: PER_REQUEST_TOML }]);
 
   /** A scenario: a scratch database, PgBouncer in front of it unless `pooled` is false, then `serve`. */
-  function scenario(name: string, pooled: boolean, serve: (databaseUrl: string) => Promise<RunningScenario>, prefix: string): Scenario {
+  function scenario(
+    name: string,
+    pooled: boolean,
+    serve: (databaseUrl: string, listenUrl: string) => Promise<RunningScenario>,
+    prefix: string,
+  ): Scenario {
     return {
       name,
       async start() {
@@ -223,6 +244,7 @@ export async function databaseBench({
           const scratch = await createScratchDatabase(adminUrl);
           teardown.add(scratch.drop);
           let databaseUrl = scratch.url;
+          let listenUrl = scratch.url;
           if (pooled) {
             const dir = join(paths.work, "bench", `pgbouncer-${process.pid}-${randomBytes(4).toString("hex")}`);
             // Also when the process exits without stopping this scenario (a forced quit).
@@ -236,8 +258,9 @@ export async function databaseBench({
             const pooler = await startPgbouncer(settings, (l) => onLine("pgbouncer", l), env);
             teardown.add(() => pooler.stop());
             databaseUrl = pooler.url;
+            listenUrl = pooler.listenUrl;
           }
-          const running = await serve(databaseUrl);
+          const running = await serve(databaseUrl, listenUrl);
           teardown.add(() => running.stop());
           const started: RandomPathScenario = {
             url: running.url,
@@ -255,7 +278,7 @@ export async function databaseBench({
 
   // A fixed id while load.ts loads one URL; every setup reads the same row of the same table.
   const id = ITEMS / 2;
-  const viaGateway = async (databaseUrl: string, label: string, name = FN) => {
+  const viaGateway = async (databaseUrl: string, label: string, name = FN, { listenUrl = "", path = `${id}` } = {}) => {
     const built = await buildOnce();
     const fn = built.manifest.functions.find((f) => f.name === name);
     if (!fn) throw new Error(`the bench's release ${built.manifest.id} has no "${name}" function`);
@@ -265,7 +288,9 @@ export async function databaseBench({
       if (secret !== "DATABASE_URL") throw new Error(`the bench's ${FN} function declares a secret it cannot set: ${secret}`);
       secrets[secret] = databaseUrl;
     }
-    return serveWorkerd({ configDir: built.releaseDir, path: `${fn.route}/${id}`, env: secrets, onLine: (l) => onLine(label, l) });
+    // As npm start does: the read cache listens where sessions work (PgBouncer's session-pooled alias).
+    const env = { ...secrets, [DB_LISTEN_URL_VAR]: listenUrl };
+    return serveWorkerd({ configDir: built.releaseDir, path: `${fn.route}/${path}`, env, onLine: (l) => onLine(label, l) });
   };
 
   const gateway = scenario(DB_GATEWAY, true, (url) => viaGateway(url, "workerd db"), `/${FN}`);
@@ -303,5 +328,15 @@ export async function databaseBench({
     "",
   );
   const direct = scenario(DB_DIRECT, false, (url) => viaGateway(url, "workerd db direct", PER_REQUEST_FN), `/${PER_REQUEST_FN}`);
-  return { scenarios: [gateway, perRequest, node, deno, direct], comparisons };
+  const cachedRead = scenario(
+    DB_CACHED,
+    true,
+    async (url, listenUrl) => {
+      const running = await viaGateway(url, "workerd db cached", FN, { listenUrl, path: `cached/${id}` });
+      await startReadCache(running.url);
+      return running;
+    },
+    `/${FN}/cached`,
+  );
+  return { scenarios: [gateway, perRequest, node, deno, direct, cachedRead], comparisons };
 }

@@ -5,7 +5,6 @@
  * process. Everything else (the app factory's middleware, validation, the query, the response) is this code.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import type { Sql } from "postgres";
 import { z } from "zod";
 import { createApp } from "../../../sdk/app.ts";
 import { ApiError } from "../../../sdk/errors.ts";
@@ -19,11 +18,16 @@ export interface Item {
   name: string;
 }
 
+/** A tagged template that reads items: postgres.js's `sql`, or `cached(c, maxAge)`. */
+export type ReadItems = (strings: TemplateStringsArray, id: number) => PromiseLike<readonly Item[]>;
+
 export interface ItemsAppOptions {
   /** Middleware before the route (inside workerd: `database()`). */
   use?: MiddlewareHandler[];
   /** The postgres.js client for this request. */
-  sql: (c: Context) => Sql;
+  sql: (c: Context) => ReadItems;
+  /** Inside workerd: `GET /cached/:id` reads through the host's read cache with this (`cached(c, 60)`). */
+  cachedSql?: (c: Context) => ReadItems;
 }
 
 const params = validate(
@@ -37,15 +41,17 @@ const params = validate(
   }),
 );
 
-/** The app: the project's app factory plus `GET /:id`. */
-export function itemsApp({ use = [], sql }: ItemsAppOptions) {
+/** The app: the project's app factory plus `GET /:id` (and `GET /cached/:id` when `cachedSql` is given). */
+export function itemsApp({ use = [], sql, cachedSql }: ItemsAppOptions) {
   const app = createApp();
   for (const middleware of use) app.use(middleware);
-  app.get("/:id", params, async (c) => {
-    const { id } = c.req.valid("param");
-    const [item] = await sql(c)<Item[]>`select id, name from bench_items where id = ${id}`;
-    if (!item) throw new ApiError(404, `No item ${id}`);
-    return c.json(item);
-  });
+  for (const [path, read] of [["/:id", sql], ...(cachedSql ? [["/cached/:id", cachedSql] as const] : [])] as const) {
+    app.get(path, params, async (c) => {
+      const { id } = c.req.valid("param");
+      const [item] = await read(c)`select id, name from bench_items where id = ${id}`;
+      if (!item) throw new ApiError(404, `No item ${id}`);
+      return c.json(item);
+    });
+  }
   return app;
 }

@@ -4,7 +4,7 @@
  * functions/db-read in its host object, where `db(c)` is the host's pool (wrangler.toml next to this file),
  * and as functions/db-read-per-request, where it is a client per request, closed after the response.
  */
-import { database, db } from "../../../sdk/db.ts";
+import { cached, database, db } from "../../../sdk/db.ts";
 import { itemsApp } from "./items.ts";
 
-export default itemsApp({ use: [database()], sql: db });
+export default itemsApp({ use: [database()], sql: db, cachedSql: (c) => cached(c, 60) });
