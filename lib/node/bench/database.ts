@@ -33,6 +33,8 @@ import { ITEMS_TABLE } from "./db-read/items.ts";
 import type { Comparison, RunningScenario, Scenario } from "./scenario.ts";
 import { serveOnDeno, serveOnNode, serveWorkerd } from "./servers.ts";
 import { DB_LISTEN_URL_VAR } from "../../shared/names.ts";
+import { findOnPath } from "../common/find-on-path.ts";
+import { pgbenchLoad } from "./limits.ts";
 
 export const DB_GATEWAY = "db read via gateway (workerd host pool, PgBouncer)";
 export const DB_PER_REQUEST = "db read via gateway (workerd, connection per request, PgBouncer)";
@@ -40,6 +42,7 @@ export const DB_NODE = "db read on Node (postgres.js pool, PgBouncer)";
 export const DB_DIRECT = "db read via gateway (workerd, direct to PostgreSQL)";
 export const DB_DENO = "db read on Deno (postgres.js pool, PgBouncer)";
 export const DB_CACHED = "db read via gateway, CACHED (workerd host pool read cache)";
+export const DB_LIMIT = "db read, the machine's limit: pgbench, the same query through PgBouncer (no HTTP)";
 
 /** The function's name in the bench's project: served at /db-read. */
 const FN = "db-read";
@@ -216,6 +219,8 @@ export async function databaseBench({
     { name: "db read: PgBouncer / direct (per request)", a: DB_PER_REQUEST, b: DB_DIRECT },
     { name: "db read: gateway / Deno", a: DB_GATEWAY, b: DB_DENO },
     { name: "db read: Deno / Node", a: DB_DENO, b: DB_NODE },
+    { name: "db read: gateway / machine's limit", a: DB_GATEWAY, b: DB_LIMIT },
+    { name: "db read: Node / machine's limit", a: DB_NODE, b: DB_LIMIT },
     // Issue #23's target for a cached read: 2.0x the same handler on Node, uncached. Rows labelled CACHED.
     { name: "db read CACHED: gateway cached / Node uncached", a: DB_CACHED, b: DB_NODE, target: 2.0 },
     { name: "db read CACHED: gateway cached / gateway uncached", a: DB_CACHED, b: DB_GATEWAY },
@@ -264,6 +269,7 @@ export async function databaseBench({
           teardown.add(() => running.stop());
           const started: RandomPathScenario = {
             url: running.url,
+            ...(running.load ? { load: running.load } : {}),
             requestPath: () => `${prefix}/${1 + Math.floor(Math.random() * ITEMS)}`,
             stop: () => teardown.run(),
           };
@@ -338,5 +344,13 @@ export async function databaseBench({
     },
     `/${FN}/cached`,
   );
-  return { scenarios: [gateway, perRequest, node, deno, direct, cachedRead], comparisons };
+  const scenarios = [gateway, perRequest, node, deno, direct, cachedRead];
+  if (findOnPath("pgbench")) {
+    const query = `select id, name from ${ITEMS_TABLE} where id = :id`;
+    const dir = join(paths.work, "bench");
+    scenarios.push(
+      scenario(DB_LIMIT, true, async (url) => ({ url: "", load: pgbenchLoad(url, query, id, dir), stop: async () => {} }), ""),
+    );
+  } else log(`database row "${DB_LIMIT}" skipped: pgbench is not installed (apt-get install -y postgresql-client)`);
+  return { scenarios, comparisons };
 }

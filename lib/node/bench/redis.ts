@@ -26,12 +26,15 @@ import { GREETING_KEY, GREETING_VALUE } from "./redis-read/route.ts";
 import type { Comparison, RunningScenario, Scenario } from "./scenario.ts";
 import { serveOnNode, serveWorkerd } from "./servers.ts";
 import { findWebdis, startWebdis, WEBDIS_INSTALL_HINT } from "./webdis.ts";
+import { redisBenchmarkLoad } from "./limits.ts";
+import { findOnPath } from "../common/find-on-path.ts";
 
 export const REDIS_GATEWAY = "redis read via gateway (workerd, @upstash/redis, proxy)";
 export const REDIS_NODE = "redis read on Node (ioredis, direct)";
 export const REDIS_PROXY = "redis GET via the proxy (POST /, 1 process)";
 export const REDIS_PROXY_PATH = "redis GET via the proxy (GET /get/key, 1 process)";
 export const REDIS_WEBDIS = "redis GET via webdis (GET /GET/key, 2 threads)";
+export const REDIS_LIMIT = "redis GET, the machine's limit: redis-benchmark straight to Redis (no HTTP)";
 
 /** The function's name in the bench's project: served at /redis-read. */
 const FN = "redis-read";
@@ -119,6 +122,8 @@ export async function redisBench({
     { name: "redis read: gateway / Node", a: REDIS_GATEWAY, b: REDIS_NODE, target: 0.5 },
     { name: "redis proxy / webdis", a: REDIS_PROXY, b: REDIS_WEBDIS, target: 1.0 },
     { name: "redis proxy / webdis, both GET /<cmd>/key", a: REDIS_PROXY_PATH, b: REDIS_WEBDIS, target: 1.0 },
+    { name: "redis read: gateway / machine's limit", a: REDIS_GATEWAY, b: REDIS_LIMIT },
+    { name: "redis read: Node / machine's limit", a: REDIS_NODE, b: REDIS_LIMIT },
   ];
   const found = await findRedis(paths, env);
   if ("skip" in found) {
@@ -153,7 +158,12 @@ export async function redisBench({
           await seed(redisUrl);
           const running = await serve(teardown);
           teardown.add(() => running.stop());
-          const started: RunningScenario = { url: running.url, request: running.request, stop: () => teardown.run() };
+          const started: RunningScenario = {
+            url: running.url,
+            request: running.request,
+            ...(running.load ? { load: running.load } : {}),
+            stop: () => teardown.run(),
+          };
           return started;
         } catch (err) {
           await teardown.run().catch((cleanupErr: unknown) => log(`  cleaning up after a failed start: ${message(cleanupErr)}`));
@@ -190,6 +200,10 @@ export async function redisBench({
     }),
   );
 
+  const limit = scenario(REDIS_LIMIT, () =>
+    Promise.resolve({ url: "", load: redisBenchmarkLoad(redisUrl, GREETING_KEY), stop: async () => {} }),
+  );
+
   const proxyAlone = scenario(REDIS_PROXY, async () => {
     const proxy = await startProxy("redis proxy");
     return {
@@ -215,6 +229,8 @@ export async function redisBench({
   });
 
   const scenarios = [gateway, node, proxyAlone, proxyPath];
+  if (findOnPath("redis-benchmark")) scenarios.push(limit);
+  else log(`redis row "${REDIS_LIMIT}" skipped: redis-benchmark is not installed (apt-get install -y redis-tools)`);
   const webdisBin = findWebdis(env);
   if (webdisBin) {
     scenarios.push(

@@ -33,7 +33,8 @@ function table(header: string[], rows: string[][], rightAligned: boolean[]): str
   return [line(header), rule, ...rows.map(line)].join("\n");
 }
 
-const ms = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(2));
+// "-" where a load of its own reports no such figure (pgbench and redis-benchmark give no percentiles here).
+const ms = (v: number) => (Number.isNaN(v) ? "-" : Number.isInteger(v) ? String(v) : v.toFixed(2));
 
 /** "workerd 61, redis-proxy-server.ts 38": the processes that used at least 1 µs a request, the busiest first. */
 export function cpuBreakdown(byProcess: Record<string, number>): string {

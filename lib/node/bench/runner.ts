@@ -56,6 +56,10 @@ export function medianRound(rounds: readonly ScenarioResult[]): ScenarioResult |
 async function runOne(scenario: Scenario, opts: RunOptions): Promise<ScenarioResult> {
   const running = await scenario.start();
   try {
+    if (running.load) {
+      opts.log(`  running its own load (${opts.warmupSeconds} s warmup + ${opts.durationSeconds} s, ${opts.connections} connections)`);
+      return await running.load(scenario.name, opts);
+    }
     const request = running.request;
     const status = running.status ?? 200;
     await preflight(running.url, request, status);

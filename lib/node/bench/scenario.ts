@@ -24,6 +24,8 @@ export interface RunningScenario {
     /** Reads what was counted, as figures per request. */
     stop(responses: number): Promise<{ instructionsPerRequest: number }>;
   };
+  /** A load of its own instead of HTTP on `url` (the machine's limit rows: pgbench, redis-benchmark; limits.ts). */
+  load?: (name: string, opts: LoadOptions & { signal?: AbortSignal }) => Promise<ScenarioResult>;
   stop(): Promise<void>;
 }
 

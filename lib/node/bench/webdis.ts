@@ -12,15 +12,15 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
 import { freePort } from "../runtime/listen-socket.ts";
+import { findOnPath } from "../common/find-on-path.ts";
 
 export const WEBDIS_INSTALL_HINT =
   "webdis is not installed: install it with `apt-get install -y webdis` (Debian/Ubuntu), or set WEBDIS_BIN to its path";
 
-/** WEBDIS_BIN, else `webdis` on the PATH or in /usr/bin; undefined when there is none. */
+/** WEBDIS_BIN, else `webdis` on the PATH or in the system folders; undefined when there is none. */
 export function findWebdis(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.WEBDIS_BIN) return existsSync(env.WEBDIS_BIN) ? env.WEBDIS_BIN : undefined;
-  const dirs = [...(env.PATH ?? "").split(":").filter(Boolean), "/usr/bin", "/usr/local/bin"];
-  return dirs.map((d) => join(d, "webdis")).find((p) => existsSync(p));
+  return findOnPath("webdis", env);
 }
 
 /** The parts of webdis.json the bench sets (webdis 0.1.x; see /etc/webdis/webdis.json of the package). */

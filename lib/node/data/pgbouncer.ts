@@ -11,14 +11,12 @@ import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
 import { UserError } from "../common/user-error.ts";
-
-const SEARCH_PATH = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
+import { findOnPath } from "../common/find-on-path.ts";
 
 /** Path of the pgbouncer binary, or undefined when it is not installed. */
 export function findPgbouncer(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.PGBOUNCER_BIN) return existsSync(env.PGBOUNCER_BIN) ? env.PGBOUNCER_BIN : undefined;
-  const dirs = [...(env.PATH ?? "").split(":").filter(Boolean), ...SEARCH_PATH];
-  return dirs.map((d) => join(d, "pgbouncer")).find((p) => existsSync(p));
+  return findOnPath("pgbouncer", env);
 }
 
 /** The files startPgbouncer writes into its folder, as PgBouncer (started in that folder) names them. */
