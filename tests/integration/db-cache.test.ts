@@ -166,10 +166,14 @@ describe.runIf(realDatabase)("the read cache across two workerd processes", () =
     await cachedNow(a); // and it caches again
   });
 
-  it("cached rows are frozen, and /metrics counts hits, misses and invalidations", async () => {
+  it("cached rows are frozen (bytes too can be cached), and /metrics counts hits, misses and invalidations", async () => {
     const code = await link("https://example.com/frozen");
     const res = await fetch(`${a.url}/cache-probe/frozen/${code}`);
     expect(await res.json()).toEqual({ frozen: true });
+    for (let i = 0; i < 2; i++) {
+      const bytes = await fetch(`${a.url}/cache-probe/bytes/${code}`);
+      expect(await bytes.json()).toEqual({ length: "https://example.com/frozen".length, u: "https://example.com/frozen" });
+    }
     // Trace records reach the collector in batches: wait for the counts to show.
     const count = async (name: string, label: string) => {
       const text = await (await fetch(`${a.internalUrl}/metrics`, { headers: { authorization: `Bearer ${a.internalToken}` } })).text();

@@ -76,7 +76,7 @@ export class HostCache {
     this.pool = observedPool(
       pool,
       (text) => this.#effect(text),
-      (tables) => this.#afterWrite(tables),
+      (tables, settled) => this.#afterWrite(tables, settled),
     );
   }
 
@@ -117,7 +117,7 @@ export class HostCache {
     const tables = this.#tablesOf(text, query);
     const rows = (await query) as unknown as postgres.Row[];
     const names = await tables;
-    if (rows.length <= CACHE_LIMITS.rows) this.#cache.store(key, deepFreeze(rows), names, ticket);
+    if (rows.length <= CACHE_LIMITS.rows) this.#cache.store(key, freezeRows(rows), names, ticket);
     return rows as Rows;
   }
 
@@ -153,9 +153,12 @@ export class HostCache {
     return found;
   }
 
-  async #afterWrite(tables: readonly string[] | "all"): Promise<void> {
+  async #afterWrite(tables: readonly string[] | "all", settled: boolean): Promise<void> {
     this.#invalidate(tables, "local");
-    await this.#notify(tables);
+    const told = this.#notify(tables);
+    // After a failure that may have come after a commit (a lost connection) the notification goes out on its own:
+    // the pool is likely down too, and the caller's error should not wait for it.
+    if (settled) await told;
   }
 
   #invalidate(tables: readonly string[] | "all", origin: DbCacheInvalidation): void {
@@ -321,11 +324,17 @@ function planRelations(result: readonly postgres.Row[]): string[] {
   return [...names];
 }
 
-/** Freezes rows and what they hold: they are shared by every request the entry answers. */
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
+/**
+ * Freezes the rows and what they hold, since every request the entry answers shares them. Not postgres.js's own
+ * objects the result list points to (its columns, its statement), and not bytes (a typed array cannot be frozen).
+ */
+function freezeRows<T extends readonly unknown[]>(rows: T): T {
+  for (const row of rows) deepFreeze(row);
+  return Object.freeze(rows);
+}
+
+function deepFreeze(value: unknown): void {
+  if (!value || typeof value !== "object" || Object.isFrozen(value) || ArrayBuffer.isView(value)) return;
+  Object.freeze(value);
+  for (const v of Object.values(value)) deepFreeze(v);
 }

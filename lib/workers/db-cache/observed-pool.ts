@@ -11,8 +11,11 @@ import postgres from "postgres";
 import type { PendingQuery, Sql } from "postgres";
 import type { Effect } from "./statement.ts";
 
-/** What the cache does when a statement through the pool has written: drop, tell, then let the caller go on. */
-export type AfterWrite = (tables: readonly string[] | "all") => Promise<void>;
+/**
+ * What the cache does when a statement through the pool has written: drop, tell, then let the caller go on.
+ * `settled` is false when the statement failed in a way that may still have written (a lost connection).
+ */
+export type AfterWrite = (tables: readonly string[] | "all", settled: boolean) => Promise<void>;
 
 type Tables = Set<string> | "all";
 
@@ -40,7 +43,7 @@ export function observedPool(pool: Sql, effect: (text: string) => Effect, afterW
       const tables = written(q);
       if (!tables) return;
       if (collect) collect(tables);
-      else await afterWrite(tables === "all" ? "all" : [...tables]);
+      else await afterWrite(tables === "all" ? "all" : [...tables], !failed);
     };
     Object.defineProperty(q, "then", {
       configurable: true,
@@ -77,6 +80,10 @@ export function observedPool(pool: Sql, effect: (text: string) => Effect, afterW
           case "file":
             return (...args: unknown[]) =>
               observe((value as (...a: unknown[]) => PendingQuery<postgres.Row[]>).apply(target, args), collect);
+          case "reserve":
+            // A reserved connection: its statements are observed as the pool's are.
+            return async (...args: unknown[]) =>
+              wrap((await (value as (...a: unknown[]) => Promise<Sql>).apply(target, args)) as Sql, collect);
           case "begin":
           case "savepoint":
             return collect
@@ -117,7 +124,7 @@ export function observedPool(pool: Sql, effect: (text: string) => Effect, afterW
     } finally {
       // A server error ended it in a rollback; any other end (a lost connection during COMMIT) may have committed.
       const rolledBack = failed && failure instanceof postgres.PostgresError;
-      if (tables && !rolledBack) await afterWrite(tables === "all" ? "all" : [...tables]);
+      if (tables && !rolledBack) await afterWrite(tables === "all" ? "all" : [...tables], !failed);
     }
   }
 

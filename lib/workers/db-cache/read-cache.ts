@@ -55,10 +55,8 @@ export class ReadCache<T> {
   lookup(key: string, maxAgeMs: number): T | undefined {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
-    if (this.#now() - entry.sentAt >= maxAgeMs) {
-      // Too old for this caller; keep it when a longer max age may still use it, unless it is past any use.
-      return undefined;
-    }
+    // Too old for this caller; kept, since a caller with a longer max age may still use it (maxEntries bounds them).
+    if (this.#now() - entry.sentAt >= maxAgeMs) return undefined;
     if (this.#writtenSince(entry.tables, entry.seq)) {
       this.#entries.delete(key);
       return undefined;
@@ -100,12 +98,6 @@ export class ReadCache<T> {
       return;
     }
     for (const t of tables) this.#invalidated.set(t, seq);
-  }
-
-  /** Drops entries older than `maxAgeMs` (the longest max age any caller may ask for). */
-  sweep(maxAgeMs: number): void {
-    const cutoff = this.#now() - maxAgeMs;
-    for (const [key, entry] of this.#entries) if (entry.sentAt <= cutoff) this.#entries.delete(key);
   }
 
   #writtenSince(tables: readonly string[], seq: number): boolean {
