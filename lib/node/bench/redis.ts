@@ -34,7 +34,7 @@ export const REDIS_NODE = "redis read on Node (ioredis, direct)";
 export const REDIS_PROXY = "redis GET via the proxy (POST /, 1 process)";
 export const REDIS_PROXY_PATH = "redis GET via the proxy (GET /get/key, 1 process)";
 export const REDIS_WEBDIS = "redis GET via webdis (GET /GET/key, 2 threads)";
-export const REDIS_LIMIT = "redis GET, the machine's limit: redis-benchmark straight to Redis (no HTTP)";
+export const REDIS_LIMIT = "redis read, the machine's limit: redis-benchmark GET straight to Redis (no HTTP)";
 
 /** The function's name in the bench's project: served at /redis-read. */
 const FN = "redis-read";
