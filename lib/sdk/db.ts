@@ -89,6 +89,10 @@ export function pgClient(
     max,
     prepare: false,
     fetch_types: false,
+    // No pipelining: behind PgBouncer before 1.21 in transaction mode, a query sent on a connection still busy with
+    // another's can lose its answer (PgBouncer lets the server go at the first one's end), and it then never ends.
+    // Seen with the read cache's notifications under load (the bench's db write row hung); the pool queues instead.
+    max_pipeline: 1,
     connect_timeout: connectTimeoutSeconds,
     idle_timeout: idleSeconds,
     onnotice: () => {},

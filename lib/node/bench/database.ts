@@ -42,6 +42,8 @@ export const DB_NODE = "db read on Node (postgres.js pool, PgBouncer)";
 export const DB_DIRECT = "db read via gateway (workerd, direct to PostgreSQL)";
 export const DB_DENO = "db read on Deno (postgres.js pool, PgBouncer)";
 export const DB_CACHED = "db read via gateway, CACHED (workerd host pool read cache)";
+export const DB_WRITE = "db write via gateway (workerd host pool, read cache on: each write tells the other hosts)";
+export const DB_WRITE_NO_CACHE = "db write via gateway (workerd host pool, WORKYARD_DB_CACHE=off)";
 export const DB_LIMIT = "db read, the machine's limit: pgbench, the same query through PgBouncer (no HTTP)";
 
 /** The function's name in the bench's project: served at /db-read. */
@@ -220,6 +222,7 @@ export async function databaseBench({
     { name: "db read: gateway / Deno", a: DB_GATEWAY, b: DB_DENO },
     { name: "db read: Deno / Node", a: DB_DENO, b: DB_NODE },
     { name: "db read: gateway / machine's limit", a: DB_GATEWAY, b: DB_LIMIT },
+    { name: "db write: read cache on / off", a: DB_WRITE, b: DB_WRITE_NO_CACHE },
     { name: "db read: Node / machine's limit", a: DB_NODE, b: DB_LIMIT },
     // Issue #23's target for a cached read: 2.0x the same handler on Node, uncached. Rows labelled CACHED.
     { name: "db read CACHED: gateway cached / Node uncached", a: DB_CACHED, b: DB_NODE, target: 2.0 },
@@ -270,6 +273,7 @@ export async function databaseBench({
           const started: RandomPathScenario = {
             url: running.url,
             ...(running.load ? { load: running.load } : {}),
+            ...(running.request ? { request: running.request } : {}),
             requestPath: () => `${prefix}/${1 + Math.floor(Math.random() * ITEMS)}`,
             stop: () => teardown.run(),
           };
@@ -344,7 +348,14 @@ export async function databaseBench({
     },
     `/${FN}/cached`,
   );
-  const scenarios = [gateway, perRequest, node, deno, direct, cachedRead];
+  const write =
+    (listen: boolean) =>
+    async (url: string, listenUrl: string): Promise<RunningScenario> => ({
+      ...(await viaGateway(url, "workerd db write", FN, { listenUrl: listen ? listenUrl : "" })),
+      request: { method: "POST" },
+    });
+  const writes = [scenario(DB_WRITE, true, write(true), `/${FN}`), scenario(DB_WRITE_NO_CACHE, true, write(false), `/${FN}`)];
+  const scenarios = [gateway, perRequest, node, deno, direct, cachedRead, ...writes];
   if (findOnPath("pgbench")) {
     const query = `select id, name from ${ITEMS_TABLE} where id = :id`;
     const dir = join(paths.work, "bench");

@@ -190,7 +190,8 @@ export class HostCache {
         let payload = JSON.stringify({ o: this.#origin, t: batch.tables === "all" ? ANY_TABLE : [...batch.tables] });
         if (payload.length > 7000) payload = JSON.stringify({ o: this.#origin, t: ANY_TABLE }); // NOTIFY's payload limit is 8000 bytes
         try {
-          await this.#raw`select pg_notify(${DB_CACHE_NOTIFY_CHANNEL}, ${payload})`;
+          // Bounded: a notification that never ends must not hold every later write (they wait for theirs).
+          await withTimeout(this.#raw`select pg_notify(${DB_CACHE_NOTIFY_CHANNEL}, ${payload})`, NOTIFY_TIMEOUT_MS);
         } catch (err) {
           // The write happened; other hosts keep what they cached of it for at most its max age.
           this.#log(
@@ -298,6 +299,17 @@ export class HostCache {
       this.#unreportedRemote = 0;
     }
   }
+}
+
+/** How long a write waits for its notification to be sent before going on without (and saying so). */
+const NOTIFY_TIMEOUT_MS = 5000;
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /** A parameter as part of a cache key: bigints and bytes have no JSON form of their own. */

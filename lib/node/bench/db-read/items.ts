@@ -41,7 +41,7 @@ const params = validate(
   }),
 );
 
-/** The app: the project's app factory plus `GET /:id` (and `GET /cached/:id` when `cachedSql` is given). */
+/** The app: the project's app factory plus `GET /:id` (and `GET /cached/:id` when `cachedSql` is given) and `POST /:id`. */
 export function itemsApp({ use = [], sql, cachedSql }: ItemsAppOptions) {
   const app = createApp();
   for (const middleware of use) app.use(middleware);
@@ -53,5 +53,12 @@ export function itemsApp({ use = [], sql, cachedSql }: ItemsAppOptions) {
       return c.json(item);
     });
   }
+  // A write, for what the read cache's invalidation costs a write (the bench's db write rows): the same row, unchanged.
+  app.post("/:id", params, async (c) => {
+    const { id } = c.req.valid("param");
+    const [item] = await sql(c)`update bench_items set name = name where id = ${id} returning id, name`;
+    if (!item) throw new ApiError(404, `No item ${id}`);
+    return c.json(item);
+  });
   return app;
 }
