@@ -118,19 +118,20 @@ export function db(c: Context): Sql {
 
 /**
  * A read that may be answered from the function host's read cache, as Cloudflare's Hyperdrive caches reads:
- * `await cached(c, 30)\`select ... where id = ${id}\`` returns rows no older than 30 seconds, and never older
- * than a write through any function's `db(c)` that has been acknowledged (docs/database.md, "Read cache").
- * The rows are shared with other requests and frozen. Where there is no host cache (Cloudflare, Deno,
- * `wrangler dev`, a `database({ binding })` of its own, WORKYARD_DB_CACHE=off) it is a plain query. A statement
- * that writes is never cached; inside `sql.begin` use the transaction's own `sql`.
+ * `await cached(c, 30)\`select ... where id = ${id}\`` returns rows no older than 30 seconds and, in this workerd
+ * process, never older than a write through any function's `db(c)` that has been acknowledged (other processes
+ * drop them when the write's notification arrives: docs/database.md, "The read cache"). The rows are shared with
+ * other requests and frozen. Where there is no host cache (Cloudflare, Deno, `wrangler dev`, a
+ * `database({ binding })` of its own, WORKYARD_DB_CACHE=off), and with a max age of 0, it is a plain query. A
+ * statement that writes is never cached; inside `sql.begin` use the transaction's own `sql`.
  */
 export function cached(c: Context, maxAgeSeconds: number) {
-  if (!(maxAgeSeconds > 0 && maxAgeSeconds <= 3600))
-    throw new TypeError(`cached(c, maxAgeSeconds): the max age must be more than 0 and at most 3600 seconds (got ${maxAgeSeconds})`);
+  if (!(maxAgeSeconds >= 0 && maxAgeSeconds <= 3600))
+    throw new TypeError(`cached(c, maxAgeSeconds): the max age must be 0 to 3600 seconds (got ${maxAgeSeconds}); 0 reads the database`);
   const sql = db(c);
   const env = c.env as Record<string, unknown> | undefined;
   const cache = env?.[CACHE_BINDING] as ReadCache | undefined;
-  const hosted = cache !== undefined && sql === env?.[POOL_BINDING];
+  const hosted = cache !== undefined && maxAgeSeconds > 0 && sql === env?.[POOL_BINDING];
   return <T extends readonly Row[] = readonly Row[]>(
     strings: TemplateStringsArray,
     ...values: readonly postgres.ParameterOrFragment<never>[]
