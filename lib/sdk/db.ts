@@ -12,6 +12,8 @@ import type { PendingQuery, Row, Sql } from "postgres";
 import { nameClasses } from "./class-names.ts";
 import { noBindingsReason } from "./env.ts";
 import { ApiError } from "./errors.ts";
+import { DB_LISTEN_URL_VAR } from "../shared/names.ts";
+import { notifyingClient } from "../workers/db-cache/notify.ts";
 
 nameClasses({ PostgresError: postgres.PostgresError });
 
@@ -154,7 +156,8 @@ export async function withDatabase<T>(
   if (typeof url !== "string" || url === "") throw new Error(`${binding} is not set: declare it under [secrets] required and set it`);
   const sql = connect(url, connectTimeoutSeconds);
   try {
-    return await work(sql);
+    // With the read cache on, the function hosts' caches hear of this work's writes as of their own (db-cache/notify.ts).
+    return await work(env?.[DB_LISTEN_URL_VAR] ? notifyingClient(sql) : sql);
   } finally {
     await sql.end({ timeout: 5 });
   }

@@ -173,6 +173,21 @@ describe.runIf(realDatabase)("the read cache across two workerd processes", () =
     expect(viaA).toBe("https://example.com/t2");
   });
 
+  it("a cron's write through withDatabase reaches the caches of both processes", async () => {
+    const code = `cron-${process.pid}-${++serial}`;
+    await sql`insert into links (code, url) values (${code}, 'https://example.com/cron')`;
+    await cachedNow(a);
+    await cachedNow(b);
+    for (const node of [a, b]) expect(await read(node, `/link/${code}?age=3600`)).toBe("https://example.com/cron");
+    const run = await a.scheduler?.trigger("cache-probe");
+    expect(run).toMatchObject({ status: "ok" });
+    for (const node of [a, b]) {
+      expect(await eventually(async () => (await read(node, `/link/${code}?age=3600`)) === "https://example.com/cron#cron", 2000)).toBe(
+        true,
+      );
+    }
+  });
+
   it("a read through a view is invalidated by a write to the table under it", async () => {
     const code = await link("https://example.com/view1");
     await cachedNow(a);

@@ -14,6 +14,7 @@ import type { PendingQuery, Sql } from "postgres";
 import { channel } from "node:diagnostics_channel";
 import { DB_CACHE_CHANNEL, DB_CACHE_NOTIFY_CHANNEL } from "../../shared/db-cache-event.ts";
 import type { DbCacheEvent, DbCacheInvalidation } from "../../shared/db-cache-event.ts";
+import { sendNotification } from "./notify.ts";
 import { observedPool } from "./observed-pool.ts";
 import { ANY_TABLE, ReadCache } from "./read-cache.ts";
 import { readNames, statementEffect } from "./statement.ts";
@@ -187,11 +188,10 @@ export class HostCache {
       while (this.#queued) {
         const batch = this.#queued;
         this.#queued = undefined;
-        let payload = JSON.stringify({ o: this.#origin, t: batch.tables === "all" ? ANY_TABLE : [...batch.tables] });
-        if (payload.length > 7000) payload = JSON.stringify({ o: this.#origin, t: ANY_TABLE }); // NOTIFY's payload limit is 8000 bytes
         try {
           // Bounded: a notification that never ends must not hold every later write (they wait for theirs).
-          await withTimeout(this.#raw`select pg_notify(${DB_CACHE_NOTIFY_CHANNEL}, ${payload})`, NOTIFY_TIMEOUT_MS);
+          const t = batch.tables === "all" ? ANY_TABLE : [...batch.tables];
+          await withTimeout(sendNotification(this.#raw, { o: this.#origin, t }), NOTIFY_TIMEOUT_MS);
         } catch (err) {
           // The write happened; other hosts keep what they cached of it for at most its max age.
           this.#log(
@@ -248,7 +248,7 @@ export class HostCache {
         const probe = crypto.randomUUID();
         this.#probe = probe;
         try {
-          await this.#raw`select pg_notify(${DB_CACHE_NOTIFY_CHANNEL}, ${JSON.stringify({ o: this.#origin, probe })})`;
+          await sendNotification(this.#raw, { o: this.#origin, probe });
         } catch {
           // The pool is down: the probe is sent again after the wait below.
         }
