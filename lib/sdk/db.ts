@@ -13,7 +13,7 @@ import { nameClasses } from "./class-names.ts";
 import { noBindingsReason } from "./env.ts";
 import { ApiError } from "./errors.ts";
 import { DB_LISTEN_URL_VAR } from "../shared/names.ts";
-import { notifyingClient } from "../workers/db-cache/notify.ts";
+import { notifyingClient } from "./db-cache/notify.ts";
 
 nameClasses({ PostgresError: postgres.PostgresError });
 

@@ -25,5 +25,8 @@ export interface DbCacheCounts {
   remote?: number;
 }
 
+/** In a read's tables: it may read any table (its tables are unknown). In a notification: every table was written. */
+export const ANY_TABLE = "*";
+
 /** The PostgreSQL notification channel hosts tell each other about writes on. */
 export const DB_CACHE_NOTIFY_CHANNEL = "workyard_db_cache";

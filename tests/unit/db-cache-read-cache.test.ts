@@ -1,6 +1,7 @@
 // The read cache's bookkeeping (lib/workers/db-cache/read-cache.ts): the staleness bounds, on a clock the test moves.
 import { describe, expect, it } from "vitest";
-import { ANY_TABLE, ReadCache } from "../../lib/workers/db-cache/read-cache.ts";
+import { ANY_TABLE } from "../../lib/shared/db-cache-event.ts";
+import { ReadCache } from "../../lib/workers/db-cache/read-cache.ts";
 
 function cache(maxEntries = 100) {
   const clock = { now: 1_000_000 };

@@ -1,7 +1,7 @@
-// What a statement writes, as the read cache's invalidation sees it (lib/workers/db-cache/statement.ts): every doubt
+// What a statement writes, as the read cache's invalidation sees it (lib/sdk/db-cache/statement.ts): every doubt
 // must answer "all", never "none".
 import { describe, expect, it } from "vitest";
-import { readNames, statementEffect } from "../../lib/workers/db-cache/statement.ts";
+import { readNames, statementEffect } from "../../lib/sdk/db-cache/statement.ts";
 
 const tables = (text: string) => {
   const e = statementEffect(text);

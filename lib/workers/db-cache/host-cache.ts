@@ -12,13 +12,13 @@
 import postgres from "postgres";
 import type { PendingQuery, Sql } from "postgres";
 import { channel } from "node:diagnostics_channel";
-import { DB_CACHE_CHANNEL, DB_CACHE_NOTIFY_CHANNEL } from "../../shared/db-cache-event.ts";
+import { ANY_TABLE, DB_CACHE_CHANNEL, DB_CACHE_NOTIFY_CHANNEL } from "../../shared/db-cache-event.ts";
 import type { DbCacheEvent, DbCacheInvalidation } from "../../shared/db-cache-event.ts";
-import { sendNotification } from "./notify.ts";
-import { observedPool } from "./observed-pool.ts";
-import { ANY_TABLE, ReadCache } from "./read-cache.ts";
-import { readNames, statementEffect } from "./statement.ts";
-import type { Effect } from "./statement.ts";
+import { sendNotification } from "../../sdk/db-cache/notify.ts";
+import { observedPool } from "../../sdk/db-cache/observed-pool.ts";
+import { ReadCache } from "./read-cache.ts";
+import { readNames, statementEffect } from "../../sdk/db-cache/statement.ts";
+import type { Effect } from "../../sdk/db-cache/statement.ts";
 
 /** Entries one host keeps, results larger than this are not kept, and the longest max age a read may ask for. */
 export const CACHE_LIMITS = { entries: 1000, rows: 1000, maxAgeSeconds: 3600 } as const;

@@ -9,8 +9,7 @@
  *   tables can come from before it.
  */
 
-/** A table name, or ANY_TABLE for a read whose tables are unknown (invalidated by every write). */
-export const ANY_TABLE = "*";
+import { ANY_TABLE } from "../../shared/db-cache-event.ts";
 
 export interface CacheEntry<T> {
   rows: T;

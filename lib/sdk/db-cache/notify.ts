@@ -1,12 +1,12 @@
 /**
- * The notification that tells every read cache which tables a write changed (host-cache.ts listens for it): one
+ * The notification that tells every read cache which tables a write changed (lib/workers/db-cache/host-cache.ts
+ * listens for it): one
  * `pg_notify` on the notify channel, with the sender's origin (so a host skips its own) and the tables, or every
  * table when the list would not fit (PostgreSQL's payload limit is 8000 bytes).
  */
 import type { Sql } from "postgres";
-import { DB_CACHE_NOTIFY_CHANNEL } from "../../shared/db-cache-event.ts";
+import { ANY_TABLE, DB_CACHE_NOTIFY_CHANNEL } from "../../shared/db-cache-event.ts";
 import { observedPool } from "./observed-pool.ts";
-import { ANY_TABLE } from "./read-cache.ts";
 import { statementEffect } from "./statement.ts";
 
 /** The message's parts: who sent it, and the tables (ANY_TABLE: all of them) or a probe's nonce. */
