@@ -13,6 +13,7 @@ import { nameClasses } from "./class-names.ts";
 import { noBindingsReason } from "./env.ts";
 import { ApiError } from "./errors.ts";
 import { DB_LISTEN_URL_VAR } from "../shared/names.ts";
+import { freezeRows } from "./db-cache/freeze.ts";
 import { notifyingClient } from "./db-cache/notify.ts";
 
 nameClasses({ PostgresError: postgres.PostgresError });
@@ -31,9 +32,13 @@ export const POOL_BINDING = "__workyardPool";
 /** Where the function host puts its read cache (lib/workers/db-cache/host-cache.ts). */
 export const CACHE_BINDING = "__workyardDbCache";
 
-interface ReadCache {
+/** What the host puts at CACHE_BINDING (the class is lib/workers/db-cache/host-cache.ts). */
+interface HostReadCache {
   read(query: PendingQuery<Row[]>, maxAgeSeconds: number): Promise<readonly Row[]>;
 }
+
+/** The longest max age cached() takes, in seconds. */
+export const MAX_CACHE_AGE_SECONDS = 3600;
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -128,18 +133,21 @@ export function db(c: Context): Sql {
  * statement that writes is never cached; inside `sql.begin` use the transaction's own `sql`.
  */
 export function cached(c: Context, maxAgeSeconds: number) {
-  if (!(maxAgeSeconds >= 0 && maxAgeSeconds <= 3600))
-    throw new TypeError(`cached(c, maxAgeSeconds): the max age must be 0 to 3600 seconds (got ${maxAgeSeconds}); 0 reads the database`);
+  if (!(maxAgeSeconds >= 0 && maxAgeSeconds <= MAX_CACHE_AGE_SECONDS))
+    throw new TypeError(
+      `cached(c, maxAgeSeconds): the max age must be 0 to ${MAX_CACHE_AGE_SECONDS} seconds (got ${maxAgeSeconds}); 0 reads the database`,
+    );
   const sql = db(c);
   const env = c.env as Record<string, unknown> | undefined;
-  const cache = env?.[CACHE_BINDING] as ReadCache | undefined;
+  const cache = env?.[CACHE_BINDING] as HostReadCache | undefined;
   const hosted = cache !== undefined && maxAgeSeconds > 0 && sql === env?.[POOL_BINDING];
   return <T extends readonly Row[] = readonly Row[]>(
     strings: TemplateStringsArray,
     ...values: readonly postgres.ParameterOrFragment<never>[]
   ): Promise<T> => {
     const query = sql(strings, ...values);
-    return (hosted ? cache.read(query, maxAgeSeconds) : query) as unknown as Promise<T>;
+    const rows = hosted ? cache.read(query, maxAgeSeconds) : (query as unknown as Promise<readonly Row[]>);
+    return rows.then(freezeRows) as unknown as Promise<T>;
   };
 }
 

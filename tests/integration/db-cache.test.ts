@@ -42,6 +42,8 @@ describe.runIf(realDatabase)("the read cache across two workerd processes", () =
     await migrateUp(db.url, "migrations");
     sql = postgres(db.url, { max: 2, onnotice: () => {} });
     await sql`create view cache_probe_links as select code, url from links`;
+    await sql`create table cache_probe_parent (id int primary key)`;
+    await sql`create table cache_probe_child (id int primary key, parent_id int not null references cache_probe_parent on delete cascade)`;
     const env = { DATABASE_URL: db.url, AUTH_JWT_SECRET: testJwtSecret(), WORKERD_PROCESSES: "1" };
     for (const name of ["a", "b"]) {
       const project = await createTestProject({ fixtures: ["cache-probe"], realFunctions: false });
@@ -186,6 +188,28 @@ describe.runIf(realDatabase)("the read cache across two workerd processes", () =
         true,
       );
     }
+  });
+
+  it("writes in sql.batch and on a reserved connection with its own BEGIN and COMMIT invalidate too", async () => {
+    const code = await link("https://example.com/b1");
+    await cachedNow(a);
+    expect(await read(a, `/link/${code}?age=3600`)).toBe("https://example.com/b1");
+    await write(a, `/link/${code}/batch`, "https://example.com/b2");
+    expect(await read(a, `/link/${code}?age=3600`)).toBe("https://example.com/b2");
+    await write(a, `/link/${code}/reserved`, "https://example.com/b3");
+    expect(await read(a, `/link/${code}?age=3600`)).toBe("https://example.com/b3");
+  });
+
+  it("a delete that cascades through a foreign key invalidates reads of the child table", async () => {
+    const parent = 1000 + ++serial;
+    await sql`insert into cache_probe_parent (id) values (${parent})`;
+    await sql`insert into cache_probe_child (id, parent_id) values (${parent * 10}, ${parent}), (${parent * 10 + 1}, ${parent})`;
+    await cachedNow(a);
+    const children = async () => ((await (await fetch(`${a.url}/cache-probe/children/${parent}`)).json()) as { n: number }).n;
+    expect(await children()).toBe(2);
+    expect(await children()).toBe(2);
+    expect((await fetch(`${a.url}/cache-probe/parent/${parent}`, { method: "DELETE" })).status).toBe(200);
+    expect(await children()).toBe(0);
   });
 
   it("a read through a view is invalidated by a write to the table under it", async () => {

@@ -15,7 +15,7 @@ describe("statementEffect", () => {
     expect(tables('insert into "Mixed Case" values (1)')).toEqual(["Mixed Case"]);
     expect(tables("update only links set url = $1 where code = $2")).toEqual(["links"]);
     expect(tables("delete from links where id = $1 returning id")).toEqual(["links"]);
-    expect(tables("merge into stock s using arrivals a on s.id = a.id when matched then update set n = s.n + a.n")).toEqual(["stock"]);
+    expect(tables("merge into only stock s using arrivals a on s.id = a.id when matched then update set n = s.n + a.n")).toEqual(["stock"]);
     expect(tables("truncate table a, b.c, only d")).toEqual(["a", "c", "d"]);
     expect(tables("copy items from stdin")).toEqual(["items"]);
   });
@@ -38,6 +38,16 @@ describe("statementEffect", () => {
   it("ignores what is in strings, quoted names and comments", () => {
     expect(tables("select 'insert into x' as s -- delete from y\n from t")).toBe("none");
     expect(tables("select $$ update z set a = 1 $$, /* truncate q /* nested */ still */ 1")).toBe("none");
+    // E'' strings take backslash escapes: the quote after the backslash does not end them.
+    expect(tables("with c as (select E'\\'' as q) update t set a = 1")).toEqual(["t"]);
+    expect(tables("insert into log values (E'a\\'b'); update counters set n = 1")).toEqual(["counters", "log"]);
+  });
+
+  it("answers all when a string, name, comment or dollar quote never ends", () => {
+    expect(tables("select 'x; update t set a = 1")).toBe("all");
+    expect(tables('select "x; update t set a = 1')).toBe("all");
+    expect(tables("select 1 /* update t set a = 1")).toBe("all");
+    expect(tables("select $q$ update t set a = 1")).toBe("all");
   });
 
   it("answers all when the text does not show what is written", () => {
@@ -49,6 +59,8 @@ describe("statementEffect", () => {
     expect(tables("truncate")).toBe("all");
     expect(tables("$1")).toBe("all");
     expect(tables("select 1; drop table links")).toBe("all");
+    expect(tables("truncate a cascade")).toBe("all");
+    expect(tables("commit prepared 'tx1'")).toBe("all");
   });
 });
 

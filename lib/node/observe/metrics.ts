@@ -90,7 +90,7 @@ export class Metrics {
     this.outbound = new OutboundFigures(registers);
     this.dbCacheReads = new client.Counter({
       name: "workyard_db_cache_reads_total",
-      help: "Reads through cached(), by function and outcome: hit (from the read cache), miss (from the database, then kept), bypass (from the database: a write, or the cache not listening)",
+      help: "Reads through cached(), by function and outcome: hit (from the read cache), miss (from the database, or joined to the same read on its way, and kept when it may be), bypass (from the database, not kept: a write, or the cache not hearing notifications)",
       labelNames: ["function", "outcome"],
       registers,
     });

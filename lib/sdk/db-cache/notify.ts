@@ -19,7 +19,7 @@ export interface CacheNotification {
 /** Sends `message` through `sql` (any connection: NOTIFY is delivered when its implicit transaction commits). */
 export async function sendNotification(sql: Sql, message: CacheNotification): Promise<void> {
   let payload = JSON.stringify(message);
-  if (payload.length > 7000) payload = JSON.stringify({ o: message.o, t: ANY_TABLE });
+  if (new TextEncoder().encode(payload).length > 7000) payload = JSON.stringify({ o: message.o, t: ANY_TABLE });
   await sql`select pg_notify(${DB_CACHE_NOTIFY_CHANNEL}, ${payload})`;
 }
 

@@ -48,9 +48,12 @@ const HARMLESS = new Set([
 /** First words of statements that write a table named after them (others that are not HARMLESS: all tables). */
 const DML = new Set(["insert", "update", "delete", "merge", "truncate", "copy", "with"]);
 
-type Token = { t: "word"; v: string } | { t: "name"; v: string } | { t: "punct"; v: string } | { t: "other" };
+type Token = { t: "word"; v: string } | { t: "name"; v: string } | { t: "punct"; v: string } | { t: "other" } | { t: "unterminated" };
 
-/** Tokens of a SQL text: words lower-cased, quoted names as written; strings, comments and numbers dropped. */
+/**
+ * Tokens of a SQL text: words lower-cased, quoted names as written; strings, comments and numbers dropped. A string,
+ * quoted name, comment or dollar quote that never ends gives an "unterminated" token: the text cannot be read.
+ */
 export function tokenize(text: string): Token[] {
   const out: Token[] = [];
   let i = 0;
@@ -61,6 +64,10 @@ export function tokenize(text: string): Token[] {
     else if (ch === "-" && text[i + 1] === "-") {
       const end = text.indexOf("\n", i);
       i = end < 0 ? n : end + 1;
+    } else if ((ch === "e" || ch === "E") && text[i + 1] === "'" && !/[A-Za-z0-9_$]/.test(text[i - 1] ?? "")) {
+      // E'...': backslash escapes, so \' does not end it.
+      i = skipQuoted(text, i + 1, "'", true);
+      out.push(i > n ? { t: "unterminated" } : { t: "other" });
     } else if (ch === "/" && text[i + 1] === "*") {
       let depth = 1; // PostgreSQL's block comments nest
       i += 2;
@@ -73,17 +80,19 @@ export function tokenize(text: string): Token[] {
           i += 2;
         } else i++;
       }
+      if (depth > 0) out.push({ t: "unterminated" });
     } else if (ch === "'") {
       i = skipQuoted(text, i, "'");
-      out.push({ t: "other" });
+      out.push(i > n ? { t: "unterminated" } : { t: "other" });
     } else if (ch === '"') {
       const end = skipQuoted(text, i, '"');
-      out.push({ t: "name", v: text.slice(i + 1, end - 1).replaceAll('""', '"') });
+      out.push(end > n ? { t: "unterminated" } : { t: "name", v: text.slice(i + 1, end - 1).replaceAll('""', '"') });
       i = end;
     } else if (ch === "$") {
       const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i));
       if (tag) {
         const end = text.indexOf(tag[0], i + tag[0].length); // dollar-quoted string
+        if (end < 0) out.push({ t: "unterminated" });
         i = end < 0 ? n : end + tag[0].length;
       } else {
         i++;
@@ -106,15 +115,17 @@ export function tokenize(text: string): Token[] {
   return out;
 }
 
-function skipQuoted(text: string, start: number, quote: string): number {
+/** The index after the quote that closes the one at `start` (a doubled quote is one character), or past the end. */
+function skipQuoted(text: string, start: number, quote: string, backslashes = false): number {
   let i = start + 1;
   while (i < text.length) {
-    if (text[i] === quote) {
+    if (backslashes && text[i] === "\\") i += 2;
+    else if (text[i] === quote) {
       if (text[i + 1] === quote) i += 2;
       else return i + 1;
     } else i++;
   }
-  return text.length;
+  return text.length + 1;
 }
 
 /** A relation name at `at` (optionally schema-qualified; the last part counts), or undefined. */
@@ -137,6 +148,7 @@ const isWord = (tok: Token | undefined, ...words: string[]): boolean => tok?.t =
 /** The tables a statement's text writes, "all" when it may write any, nothing for a read. */
 export function statementEffect(text: string): Effect {
   const tokens = tokenize(text);
+  if (tokens.some((t) => t.t === "unterminated")) return { kind: "all" };
   const tables = new Set<string>();
   let statementStart = true;
   for (let i = 0; i < tokens.length; i++) {
@@ -150,6 +162,8 @@ export function statementEffect(text: string): Effect {
       statementStart = false;
       if (tok.t !== "word") return { kind: "all" };
       if (!HARMLESS.has(tok.v) && !DML.has(tok.v)) return { kind: "all" }; // create, alter, drop, call, do, grant ...
+      // COMMIT PREPARED ends a transaction prepared earlier: what it wrote is not in this text.
+      if (tok.v === "commit" && isWord(tokens[i + 1], "prepared")) return { kind: "all" };
       // A plain EXPLAIN of a write is scanned like the write (over-invalidation, safe); EXPLAIN ANALYZE runs it.
     }
     if (tok.t !== "word") continue;
@@ -174,7 +188,7 @@ function writeTarget(tokens: Token[], i: number): string[] | "all" | undefined {
     case "insert":
       return isWord(tokens[i + 1], "into") ? after(i + 2) : undefined;
     case "merge":
-      return isWord(tokens[i + 1], "into") ? after(i + 2) : undefined;
+      return isWord(tokens[i + 1], "into") ? after(i + 2, "only") : undefined;
     case "delete":
       return isWord(tokens[i + 1], "from") ? after(i + 2, "only") : undefined;
     case "update": {
@@ -184,6 +198,13 @@ function writeTarget(tokens: Token[], i: number): string[] | "all" | undefined {
       return after(i + 1, "only");
     }
     case "truncate": {
+      // CASCADE empties the tables that reference these too: which ones, the text does not say.
+      if (
+        tokens
+          .slice(i + 1)
+          .some((t, k) => isWord(t, "cascade") && !tokens.slice(i + 1, i + 1 + k).some((x) => x.t === "punct" && x.v === ";"))
+      )
+        return "all";
       let j = i + 1;
       while (isWord(tokens[j], "table", "only")) j++;
       const names: string[] = [];

@@ -5,23 +5,26 @@
  * their tables here at once and, through a PostgreSQL notification, in every other host: other functions and other
  * workerd processes on the same database.
  *
- * The cache serves entries only while this host listens for those notifications (a connection of its own, to
- * PostgreSQL directly, since LISTEN needs a session). While that connection is down every cached read goes to the
- * database; when it is back, everything cached before is dropped, since a notification may have been lost.
+ * The cache serves entries only while this host hears those notifications (listener.ts). While it does not, every
+ * cached read goes to the database; when it does again, everything cached before is dropped, since a notification
+ * may have been lost. Writes' notifications go out one at a time (the writes finishing meanwhile go together in the
+ * next), and each write waits for its own before its `await` returns.
  */
-import postgres from "postgres";
+import type postgres from "postgres";
 import type { PendingQuery, Sql } from "postgres";
 import { channel } from "node:diagnostics_channel";
-import { ANY_TABLE, DB_CACHE_CHANNEL, DB_CACHE_NOTIFY_CHANNEL } from "../../shared/db-cache-event.ts";
+import { ANY_TABLE, DB_CACHE_CHANNEL } from "../../shared/db-cache-event.ts";
 import type { DbCacheEvent, DbCacheInvalidation } from "../../shared/db-cache-event.ts";
 import { sendNotification } from "../../sdk/db-cache/notify.ts";
+import { freezeRows } from "../../sdk/db-cache/freeze.ts";
 import { observedPool } from "../../sdk/db-cache/observed-pool.ts";
+import { InvalidationListener } from "./listener.ts";
 import { ReadCache } from "./read-cache.ts";
 import { readNames, statementEffect } from "../../sdk/db-cache/statement.ts";
 import type { Effect } from "../../sdk/db-cache/statement.ts";
 
-/** Entries one host keeps, results larger than this are not kept, and the longest max age a read may ask for. */
-export const CACHE_LIMITS = { entries: 1000, rows: 1000, maxAgeSeconds: 3600 } as const;
+/** Entries one host keeps; results of more rows, and queries whose text and parameters are longer, are not kept. */
+export const CACHE_LIMITS = { entries: 1000, rows: 1000, keyChars: 8192 } as const;
 
 export interface HostCacheOptions {
   pool: Sql;
@@ -58,13 +61,8 @@ export class HostCache {
   readonly #tables = new Memo<Promise<string[]>>(500);
   readonly #inFlight = new Map<string, { ticket: ReturnType<ReadCache<Rows>["ticket"]>; rows: Promise<Rows> }>();
   readonly #origin = crypto.randomUUID();
-  readonly #listenUrl: string;
   readonly #log: (line: string) => void;
-  #listener?: Sql;
-  #listening = false;
-  #probe?: string;
-  #pendingSubscribe?: ReturnType<typeof setTimeout>;
-  #retry = 0;
+  readonly #listener: InvalidationListener;
   #unreportedRemote = 0;
   // Notifications to send: one in flight at a time, the writes that finish meanwhile go together in the next.
   #queued?: { tables: Set<string> | "all"; sent: Promise<void>; resolve: () => void };
@@ -72,8 +70,15 @@ export class HostCache {
 
   constructor({ pool, listenUrl, log = console.error }: HostCacheOptions) {
     this.#raw = pool;
-    this.#listenUrl = listenUrl;
     this.#log = log;
+    this.#listener = new InvalidationListener({
+      url: listenUrl,
+      origin: this.#origin,
+      send: (message) => sendNotification(this.#raw, message),
+      onWrite: (tables) => this.#invalidate(tables, "remote"),
+      onListening: () => this.#invalidate("all", "remote"),
+      log,
+    });
     this.pool = observedPool(
       pool,
       (text) => this.#effect(text),
@@ -83,18 +88,19 @@ export class HostCache {
 
   /** Answers `query` (built by `pool`, not yet run) from the cache when an entry is younger than `maxAgeSeconds`. */
   async read(query: PendingQuery<postgres.Row[]>, maxAgeSeconds: number): Promise<Rows> {
-    this.#listen();
+    this.#listener.start();
     let text: string;
     let key: string;
     try {
-      text = (query as unknown as { text: string }).text;
-      const built = query as unknown as { parameters: unknown[] };
-      key = JSON.stringify([text, built.parameters], keyValue);
+      const built = (query as unknown as { build(): { text: string; values: unknown[]; oids: number[] } }).build();
+      text = built.text;
+      // The parameters' types are part of the query: sql.json("x") and "x" are different reads.
+      key = JSON.stringify([text, built.oids, built.values.map(keyValue)]);
     } catch {
       return this.#bypass(query); // postgres.js rejects what it cannot build, with its own error
     }
-    if (!this.#listening || this.#effect(text).kind !== "none") return this.#bypass(query);
-    const maxAgeMs = Math.min(maxAgeSeconds, CACHE_LIMITS.maxAgeSeconds) * 1000;
+    if (!this.#listener.listening || key.length > CACHE_LIMITS.keyChars || this.#effect(text).kind !== "none") return this.#bypass(query);
+    const maxAgeMs = maxAgeSeconds * 1000;
     const hit = this.#cache.lookup(key, maxAgeMs);
     if (hit) {
       this.#publish({ read: "hit" });
@@ -103,7 +109,7 @@ export class HostCache {
     this.#publish({ read: "miss" });
     // Reads of the same query already on their way, sent since the last write of its tables, answer this one too.
     const pending = this.#inFlight.get(key);
-    if (pending && !this.#cache.outdated(pending.ticket, [ANY_TABLE])) return pending.rows;
+    if (pending && Date.now() - pending.ticket.sentAt < maxAgeMs && !this.#cache.outdated(pending.ticket, [ANY_TABLE])) return pending.rows;
     const ticket = this.#cache.ticket();
     const rows = this.#fetch(key, text, query, ticket);
     this.#inFlight.set(key, { ticket, rows });
@@ -134,9 +140,11 @@ export class HostCache {
   }
 
   /**
-   * The tables a read depends on: what PostgreSQL's plan scans (views resolved to their tables) plus the names
-   * after FROM and JOIN in the text (a partitioned table's plan names its partitions, writes name the parent).
-   * A plan that calls a function, or that cannot be had, makes the read depend on every table.
+   * The tables a read depends on: what PostgreSQL's plan scans (views resolved to their tables) and the names after
+   * FROM and JOIN in the text, then, from the catalog, every table a write to which changes those: the parents of a
+   * partition or inherited table (a write names the parent) and the tables whose deletes or updates cascade into
+   * them through a foreign key (ON DELETE CASCADE / SET NULL / SET DEFAULT). A function scan in the plan, or a plan
+   * that cannot be had, makes the read depend on every table; functions called outside FROM are not seen.
    */
   #tablesOf(text: string, query: PendingQuery<postgres.Row[]>): Promise<string[]> {
     let found = this.#tables.get(text);
@@ -144,7 +152,21 @@ export class HostCache {
       const parameters = (query as unknown as { parameters: postgres.ParameterOrJSON<never>[] }).parameters;
       found = this.#raw
         .unsafe(`explain (format json) ${text}`, parameters)
-        .then((result) => [...new Set([...planRelations(result), ...readNames(text)])])
+        .then(async (result) => {
+          const names = [...new Set([...planRelations(result), ...readNames(text)])];
+          if (names.includes(ANY_TABLE)) return [ANY_TABLE];
+          const rows = await this.#raw<{ name: string }[]>`
+            with recursive deps(oid) as (
+              select c.oid from pg_class c where c.relname in (select jsonb_array_elements_text(${JSON.stringify(names)}::jsonb))
+              union
+              select con.confrelid from pg_constraint con join deps d on con.conrelid = d.oid
+                where con.contype = 'f' and (con.confdeltype in ('c', 'n', 'd') or con.confupdtype in ('c', 'n', 'd'))
+              union
+              select i.inhparent from pg_inherits i join deps d on i.inhrelid = d.oid
+            )
+            select distinct c.relname as name from deps d join pg_class c on c.oid = d.oid`;
+          return [...new Set([...names, ...rows.map((r) => r.name)])];
+        })
         .catch(() => {
           this.#tables.delete(text); // asked again next time: a failed EXPLAIN may be passing
           return [ANY_TABLE];
@@ -156,7 +178,9 @@ export class HostCache {
 
   async #afterWrite(tables: readonly string[] | "all", settled: boolean): Promise<void> {
     this.#invalidate(tables, "local");
-    const told = this.#notify(tables);
+    const told = withTimeout(this.#notify(tables), NOTIFY_TIMEOUT_MS).catch((err: Error) =>
+      this.#log(`read cache: a write waited ${err.message} for its notification to go out, and went on without it`),
+    );
     // After a failure that may have come after a commit (a lost connection) the notification goes out on its own:
     // the pool is likely down too, and the caller's error should not wait for it.
     if (settled) await told;
@@ -164,6 +188,8 @@ export class HostCache {
 
   #invalidate(tables: readonly string[] | "all", origin: DbCacheInvalidation): void {
     this.#cache.invalidate(tables);
+    // DDL (a view replaced, a partition attached) comes as "all": the tables each read depends on are asked again.
+    if (tables === "all" || tables.includes(ANY_TABLE)) this.#tables.clear();
     if (origin === "remote") this.#unreportedRemote++;
     else this.#publish({ invalidated: "local", count: 1 });
   }
@@ -205,92 +231,6 @@ export class HostCache {
     }
   }
 
-  /**
-   * Starts listening for other hosts' writes (once; again after the connection drops). The cache serves entries only
-   * once a notification this host sent through its pool has come back on that connection: a LISTEN that succeeds
-   * where notifications never arrive (the embedded PGlite, a transaction-pooled address) leaves every read to the
-   * database rather than serving rows nobody will ever invalidate.
-   */
-  #listen(): void {
-    if (this.#listener) return;
-    this.#listener = postgres(this.#listenUrl, {
-      max: 1,
-      idle_timeout: 0,
-      max_lifetime: null,
-      fetch_types: false,
-      connect_timeout: 5,
-      onnotice: () => {},
-      onnotify: (_channel: string, payload: string) => this.#onNotification(payload),
-      onclose: () => {
-        if (this.#listening) this.#log("read cache: the notification connection closed; cached reads go to the database until it is back");
-        this.#listening = false; // from now on reads go to the database, until listening again
-        this.#probe = undefined;
-        this.#again(0);
-      },
-    });
-    this.#subscribe();
-  }
-
-  /** Subscribes again after `seconds` (once, however many failures ask for it). */
-  #again(seconds: number): void {
-    if (this.#pendingSubscribe) return;
-    this.#pendingSubscribe = setTimeout(() => {
-      this.#pendingSubscribe = undefined;
-      this.#subscribe();
-    }, seconds * 1000);
-  }
-
-  #subscribe(): void {
-    const listener = this.#listener as Sql;
-    const backoff = () => Math.min(2 ** this.#retry++, 60);
-    listener`listen ${listener(DB_CACHE_NOTIFY_CHANNEL)}`.then(
-      async () => {
-        const probe = crypto.randomUUID();
-        this.#probe = probe;
-        try {
-          await sendNotification(this.#raw, { o: this.#origin, probe });
-        } catch {
-          // The pool is down: the probe is sent again after the wait below.
-        }
-        setTimeout(() => {
-          if (this.#listening || this.#probe !== probe) return;
-          if (this.#retry === 0)
-            this.#log(
-              "read cache: notifications sent through the pool do not arrive where this function listens (the embedded PGlite has none); cached reads go to the database",
-            );
-          this.#probe = undefined;
-          this.#again(backoff());
-        }, 5000);
-      },
-      (err: Error) => {
-        if (this.#retry === 0)
-          this.#log(`read cache: cannot listen for invalidations (${err.message}); cached reads go to the database, retrying`);
-        this.#again(backoff());
-      },
-    );
-  }
-
-  #onNotification(payload: string): void {
-    let message: { o?: unknown; t?: unknown; probe?: unknown };
-    try {
-      message = JSON.parse(payload) as typeof message;
-    } catch {
-      this.#invalidate("all", "remote"); // not ours to read: the safe side
-      return;
-    }
-    if (message.probe !== undefined) {
-      if (message.o !== this.#origin || message.probe !== this.#probe) return;
-      // Notifications arrive: whatever was cached before may have missed one while nobody listened.
-      this.#cache.invalidate("all");
-      this.#listening = true;
-      this.#retry = 0;
-      return;
-    }
-    if (message.o === this.#origin) return; // this host dropped them already, before telling
-    const t = message.t;
-    this.#invalidate(Array.isArray(t) && t.every((x) => typeof x === "string") ? (t as string[]) : "all", "remote");
-  }
-
   #publish(event: DbCacheEvent): void {
     events.publish(event); // workerd puts it in the invocation's trace for the tail worker
     if (this.#unreportedRemote > 0) {
@@ -312,11 +252,17 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
-/** A parameter as part of a cache key: bigints and bytes have no JSON form of their own. */
-function keyValue(_key: string, value: unknown): unknown {
-  if (typeof value === "bigint") return `${value}n`;
-  if (value instanceof Uint8Array) return `\\x${Array.from(value, (b) => b.toString(16).padStart(2, "0")).join("")}`;
-  return value;
+/**
+ * A parameter as part of a cache key, tagged with its kind so no two values that postgres.js sends differently share
+ * one: JSON alone would make NaN, Infinity and an invalid Date null, and a bigint would need a form of its own.
+ */
+function keyValue(value: unknown): string {
+  if (value === null || value === undefined) return "null";
+  if (typeof value === "string") return `s${value}`;
+  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return `${(typeof value)[0]}${String(value)}`;
+  if (value instanceof Date) return `d${value.getTime()}`;
+  if (value instanceof Uint8Array) return `x${Array.from(value, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `j${JSON.stringify(value)}`;
 }
 
 /** Relation names in an EXPLAIN (FORMAT JSON) result; ANY_TABLE if the plan calls a function in FROM. */
@@ -334,19 +280,4 @@ function planRelations(result: readonly postgres.Row[]): string[] {
   };
   walk(plan);
   return [...names];
-}
-
-/**
- * Freezes the rows and what they hold, since every request the entry answers shares them. Not postgres.js's own
- * objects the result list points to (its columns, its statement), and not bytes (a typed array cannot be frozen).
- */
-function freezeRows<T extends readonly unknown[]>(rows: T): T {
-  for (const row of rows) deepFreeze(row);
-  return Object.freeze(rows);
-}
-
-function deepFreeze(value: unknown): void {
-  if (!value || typeof value !== "object" || Object.isFrozen(value) || ArrayBuffer.isView(value)) return;
-  Object.freeze(value);
-  for (const v of Object.values(value)) deepFreeze(v);
 }

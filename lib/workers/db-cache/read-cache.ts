@@ -11,6 +11,9 @@
 
 import { ANY_TABLE } from "../../shared/db-cache-event.ts";
 
+/** Tables whose last invalidation is remembered one by one. */
+const MAX_TRACKED_TABLES = 10_000;
+
 export interface CacheEntry<T> {
   rows: T;
   tables: readonly string[];
@@ -97,6 +100,8 @@ export class ReadCache<T> {
       return;
     }
     for (const t of tables) this.#invalidated.set(t, seq);
+    // Names come from notifications too: past this many, one "all" replaces them (and empties the cache once).
+    if (this.#invalidated.size > MAX_TRACKED_TABLES) this.invalidate("all");
   }
 
   #writtenSince(tables: readonly string[], seq: number): boolean {
