@@ -30,6 +30,8 @@ export interface ListenerOptions {
 export class InvalidationListener {
   #listening = false;
   #sql?: Sql;
+  /** The connection a LISTEN succeeded on: only its close starts a reconnect (a failed attempt retries on its own). */
+  #live?: Sql;
   #probe?: string;
   #retry = 0;
   #timer?: ReturnType<typeof setTimeout>;
@@ -60,9 +62,11 @@ export class InvalidationListener {
       onnotice: () => {},
       onnotify: (_channel: string, payload: string) => this.#heard(payload),
       onclose: () => {
-        if (this.#sql !== sql) return; // an old connection, replaced already
+        // A connection that never listened failed its LISTEN, which retries after a wait; an old one was replaced.
+        if (this.#sql !== sql || this.#live !== sql) return;
+        this.#live = undefined;
         this.#lost("the notification connection closed");
-        this.#later(0, () => this.#subscribe());
+        this.#later(this.#backoff(), () => this.#subscribe());
       },
     });
     this.#sql = sql;
@@ -72,7 +76,10 @@ export class InvalidationListener {
   #subscribe(): void {
     const sql = this.#sql as Sql;
     sql`listen ${sql(DB_CACHE_NOTIFY_CHANNEL)}`.then(
-      () => this.#sendProbe(),
+      () => {
+        this.#live = sql;
+        this.#sendProbe();
+      },
       (err: Error) => {
         if (this.#retry === 0)
           this.#o.log(`read cache: cannot listen for invalidations (${err.message}); cached reads go to the database, retrying`);
