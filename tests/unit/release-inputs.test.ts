@@ -33,6 +33,7 @@ describe("the release id", () => {
     await write("docs/notes.md", "# notes\n");
     await write("wrangler.toml", 'compatibility_date = "2026-11-23"\n');
     await write("package-lock.json", "{}\n");
+    await write("patches/postgres+4.2.0.patch", "diff --git a/x b/x\n");
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
@@ -107,6 +108,7 @@ describe("the release id", () => {
     ["the build", "lib/node/build/build.ts"],
     ["the shared Wrangler config", "wrangler.toml"],
     ["the locked dependencies", "package-lock.json"],
+    ["a patch patch-package applies", "patches/postgres+4.2.0.patch"],
   ])("changes when %s is edited", async (_what, file) => {
     const before = await sourceHash(paths);
     await writeFile(join(root, file), `${await readFile(join(root, file), "utf8")}// edited\n`);

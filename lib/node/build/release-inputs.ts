@@ -92,6 +92,8 @@ export async function releaseInputs(paths: ProjectPaths): Promise<string[]> {
     ...(await Promise.all(platform.map((p) => (p.endsWith("/") ? filesUnder(join(paths.root, p)) : [join(paths.root, p)])))).flat(),
     paths.sharedConfig,
     join(paths.root, "package-lock.json"),
+    // What patch-package applies to the packages the bundles take in (postgres.js, @upstash/redis ...).
+    ...(await filesUnder(join(paths.root, "patches"))),
   ];
   return [...new Set(files)].filter((f) => existsSync(f));
 }
