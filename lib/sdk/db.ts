@@ -126,9 +126,9 @@ export function db(c: Context): Sql {
 /**
  * A read that may be answered from the function host's read cache, as Cloudflare's Hyperdrive caches reads:
  * `await cached(c, 30)\`select ... where id = ${id}\`` returns rows no older than 30 seconds and, in this workerd
- * process, never older than a write through any function's `db(c)` that has been acknowledged (other processes
- * drop them when the write's notification arrives: docs/database.md, "The read cache"). The rows are shared with
- * other requests and frozen. Where there is no host cache (Cloudflare, Deno, `wrangler dev`, a
+ * process, never older than a write this function's `db(c)` has acknowledged (other functions and processes drop
+ * them when the write's notification arrives: docs/database.md, "The read cache"). The rows are frozen, on every
+ * path, since a cached entry's rows are shared with other requests. Where there is no host cache (Cloudflare, Deno, `wrangler dev`, a
  * `database({ binding })` of its own, WORKYARD_DB_CACHE=off), and with a max age of 0, it is a plain query. A
  * statement that writes is never cached; inside `sql.begin` use the transaction's own `sql`.
  */
