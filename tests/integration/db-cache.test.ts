@@ -44,6 +44,9 @@ describe.runIf(realDatabase)("the read cache across two workerd processes", () =
     await sql`create view cache_probe_links as select code, url from links`;
     await sql`create table cache_probe_parent (id int primary key)`;
     await sql`create table cache_probe_child (id int primary key, parent_id int not null references cache_probe_parent on delete cascade)`;
+    await sql`create table cache_probe_events (day int not null, n int not null) partition by list (day)`;
+    for (const day of [1, 2])
+      await sql.unsafe(`create table cache_probe_events_${day} partition of cache_probe_events for values in (${day})`);
     const env = { DATABASE_URL: db.url, AUTH_JWT_SECRET: testJwtSecret(), WORKERD_PROCESSES: "1" };
     for (const name of ["a", "b"]) {
       const project = await createTestProject({ fixtures: ["cache-probe"], realFunctions: false });
@@ -210,6 +213,17 @@ describe.runIf(realDatabase)("the read cache across two workerd processes", () =
     expect(await children()).toBe(2);
     expect((await fetch(`${a.url}/cache-probe/parent/${parent}`, { method: "DELETE" })).status).toBe(200);
     expect(await children()).toBe(0);
+  });
+
+  it("a write straight into one partition invalidates reads through the parent, whatever partition their plan named", async () => {
+    await cachedNow(a);
+    const events = async (day: number) => ((await (await fetch(`${a.url}/cache-probe/events/${day}`)).json()) as { n: number }).n;
+    // The first read's plan (day 1) scans partition 1 only; the same text with day 2 scans partition 2.
+    expect(await events(1)).toBe(0);
+    expect(await events(2)).toBe(0);
+    expect(await events(2)).toBe(0);
+    expect((await fetch(`${a.url}/cache-probe/events/2`, { method: "POST" })).status).toBe(200);
+    expect(await events(2)).toBe(1);
   });
 
   it("a read through a view is invalidated by a write to the table under it", async () => {

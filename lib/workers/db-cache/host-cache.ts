@@ -141,9 +141,10 @@ export class HostCache {
 
   /**
    * The tables a read depends on: what PostgreSQL's plan scans (views resolved to their tables) and the names after
-   * FROM and JOIN in the text, then, from the catalog, every table a write to which changes those: the parents of a
-   * partition or inherited table (a write names the parent) and the tables whose deletes or updates cascade into
-   * them through a foreign key (ON DELETE CASCADE / SET NULL / SET DEFAULT). A function scan in the plan, or a plan
+   * FROM and JOIN in the text, then, from the catalog, every table a write to which changes those: the parents and
+   * children of a partitioned or inherited table (a write names the parent or one partition, and the plan for one
+   * parameter may scan other partitions than the next) and the tables whose deletes or updates cascade into them
+   * through a foreign key (ON DELETE CASCADE / SET NULL / SET DEFAULT). A function scan in the plan, or a plan
    * that cannot be had, makes the read depend on every table; functions called outside FROM are not seen.
    */
   #tablesOf(text: string, query: PendingQuery<postgres.Row[]>): Promise<string[]> {
@@ -163,6 +164,8 @@ export class HostCache {
                 where con.contype = 'f' and (con.confdeltype in ('c', 'n', 'd') or con.confupdtype in ('c', 'n', 'd'))
               union
               select i.inhparent from pg_inherits i join deps d on i.inhrelid = d.oid
+              union
+              select i.inhrelid from pg_inherits i join deps d on i.inhparent = d.oid
             )
             select distinct c.relname as name from deps d join pg_class c on c.oid = d.oid`;
           return [...new Set([...names, ...rows.map((r) => r.name)])];
