@@ -8,7 +8,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import postgres from "postgres";
-import type { PendingQuery, Row, Sql } from "postgres";
+import type { Row, Sql } from "postgres";
 import { nameClasses } from "./class-names.ts";
 import { noBindingsReason } from "./env.ts";
 import { ApiError } from "./errors.ts";
@@ -34,7 +34,7 @@ export const CACHE_BINDING = "__workyardDbCache";
 
 /** What the host puts at CACHE_BINDING (the class is lib/workers/db-cache/host-cache.ts). */
 interface HostReadCache {
-  read(query: PendingQuery<Row[]>, maxAgeSeconds: number): Promise<readonly Row[]>;
+  read(strings: TemplateStringsArray, values: readonly unknown[], maxAgeSeconds: number): Promise<readonly Row[]>;
 }
 
 /** The longest max age cached() takes, in seconds. */
@@ -145,8 +145,7 @@ export function cached(c: Context, maxAgeSeconds: number) {
     strings: TemplateStringsArray,
     ...values: readonly postgres.ParameterOrFragment<never>[]
   ): Promise<T> => {
-    const query = sql(strings, ...values);
-    const rows = hosted ? cache.read(query, maxAgeSeconds) : (query as unknown as Promise<readonly Row[]>);
+    const rows = hosted ? cache.read(strings, values, maxAgeSeconds) : (sql(strings, ...values) as unknown as Promise<readonly Row[]>);
     return rows.then(freezeRows) as unknown as Promise<T>;
   };
 }

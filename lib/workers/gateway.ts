@@ -25,6 +25,7 @@ import type { AssetsManifest } from "../shared/assets.ts";
 import type { FunctionCallProps } from "../shared/names.ts";
 import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "../sdk/request-id.ts";
 import type { CollectorEnv } from "./trace-sender.ts";
+import { DeadlineExceeded, withDeadline } from "./deadline.ts";
 
 export interface GatewayRoute {
   /** Name of the service binding that reaches the function (isolated functions). */
@@ -69,25 +70,6 @@ function hostObject(namespace: DurableObjectNamespace): FunctionBinding {
   let id = hostIds.get(namespace);
   if (!id) hostIds.set(namespace, (id = namespace.idFromName(HOST_OBJECT_NAME)));
   return namespace.get(id);
-}
-
-class DeadlineExceeded extends Error {}
-
-/** `work`, or DeadlineExceeded after `ms`: one timer and one promise (a race with a finally made three more). */
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineExceeded()), ms);
-    work.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
 }
 
 function index(env: GatewayEnv, requestId: string): Response {

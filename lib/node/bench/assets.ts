@@ -19,6 +19,7 @@ import { freePort } from "../runtime/listen-socket.ts";
 import { linkBenchProject } from "./project.ts";
 import type { Comparison, RunningScenario, Scenario } from "./scenario.ts";
 import { serveWorkerd } from "./servers.ts";
+import { findOnPath } from "../common/find-on-path.ts";
 
 export const ASSET_WORKERD = "fingerprinted asset via gateway (workerd)";
 export const ASSET_WORKERD_UNTRACED = "fingerprinted asset via gateway, untraced (workerd)";
@@ -28,11 +29,10 @@ export const ASSET_CADDY_LOGGED = "fingerprinted asset from Caddy file_server --
 const FN = "static";
 const CADDY_HINT = "Caddy is not installed: `apt-get install -y caddy` (Debian), or set CADDY_BIN to its path";
 
-/** CADDY_BIN, else `caddy` on the PATH or in /usr/bin. */
+/** CADDY_BIN, else `caddy` on the PATH or in the system folders. */
 function findCaddy(env: NodeJS.ProcessEnv): string | undefined {
   if (env.CADDY_BIN) return existsSync(env.CADDY_BIN) ? env.CADDY_BIN : undefined;
-  const dirs = [...(env.PATH ?? "").split(":").filter(Boolean), "/usr/bin", "/usr/local/bin"];
-  return dirs.map((d) => join(d, "caddy")).find((p) => existsSync(p));
+  return findOnPath("caddy", env);
 }
 
 /** A script-like file of 16 KiB, the same on every run, under a bundler's fingerprinted name. */

@@ -270,10 +270,9 @@ export async function databaseBench({
           }
           const running = await serve(databaseUrl, listenUrl);
           teardown.add(() => running.stop());
+          // What the server says of itself (its URL, request, own load) as it is; stopping also undoes the rest.
           const started: RandomPathScenario = {
-            url: running.url,
-            ...(running.load ? { load: running.load } : {}),
-            ...(running.request ? { request: running.request } : {}),
+            ...running,
             requestPath: () => `${prefix}/${1 + Math.floor(Math.random() * ITEMS)}`,
             stop: () => teardown.run(),
           };

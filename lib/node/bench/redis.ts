@@ -158,12 +158,8 @@ export async function redisBench({
           await seed(redisUrl);
           const running = await serve(teardown);
           teardown.add(() => running.stop());
-          const started: RunningScenario = {
-            url: running.url,
-            request: running.request,
-            ...(running.load ? { load: running.load } : {}),
-            stop: () => teardown.run(),
-          };
+          // What the server says of itself as it is; stopping also undoes the rest.
+          const started: RunningScenario = { ...running, stop: () => teardown.run() };
           return started;
         } catch (err) {
           await teardown.run().catch((cleanupErr: unknown) => log(`  cleaning up after a failed start: ${message(cleanupErr)}`));

@@ -22,6 +22,7 @@ import { InvalidationListener } from "./listener.ts";
 import { ReadCache } from "./read-cache.ts";
 import { readNames, statementEffect } from "../../sdk/db-cache/statement.ts";
 import type { Effect } from "../../sdk/db-cache/statement.ts";
+import { withDeadline } from "../deadline.ts";
 
 /** Entries one host keeps; results of more rows, and queries whose text and parameters are longer, are not kept. */
 export const CACHE_LIMITS = { entries: 1000, rows: 1000, keyChars: 8192 } as const;
@@ -86,9 +87,13 @@ export class HostCache {
     );
   }
 
-  /** Answers `query` (built by `pool`, not yet run) from the cache when an entry is younger than `maxAgeSeconds`. */
-  async read(query: PendingQuery<postgres.Row[]>, maxAgeSeconds: number): Promise<Rows> {
+  /**
+   * Answers the tagged query `strings`/`values` from the cache when an entry is younger than `maxAgeSeconds`. It is
+   * built on the raw pool: a read needs none of the observed pool's work, and a hit never runs it.
+   */
+  async read(strings: TemplateStringsArray, values: readonly unknown[], maxAgeSeconds: number): Promise<Rows> {
     this.#listener.start();
+    const query = this.#raw(strings, ...(values as postgres.ParameterOrFragment<never>[]));
     let text: string;
     let key: string;
     try {
@@ -181,7 +186,7 @@ export class HostCache {
 
   async #afterWrite(tables: readonly string[] | "all", settled: boolean): Promise<void> {
     this.#invalidate(tables, "local");
-    const told = withTimeout(this.#notify(tables), NOTIFY_TIMEOUT_MS).catch((err: Error) =>
+    const told = withDeadline(this.#notify(tables), NOTIFY_TIMEOUT_MS).catch((err: Error) =>
       this.#log(`read cache: a write waited ${err.message} for its notification to go out, and went on without it`),
     );
     // After a failure that may have come after a commit (a lost connection) the notification goes out on its own:
@@ -220,7 +225,7 @@ export class HostCache {
         try {
           // Bounded: a notification that never ends must not hold every later write (they wait for theirs).
           const t = batch.tables === "all" ? ANY_TABLE : [...batch.tables];
-          await withTimeout(sendNotification(this.#raw, { o: this.#origin, t }), NOTIFY_TIMEOUT_MS);
+          await withDeadline(sendNotification(this.#raw, { o: this.#origin, t }), NOTIFY_TIMEOUT_MS);
         } catch (err) {
           // The write happened; other hosts keep what they cached of it for at most its max age.
           this.#log(
@@ -246,14 +251,6 @@ export class HostCache {
 
 /** How long a write waits for its notification to be sent before going on without (and saying so). */
 const NOTIFY_TIMEOUT_MS = 5000;
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
-}
 
 /**
  * A parameter as part of a cache key, tagged with its kind so no two values that postgres.js sends differently share
