@@ -1,7 +1,7 @@
 /**
  * What a function host's read cache publishes on the `workyard.db-cache` diagnostics channel: one event per cached
- * read (hit, miss, or bypass when the cache could not be used) and one per invalidation. The function's tail worker
- * counts them into the trace record, and the collector keeps /metrics from them.
+ * read (hit, miss, or bypass when the cache could not be used) and one per invalidation. The record the function's
+ * worker makes of the invocation counts them (lib/workers/trace/capture.ts), and the collector keeps /metrics from them.
  */
 
 export const DB_CACHE_CHANNEL = "workyard.db-cache";

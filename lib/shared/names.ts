@@ -33,6 +33,15 @@ export interface FunctionCallProps {
   fn: string;
 }
 
+/** The internal worker's entrypoint that takes a function worker's own trace records (props name the function). */
+export const TRACE_SINK_ENTRYPOINT = "TraceSink";
+/** The binding a function's worker reaches it through; taken out of the env its code is handed. */
+export const TRACE_SINK_BINDING = "WORKYARD_TRACE_SINK";
+/** What a trace sink binding's props tell the entrypoint. */
+export interface TraceSinkProps {
+  worker: string;
+}
+
 /** A batch as the dispatcher posts it to the internal worker's /queue/<function>. */
 export interface QueueDelivery {
   queue: string;
@@ -63,7 +72,7 @@ export const DB_CACHE_VAR = "WORKYARD_DB_CACHE";
 /** The environment variable (and binding) the internal worker reads its token from. */
 export const INTERNAL_TOKEN_VAR = "WORKYARD_INTERNAL_TOKEN";
 
-/** Where the tail worker and the gateway send traces, and the internal worker finds metrics: the collector. */
+/** Where the gateway and the trace sink send traces, and the internal worker finds metrics: the collector. */
 export const COLLECTOR_URL_VAR = "WORKYARD_COLLECTOR_URL";
 /** The bearer token the collector wants. */
 export const COLLECTOR_TOKEN_VAR = "WORKYARD_COLLECTOR_TOKEN";

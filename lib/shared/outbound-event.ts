@@ -1,7 +1,6 @@
 /**
- * What the SDK's outbound helper publishes for each try, on the `workyard.outbound` diagnostics channel: the tail
- * worker (for a function in its own isolate) and the gateway's trace (for those in its isolate) put these in the trace
- * record, and the collector keeps /metrics and the dashboard's Upstreams panel from them.
+ * What the SDK's outbound helper publishes for each try, on the `workyard.outbound` diagnostics channel: the record the
+ * worker makes of the invocation (lib/workers/trace/capture.ts) carries them, and the collector keeps /metrics and the dashboard's Upstreams panel from them.
  */
 
 export const OUTBOUND_CHANNEL = "workyard.outbound";

@@ -15,6 +15,8 @@ import { CACHE_BINDING, openPool, POOL_BINDING } from "../sdk/db.ts";
 import { DB_LISTEN_URL_VAR, DB_POOL_MAX_VAR } from "../shared/names.ts";
 import { HostCache } from "./db-cache/host-cache.ts";
 import type { Sql } from "../sdk/db.ts";
+import { requestOf, sinkTransport, traceInvocation, withoutSink } from "./trace/function.ts";
+import type { Transport } from "./trace/sender.ts";
 
 /** What a function module exports: a Hono app or any `{ fetch }` worker. */
 export interface HostedHandler {
@@ -22,19 +24,25 @@ export interface HostedHandler {
 }
 
 export interface HostOptions {
+  /** The function's name, as its records say. */
+  name: string;
   /** Connections the pool may hold. */
   poolSize: number;
 }
 
 /** A Durable Object class that serves `handler`'s requests with a pool in `env` (see db.ts). */
-export function functionHost(handler: HostedHandler, { poolSize }: HostOptions) {
+export function functionHost(handler: HostedHandler, { name, poolSize }: HostOptions) {
   return class FunctionHost extends DurableObject<Record<string, unknown>> {
     readonly #env: Record<string, unknown>;
     readonly #ctx: ExecutionContext;
+    /** Where its records go (trace/function.ts); undefined without a collector. */
+    readonly #send: Transport | undefined;
     #pool?: Sql;
 
-    constructor(state: DurableObjectState, env: Record<string, unknown>) {
-      super(state, env);
+    constructor(state: DurableObjectState, workerEnv: Record<string, unknown>) {
+      super(state, workerEnv);
+      this.#send = sinkTransport(workerEnv);
+      const env = withoutSink(workerEnv);
       const url = env.DATABASE_URL; // the binding db(c) takes the pool for (db.ts)
       const cap = Number(env[DB_POOL_MAX_VAR]);
       const size = Number.isInteger(cap) && cap > 0 ? Math.min(poolSize, cap) : poolSize;
@@ -58,7 +66,8 @@ export function functionHost(handler: HostedHandler, { poolSize }: HostOptions) 
     }
 
     override fetch(request: Request): Response | Promise<Response> {
-      return handler.fetch(request, this.#env, this.#ctx);
+      const run = () => handler.fetch(request, this.#env, this.#ctx);
+      return this.#send ? traceInvocation(this.#send, name, this.#ctx, { request: requestOf(request) }, run) : run();
     }
   };
 }

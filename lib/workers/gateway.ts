@@ -17,14 +17,14 @@ import { errorDetails } from "../sdk/error-details.ts";
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { COLLECTOR_URL_VAR, FORWARDED_PREFIX_HEADER, HOST_OBJECT_NAME, inlineQueueBinding, inlineSecretBinding } from "../shared/names.ts";
 import { setInlineRoute, takesInlineRoutes } from "../sdk/route.ts";
-import { traced } from "./gateway-trace.ts";
+import { traced } from "./trace/gateway.ts";
 import { serveAsset } from "./assets/serve.ts";
 import type { FileStore } from "./assets/serve.ts";
 import { runsWorkerFirst } from "./assets/worker-first.ts";
 import type { AssetsManifest } from "../shared/assets.ts";
 import type { FunctionCallProps } from "../shared/names.ts";
 import { acceptOrCreateRequestId, REQUEST_ID_HEADER } from "../sdk/request-id.ts";
-import type { CollectorEnv } from "./trace-sender.ts";
+import type { CollectorEnv } from "./trace/sender.ts";
 import { DeadlineExceeded, withDeadline } from "./deadline.ts";
 
 export interface GatewayRoute {

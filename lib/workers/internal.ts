@@ -12,7 +12,7 @@
  *                                                  N ms (see lib/workers/drain.ts); the supervisor sends it to
  *                                                  one process through that process's own probe socket
  *   GET  /metrics                                  Prometheus text: the supervisor's collector, which every
- *                                                  workerd process's tail worker reports to
+ *                                                  workerd process's workers report to
  *   GET  /errors                                   recorded errors, grouped by fingerprint (JSON)
  *   GET  /dashboard                                the dashboard page; /dashboard?token=<token> sets a cookie
  *                                                  so a browser can stay signed in (HttpOnly, SameSite=Strict)
@@ -26,6 +26,7 @@ import type { QueueDelivery, QueueOutcome } from "../shared/names.ts";
 
 // Queue bindings point at this entrypoint of the internal worker (serve-config.ts).
 export { QueueProducer } from "./queue-producer.ts";
+export { TraceSink } from "./trace/sink.ts";
 
 interface ScheduledTarget {
   scheduled(options: { cron?: string; scheduledTime?: Date }): Promise<{ outcome: string; noRetry: boolean }>;

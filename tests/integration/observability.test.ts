@@ -1,5 +1,5 @@
 /**
- * Observability end to end, on one running stack: real workerd with the tail worker on every function,
+ * Observability end to end, on one running stack: real workerd whose workers make their own trace records,
  * the supervisor's collector, the run's PostgreSQL (through PgBouncer) and Redis. A few hundred requests
  * and forced errors, then: the metrics count them, the error store groups them with their TypeScript
  * location, `npm run logs` shows the lines, usage is rolled up, and the dashboard shows live figures in
@@ -45,7 +45,7 @@ const jwtSecret = testJwtSecret();
 let fresh: FreshDatabase | undefined;
 
 beforeAll(async () => {
-  project = await createTestProject({ fixtures: ["boom", "oops", "hang", "tick"] });
+  project = await createTestProject({ fixtures: ["boom", "oops", "hang", "tick", "tick-inline", "trace-probe"] });
   // A database of its own: other test files running at the same time add their own requests to the usage tables.
   if (databaseUrl) {
     fresh = await freshDatabase();
@@ -237,6 +237,51 @@ describe("after a few hundred requests and forced errors", () => {
       location: "functions/tick/index.ts:8:50",
       latest: { cron: "0 0 * * *", requestId: null },
     });
+  });
+});
+
+describe("a function's own records (no tail worker)", () => {
+  /** The request log's lines, as written so far. */
+  async function logLines(): Promise<LogLine[]> {
+    const text = await readFile(join(project.paths.logs, "requests.log"), "utf8");
+    return text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as LogLine);
+  }
+
+  it("keeps the trace sink out of the function's env", async () => {
+    expect(await (await fetch(`${sup.url}/trace-probe/env`)).json()).toEqual({ sink: false });
+  });
+
+  it("records what a function logs after its answer, with the request's id", async () => {
+    const res = await fetch(`${sup.url}/trace-probe/late`, { headers: { "x-request-id": "late-line-0001" } });
+    expect(res.status).toBe(200);
+    const said = async () => (await logLines()).filter((l): l is ConsoleLine => l.type === "log" && l.requestId === "late-line-0001");
+    await expect.poll(async () => (await said()).map((l) => l.message), { timeout: 10_000 }).toEqual(["answering now", "after the answer"]);
+    expect((await said()).map((l) => [l.function, l.level])).toEqual([
+      ["trace-probe", "info"],
+      ["trace-probe", "warn"],
+    ]);
+  });
+
+  it("records a cron run of a function in the gateway's isolate, which its own worker runs", async () => {
+    const res = await internal(`/scheduled/tick-inline?cron=${encodeURIComponent("*/5 * * * *")}`, { method: "POST" });
+    expect(await res.json()).toMatchObject({ outcome: "ok" });
+    await expect
+      .poll(() => metric('workyard_scheduled_invocations_total{function="tick-inline",outcome="ok"}'), { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(1);
+    const ran = (await logLines()).find((l) => l.type === "log" && l.message.startsWith("tick-inline: ran"));
+    expect(ran).toMatchObject({ function: "tick-inline", cron: "*/5 * * * *", level: "info" });
+  });
+
+  it("takes a forged record from function code only as that function's, without its access records", async () => {
+    expect(await (await fetch(`${sup.url}/trace-probe/forge`)).json()).toEqual({ reached: true });
+    const forged = async () => (await logLines()).find((l) => l.type === "log" && l.message === "forged line");
+    await expect.poll(forged, { timeout: 10_000 }).toBeDefined();
+    expect((await forged())?.function).toBe("trace-probe");
+    expect((await logLines()).some((l) => l.type === "request" && l.requestId === "forged-access-0001")).toBe(false);
+    expect(await metric('workyard_requests_total{function="oops",method="FORGED",status_class="2xx"}')).toBeUndefined();
   });
 });
 

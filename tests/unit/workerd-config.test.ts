@@ -17,7 +17,6 @@ const manifest: Manifest = {
     compatibilityDate: "2026-01-01",
     compatibilityFlags: ["service_binding_extra_handlers"],
   },
-  tail: { module: "tail/tail.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: [] },
   functions: [
     {
       name: "my-fn",
@@ -156,6 +155,7 @@ describe("serveConfig", () => {
         { name: "NAME", text: 'say "hi"\n' },
         { name: "LIMITS", json: '{"max":3}' },
         { name: "API_KEY", fromEnvironment: "API_KEY" },
+        { name: "WORKYARD_TRACE_SINK", service: { name: "internal", entrypoint: "TraceSink", props: { json: '{"worker":"my-fn"}' } } },
       ],
       globalOutbound: { name: "outbound" },
     });
@@ -163,16 +163,29 @@ describe("serveConfig", () => {
     expect(text).toContain('fromEnvironment = "API_KEY"');
   });
 
-  it("attaches the tail worker to every function, naming each through props; the gateway reports to the collector itself", () => {
-    const tails = (name: string) => {
-      const s = config.services.find((x) => x.name === name);
-      return s && "worker" in s ? s.worker.tails : undefined;
-    };
-    expect(tails("fn-my-fn")).toEqual([{ name: "tail", props: { json: '{"worker":"my-fn"}' } }]);
-    expect(tails("gateway")).toBeUndefined();
-    expect(tails("internal")).toBeUndefined();
-    expect(tails("tail")).toBeUndefined();
+  const workerOf = (c: typeof config, name: string) => {
+    const s = c.services.find((x) => x.name === name);
+    return s && "worker" in s ? s.worker : undefined;
+  };
+
+  it("hands every function a binding to the internal worker's trace sink naming it through props; no tail worker", () => {
+    expect(workerOf(config, "fn-my-fn")?.tails).toBeUndefined();
+    expect(workerOf(config, "fn-my-fn")?.bindings).toContainEqual({
+      name: "WORKYARD_TRACE_SINK",
+      service: { name: "internal", entrypoint: "TraceSink", props: { json: '{"worker":"my-fn"}' } },
+    });
+    expect(config.services.some((s) => s.name === "tail")).toBe(false);
+    for (const system of ["gateway", "internal"]) expect(workerOf(config, system)?.tails).toBeUndefined();
     expect(text).toContain('json = "{\\"worker\\":\\"my-fn\\"}"');
+  });
+
+  it("serves a release built with a tail worker as it was built: the tail attached to each function, no trace sink", () => {
+    const tail = { module: "tail/tail.js", sha256: hash, bytes: 1, compatibilityDate: "2026-01-01", compatibilityFlags: [] };
+    const older = serveConfig({ ...manifest, tail }, { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" });
+    expect(workerOf(older, "fn-my-fn")?.tails).toEqual([{ name: "tail", props: { json: '{"worker":"my-fn"}' } }]);
+    expect(workerOf(older, "fn-my-fn")?.bindings?.some((b) => b.name === "WORKYARD_TRACE_SINK")).toBe(false);
+    expect(workerOf(older, "tail")).toBeDefined();
+    expect(workerOf(older, "gateway")?.tails).toBeUndefined();
   });
 });
 

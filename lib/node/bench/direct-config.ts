@@ -2,10 +2,11 @@
  * A workerd config that serves one function of a release straight on the public socket: no gateway, no
  * service-binding hop. The bench compares it with the release's own config to price the gateway. It is the
  * release's config (`serveConfig`) with the public socket pointed at the function's service instead of the
- * gateway, and, untraced, its tail worker taken off: the function as bare workerd would serve it (the other
+ * gateway, and, untraced, its trace sink binding taken off (its worker then makes no records): the function as bare workerd would serve it (the other
  * services and sockets stay, idle, and `startWorkerd` finds every socket it hands over).
  */
 import type { Manifest } from "../releases/manifest.ts";
+import { TRACE_SINK_BINDING } from "../../shared/names.ts";
 import { PUBLIC_SOCKET, serveConfig, serviceName } from "../build/serve-config.ts";
 import type { ServeOptions } from "../build/serve-config.ts";
 import { rebaseModules } from "../build/workerd-config.ts";
@@ -17,7 +18,7 @@ export interface DirectSocketOptions {
    * capnp are relative to the config file). Default "." (the config sits in the release folder).
    */
   releasePath?: string;
-  /** Without the function's tail worker. */
+  /** Without the function's own trace records. */
   untraced?: boolean;
 }
 
@@ -54,7 +55,7 @@ export function directSocketConfig(
     services: rebased.services.map((s) => {
       if (!untraced || s.name !== serviceName(fn) || !("worker" in s)) return s;
       const { tails: _untraced, ...worker } = s.worker;
-      return { ...s, worker };
+      return { ...s, worker: { ...worker, bindings: worker.bindings?.filter((b) => b.name !== TRACE_SINK_BINDING) } };
     }),
     sockets: full.sockets.map((s) => (s.name === PUBLIC_SOCKET ? { ...s, service: { name: serviceName(fn) } } : s)),
   };

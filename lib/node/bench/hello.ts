@@ -5,8 +5,8 @@
  * with a service-binding hop (the default for functions), on its own socket, on Node and on Deno.
  *
  * The gateway and own-socket rows come twice, like against like. Traced: as the platform serves them, with
- * their records of each request going to a collector in its own process (the gateway makes its own; a
- * function on its own socket has its tail worker). Untraced: no collector and no tail worker, which prices
+ * their records of each request going to a collector in its own process (the gateway and the function's own worker
+ * each make their own). Untraced: no collector and no trace sink, which prices
  * the routing alone; the own-socket row is then the function as bare workerd serves it.
  */
 import { rmSync } from "node:fs";
@@ -26,7 +26,7 @@ import { serveOnDeno, serveOnNode, serveWorkerd } from "./servers.ts";
 export const HELLO_GATEWAY = "hello via gateway (workerd)";
 export const HELLO_GATEWAY_UNTRACED = "hello via gateway, untraced (workerd)";
 export const HELLO_BINDING = "hello via gateway, service binding (workerd)";
-export const HELLO_OWN_SOCKET = "hello on own socket (workerd, tail worker)";
+export const HELLO_OWN_SOCKET = "hello on own socket (workerd, its own records)";
 export const HELLO_OWN_SOCKET_UNTRACED = "hello on own socket, untraced (bare workerd)";
 export const HELLO_NODE = "hello on Node (@hono/node-server)";
 export const HELLO_DENO = "hello on Deno (Deno.serve)";

@@ -144,12 +144,6 @@ export async function build(
     compatibility_flags: withNodejsCompat(shared.compatibility_date, ["service_binding_extra_handlers"]),
   };
 
-  const tailConfig: MergedConfig = {
-    ...gatewayConfig,
-    name: "_tail",
-    main: join(paths.root, "lib/workers/tail.ts"),
-    compatibility_flags: [],
-  };
   // Behind the assets bindings functions declare (env.ASSETS.fetch): made only when one does.
   const assetsWorkerConfig: MergedConfig | undefined = functions.some((f) => f.config.assets?.binding)
     ? { ...gatewayConfig, name: "_assets", main: join(paths.root, "lib/workers/assets/worker.ts"), compatibility_flags: [] }
@@ -161,27 +155,27 @@ export async function build(
   const limit = pLimit(Math.max(1, availableParallelism()));
   // --force makes every bundle again; otherwise Wrangler runs only for bundles whose inputs changed.
   const cache = force ? undefined : { dir: paths.bundleCache, lockHash: (await fileHash(join(paths.root, "package-lock.json"))) ?? "" };
-  // A function with a database pool is bundled from a generated entry that adds its host object; the config
-  // for Cloudflare (<name>.json) keeps the function's own entry. A function of assets alone is bundled with the
-  // platform's 404 as its code; for Cloudflare it has none (an assets-only Worker).
+  // A function's worker is bundled from a generated entry that records its invocations itself, and adds its host
+  // object when it has a database pool (function-entry.ts); the config for Cloudflare (<name>.json) keeps the
+  // function's own entry. (A function in the gateway's isolate has its own worker too: its crons and queue
+  // deliveries run there.) A function of assets alone is bundled with the platform's 404 as its code; for
+  // Cloudflare it has none (an assets-only Worker).
   const functionJobs = await Promise.all(
     functions.map(async (f) => {
       if (f.assetsOnly) {
         await writeAssetsOnlyConfig(paths.wranglerConfigs, f.config);
         return { name: f.name, config: f.config, out: `functions/${f.name}`, file: `${f.name}.assets-only.json` };
       }
-      const pool = routeSettings(f).dbPool;
-      if (pool === 0) return { name: f.name, config: f.config, out: `functions/${f.name}` };
       await writeWranglerConfig(paths.wranglerConfigs, f.config);
-      const main = await writeFunctionEntry(paths.wranglerConfigs, paths.root, f, pool);
-      return { name: f.name, config: { ...f.config, main }, out: `functions/${f.name}`, file: `${f.name}.host.json` };
+      const main = await writeFunctionEntry(paths.wranglerConfigs, paths.root, f, routeSettings(f).dbPool);
+      const config = { ...f.config, main, compatibility_flags: workerFlags(f) };
+      return { name: f.name, config, out: `functions/${f.name}`, file: `${f.name}.entry.json` };
     }),
   );
   // The gateway is bundled by Wrangler like a function: it holds the functions that run in its isolate.
   const jobs: { name: string; config: MergedConfig; out: string; file?: string; platform?: boolean }[] = [
     { name: "_gateway", config: gatewayConfig, out: "gateway" },
     { name: "_internal", config: internalConfig, out: "internal", platform: true },
-    { name: "_tail", config: tailConfig, out: "tail", platform: true },
     ...(assetsWorkerConfig ? [{ name: "_assets", config: assetsWorkerConfig, out: "assets-worker", platform: true }] : []),
     ...functionJobs,
   ];
@@ -211,12 +205,12 @@ export async function build(
       throw failures[0];
     }
     const modules = results.map((r) => (r.status === "fulfilled" ? r.value : ""));
-    const assetsWorker = assetsWorkerConfig ? { config: assetsWorkerConfig, module: modules.splice(3, 1)[0] ?? "" } : undefined;
+    const assetsWorker = assetsWorkerConfig ? { config: assetsWorkerConfig, module: modules.splice(2, 1)[0] ?? "" } : undefined;
     const manifest = await writeRelease(
       staging,
       id,
       hash,
-      { gateway: gatewayConfig, internal: internalConfig, tail: tailConfig },
+      { gateway: gatewayConfig, internal: internalConfig },
       functions,
       modules,
       await gitCommit(paths.root),
@@ -256,13 +250,22 @@ async function writeGatewayEntry(
   return { file, flags: entry.compatibilityFlags };
 }
 
+/**
+ * The flags a function's worker runs with: its own, and Node.js built-ins, which its generated entry records its
+ * invocations with (as the gateway's isolate has them for the functions in it). The 404 of assets alone needs none.
+ */
+function workerFlags(f: FunctionSource): string[] {
+  if (f.assetsOnly) return f.config.compatibility_flags;
+  return withNodejsCompat(f.config.compatibility_date, f.config.compatibility_flags);
+}
+
 async function writeRelease(
   staging: string,
   id: string,
   hash: string,
-  system: { gateway: MergedConfig; internal: MergedConfig; tail: MergedConfig },
+  system: { gateway: MergedConfig; internal: MergedConfig },
   functions: FunctionSource[],
-  [gatewayModule = "", internalModule = "", tailModule = "", ...functionModules]: string[],
+  [gatewayModule = "", internalModule = "", ...functionModules]: string[],
   git: Manifest["git"],
   assetsWorker?: { config: MergedConfig; module: string },
 ): Promise<Manifest> {
@@ -271,7 +274,7 @@ async function writeRelease(
     entries.push({
       ...routeSettings(f),
       route: `/${f.name}`,
-      ...(await describeModule(staging, functionModules[i] ?? "", f.config)),
+      ...(await describeModule(staging, functionModules[i] ?? "", { ...f.config, compatibility_flags: workerFlags(f) })),
       vars: f.config.vars,
       secrets: f.config.secrets?.required ?? [],
       unsetEnv: unsetEnv(await requiredEnv(f.dir), f.config.vars, f.config.secrets?.required ?? []),
@@ -296,7 +299,6 @@ async function writeRelease(
     runtime: installedRuntime(),
     gateway: await describeModule(staging, gatewayModule, system.gateway),
     internal: await describeModule(staging, internalModule, system.internal),
-    tail: await describeModule(staging, tailModule, system.tail),
     ...(assetsWorker ? { assetsWorker: await describeModule(staging, assetsWorker.module, assetsWorker.config) } : {}),
     functions: entries,
   };

@@ -1,7 +1,8 @@
 /**
- * A function's entry module for workerd when it has a database pool: the function's own module as the
- * default export (HTTP through the host object, crons straight to it) plus the host object class that
- * owns the pool (lib/workers/function-host.ts). Cloudflare deploys keep the function's own index.ts.
+ * A function's entry module for its own worker in workerd: the function's own module as the default
+ * export, each of its handlers recording its invocations (lib/workers/trace/function.ts: the worker makes its own
+ * trace records, no tail worker), plus, when it has a database pool, the host object class that owns the pool and
+ * serves its requests (lib/workers/function-host.ts). Cloudflare deploys keep the function's own index.ts.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,14 +12,19 @@ import { relativeImport } from "./relative-import.ts";
 /** The class name of the host object a pooled function's worker exports. */
 export const HOST_CLASS = "FunctionHost";
 
-/** The generated entry's contents for `fn`, with a pool of `poolSize`, importing relative to `fromDir` (where it is written). */
+/** The generated entry's contents for `fn` (a pool of `poolSize`, 0 for none), importing relative to `fromDir` (where it is written). */
 export function functionEntry(fromDir: string, root: string, fn: FunctionSource, poolSize: number): string {
+  const name = JSON.stringify(fn.name);
+  const lib = (file: string) => JSON.stringify(relativeImport(fromDir, join(root, "lib/workers", file)));
   return [
-    `// Generated: functions/${fn.name} hosted with a database pool of ${poolSize} per workerd process.`,
-    `import { functionHost } from ${JSON.stringify(relativeImport(fromDir, join(root, "lib/workers/function-host.ts")))};`,
+    poolSize > 0
+      ? `// Generated: functions/${fn.name} hosted with a database pool of ${poolSize} per workerd process, recording its own traces.`
+      : `// Generated: functions/${fn.name}'s own worker, recording its own traces.`,
+    `import { tracedWorker } from ${lib("trace/function.ts")};`,
+    ...(poolSize > 0 ? [`import { functionHost } from ${lib("function-host.ts")};`] : []),
     `import handler from ${JSON.stringify(relativeImport(fromDir, fn.entry))};`,
-    "export default handler;",
-    `export const ${HOST_CLASS} = functionHost(handler, { poolSize: ${poolSize} });`,
+    `export default tracedWorker(handler, ${name});`,
+    ...(poolSize > 0 ? [`export const ${HOST_CLASS} = functionHost(handler, { name: ${name}, poolSize: ${poolSize} });`] : []),
     "",
   ].join("\n");
 }
@@ -26,7 +32,7 @@ export function functionEntry(fromDir: string, root: string, fn: FunctionSource,
 /** Writes the entry where Wrangler bundles it from; returns its path. */
 export async function writeFunctionEntry(dir: string, root: string, fn: FunctionSource, poolSize: number): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const file = join(dir, `${fn.name}.host.ts`);
+  const file = join(dir, `${fn.name}.entry.ts`);
   await writeFile(file, functionEntry(dir, root, fn, poolSize));
   return file;
 }

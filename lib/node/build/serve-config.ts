@@ -16,8 +16,10 @@ import {
   QUEUE_PRODUCER_ENTRYPOINT,
   QUEUE_SERVICE_TOKEN_VAR,
   QUEUE_SERVICE_URL_VAR,
+  TRACE_SINK_BINDING,
+  TRACE_SINK_ENTRYPOINT,
 } from "../../shared/names.ts";
-import type { FunctionCallProps, QueueProducerProps } from "../../shared/names.ts";
+import type { FunctionCallProps, QueueProducerProps, TraceSinkProps } from "../../shared/names.ts";
 export { INTERNAL_TOKEN_VAR };
 import type { RouteSettings } from "./functions.ts";
 import type { AssetsEntry, FunctionEntry, Manifest, QueueProducer } from "../releases/manifest.ts";
@@ -62,12 +64,23 @@ export const INTERNAL_SOCKET = "internal";
 export const PROBE_SOCKET = "probe";
 /** What the internal worker's /readyz checks, read from workerd's environment. */
 export const READINESS_TARGETS = ["DATABASE_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"] as const;
-/** Where the tail worker and the gateway send traces and the internal worker finds metrics: the supervisor's collector. */
+/** Where the gateway and the trace sink send traces and the internal worker finds metrics: the supervisor's collector. */
 export const COLLECTOR_VARS = [COLLECTOR_URL_VAR, COLLECTOR_TOKEN_VAR] as const;
-/** The tail worker every function in its own isolate reports to (the gateway makes its own records). */
+/**
+ * The tail worker of releases built before functions made their own records: it is attached to each of their
+ * functions, as they were built to be served. Newer releases have no tail worker (lib/workers/trace/).
+ */
 export const TAIL_SERVICE = "tail";
-/** Attaches the tail worker to a worker, telling it the worker's name (workerd leaves scriptName null). */
 const tailOf = (worker: string) => [{ name: TAIL_SERVICE, props: { json: JSON.stringify({ worker }) } }];
+
+/** A function worker's way to hand its own records to the internal worker's trace sink; props name the function. */
+function traceSinkBinding(fn: Pick<FunctionEntry, "name">): Binding {
+  const props: TraceSinkProps = { worker: fn.name };
+  return {
+    name: TRACE_SINK_BINDING,
+    service: { name: "internal", entrypoint: TRACE_SINK_ENTRYPOINT, props: { json: JSON.stringify(props) } },
+  };
+}
 /** The config file inside a release folder. */
 export const CONFIG_FILE = "workerd.capnp";
 const OUTBOUND = "outbound";
@@ -117,7 +130,8 @@ export function functionCallBinding(name: string, fn: string): Binding {
   return { name, service: { name: "gateway", entrypoint: FUNCTION_CALL_ENTRYPOINT, props: { json: JSON.stringify(props) } } };
 }
 
-function functionService(fn: FunctionEntry): Service {
+/** A function's worker; `tail` for a release whose functions are traced by its tail worker. */
+function functionService(fn: FunctionEntry, tail: boolean): Service {
   return {
     name: serviceName(fn),
     worker: {
@@ -137,9 +151,11 @@ function functionService(fn: FunctionEntry): Service {
           : []),
         ...(fn.assets?.binding ? [{ name: fn.assets.binding, service: { name: assetsWorkerService(fn) } }] : []),
         ...(fn.services ?? []).map((s) => functionCallBinding(s.binding, s.service)),
+        // Where its generated entry hands the records it makes of its invocations (lib/workers/trace/function.ts).
+        ...(tail ? [] : [traceSinkBinding(fn)]),
       ],
       globalOutbound: { name: OUTBOUND },
-      tails: tailOf(fn.name),
+      ...(tail ? { tails: tailOf(fn.name) } : {}),
       // A function with a database pool runs in a host object that keeps its connections (function-host.ts);
       // nothing is stored in it, and it is never evicted, so its connections stay open while idle.
       ...(fn.dbPool > 0
@@ -238,7 +254,7 @@ export function serveConfig(
       ...withAssets.map(({ fn }) => ({ name: assetsBinding(fn), service: { name: assetsService(fn) } })),
       // With TLS on, the gateway answers plain-HTTP requests with a redirect to this port.
       ...(tls ? [{ name: "HTTPS_PORT", json: String(tls.port) }] : []),
-      // It sends its records of requests to the collector itself (gateway-trace.ts): no tail worker.
+      // It sends its records of requests to the collector itself (lib/workers/trace/gateway.ts).
       ...COLLECTOR_VARS.map((name) => ({ name, fromEnvironment: name })),
     ],
     // The collector, and the local services (PgBouncer, the Redis proxy) of the functions in its isolate.
@@ -260,18 +276,20 @@ export function serveConfig(
     ],
     true,
   );
-  const tail = systemWorker(
-    TAIL_SERVICE,
-    manifest.tail,
-    COLLECTOR_VARS.map((name) => ({ name, fromEnvironment: name })),
-    true,
-  );
+  const tail =
+    manifest.tail &&
+    systemWorker(
+      TAIL_SERVICE,
+      manifest.tail,
+      COLLECTOR_VARS.map((name) => ({ name, fromEnvironment: name })),
+      true,
+    );
   return {
     services: [
       gateway,
       internal,
-      tail,
-      ...manifest.functions.map(functionService),
+      ...(tail ? [tail] : []),
+      ...manifest.functions.map((fn) => functionService(fn, tail !== undefined)),
       ...withAssets.map(({ fn }) => ({ name: assetsService(fn), disk: { path: `${RELEASE_ASSETS_DIR}/${fn.name}`, writable: false } })),
       ...withAssets.flatMap(({ fn, assets }) =>
         assets.binding && manifest.assetsWorker ? [assetsWorker(fn, assets, manifest.assetsWorker)] : [],

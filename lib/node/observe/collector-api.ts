@@ -1,7 +1,7 @@
 /**
  * The collector's HTTP endpoints, all behind its bearer token (the internal worker forwards /metrics, /errors,
  * /usage and /dashboard to them):
- *   POST /ingest                 a batch of trace records (the tail worker)
+ *   POST /ingest                 a batch of trace records (the gateway, the trace sink)
  *   GET  /metrics                Prometheus text format
  *   GET  /errors?function=&limit=        grouped errors, latest first, each with its latest stack
  *   GET  /usage?by=hour|day&days=N       requests per function per hour or day (rolled up)

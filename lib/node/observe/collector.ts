@@ -1,6 +1,6 @@
 /**
- * The collector: a loopback HTTP server in the supervisor that every workerd process's tail worker sends its traces
- * to. From them it writes the request log (log-stream.ts), keeps the Prometheus metrics (metrics.ts), records errors
+ * The collector: a loopback HTTP server in the supervisor that every workerd process's workers send their trace
+ * records to (the gateway its own, functions' through the internal worker's trace sink). From them it writes the request log (log-stream.ts), keeps the Prometheus metrics (metrics.ts), records errors
  * with source-mapped stacks (error-store.ts), counts usage (usage.ts) and keeps the dashboard's figures (series.ts);
  * ingest.ts turns records into those, collector-api.ts serves them. Because all processes report to this one place,
  * figures add up across workerd processes with nothing to merge. This module is the wiring and the platform job.

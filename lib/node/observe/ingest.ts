@@ -1,10 +1,10 @@
 /**
- * What the collector does with each trace record the tail workers send: a request-log line per access and per
+ * What the collector does with each trace record the workers send: a request-log line per access and per
  * console line, the metrics, the dashboard's series, usage counts, and errors. An error waits briefly for the rest
  * of its request (the gateway's status and the function's trace arrive separately, and an uncaught exception is
  * worth more than the log line of the same failure) before it is recorded.
  */
-import type { AccessRecord, TraceRecord } from "../../workers/trace-record.ts";
+import type { AccessRecord, TraceRecord } from "../../workers/trace/record.ts";
 import type { ErrorReport, ErrorStore } from "./error-store.ts";
 import type { LogStream } from "./log-stream.ts";
 import type { Metrics } from "./metrics.ts";

@@ -1,6 +1,6 @@
 /**
  * The platform's Prometheus metrics (prom-client), kept by the supervisor's collector. Every workerd
- * process's tail worker reports to this one collector, so counters and histograms are already the sum
+ * process's workers report to this one collector, so counters and histograms are already the sum
  * over processes; in-flight requests are sampled per process (by the gateway, at each request's start)
  * and summed over the processes heard from in the last few seconds. Pool, proxy and cron figures are read
  * when scraped.
@@ -139,7 +139,7 @@ export class Metrics {
     });
     this.traceRecords = new client.Counter({
       name: "workyard_trace_records_total",
-      help: "Trace records received from tail workers",
+      help: "Trace records received from the workers",
       registers,
     });
     this.workerdErrors = new client.Counter({

@@ -1,10 +1,10 @@
 /**
- * The tail worker's batches (lib/workers/trace-record.ts), validated at the collector's edge, and the
+ * The workers' batches (lib/workers/trace/record.ts), validated at the collector's edge, and the
  * log lines the collector makes of them: one per request (from the gateway's access record) and one per
  * console.* call of a function, each with its request id.
  */
 import { z } from "zod";
-import type { TraceRecord } from "../../workers/trace-record.ts";
+import type { TraceRecord } from "../../workers/trace/record.ts";
 import { BREAKER_STATES, TRY_OUTCOMES } from "../../shared/outbound-event.ts";
 import { UPSTREAM_NAME } from "../../shared/upstream-policy.ts";
 

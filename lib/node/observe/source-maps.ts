@@ -43,7 +43,7 @@ export class SourceMapper {
   /** The bundle (path in the release) a frame's file name refers to, for a trace of `worker`. */
   private bundleFor(worker: string, file: string): string | undefined {
     for (const system of ["gateway", "internal", "tail"] as const) {
-      if (file === `${system}.js`) return this.manifest[system].module;
+      if (file === `${system}.js`) return this.manifest[system]?.module;
     }
     return this.manifest.functions.find((f) => f.name === worker)?.module;
   }

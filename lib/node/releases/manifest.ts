@@ -108,8 +108,11 @@ export const manifestSchema = z.object({
   runtime: z.object({ workerd: z.string(), node: z.string(), wrangler: z.string() }).optional(),
   gateway: moduleSchema,
   internal: moduleSchema,
-  /** The tail worker: every invocation's trace, sent to the supervisor's collector. */
-  tail: moduleSchema,
+  /**
+   * The tail worker of releases built before functions made their own trace records (lib/workers/trace/): present
+   * only in those, which are served with it attached to each function, as they were built to be.
+   */
+  tail: moduleSchema.optional(),
   /** The worker behind functions' assets bindings (lib/workers/assets/worker.ts); present when a function declares one. */
   assetsWorker: moduleSchema.optional(),
   functions: z.array(functionEntrySchema),

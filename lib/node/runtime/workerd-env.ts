@@ -41,7 +41,7 @@ export function workerdEnvironment({ manifest, env: from, internalToken, databas
     // The internal worker's /readyz reaches the pooler and the proxy as functions do.
     DATABASE_URL: database.functionUrl,
     ...redis.bindings,
-    // The tail worker reports to the collector; the internal worker forwards /metrics and /dashboard to it.
+    // The gateway and the trace sink report to the collector; the internal worker forwards /metrics and /dashboard to it.
     [COLLECTOR_URL_VAR]: collector.url,
     [COLLECTOR_TOKEN_VAR]: collector.token,
     [QUEUE_SERVICE_URL_VAR]: queues.url,

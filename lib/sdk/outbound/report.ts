@@ -1,6 +1,6 @@
 /**
  * What the outbound helper tells the platform: one event per try on the `workyard.outbound` diagnostics channel (the
- * tail worker and the gateway's trace pass them to the collector, which keeps /metrics and the dashboard's Upstreams
+ * record each worker makes of the invocation passes them to the collector, which keeps /metrics and the dashboard's Upstreams
  * panel), and a log line for each breaker change this isolate makes. On Cloudflare the same events reach a Tail
  * Worker; on Deno nobody listens and publishing costs next to nothing.
  */

@@ -240,7 +240,7 @@ export class HostCache {
   }
 
   #publish(event: DbCacheEvent): void {
-    events.publish(event); // workerd puts it in the invocation's trace for the tail worker
+    events.publish(event); // counted into the invocation's record (lib/workers/trace/capture.ts)
     if (this.#unreportedRemote > 0) {
       // Counted when they arrived, outside any request; reported with the next event, which a request carries.
       events.publish({ invalidated: "remote", count: this.#unreportedRemote } satisfies DbCacheEvent);

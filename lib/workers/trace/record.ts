@@ -4,8 +4,8 @@
  * build them and the collector (which validates them with a zod schema of the same shape).
  */
 
-import type { DbCacheCounts } from "../shared/db-cache-event.ts";
-import type { OutboundEvent } from "../shared/outbound-event.ts";
+import type { DbCacheCounts } from "../../shared/db-cache-event.ts";
+import type { OutboundEvent } from "../../shared/outbound-event.ts";
 
 /** The gateway's record of one request. */
 export interface AccessRecord {

@@ -1,0 +1,141 @@
+/**
+ * What an isolate keeps for the trace of each invocation it runs, instead of a tail worker (a trace built and a tail
+ * invocation per request, measured at about a fifth of a small hosted request's CPU): console lines, the outbound
+ * helper's tries and the read cache's counts, kept apart per invocation with AsyncLocalStorage. The gateway
+ * (gateway.ts) and every function's own worker (function.ts) make their records from it.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { subscribe } from "node:diagnostics_channel";
+import { boundedLogValue } from "./record.ts";
+import type { TraceRecord } from "./record.ts";
+import { OUTBOUND_CHANNEL } from "../../shared/outbound-event.ts";
+import type { OutboundEvent } from "../../shared/outbound-event.ts";
+import { DB_CACHE_CHANNEL } from "../../shared/db-cache-event.ts";
+import type { DbCacheCounts, DbCacheEvent } from "../../shared/db-cache-event.ts";
+
+type LogLine = TraceRecord["logs"][number];
+type Exception = TraceRecord["exceptions"][number];
+
+/** What one invocation's record collects while it runs. */
+export interface Captured {
+  logs: LogLine[];
+  outbound: OutboundEvent[];
+  dbCache?: DbCacheCounts;
+  /**
+   * Set once the invocation's record is made (its answer is out, or its handler returned): what it keeps logging
+   * after that (work it handed to waitUntil) is handed here, in a capture of its own, instead of being lost.
+   */
+  late?: (after: Captured) => void;
+}
+
+const LEVELS = ["debug", "info", "log", "warn", "error"] as const;
+/** Lines kept for one invocation (or between invocations); more are counted in one last line. */
+const MAX_LINES = 100;
+/** Outbound events kept for one invocation; more are dropped (the metrics then undercount that invocation's tries). */
+const MAX_EVENTS = 200;
+
+const current = new AsyncLocalStorage<Captured>();
+/** console.error as workerd has it, before capturing: for the trace's own troubles, which must not make records. */
+const printError = console.error.bind(console);
+/** What was logged or published outside any invocation (module start-up, a listener's callback): sent with the next record. */
+const between: Captured = { logs: [], outbound: [] };
+let started = false;
+
+export const emptyCapture = (): Captured => ({ logs: [], outbound: [] });
+
+/** A console argument as JSON-safe data: an Error as its name, message and stack (as the collector reads errors), what JSON cannot hold as text. */
+function logValue(value: unknown): unknown {
+  if (value instanceof Error) return { name: value.name, message: value.message, stack: String(boundedLogValue(value.stack ?? "")) };
+  if (value === undefined || typeof value === "function" || typeof value === "symbol" || typeof value === "bigint") return String(value);
+  try {
+    return boundedLogValue(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** The capture that what happens now belongs to; a fresh one handed to `late` when its invocation's record is made. */
+function target(): Captured {
+  const store = current.getStore() ?? between;
+  if (!store.late) return store;
+  const after = emptyCapture();
+  queueMicrotask(() => store.late?.(after));
+  return after;
+}
+
+function keep(lines: LogLine[], level: string, args: unknown[]): void {
+  if (lines.length < MAX_LINES) lines.push({ ts: Date.now(), level, message: args.map(logValue) });
+  else if (lines.length === MAX_LINES)
+    lines.push({ ts: Date.now(), level: "warn", message: [`more than ${MAX_LINES} console lines; the rest are not kept`] });
+}
+
+function count(counts: DbCacheCounts, event: DbCacheEvent): void {
+  if ("read" in event) counts[event.read] = (counts[event.read] ?? 0) + 1;
+  else counts[event.invalidated] = (counts[event.invalidated] ?? 0) + event.count;
+}
+
+/** Makes console.* also keep each line for the trace, and listens to the platform's channels (once per isolate); workerd still prints every line. */
+function startCapturing(): void {
+  if (started) return;
+  started = true;
+  for (const level of LEVELS) {
+    const original = console[level].bind(console);
+    console[level] = (...args: unknown[]) => {
+      original(...args);
+      keep(target().logs, level, args);
+    };
+  }
+  subscribe(OUTBOUND_CHANNEL, (message) => {
+    const kept = target().outbound;
+    if (kept.length < MAX_EVENTS) kept.push(message as OutboundEvent);
+  });
+  subscribe(DB_CACHE_CHANNEL, (message) => {
+    const into = target();
+    count((into.dbCache ??= {}), message as DbCacheEvent);
+  });
+}
+
+/** Prints a line without keeping it for any trace (a record about a lost record would make another). */
+export function printOnly(...args: unknown[]): void {
+  printError(...args);
+}
+
+/** Runs `work` with what it logs and publishes kept in `into`. */
+export function capturing<T>(into: Captured, work: () => T): T {
+  startCapturing();
+  return current.run(into, work);
+}
+
+/** What was kept outside any invocation since the last call, or undefined when nothing was. */
+export function takeBetween(): Captured | undefined {
+  if (between.logs.length === 0 && between.outbound.length === 0 && !between.dbCache) return undefined;
+  const taken: Captured = {
+    logs: between.logs.splice(0),
+    outbound: between.outbound.splice(0),
+    ...(between.dbCache ? { dbCache: between.dbCache } : {}),
+  };
+  delete between.dbCache;
+  return taken;
+}
+
+/** The record's parts that come from a capture. */
+export function capturedParts(kept: Captured): Pick<TraceRecord, "logs" | "outbound" | "dbCache"> {
+  return {
+    logs: kept.logs,
+    ...(kept.outbound.length > 0 ? { outbound: kept.outbound } : {}),
+    ...(kept.dbCache ? { dbCache: kept.dbCache } : {}),
+  };
+}
+
+/** A thrown value as the record's exception: the stack without its first line, which repeats the name and message (as workerd's traces give it). */
+export function exceptionOf(thrown: unknown): Exception {
+  const err = thrown instanceof Error ? thrown : new Error(String(thrown));
+  const stack = err.stack ?? "";
+  const head = `${err.name}: ${err.message}`;
+  return {
+    ts: Date.now(),
+    name: err.name,
+    message: err.message,
+    stack: String(boundedLogValue(stack.startsWith(head) ? stack.slice(head.length).replace(/^\n/, "") : stack)),
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * Delivering trace records in batches: the gateway and the internal worker send theirs to the supervisor's collector
+ * on loopback; a function's worker hands its own to the internal worker's trace sink (sink.ts), which holds the
+ * collector's token so that function code never does.
+ *
+ * Records go into a buffer shared by all invocations of the isolate; the first invocation that finds no flush
+ * pending keeps itself alive (waitUntil) for FLUSH_AFTER_MS and then sends everything gathered by then. Only
+ * plain data crosses invocations, never an I/O object (a binding from `env` is not one: it is the worker's).
+ */
+import type { TraceRecord } from "./record.ts";
+import { COLLECTOR_TOKEN_VAR, COLLECTOR_URL_VAR } from "../../shared/names.ts";
+
+export interface CollectorEnv {
+  [COLLECTOR_URL_VAR]?: string | null;
+  [COLLECTOR_TOKEN_VAR]?: string | null;
+}
+
+/** Where a batch goes; it must not throw (a lost batch is said on the console and forgotten). */
+export type Transport = (batch: TraceRecord[]) => Promise<void>;
+
+const FLUSH_AFTER_MS = 100;
+const MAX_BATCH = 500;
+/** A flusher that has not finished after this long is taken as lost (its invocation was cancelled). */
+const FLUSH_LOST_MS = 5_000;
+
+const buffer: TraceRecord[] = [];
+let flushSince = 0;
+
+/** Sends a batch straight to the collector's /ingest; undefined when no collector is configured. */
+export function collectorTransport(env: CollectorEnv): Transport | undefined {
+  const url = env[COLLECTOR_URL_VAR];
+  if (!url) return undefined;
+  return async (batch) => {
+    if (batch.length === 0) return;
+    try {
+      const res = await fetch(`${url}/ingest`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${env[COLLECTOR_TOKEN_VAR] ?? ""}`, "content-type": "application/json" },
+        body: JSON.stringify(batch),
+      });
+      await res.body?.cancel();
+    } catch (err) {
+      // The collector is down (the supervisor restarts): these records are lost, the functions are not affected.
+      console.error(`could not deliver ${batch.length} trace record(s) to the collector: ${(err as Error).message}`);
+    }
+  };
+}
+
+/** Queues records for `send` (dropped when there is none); `ctx` is the calling invocation's. */
+export function deliver(records: TraceRecord[], send: Transport | undefined, ctx: Pick<ExecutionContext, "waitUntil">): void {
+  if (!send) return;
+  for (const record of records) buffer.push(record);
+  if (buffer.length >= MAX_BATCH) {
+    ctx.waitUntil(send(buffer.splice(0)));
+    return;
+  }
+  const now = Date.now();
+  if (flushSince !== 0 && now - flushSince < FLUSH_LOST_MS) return;
+  flushSince = now;
+  ctx.waitUntil(
+    new Promise((resolve) => setTimeout(resolve, FLUSH_AFTER_MS)).then(() => {
+      flushSince = 0;
+      return send(buffer.splice(0));
+    }),
+  );
+}
