@@ -265,6 +265,17 @@ describe("a function's own records (no tail worker)", () => {
     ]);
   });
 
+  it("keeps a bounded number of the lines logged after the answer, and says so", async () => {
+    const res = await fetch(`${sup.url}/trace-probe/flood`, { headers: { "x-request-id": "flood-line-0001" } });
+    expect(res.status).toBe(200);
+    const said = async () => (await logLines()).filter((l): l is ConsoleLine => l.type === "log" && l.requestId === "flood-line-0001");
+    await expect.poll(async () => (await said()).at(-1)?.message, { timeout: 10_000 }).toMatch(/the rest are not kept/);
+    const lines = await said();
+    expect(lines).toHaveLength(101);
+    expect(lines[0]?.message).toBe("flood flood-line-0001 0");
+    expect(lines[99]?.message).toBe("flood flood-line-0001 99");
+  });
+
   it("records a cron run of a function in the gateway's isolate, which its own worker runs", async () => {
     const res = await internal(`/scheduled/tick-inline?cron=${encodeURIComponent("*/5 * * * *")}`, { method: "POST" });
     expect(await res.json()).toMatchObject({ outcome: "ok" });

@@ -26,6 +26,8 @@ export interface Captured {
    * after that (work it handed to waitUntil) is handed here, in a capture of its own, instead of being lost.
    */
   late?: (after: Captured) => void;
+  /** Lines and events handed to `late` so far: bounded as those of the invocation itself are. */
+  lateKept?: number;
 }
 
 const LEVELS = ["debug", "info", "log", "warn", "error"] as const;
@@ -54,11 +56,28 @@ function logValue(value: unknown): unknown {
   }
 }
 
-/** The capture that what happens now belongs to; a fresh one handed to `late` when its invocation's record is made. */
+/** Where what happens now is dropped: after an invocation's record, past the bound. */
+const discarded = (): Captured => ({ logs: [], outbound: [] });
+
+/**
+ * The capture that what happens now belongs to; after its invocation's record is made, a fresh one handed to `late`
+ * (one per line or event, up to MAX_LINES of them, then one line that says the rest were not kept).
+ */
 function target(): Captured {
   const store = current.getStore() ?? between;
   if (!store.late) return store;
+  const kept = (store.lateKept = (store.lateKept ?? 0) + 1);
+  if (kept > MAX_LINES + 1) return discarded();
   const after = emptyCapture();
+  if (kept === MAX_LINES + 1) {
+    after.logs.push({
+      ts: Date.now(),
+      level: "warn",
+      message: [`more than ${MAX_LINES} console lines after the answer; the rest are not kept`],
+    });
+    queueMicrotask(() => store.late?.(after));
+    return discarded();
+  }
   queueMicrotask(() => store.late?.(after));
   return after;
 }
