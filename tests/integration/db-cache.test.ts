@@ -250,6 +250,19 @@ describe.runIf(realDatabase)("the read cache across two workerd processes", () =
     await cachedNow(a); // and it caches again
   });
 
+  it("keeps a result within an entry's byte budget, and reads one over it from the database every time", async () => {
+    await cachedNow(a);
+    for (const [pad, kept] of [
+      [1_000, true],
+      [600_000, false], // about 1.2 MB as V8 holds it: over the 1 MiB an entry may take
+    ] as const) {
+      const code = await link("https://example.com/padded");
+      expect(await read(a, `/padded/${code}?pad=${pad}`)).toBe("https://example.com/padded");
+      await sql`update links set url = 'https://example.com/padded-changed' where code = ${code}`;
+      expect(await read(a, `/padded/${code}?pad=${pad}`)).toBe(kept ? "https://example.com/padded" : "https://example.com/padded-changed");
+    }
+  });
+
   it("cached rows are frozen (bytes too can be cached), and /metrics counts hits, misses and invalidations", async () => {
     const code = await link("https://example.com/frozen");
     const res = await fetch(`${a.url}/cache-probe/frozen/${code}`);

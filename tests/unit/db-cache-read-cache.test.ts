@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { ANY_TABLE } from "../../lib/shared/db-cache-event.ts";
 import { ReadCache } from "../../lib/workers/db-cache/read-cache.ts";
+import { approximateBytes } from "../../lib/workers/db-cache/entry-size.ts";
 
 function cache(maxEntries = 100) {
   const clock = { now: 1_000_000 };
@@ -54,6 +55,36 @@ describe("ReadCache", () => {
     expect(c.lookup("x", 60_000)).toBeUndefined();
     expect(c.store("y", "Y", ["y"], before)).toBe(false);
     expect(c.store("y", "Y", ["y"], c.ticket())).toBe(true);
+  });
+
+  it("keeps the entries' bytes within maxBytes, the oldest stored going first, and refuses an entry over it alone", () => {
+    const clock = { now: 1_000_000 };
+    const c = new ReadCache<string>({ maxEntries: 100, maxBytes: 100, now: () => clock.now });
+    expect(c.store("a", "A", ["t"], c.ticket(), 40)).toBe(true);
+    expect(c.store("b", "B", ["t"], c.ticket(), 40)).toBe(true);
+    expect(c.bytes).toBe(80);
+    expect(c.store("c", "C", ["t"], c.ticket(), 40)).toBe(true);
+    expect(c.lookup("a", 60_000)).toBeUndefined(); // 120 > 100: the oldest went
+    expect(c.lookup("b", 60_000)).toBe("B");
+    expect(c.bytes).toBe(80);
+    expect(c.store("b", "B2", ["t"], c.ticket(), 10)).toBe(true); // replacing an entry counts its new size only
+    expect(c.bytes).toBe(50);
+    expect(c.store("huge", "H", ["t"], c.ticket(), 101)).toBe(false);
+    expect(c.lookup("c", 60_000)).toBe("C"); // nothing was dropped for it
+    c.invalidate(["t"]);
+    expect(c.lookup("c", 60_000)).toBeUndefined();
+    expect(c.bytes).toBe(10); // dropped on lookup; b is still counted until it is looked up or evicted
+    c.invalidate("all");
+    expect(c.bytes).toBe(0);
+  });
+
+  it("estimates a result's bytes from what it holds", () => {
+    const small = approximateBytes([{ id: 1, url: "https://example.com" }]);
+    expect(small).toBeGreaterThan(2 * "https://example.com".length);
+    expect(small).toBeLessThan(300);
+    expect(approximateBytes([{ b: new Uint8Array(10_000) }])).toBeGreaterThan(10_000);
+    expect(approximateBytes([{ s: "x".repeat(600_000) }])).toBeGreaterThan(1024 * 1024);
+    expect(approximateBytes([{ j: { deep: [1, 2, { s: "y".repeat(1000) }] } }])).toBeGreaterThan(2000);
   });
 
   it("keeps a fresher entry over an older read that finished later, and at most maxEntries", () => {

@@ -20,12 +20,17 @@ import { freezeRows } from "../../sdk/db-cache/freeze.ts";
 import { observedPool } from "../../sdk/db-cache/observed-pool.ts";
 import { InvalidationListener } from "./listener.ts";
 import { ReadCache } from "./read-cache.ts";
+import { approximateBytes } from "./entry-size.ts";
 import { readNames, statementEffect } from "../../sdk/db-cache/statement.ts";
 import type { Effect } from "../../sdk/db-cache/statement.ts";
 import { withDeadline } from "../deadline.ts";
 
-/** Entries one host keeps; results of more rows, and queries whose text and parameters are longer, are not kept. */
-export const CACHE_LIMITS = { entries: 1000, rows: 1000, keyChars: 8192 } as const;
+/**
+ * What one host keeps: entries, and about how many bytes their rows take together (entry-size.ts; the oldest stored
+ * go first past either). Results of more rows or more bytes than an entry may hold, and queries whose text and
+ * parameters are longer, are not kept.
+ */
+export const CACHE_LIMITS = { entries: 1000, bytes: 32 * 1024 * 1024, rows: 1000, entryBytes: 1024 * 1024, keyChars: 8192 } as const;
 
 export interface HostCacheOptions {
   pool: Sql;
@@ -57,7 +62,7 @@ export class HostCache {
   /** The pool function code gets: writes through it invalidate (observed-pool.ts). */
   readonly pool: Sql;
   readonly #raw: Sql;
-  readonly #cache = new ReadCache<Rows>({ maxEntries: CACHE_LIMITS.entries });
+  readonly #cache = new ReadCache<Rows>({ maxEntries: CACHE_LIMITS.entries, maxBytes: CACHE_LIMITS.bytes });
   readonly #effects = new Memo<Effect>(500);
   readonly #tables = new Memo<Promise<string[]>>(500);
   readonly #inFlight = new Map<string, { ticket: ReturnType<ReadCache<Rows>["ticket"]>; rows: Promise<Rows> }>();
@@ -129,7 +134,10 @@ export class HostCache {
     const tables = this.#tablesOf(text, query);
     const rows = (await query) as unknown as postgres.Row[];
     const names = await tables;
-    if (rows.length <= CACHE_LIMITS.rows) this.#cache.store(key, freezeRows(rows), names, ticket);
+    if (rows.length <= CACHE_LIMITS.rows) {
+      const bytes = approximateBytes(rows);
+      if (bytes <= CACHE_LIMITS.entryBytes) this.#cache.store(key, freezeRows(rows), names, ticket, bytes);
+    }
     return rows as Rows;
   }
 

@@ -20,6 +20,8 @@ export interface CacheEntry<T> {
   /** When the read was sent (ms since the epoch) and the sequence then. */
   sentAt: number;
   seq: number;
+  /** About what its rows take in memory (entry-size.ts). */
+  bytes: number;
 }
 
 /** What a read in flight noted when it was sent. */
@@ -31,6 +33,8 @@ export interface ReadTicket {
 export interface ReadCacheOptions {
   /** Entries kept; the oldest stored goes first. */
   maxEntries: number;
+  /** What all entries' rows may take together, about (the oldest stored go first); unbounded when absent. */
+  maxBytes?: number;
   now?: () => number;
 }
 
@@ -42,15 +46,23 @@ export class ReadCache<T> {
   #all = 0;
   #seq = 0;
   readonly #max: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
   readonly #now: () => number;
 
-  constructor({ maxEntries, now = Date.now }: ReadCacheOptions) {
+  constructor({ maxEntries, maxBytes = Infinity, now = Date.now }: ReadCacheOptions) {
     this.#max = maxEntries;
+    this.#maxBytes = maxBytes;
     this.#now = now;
   }
 
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** About what the entries' rows take together. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** The entry for `key` if it is younger than `maxAgeMs` and none of its tables was written since its read. */
@@ -60,7 +72,7 @@ export class ReadCache<T> {
     // Too old for this caller; kept, since a caller with a longer max age may still use it (maxEntries bounds them).
     if (this.#now() - entry.sentAt >= maxAgeMs) return undefined;
     if (this.#writtenSince(entry.tables, entry.seq)) {
-      this.#entries.delete(key);
+      this.#drop(key);
       return undefined;
     }
     return entry.rows;
@@ -76,17 +88,18 @@ export class ReadCache<T> {
     return this.#writtenSince(tables, ticket.seq);
   }
 
-  /** Stores a read's rows unless one of its tables was invalidated after it was sent; says whether it stored. */
-  store(key: string, rows: T, tables: readonly string[], ticket: ReadTicket): boolean {
-    if (this.#writtenSince(tables, ticket.seq)) return false;
+  /**
+   * Stores a read's rows (about `bytes` in memory) unless one of its tables was invalidated after it was sent, or they
+   * alone would take more than the whole budget; says whether it stored.
+   */
+  store(key: string, rows: T, tables: readonly string[], ticket: ReadTicket, bytes = 0): boolean {
+    if (this.#writtenSince(tables, ticket.seq) || bytes > this.#maxBytes) return false;
     const current = this.#entries.get(key);
     if (current && current.sentAt > ticket.sentAt) return false; // a fresher read got there first
-    this.#entries.delete(key); // re-inserted at the end: the order is the order of storing
-    this.#entries.set(key, { rows, tables, sentAt: ticket.sentAt, seq: ticket.seq });
-    while (this.#entries.size > this.#max) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#entries.delete(oldest);
-    }
+    this.#drop(key); // re-inserted at the end: the order is the order of storing
+    this.#entries.set(key, { rows, tables, sentAt: ticket.sentAt, seq: ticket.seq, bytes });
+    this.#bytes += bytes;
+    while (this.#entries.size > this.#max || this.#bytes > this.#maxBytes) this.#drop(this.#entries.keys().next().value as string);
     return true;
   }
 
@@ -96,12 +109,20 @@ export class ReadCache<T> {
     if (tables === "all" || tables.includes(ANY_TABLE)) {
       this.#all = seq;
       this.#entries.clear();
+      this.#bytes = 0;
       this.#invalidated.clear(); // #all covers every table from here
       return;
     }
     for (const t of tables) this.#invalidated.set(t, seq);
     // Names come from notifications too: past this many, one "all" replaces them (and empties the cache once).
     if (this.#invalidated.size > MAX_TRACKED_TABLES) this.invalidate("all");
+  }
+
+  #drop(key: string): void {
+    const entry = this.#entries.get(key);
+    if (!entry) return;
+    this.#entries.delete(key);
+    this.#bytes -= entry.bytes;
   }
 
   #writtenSince(tables: readonly string[], seq: number): boolean {
