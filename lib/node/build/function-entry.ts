@@ -8,18 +8,24 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FunctionSource } from "./functions.ts";
 import { relativeImport } from "./relative-import.ts";
+import { fileHash } from "./bundle-cache.ts";
 
 /** The class name of the host object a pooled function's worker exports. */
 export const HOST_CLASS = "FunctionHost";
 
-/** The generated entry's contents for `fn` (a pool of `poolSize`, 0 for none), importing relative to `fromDir` (where it is written). */
-export function functionEntry(fromDir: string, root: string, fn: FunctionSource, poolSize: number): string {
+/**
+ * The generated entry's contents for `fn` (a pool of `poolSize`, 0 for none), importing relative to `fromDir` (where it
+ * is written). `sourceHash`, the function's own entry file's hash, is written into it: the bundle cache keys bundles by
+ * their entry file's content (bundle-cache.ts), so an edit undone finds its earlier bundle again.
+ */
+export function functionEntry(fromDir: string, root: string, fn: FunctionSource, poolSize: number, sourceHash = ""): string {
   const name = JSON.stringify(fn.name);
   const lib = (file: string) => JSON.stringify(relativeImport(fromDir, join(root, "lib/workers", file)));
   return [
     poolSize > 0
       ? `// Generated: functions/${fn.name} hosted with a database pool of ${poolSize} per workerd process, recording its own traces.`
       : `// Generated: functions/${fn.name}'s own worker, recording its own traces.`,
+    `// functions/${fn.name}'s entry file: sha256 ${sourceHash}`,
     `import { tracedWorker } from ${lib("trace/function.ts")};`,
     ...(poolSize > 0 ? [`import { functionHost } from ${lib("function-host.ts")};`] : []),
     `import handler from ${JSON.stringify(relativeImport(fromDir, fn.entry))};`,
@@ -33,6 +39,6 @@ export function functionEntry(fromDir: string, root: string, fn: FunctionSource,
 export async function writeFunctionEntry(dir: string, root: string, fn: FunctionSource, poolSize: number): Promise<string> {
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${fn.name}.entry.ts`);
-  await writeFile(file, functionEntry(dir, root, fn, poolSize));
+  await writeFile(file, functionEntry(dir, root, fn, poolSize, (await fileHash(fn.entry)) ?? ""));
   return file;
 }
