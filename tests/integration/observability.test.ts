@@ -287,11 +287,27 @@ describe("a function's own records (no tail worker)", () => {
   });
 
   it("takes a forged record from function code only as that function's, without its access records", async () => {
-    expect(await (await fetch(`${sup.url}/trace-probe/forge`)).json()).toEqual({ reached: true });
+    // A victim: another function's request that fails, with its own logged error.
+    expect((await fetch(`${sup.url}/oops/fail/victim`, { headers: { "x-request-id": "victim-request-0001" } })).status).toBe(500);
+    const forge = await fetch(`${sup.url}/trace-probe/forge?victim=victim-request-0001`);
+    expect(await forge.json()).toEqual({ reached: true });
+    // Taken record by record: the malformed one is dropped, the rest are kept, each as trace-probe's.
     const forged = async () => (await logLines()).find((l) => l.type === "log" && l.message === "forged line");
     await expect.poll(forged, { timeout: 10_000 }).toBeDefined();
     expect((await forged())?.function).toBe("trace-probe");
     expect((await logLines()).some((l) => l.type === "request" && l.requestId === "forged-access-0001")).toBe(false);
+    // An outcome workerd never gives makes no series of its own.
+    await expect
+      .poll(() => metric('workyard_scheduled_invocations_total{function="trace-probe",outcome="unknown"}'), { timeout: 10_000 })
+      .toBe(1);
+    expect((await (await internal("/metrics")).text()).includes("forged-outcome")).toBe(false);
+    // The planted exception is trace-probe's own error; the victim's request keeps its own error.
+    type Group = { function: string; message: string; latest: { requestId: string | null } };
+    const groups = async () => ((await (await internal("/errors")).json()) as { errors: Group[] }).errors;
+    await expect.poll(async () => (await groups()).some((g) => g.message === "planted by trace-probe"), { timeout: 10_000 }).toBe(true);
+    const all = await groups();
+    expect(all.find((g) => g.message === "planted by trace-probe")?.function).toBe("trace-probe");
+    expect(all.find((g) => g.message === "oops: could not handle victim")?.latest.requestId).toBe("victim-request-0001");
     expect(await metric('workyard_requests_total{function="oops",method="FORGED",status_class="2xx"}')).toBeUndefined();
   });
 });

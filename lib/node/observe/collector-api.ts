@@ -25,7 +25,7 @@ import { filterSchema } from "./log-stream.ts";
 import type { LogStream } from "./log-stream.ts";
 import type { MetricSources, Metrics } from "./metrics.ts";
 import { consumersOf } from "../queues/config.ts";
-import { batchSchema } from "./records.ts";
+import { batchSchema } from "../../workers/trace/schema.ts";
 import { windowSchema } from "./series.ts";
 import type { Series } from "./series.ts";
 import { usage } from "./usage.ts";

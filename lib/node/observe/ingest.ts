@@ -32,6 +32,7 @@ export interface IngestSinks {
 }
 
 export class TraceIngest {
+  /** By function and request id: a request id is the client's to choose, and one function's error never settles another's request. */
   private readonly unsettled = new Map<string, Unsettled>();
   private readonly timer: ReturnType<typeof setInterval>;
   private readonly sinks: IngestSinks;
@@ -64,12 +65,12 @@ export class TraceIngest {
         series.add(a.fn, rec.ts, a.status, a.ms);
         usage.count(a.fn, rec.ts, a.status, a.ms);
       }
-      if (a.status >= 500 && a.id) this.pending(a.id).access = a;
+      if (a.status >= 500 && a.id) this.pending(a.fn ?? "", a.id).access = a;
     }
     const first = rec.access[0];
     const fn = rec.worker === "gateway" ? (first?.fn ?? "gateway") : rec.worker;
     const requestId = rec.request?.id ?? first?.id ?? null;
-    const request = rec.request ? new URL(rec.request.url) : undefined;
+    const request = rec.request ? URL.parse(rec.request.url) : null;
     const base = {
       function: fn,
       worker: rec.worker,
@@ -134,9 +135,9 @@ export class TraceIngest {
   /** Records the errors that waited long enough (all of them when `force`). */
   settle(force = false): void {
     const now = Date.now();
-    for (const [id, u] of this.unsettled) {
+    for (const [key, u] of this.unsettled) {
       if (!force && now - u.since < SETTLE_MS) continue;
-      this.unsettled.delete(id);
+      this.unsettled.delete(key);
       const a = u.access;
       if (u.error) {
         // A logged error on a request that was answered below 500 was handled: not an error of the platform's.
@@ -171,15 +172,16 @@ export class TraceIngest {
     this.settle(true);
   }
 
-  private pending(id: string): Unsettled {
-    let u = this.unsettled.get(id);
-    if (!u) this.unsettled.set(id, (u = { since: Date.now() }));
+  private pending(fn: string, id: string): Unsettled {
+    const key = `${fn}\0${id}`;
+    let u = this.unsettled.get(key);
+    if (!u) this.unsettled.set(key, (u = { since: Date.now() }));
     return u;
   }
 
   private candidate(report: ErrorReport): void {
     if (report.requestId === null) return this.sinks.errors.report(report);
-    const u = this.pending(report.requestId);
+    const u = this.pending(report.function, report.requestId);
     if (rank(report) > rank(u.error)) u.error = report;
   }
 }

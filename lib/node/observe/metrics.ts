@@ -5,6 +5,7 @@
  * and summed over the processes heard from in the last few seconds. Pool, proxy and cron figures are read
  * when scraped.
  */
+import { outcomeLabel } from "../../workers/trace/record.ts";
 import client from "prom-client";
 import type { Gauge } from "prom-client";
 import type { RedisProxyStats } from "../redis/proxy/index.ts";
@@ -298,7 +299,7 @@ export class Metrics {
   }
 
   scheduledRun(fn: string, outcome: string): void {
-    this.scheduled.inc({ function: fn, outcome });
+    this.scheduled.inc({ function: fn, outcome: outcomeLabel(outcome) });
   }
 
   text(): Promise<string> {

@@ -1,53 +1,8 @@
 /**
- * The workers' batches (lib/workers/trace/record.ts), validated at the collector's edge, and the
+ * The workers' batches (lib/workers/trace/record.ts, checked against schema.ts there at the collector's edge), and the
  * log lines the collector makes of them: one per request (from the gateway's access record) and one per
  * console.* call of a function, each with its request id.
  */
-import { z } from "zod";
-import type { TraceRecord } from "../../workers/trace/record.ts";
-import { BREAKER_STATES, TRY_OUTCOMES } from "../../shared/outbound-event.ts";
-import { UPSTREAM_NAME } from "../../shared/upstream-policy.ts";
-
-const access = z.object({
-  id: z.string().max(200),
-  fn: z.string().max(200).nullable(),
-  method: z.string().max(32),
-  path: z.string().max(2048),
-  status: z.number().int(),
-  ms: z.number().nonnegative(),
-  ip: z.string().max(100),
-  inflight: z.number().int().nonnegative(),
-  proc: z.string().max(100),
-});
-
-const outboundEvent = z.object({
-  upstream: z.string().regex(UPSTREAM_NAME),
-  attempt: z.number().int().min(0).max(100),
-  outcome: z.enum(TRY_OUTCOMES),
-  status: z.number().int().optional(),
-  ms: z.number().nonnegative(),
-  state: z.enum(BREAKER_STATES),
-  since: z.number().nonnegative(),
-  scope: z.enum(["shared", "isolate"]),
-  change: z.enum(BREAKER_STATES).optional(),
-});
-
-const count = z.number().int().nonnegative().max(1e9);
-
-const record = z.object({
-  worker: z.string().max(200),
-  ts: z.number(),
-  outcome: z.string().max(64),
-  request: z.object({ id: z.string().nullable(), method: z.string(), url: z.string(), status: z.number().int().nullable() }).optional(),
-  cron: z.string().optional(),
-  access: z.array(access),
-  logs: z.array(z.object({ ts: z.number(), level: z.string().max(16), message: z.array(z.unknown()) })),
-  exceptions: z.array(z.object({ ts: z.number(), name: z.string(), message: z.string(), stack: z.string() })),
-  outbound: z.array(outboundEvent).max(1000).optional(),
-  dbCache: z.object({ hit: count, miss: count, bypass: count, local: count, remote: count }).partial().optional(),
-});
-
-export const batchSchema = z.array(record) satisfies z.ZodType<TraceRecord[]>;
 
 export type Level = "debug" | "info" | "warn" | "error";
 const LEVELS: Level[] = ["debug", "info", "warn", "error"];

@@ -27,6 +27,24 @@ export interface AccessRecord {
 
 const MAX_LOG_CHARS = 8_192;
 
+/** How an invocation ended, as workerd names it (a trace item's `outcome`); anything else is counted as "unknown". */
+export const OUTCOMES = [
+  "ok",
+  "exception",
+  "canceled",
+  "exceededCpu",
+  "exceededMemory",
+  "responseStreamDisconnected",
+  "scriptNotFound",
+  "killSwitch",
+  "daemonDown",
+  "loadShed",
+  "unknown",
+] as const;
+
+/** `outcome` as a metric label: one of OUTCOMES (a label's values must stay few). */
+export const outcomeLabel = (outcome: string): string => ((OUTCOMES as readonly string[]).includes(outcome) ? outcome : "unknown");
+
 /** A console argument, bounded: strings as they are, anything else as it serializes to JSON. */
 export function boundedLogValue(value: unknown): unknown {
   if (typeof value === "string") return value.length > MAX_LOG_CHARS ? `${value.slice(0, MAX_LOG_CHARS)}…` : value;
