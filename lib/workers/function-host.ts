@@ -28,14 +28,16 @@ export interface HostOptions {
   name: string;
   /** Connections the pool may hold. */
   poolSize: number;
+  /** The gateway's deadline for its requests (ms): one still running past it is recorded as cancelled (trace/function.ts). */
+  deadlineMs: number;
 }
 
 /** A Durable Object class that serves `handler`'s requests with a pool in `env` (see db.ts). */
-export function functionHost(handler: HostedHandler, { name, poolSize }: HostOptions) {
+export function functionHost(handler: HostedHandler, { name, poolSize, deadlineMs }: HostOptions) {
   return class FunctionHost extends DurableObject<Record<string, unknown>> {
     readonly #env: Record<string, unknown>;
     readonly #ctx: ExecutionContext;
-    /** Where its records go (trace/function.ts); undefined without a collector. */
+    /** Where its records go (trace/function.ts); undefined without the trace sink binding (the bench's untraced rows). */
     readonly #send: Transport | undefined;
     #pool?: Sql;
 
@@ -66,8 +68,8 @@ export function functionHost(handler: HostedHandler, { name, poolSize }: HostOpt
     }
 
     override fetch(request: Request): Response | Promise<Response> {
-      const run = () => handler.fetch(request, this.#env, this.#ctx);
-      return this.#send ? traceInvocation(this.#send, name, this.#ctx, { request: requestOf(request) }, run) : run();
+      const run = (ctx: ExecutionContext) => handler.fetch(request, this.#env, ctx);
+      return this.#send ? traceInvocation(this.#send, name, this.#ctx, { request: requestOf(request) }, deadlineMs, run) : run(this.#ctx);
     }
   };
 }

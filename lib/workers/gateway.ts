@@ -107,7 +107,7 @@ function inlineEnv(env: GatewayEnv, name: string): Record<string, unknown> {
   return fnEnv;
 }
 
-// The access log: one record per request, sent to the collector with the request's console lines (gateway-trace.ts).
+// The access log: one record per request, sent to the collector with the request's console lines (trace/gateway.ts).
 const inFlight = new Map<string, number>();
 let processId: string | undefined;
 

@@ -99,6 +99,15 @@ describe("function discovery", () => {
     );
   });
 
+  it("refuses no_nodejs_compat on a function with code (its worker records its invocations with Node.js built-ins), saying why", async () => {
+    await file("wrangler.toml", 'compatibility_date = "2026-01-01"\n');
+    await file("functions/api/index.ts", "export default {}");
+    await file("functions/api/wrangler.toml", 'compatibility_flags = ["no_nodejs_compat"]\n');
+    await expect(discoverFunctions(join(dir, "functions"), join(dir, "wrangler.toml"))).rejects.toThrow(
+      /functions\/api: compatibility flag no_nodejs_compat is not supported here: .*remove the flag/,
+    );
+  });
+
   it("refuses a folder name that cannot be a URL segment, saying why", async () => {
     await file("wrangler.toml", 'compatibility_date = "2026-01-01"\n');
     await file("functions/Bad_Name/index.ts", "export default {}");

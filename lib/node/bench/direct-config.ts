@@ -2,8 +2,9 @@
  * A workerd config that serves one function of a release straight on the public socket: no gateway, no
  * service-binding hop. The bench compares it with the release's own config to price the gateway. It is the
  * release's config (`serveConfig`) with the public socket pointed at the function's service instead of the
- * gateway, and, untraced, its trace sink binding taken off (its worker then makes no records): the function as bare workerd would serve it (the other
- * services and sockets stay, idle, and `startWorkerd` finds every socket it hands over).
+ * gateway, and, untraced, its trace sink binding taken off (its generated entry then records nothing): about the
+ * function as bare workerd would serve it (the other services and sockets stay, idle, and `startWorkerd` finds every
+ * socket it hands over).
  */
 import type { Manifest } from "../releases/manifest.ts";
 import { TRACE_SINK_BINDING } from "../../shared/names.ts";
@@ -54,8 +55,7 @@ export function directSocketConfig(
     ...rebased,
     services: rebased.services.map((s) => {
       if (!untraced || s.name !== serviceName(fn) || !("worker" in s)) return s;
-      const { tails: _untraced, ...worker } = s.worker;
-      return { ...s, worker: { ...worker, bindings: worker.bindings?.filter((b) => b.name !== TRACE_SINK_BINDING) } };
+      return { ...s, worker: { ...s.worker, bindings: s.worker.bindings?.filter((b) => b.name !== TRACE_SINK_BINDING) } };
     }),
     sockets: full.sockets.map((s) => (s.name === PUBLIC_SOCKET ? { ...s, service: { name: serviceName(fn) } } : s)),
   };

@@ -9,6 +9,9 @@ import { join } from "node:path";
 import type { FunctionSource } from "./functions.ts";
 import { relativeImport } from "./relative-import.ts";
 import { fileHash } from "./bundle-cache.ts";
+import { routeSettings } from "./functions.ts";
+import { DEFAULT_CRON_TIMEOUT_MS } from "../releases/manifest.ts";
+import { DEFAULT_QUEUE_TIMEOUT_MS } from "../queues/config.ts";
 
 /** The class name of the host object a pooled function's worker exports. */
 export const HOST_CLASS = "FunctionHost";
@@ -20,6 +23,12 @@ export const HOST_CLASS = "FunctionHost";
  */
 export function functionEntry(fromDir: string, root: string, fn: FunctionSource, poolSize: number, sourceHash = ""): string {
   const name = JSON.stringify(fn.name);
+  // How long each kind of invocation may run: past it (and a grace), one still open is recorded as cancelled.
+  const deadlines = {
+    fetch: routeSettings(fn).timeoutMs,
+    scheduled: fn.route.cron_timeout_ms ?? DEFAULT_CRON_TIMEOUT_MS,
+    queue: fn.route.queue_timeout_ms ?? DEFAULT_QUEUE_TIMEOUT_MS,
+  };
   const lib = (file: string) => JSON.stringify(relativeImport(fromDir, join(root, "lib/workers", file)));
   return [
     poolSize > 0
@@ -29,8 +38,10 @@ export function functionEntry(fromDir: string, root: string, fn: FunctionSource,
     `import { tracedWorker } from ${lib("trace/function.ts")};`,
     ...(poolSize > 0 ? [`import { functionHost } from ${lib("function-host.ts")};`] : []),
     `import handler from ${JSON.stringify(relativeImport(fromDir, fn.entry))};`,
-    `export default tracedWorker(handler, ${name});`,
-    ...(poolSize > 0 ? [`export const ${HOST_CLASS} = functionHost(handler, { name: ${name}, poolSize: ${poolSize} });`] : []),
+    `export default tracedWorker(handler, ${name}, ${JSON.stringify(deadlines)});`,
+    ...(poolSize > 0
+      ? [`export const ${HOST_CLASS} = functionHost(handler, { name: ${name}, poolSize: ${poolSize}, deadlineMs: ${deadlines.fetch} });`]
+      : []),
     "",
   ].join("\n");
 }

@@ -135,6 +135,12 @@ export async function discoverFunctions(functionsDir: string, sharedConfigFile: 
   // Every function is told the others' names (the docs page lists their documents); vars are not part of a bundle.
   const names = found.map((f) => f.name).join(",");
   for (const f of found) {
+    if (!f.assetsOnly && f.config.compatibility_flags.includes("no_nodejs_compat")) {
+      throw new ConfigError(
+        `functions/${f.name}: compatibility flag no_nodejs_compat is not supported here: each function's worker records its invocations ` +
+          "(console lines, errors) with Node.js's AsyncLocalStorage and diagnostics channels, so workerd needs nodejs_compat; remove the flag",
+      );
+    }
     if (f.config.services && f.route.isolate === false) {
       throw new ConfigError(
         `functions/${f.name}/wrangler.toml: [[services]] bindings need the function's own isolate (they are bindings of its worker); remove isolate = false, or the services`,

@@ -21,6 +21,7 @@ import { observedPool } from "../../sdk/db-cache/observed-pool.ts";
 import { InvalidationListener } from "./listener.ts";
 import { ReadCache } from "./read-cache.ts";
 import { approximateBytes } from "./entry-size.ts";
+import { outsideInvocations } from "../trace/capture.ts";
 import { readNames, statementEffect } from "../../sdk/db-cache/statement.ts";
 import type { Effect } from "../../sdk/db-cache/statement.ts";
 import { withDeadline } from "../deadline.ts";
@@ -70,6 +71,7 @@ export class HostCache {
   readonly #log: (line: string) => void;
   readonly #listener: InvalidationListener;
   #unreportedRemote = 0;
+  #listenerStarted = false;
   // Notifications to send: one in flight at a time, the writes that finish meanwhile go together in the next.
   #queued?: { tables: Set<string> | "all"; sent: Promise<void>; resolve: () => void };
   #sending = false;
@@ -97,7 +99,11 @@ export class HostCache {
    * built on the raw pool: a read needs none of the observed pool's work, and a hit never runs it.
    */
   async read(strings: TemplateStringsArray, values: readonly unknown[], maxAgeSeconds: number): Promise<Rows> {
-    this.#listener.start();
+    // Started by the first cached read, but the host's own: what the listener logs is not that request's.
+    if (!this.#listenerStarted) {
+      this.#listenerStarted = true;
+      outsideInvocations(() => this.#listener.start());
+    }
     const query = this.#raw(strings, ...(values as postgres.ParameterOrFragment<never>[]));
     let text: string;
     let key: string;

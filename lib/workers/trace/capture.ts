@@ -26,8 +26,28 @@ export interface Captured {
    * after that (work it handed to waitUntil) is handed here, in a capture of its own, instead of being lost.
    */
   late?: (after: Captured) => void;
+  /** Until when (ms since the epoch) `late` takes them; after that they go with what happens between invocations. */
+  lateUntil?: number;
   /** Lines and events handed to `late` so far: bounded as those of the invocation itself are. */
   lateKept?: number;
+}
+
+/**
+ * How long after its record an invocation's later lines are still its own: waitUntil work ends well within it, and
+ * what goes on after it (a timer or a connection started by a request to a host object, which outlives it) is the
+ * isolate's, not that request's.
+ */
+const LATE_WINDOW_MS = 60_000;
+
+/** Marks `kept`'s record made: from now on its lines go to `late`, for LATE_WINDOW_MS. */
+export function recordMade(kept: Captured, late: (after: Captured) => void): void {
+  kept.late = late;
+  kept.lateUntil = Date.now() + LATE_WINDOW_MS;
+}
+
+/** Runs `work` outside any invocation: what it (and what it starts) logs belongs to the isolate, not to the caller. */
+export function outsideInvocations<T>(work: () => T): T {
+  return current.run(between, work);
 }
 
 const LEVELS = ["debug", "info", "log", "warn", "error"] as const;
@@ -39,7 +59,11 @@ const MAX_EVENTS = 200;
 const current = new AsyncLocalStorage<Captured>();
 /** console.error as workerd has it, before capturing: for the trace's own troubles, which must not make records. */
 const printError = console.error.bind(console);
-/** What was logged or published outside any invocation (module start-up, a listener's callback): sent with the next record. */
+/**
+ * What was logged or published outside any invocation (a listener's callback, a timer a host object keeps, lines
+ * an invocation logs past its late window): sent with the next record. Lines at module start-up come before the
+ * console is captured (at the first invocation) and are only printed, as workerd prints every line.
+ */
 const between: Captured = { logs: [], outbound: [] };
 let started = false;
 
@@ -66,6 +90,7 @@ const discarded = (): Captured => ({ logs: [], outbound: [] });
 function target(): Captured {
   const store = current.getStore() ?? between;
   if (!store.late) return store;
+  if (Date.now() > (store.lateUntil ?? 0)) return between;
   const kept = (store.lateKept = (store.lateKept ?? 0) + 1);
   if (kept > MAX_LINES + 1) return discarded();
   const after = emptyCapture();

@@ -7,7 +7,8 @@
  * the binding belongs to, so a function can add records only as itself.
  */
 import type { TraceRecord } from "./record.ts";
-import { capturedParts, capturing, emptyCapture, exceptionOf, printOnly, takeBetween } from "./capture.ts";
+import { capturedParts, capturing, emptyCapture, exceptionOf, printOnly, recordMade, takeBetween } from "./capture.ts";
+import type { Captured } from "./capture.ts";
 import { deliver } from "./sender.ts";
 import type { Transport } from "./sender.ts";
 import { TRACE_SINK_BINDING } from "../../shared/names.ts";
@@ -81,71 +82,202 @@ const record = (worker: string, ts: number, outcome: string, of: Invocation, par
   ...(of.cron !== undefined ? { cron: of.cron } : {}),
 });
 
+/** How long each kind of invocation may run (the gateway's deadline, cron_timeout_ms, queue_timeout_ms), in ms. */
+export interface Deadlines {
+  fetch: number;
+  scheduled: number;
+  queue: number;
+}
+
+/** An invocation under way, and what is needed to record it for it if it never ends. */
+interface Open {
+  worker: string;
+  started: number;
+  of: Invocation;
+  kept: Captured;
+  send: Transport;
+  /** Past this (ms since the epoch), it is taken as cancelled: its caller gave up on it, and workerd stopped it. */
+  abandonAt: number;
+  swept: boolean;
+}
+
+/** What it waits past its deadline before an invocation is taken as cancelled. */
+const GRACE_MS = 1000;
+const open = new Set<Open>();
+
+/**
+ * Records the invocations that outlived their deadline as cancelled, with what they logged so far. workerd stops an
+ * invocation its caller gave up on (the gateway's 504) without running its `finally`: only another invocation of this
+ * isolate can record it, so each one looks when it starts.
+ */
+function sweep(ctx: Waiter, now: number): void {
+  for (const o of open) {
+    if (now < o.abandonAt) continue;
+    open.delete(o);
+    o.swept = true;
+    deliver([record(o.worker, o.started, "canceled", o.of, capturedParts(o.kept))], o.send, ctx);
+    recordMade(o.kept, lateRecorder(o.worker, o.of, o.send, ctx));
+  }
+}
+
+/** Delivers what an invocation logs after its record, in records of their own with its request (not its cron: a record with one counts a run). */
+const lateRecorder =
+  (worker: string, of: Invocation, send: Transport, ctx: Waiter) =>
+  (after: Captured): void => {
+    const late: Invocation = of.request ? { request: of.request } : {};
+    deliver([record(worker, Date.now(), "ok", late, capturedParts(after))], send, ctx);
+  };
+
+/**
+ * `ctx` with a `waitUntil` that records what the promises it is handed reject with (they are still rejected, as
+ * workerd reports them): an exception there belongs to the invocation as much as one its handler throws.
+ */
+function recordingContext<C extends Waiter>(ctx: C, report: (err: unknown) => void): C {
+  return new Proxy(ctx, {
+    get(target, key) {
+      if (key === "waitUntil")
+        return (promise: Promise<unknown>) =>
+          target.waitUntil(
+            Promise.resolve(promise).catch((err: unknown) => {
+              report(err);
+              throw err;
+            }),
+          );
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 /**
  * Runs one invocation's `work` with what it logs and publishes kept apart, and records it: its console lines, an
- * exception it ends with (thrown on after it is recorded), a request's status, what it logs later (waitUntil work,
- * in records of their own).
+ * exception it ends with (thrown on after it is recorded) or that a promise handed to waitUntil rejects with, a
+ * request's status, what it logs later (waitUntil work, in records of their own), and, if it is cancelled past its
+ * deadline, what it logged until then (recorded by the next invocation, see sweep).
  */
-export async function traceInvocation<T>(
+export async function traceInvocation<T, C extends Waiter>(
   send: Transport,
   worker: string,
-  ctx: Waiter,
+  ctx: C,
   of: Invocation,
-  work: () => T | Promise<T>,
+  deadlineMs: number,
+  work: (ctx: C) => T | Promise<T>,
 ): Promise<T> {
   const started = Date.now();
+  sweep(ctx, started);
   const before = takeBetween();
   if (before) deliver([record(worker, started, "ok", {}, capturedParts(before))], send, ctx);
   const kept = emptyCapture();
+  const self: Open = { worker, started, of, kept, send, abandonAt: started + deadlineMs + GRACE_MS, swept: false };
+  open.add(self);
   let outcome = "ok";
   const exceptions: TraceRecord["exceptions"] = [];
+  let recorded: Invocation | undefined;
+  const report = (err: unknown) => {
+    if (!recorded) exceptions.push(exceptionOf(err));
+    else
+      deliver(
+        [
+          record(worker, Date.now(), "exception", recorded.request ? { request: recorded.request } : {}, {
+            exceptions: [exceptionOf(err)],
+          }),
+        ],
+        send,
+        ctx,
+      );
+  };
   let result: T | undefined;
   try {
-    return (result = await capturing(kept, work));
+    return (result = await capturing(kept, () => work(recordingContext(ctx, report))));
   } catch (err) {
     outcome = "exception";
     exceptions.push(exceptionOf(err));
     throw err;
   } finally {
-    const done: Invocation = {
+    open.delete(self);
+    recorded = {
       ...of,
       ...(of.request ? { request: { ...of.request, status: result instanceof Response ? result.status : null } } : {}),
     };
-    deliver([record(worker, started, outcome, done, { exceptions, ...capturedParts(kept) })], send, ctx);
-    const late: Invocation = done.request ? { request: done.request } : {};
-    kept.late = (after) => deliver([record(worker, Date.now(), "ok", late, capturedParts(after))], send, ctx);
+    if (!self.swept) {
+      deliver([record(worker, started, outcome, recorded, { exceptions, ...capturedParts(kept) })], send, ctx);
+      recordMade(kept, lateRecorder(worker, recorded, send, ctx));
+    } else if (exceptions.length > 0) {
+      // Recorded as cancelled already (it ran past its deadline): only what it ended with is new.
+      deliver([record(worker, Date.now(), outcome, recorded.request ? { request: recorded.request } : {}, { exceptions })], send, ctx);
+    }
   }
 }
 
+type Handler = ExportedHandler<Env>;
+type HandlerClass = new (ctx: ExecutionContext, env: Env) => Handler;
+
 /**
  * The function's module as its worker's default export, each of its handlers recorded: fetch (a request straight to
- * the worker), scheduled (a cron run) and queue (a delivery). Handlers it does not have stay absent.
+ * the worker), scheduled (a cron run) and queue (a delivery). Handlers it does not have stay absent, and so do the
+ * kinds of handler the platform does not call. A class (a WorkerEntrypoint) gets a subclass that records the same.
  */
-export function tracedWorker(handler: ExportedHandler<Env>, worker: string): ExportedHandler<Env> {
-  const traced: ExportedHandler<Env> = {};
+export function tracedWorker(handler: Handler | HandlerClass, worker: string, deadlines: Deadlines): Handler | HandlerClass {
+  if (typeof handler === "function") return tracedClass(handler, worker, deadlines);
+  const traced: Handler = {};
   const fetch = handler.fetch?.bind(handler);
   const scheduled = handler.scheduled?.bind(handler);
   const queue = handler.queue?.bind(handler);
   if (fetch) {
     traced.fetch = (request, env, ctx) => {
       const send = sinkTransport(env);
-      const run = () => fetch(request, withoutSink(env), ctx);
-      return send ? traceInvocation(send, worker, ctx, { request: requestOf(request) }, run) : run();
+      const run = (c: ExecutionContext) => fetch(request, withoutSink(env), c);
+      return send ? traceInvocation(send, worker, ctx, { request: requestOf(request) }, deadlines.fetch, run) : run(ctx);
     };
   }
   if (scheduled) {
     traced.scheduled = (controller, env, ctx) => {
       const send = sinkTransport(env);
-      const run = () => scheduled(controller, withoutSink(env), ctx);
-      return send ? traceInvocation(send, worker, ctx, { cron: controller.cron }, run) : run();
+      const run = (c: ExecutionContext) => scheduled(controller, withoutSink(env), c);
+      return send ? traceInvocation(send, worker, ctx, { cron: controller.cron }, deadlines.scheduled, run) : run(ctx);
     };
   }
   if (queue) {
     traced.queue = (batch, env, ctx) => {
       const send = sinkTransport(env);
-      const run = () => queue(batch, withoutSink(env), ctx);
-      return send ? traceInvocation(send, worker, ctx, {}, run) : run();
+      const run = (c: ExecutionContext) => queue(batch, withoutSink(env), c);
+      return send ? traceInvocation(send, worker, ctx, {}, deadlines.queue, run) : run(ctx);
     };
   }
   return traced;
+}
+
+/** A class default export's subclass: the code gets the env without the sink, and each handler it has is recorded. */
+function tracedClass(Base: HandlerClass, worker: string, deadlines: Deadlines): HandlerClass {
+  const proto = Base.prototype as Handler;
+  class Traced extends Base {
+    readonly #send: Transport | undefined;
+    readonly #ctx: ExecutionContext;
+    constructor(ctx: ExecutionContext, env: Env) {
+      super(ctx, withoutSink(env));
+      this.#send = sinkTransport(env);
+      this.#ctx = ctx;
+    }
+    /** Runs a handler of the base class, recorded (its `this.ctx.waitUntil` is the worker's own: not watched). */
+    run<T>(of: Invocation, deadlineMs: number, work: () => T | Promise<T>): T | Promise<T> {
+      return this.#send ? traceInvocation(this.#send, worker, this.#ctx, of, deadlineMs, () => work()) : work();
+    }
+  }
+  const methods: Partial<Record<"fetch" | "scheduled" | "queue", unknown>> = {};
+  if (proto.fetch)
+    methods.fetch = function (this: Traced, request: Request) {
+      return this.run({ request: requestOf(request) }, deadlines.fetch, () => (proto.fetch as (r: Request) => unknown).call(this, request));
+    };
+  if (proto.scheduled)
+    methods.scheduled = function (this: Traced, controller: ScheduledController) {
+      return this.run({ cron: controller.cron }, deadlines.scheduled, () =>
+        (proto.scheduled as (c: ScheduledController) => unknown).call(this, controller),
+      );
+    };
+  if (proto.queue)
+    methods.queue = function (this: Traced, batch: MessageBatch) {
+      return this.run({}, deadlines.queue, () => (proto.queue as (b: MessageBatch) => unknown).call(this, batch));
+    };
+  Object.assign(Traced.prototype, methods);
+  return Traced;
 }

@@ -1,7 +1,8 @@
 /**
- * What the collector receives for one invocation: from the tail worker, the parts of workerd's TraceItem the
- * platform uses; from the gateway, its own record of a request. Small and JSON-safe. Shared by those that
- * build them and the collector (which validates them with a zod schema of the same shape).
+ * What the collector receives for one invocation, as the worker that ran it made it in its isolate (capture.ts): the
+ * gateway's record of a request, a function's of a request, cron run or queue delivery (and, from releases built
+ * before, a tail worker's, from workerd's TraceItem). Small and JSON-safe. Shared by those that build them and the
+ * collector (which validates them with schema.ts).
  */
 
 import type { DbCacheCounts } from "../../shared/db-cache-event.ts";

@@ -1,0 +1,152 @@
+/**
+ * How a function's own worker records its invocations (lib/workers/trace/), with no tail worker: real workerd, the
+ * supervisor's collector, the request log and /errors. What it logs after its answer, bounded; what it logged before
+ * the gateway's deadline cancelled it; a promise handed to waitUntil that rejects; a class default export; a cron of a
+ * function in the gateway's isolate; and records forged by function code that reaches the trace sink binding.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { migrateUp } from "../../lib/node/data/migrations.ts";
+import type { ConsoleLine, LogLine } from "../../lib/node/observe/records.ts";
+import { startSupervisor } from "../../lib/node/runtime/supervisor.ts";
+import type { Supervisor } from "../../lib/node/runtime/supervisor.ts";
+import { freshDatabase } from "../helpers/isolated.ts";
+import type { FreshDatabase } from "../helpers/isolated.ts";
+import { createTestProject } from "../helpers/test-project.ts";
+import type { TestProject } from "../helpers/test-project.ts";
+
+const databaseUrl = inject("databaseUrl");
+let project: TestProject;
+let sup: Supervisor;
+let fresh: FreshDatabase | undefined;
+
+beforeAll(async () => {
+  project = await createTestProject({ fixtures: ["oops", "tick-inline", "trace-probe", "trace-slow", "trace-class"] });
+  if (databaseUrl) {
+    fresh = await freshDatabase();
+    await migrateUp(fresh.url, project.paths.migrations);
+  }
+  sup = await startSupervisor({
+    paths: project.paths,
+    host: "127.0.0.1",
+    port: 0,
+    env: fresh ? { DATABASE_URL: fresh.url } : {},
+    log: () => {},
+  });
+});
+
+afterAll(async () => {
+  await sup?.stop();
+  await fresh?.dispose();
+  await project?.dispose();
+});
+
+const internal = (path: string, init: RequestInit = {}) =>
+  fetch(`${sup.internalUrl}${path}`, { ...init, headers: { authorization: `Bearer ${sup.internalToken}`, ...init.headers } });
+
+async function metric(line: string): Promise<number | undefined> {
+  const text = await (await internal("/metrics")).text();
+  const found = text.split("\n").find((l) => l.startsWith(`${line} `));
+  return found === undefined ? undefined : Number(found.slice(line.length + 1));
+}
+
+describe("a function's own records (no tail worker)", () => {
+  /** The request log's lines, as written so far. */
+  async function logLines(): Promise<LogLine[]> {
+    const text = await readFile(join(project.paths.logs, "requests.log"), "utf8");
+    return text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as LogLine);
+  }
+
+  it("keeps the trace sink out of the function's env", async () => {
+    expect(await (await fetch(`${sup.url}/trace-probe/env`)).json()).toEqual({ sink: false });
+  });
+
+  it("records what a function logs after its answer, with the request's id", async () => {
+    const res = await fetch(`${sup.url}/trace-probe/late`, { headers: { "x-request-id": "late-line-0001" } });
+    expect(res.status).toBe(200);
+    const said = async () => (await logLines()).filter((l): l is ConsoleLine => l.type === "log" && l.requestId === "late-line-0001");
+    await expect.poll(async () => (await said()).map((l) => l.message), { timeout: 10_000 }).toEqual(["answering now", "after the answer"]);
+    expect((await said()).map((l) => [l.function, l.level])).toEqual([
+      ["trace-probe", "info"],
+      ["trace-probe", "warn"],
+    ]);
+  });
+
+  it("keeps a bounded number of the lines logged after the answer, and says so", async () => {
+    const res = await fetch(`${sup.url}/trace-probe/flood`, { headers: { "x-request-id": "flood-line-0001" } });
+    expect(res.status).toBe(200);
+    const said = async () => (await logLines()).filter((l): l is ConsoleLine => l.type === "log" && l.requestId === "flood-line-0001");
+    await expect.poll(async () => (await said()).at(-1)?.message, { timeout: 10_000 }).toMatch(/the rest are not kept/);
+    const lines = await said();
+    expect(lines).toHaveLength(101);
+    expect(lines[0]?.message).toBe("flood flood-line-0001 0");
+    expect(lines[99]?.message).toBe("flood flood-line-0001 99");
+  });
+
+  it("records what a function cancelled at the gateway's deadline logged, at its isolate's next invocation", async () => {
+    const res = await fetch(`${sup.url}/trace-slow/slow`, { headers: { "x-request-id": "slow-cancelled-0001" } });
+    expect(res.status).toBe(504);
+    await sleep(1600); // its deadline (500 ms) and the grace (1 s)
+    expect((await fetch(`${sup.url}/trace-slow/`)).status).toBe(200);
+    const said = async () =>
+      (await logLines()).find((l) => l.type === "log" && l.requestId === "slow-cancelled-0001" && l.message.startsWith("slow start"));
+    await expect.poll(said, { timeout: 10_000 }).toMatchObject({ function: "trace-slow", message: "slow start slow-cancelled-0001" });
+  });
+
+  it("records a promise handed to waitUntil that rejects as the function's exception", async () => {
+    expect((await fetch(`${sup.url}/trace-probe/reject`, { headers: { "x-request-id": "rejected-0001" } })).status).toBe(200);
+    type Group = { function: string; kind: string; message: string; latest: { requestId: string | null } };
+    const group = async () =>
+      ((await (await internal("/errors")).json()) as { errors: Group[] }).errors.find((g) => g.message === "rejected in waitUntil");
+    await expect
+      .poll(group, { timeout: 10_000 })
+      .toMatchObject({ function: "trace-probe", kind: "exception", latest: { requestId: "rejected-0001" } });
+  });
+
+  it("serves and records a function whose default export is a class (a WorkerEntrypoint)", async () => {
+    const res = await fetch(`${sup.url}/trace-class/`, { headers: { "x-request-id": "class-0001" } });
+    expect(await res.text()).toBe("from a class");
+    const said = async () => (await logLines()).find((l) => l.type === "log" && l.requestId === "class-0001");
+    await expect.poll(said, { timeout: 10_000 }).toMatchObject({ function: "trace-class", message: "from a class class-0001" });
+  });
+
+  it("records a cron run of a function in the gateway's isolate, which its own worker runs", async () => {
+    const res = await internal(`/scheduled/tick-inline?cron=${encodeURIComponent("*/5 * * * *")}`, { method: "POST" });
+    expect(await res.json()).toMatchObject({ outcome: "ok" });
+    await expect
+      .poll(() => metric('workyard_scheduled_invocations_total{function="tick-inline",outcome="ok"}'), { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(1);
+    const ran = (await logLines()).find((l) => l.type === "log" && l.message.startsWith("tick-inline: ran"));
+    expect(ran).toMatchObject({ function: "tick-inline", cron: "*/5 * * * *", level: "info" });
+  });
+
+  it("takes a forged record from function code only as that function's, without its access records", async () => {
+    // A victim: another function's request that fails, with its own logged error.
+    expect((await fetch(`${sup.url}/oops/fail/victim`, { headers: { "x-request-id": "victim-request-0001" } })).status).toBe(500);
+    const forge = await fetch(`${sup.url}/trace-probe/forge?victim=victim-request-0001`);
+    expect(await forge.json()).toEqual({ reached: true });
+    // Taken record by record: the malformed one is dropped, the rest are kept, each as trace-probe's.
+    const forged = async () => (await logLines()).find((l) => l.type === "log" && l.message === "forged line");
+    await expect.poll(forged, { timeout: 10_000 }).toBeDefined();
+    expect((await forged())?.function).toBe("trace-probe");
+    expect((await logLines()).some((l) => l.type === "request" && l.requestId === "forged-access-0001")).toBe(false);
+    // An outcome workerd never gives makes no series of its own.
+    await expect
+      .poll(() => metric('workyard_scheduled_invocations_total{function="trace-probe",outcome="unknown"}'), { timeout: 10_000 })
+      .toBe(1);
+    expect((await (await internal("/metrics")).text()).includes("forged-outcome")).toBe(false);
+    // The planted exception is trace-probe's own error; the victim's request keeps its own error.
+    type Group = { function: string; message: string; latest: { requestId: string | null } };
+    const groups = async () => ((await (await internal("/errors")).json()) as { errors: Group[] }).errors;
+    await expect.poll(async () => (await groups()).some((g) => g.message === "planted by trace-probe"), { timeout: 10_000 }).toBe(true);
+    const all = await groups();
+    expect(all.find((g) => g.message === "planted by trace-probe")?.function).toBe("trace-probe");
+    expect(all.find((g) => g.message === "oops: could not handle victim")?.latest.requestId).toBe("victim-request-0001");
+    expect(await metric('workyard_requests_total{function="oops",method="FORGED",status_class="2xx"}')).toBeUndefined();
+  });
+});
