@@ -44,6 +44,9 @@ describe("refusals", () => {
       ["blpop", "q", "0"],
       ["BZPOPMAX", "z", "0"],
       ["xreadgroup", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"],
+      // A group and a consumer named like the options: still the BLOCK after them.
+      ["XREADGROUP", "GROUP", "streams", "streams", "COUNT", "1", "BLOCK", "0", "STREAMS", "k", ">"],
+      ["xread", "COUNT", "2", "BLOCK", "10", "STREAMS", "k", "$"],
       ["monitor"],
       ["psubscribe", "*"],
       ["exec"],
@@ -56,6 +59,7 @@ describe("refusals", () => {
     for (const cmd of [
       ["get", "k"],
       ["xread", "STREAMS", "block", "0"],
+      ["XREADGROUP", "GROUP", "block", "block", "COUNT", "5", "STREAMS", "k", ">"], // named "block", without BLOCK
       ["client", "id"],
       ["eval", "return 1", "0"],
       ["publish", "c", "m"],

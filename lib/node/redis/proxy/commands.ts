@@ -46,6 +46,9 @@ function hasBlockOption(args: RedisArgs): boolean {
     const word = String(args[i]).toLowerCase();
     if (word === "streams") return false;
     if (word === "block") return true;
+    // The words an option takes are names or numbers, not options: a group or consumer may be called "streams".
+    if (word === "group") i += 2;
+    else if (word === "count") i += 1;
   }
   return false;
 }
