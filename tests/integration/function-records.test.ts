@@ -7,50 +7,25 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { migrateUp } from "../../lib/node/data/migrations.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConsoleLine, LogLine } from "../../lib/node/observe/records.ts";
-import { startSupervisor } from "../../lib/node/runtime/supervisor.ts";
 import type { Supervisor } from "../../lib/node/runtime/supervisor.ts";
-import { freshDatabase } from "../helpers/isolated.ts";
-import type { FreshDatabase } from "../helpers/isolated.ts";
-import { createTestProject } from "../helpers/test-project.ts";
-import type { TestProject } from "../helpers/test-project.ts";
+import { internalSocket } from "../helpers/internal-socket.ts";
+import { startStack } from "../helpers/stack.ts";
+import type { Stack } from "../helpers/stack.ts";
 
-const databaseUrl = inject("databaseUrl");
-let project: TestProject;
+let stack: Stack;
 let sup: Supervisor;
-let fresh: FreshDatabase | undefined;
+let project: Stack["project"];
 
 beforeAll(async () => {
-  project = await createTestProject({ fixtures: ["oops", "tick-inline", "trace-probe", "trace-slow", "trace-class"] });
-  if (databaseUrl) {
-    fresh = await freshDatabase();
-    await migrateUp(fresh.url, project.paths.migrations);
-  }
-  sup = await startSupervisor({
-    paths: project.paths,
-    host: "127.0.0.1",
-    port: 0,
-    env: fresh ? { DATABASE_URL: fresh.url } : {},
-    log: () => {},
-  });
+  stack = await startStack({ fixtures: ["oops", "tick-inline", "trace-probe", "trace-slow", "trace-class"] });
+  ({ sup, project } = stack);
 });
 
-afterAll(async () => {
-  await sup?.stop();
-  await fresh?.dispose();
-  await project?.dispose();
-});
+afterAll(() => stack?.stop());
 
-const internal = (path: string, init: RequestInit = {}) =>
-  fetch(`${sup.internalUrl}${path}`, { ...init, headers: { authorization: `Bearer ${sup.internalToken}`, ...init.headers } });
-
-async function metric(line: string): Promise<number | undefined> {
-  const text = await (await internal("/metrics")).text();
-  const found = text.split("\n").find((l) => l.startsWith(`${line} `));
-  return found === undefined ? undefined : Number(found.slice(line.length + 1));
-}
+const { internal, metric } = internalSocket(() => sup);
 
 describe("a function's own records (no tail worker)", () => {
   /** The request log's lines, as written so far. */

@@ -31,6 +31,7 @@ import type { Chromium } from "../helpers/chromium.ts";
 import { freshDatabase } from "../helpers/isolated.ts";
 import type { FreshDatabase } from "../helpers/isolated.ts";
 import { createTestProject } from "../helpers/test-project.ts";
+import { internalSocket } from "../helpers/internal-socket.ts";
 import type { TestProject } from "../helpers/test-project.ts";
 
 const databaseUrl = inject("databaseUrl");
@@ -71,14 +72,7 @@ afterAll(async () => {
   await project?.dispose();
 });
 
-const internal = (path: string, init: RequestInit = {}) =>
-  fetch(`${sup.internalUrl}${path}`, { ...init, headers: { authorization: `Bearer ${sup.internalToken}`, ...init.headers } });
-
-async function metric(line: string): Promise<number | undefined> {
-  const text = await (await internal("/metrics")).text();
-  const found = text.split("\n").find((l) => l.startsWith(`${line} `));
-  return found === undefined ? undefined : Number(found.slice(line.length + 1));
-}
+const { internal, metric } = internalSocket(() => sup);
 
 /** Sends `count` requests to `path`, `concurrency` at a time; returns the responses' request ids. */
 async function load(path: string, count: number, concurrency = 8): Promise<string[]> {
