@@ -1,10 +1,2 @@
-/** scheme://user:secret@host/path → scheme://user:***@host/path: URLs fit to print or log. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "(an unparsable URL)";
-  }
-}
+/** scheme://user:secret@host/path → scheme://user:***@host/path (lib/shared/redact.ts, which workerd code uses too). */
+export { redactUrl } from "../../shared/redact.ts";

@@ -16,14 +16,5 @@ export class BackendUnavailableError extends Error {
   }
 }
 
-/** An HTTP outcome: the status and the message the client gets as `{"error": message}`. */
-export class ProxyHttpError extends Error {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  constructor(status: number, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
-    super(message, options);
-    this.name = "ProxyHttpError";
-    this.status = status;
-    this.headers = options?.headers ?? {};
-  }
-}
+/** An HTTP outcome: the status and the message the client gets as `{"error": message}` (shared with the Redis object). */
+export { ProxyHttpError } from "../../../shared/redis-protocol.ts";

@@ -1,0 +1,94 @@
+/**
+ * Which commands the Redis proxy (lib/node/redis/proxy/) and the Redis object (lib/workers/redis/) refuse, and
+ * why. Every client shares one Redis connection, so a command that blocks it (BLPOP), turns it into something else
+ * (SUBSCRIBE, MONITOR, MULTI) or changes its state (SELECT, HELLO, AUTH) would stall or corrupt everybody's traffic;
+ * each has an HTTP way instead, or none.
+ */
+
+/** One command's words, the name first: strings, or bytes (the proxy's Buffers) that print as the word. */
+export type CommandWords = readonly (string | { toString(): string })[];
+
+/** The lower-case command name of a command, "" when it has none. */
+export function commandName(args: CommandWords): string {
+  const name = args[0];
+  return name === undefined ? "" : name.toString().toLowerCase();
+}
+
+const BLOCKING = new Set(["blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop", "wait", "waitaof"]);
+
+const SUBSCRIBER = new Set(["subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe"]);
+
+const TRANSACTION = new Set(["multi", "exec", "discard", "watch", "unwatch"]);
+
+/** Commands that change or end the shared connection, block the whole server, or replicate. */
+const CONNECTION_OR_SERVER = new Set([
+  "select",
+  "swapdb",
+  "hello",
+  "reset",
+  "quit",
+  "auth",
+  "readonly",
+  "readwrite",
+  "sync",
+  "psync",
+  "replconf",
+  "replicaof",
+  "slaveof",
+  "failover",
+  "shutdown",
+  "debug",
+]);
+
+/** CLIENT subcommands that only read. The others (REPLY, PAUSE, KILL, SETNAME, TRACKING ...) act on the shared connection. */
+const CLIENT_READ_ONLY = new Set(["id", "info", "list", "getname"]);
+
+/** XREAD and XREADGROUP block only with a BLOCK option, which comes before STREAMS. */
+function hasBlockOption(args: CommandWords): boolean {
+  for (let i = 1; i < args.length; i++) {
+    const word = String(args[i]).toLowerCase();
+    if (word === "streams") return false;
+    if (word === "block") return true;
+    // The words an option takes are names or numbers, not options: a group or consumer may be called "streams".
+    if (word === "group") i += 2;
+    else if (word === "count") i += 1;
+  }
+  return false;
+}
+
+/**
+ * Why the proxy refuses this command, or undefined when it may run. The message is the error the
+ * client sees; it says what to do instead.
+ */
+export function refusal(args: CommandWords): string | undefined {
+  const name = commandName(args);
+  const upper = name.toUpperCase();
+  if (BLOCKING.has(name) || ((name === "xread" || name === "xreadgroup") && hasBlockOption(args))) {
+    return (
+      `ERR ${upper}${name.startsWith("x") ? " with BLOCK" : ""} would block the connection every client shares, ` +
+      "so this proxy refuses it: use the non-blocking form (LPOP, RPOP, ZPOPMIN, XREAD without BLOCK ...) and poll"
+    );
+  }
+  if (SUBSCRIBER.has(name)) {
+    return (
+      `ERR ${upper} is not available as a command: subscribe with GET or POST /subscribe/<channel> ` +
+      "(or /psubscribe/<pattern>) and the header Accept: text/event-stream"
+    );
+  }
+  if (name === "monitor") {
+    return "ERR MONITOR would stream every client's commands and is refused by this proxy";
+  }
+  if (TRANSACTION.has(name)) {
+    return `ERR ${upper} is not available as a command: send the whole transaction to POST /multi-exec`;
+  }
+  if (CONNECTION_OR_SERVER.has(name)) {
+    return `ERR ${upper} acts on the connection or server every client shares and is refused by this proxy`;
+  }
+  if (name === "client") {
+    const sub = String(args[1] ?? "").toLowerCase();
+    if (!CLIENT_READ_ONLY.has(sub)) {
+      return `ERR CLIENT ${sub.toUpperCase()} acts on the connection every client shares and is refused by this proxy`;
+    }
+  }
+  return undefined;
+}
