@@ -27,6 +27,8 @@ import type { QueueDelivery, QueueOutcome } from "../shared/names.ts";
 // Queue bindings point at this entrypoint of the internal worker (serve-config.ts).
 export { QueueProducer } from "./queue-producer.ts";
 export { TraceSink } from "./trace/sink.ts";
+// The Redis object functions reach Redis through when the supervisor serves a real Redis (serve-config.ts).
+export { RedisObject } from "./redis/object.ts";
 
 interface ScheduledTarget {
   scheduled(options: { cron?: string; scheduledTime?: Date }): Promise<{ outcome: string; noRetry: boolean }>;

@@ -1,0 +1,361 @@
+/**
+ * The Redis object (lib/workers/redis/object.ts) in real workerd: a test worker (tests/fixtures/redis-object/worker.ts)
+ * answers the object's RPC answers as the proxy's HTTP answers, so that @upstash/redis in Node and raw requests
+ * drive it as they drive the proxy, and runs @upstash/redis inside workerd through `redisFromEnv` as functions do.
+ *   - main: the machine's Redis (REDIS_PROXY_TEST_URL, default redis://127.0.0.1:6379), this file's own key prefix
+ *   - db: the same Redis, database 13, this file's own keys only
+ *   - private: a private redis-server (killed connections, timeouts: a slow script there stalls nobody else),
+ *     a 200 ms command timeout
+ *   - down: a port nothing listens on
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "@upstash/redis";
+import { build } from "esbuild";
+import { Redis as IoRedis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runtimeModules } from "../../lib/node/build/runtime-modules.ts";
+import { Embed, serializeConfig, VOID } from "../../lib/node/build/workerd-config.ts";
+import type { Service, Socket } from "../../lib/node/build/workerd-config.ts";
+import { workerdPackageBinary } from "../../lib/node/ops/toolchain/versions.ts";
+import { createBackend, startRedisProxy } from "../../lib/node/redis/proxy/index.ts";
+import type { RedisBackend, RedisProxy } from "../../lib/node/redis/proxy/index.ts";
+import {
+  REDIS_OBJECT_BINDING,
+  REDIS_OBJECT_CLASS,
+  REDIS_OBJECT_SWITCH,
+  REDIS_OBJECT_TIMEOUT_VAR,
+  REDIS_OBJECT_URL_VAR,
+} from "../../lib/shared/redis-object.ts";
+import { runSteps } from "../fixtures/redis-object/steps.ts";
+import type { Step } from "../fixtures/redis-object/steps.ts";
+import { testKeys } from "../helpers/isolated.ts";
+import { needs } from "../helpers/needs.ts";
+import { protocolCases } from "../helpers/redis-protocol-cases.ts";
+import { freePort, haveRedisServer, PrivateRedis, raw, redisAnswers } from "../helpers/redis-servers.ts";
+
+const REAL_URL = process.env.REDIS_PROXY_TEST_URL ?? "redis://127.0.0.1:6379";
+const real = new URL(REAL_URL);
+const DB = 13;
+const realUp = needs({
+  suite: "the Redis object on a real Redis",
+  service: `a Redis at ${REAL_URL} and /usr/bin/redis-server`,
+  available: (await redisAnswers(real.hostname, Number(real.port || 6379), 1000)) && haveRedisServer(),
+  fix: "apt-get install -y redis-server, or set REDIS_PROXY_TEST_URL",
+});
+const TOKEN = "unused-by-the-object";
+const TIMEOUT_MS = 200;
+const fixture = new URL("../fixtures/redis-object/worker.ts", import.meta.url).pathname;
+
+/** workerd serving the test worker once per Redis setting, each on its own port. */
+async function serveObjects(settings: Record<string, { url: string; timeoutMs?: number }>) {
+  const dir = await mkdtemp(join(tmpdir(), "workyard-redis-object-"));
+  await build({
+    entryPoints: [fixture],
+    outfile: join(dir, "worker.js"),
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["browser", "module", "main"],
+    plugins: [runtimeModules(true)],
+    logLevel: "silent",
+  });
+  const urls: Record<string, string> = {};
+  const services: Service[] = [{ name: "outbound", network: { allow: ["public", "local"] } }];
+  const sockets: Socket[] = [];
+  for (const [name, { url, timeoutMs }] of Object.entries(settings)) {
+    const port = await freePort();
+    urls[name] = `http://127.0.0.1:${port}`;
+    services.push({
+      name,
+      worker: {
+        modules: [{ name: "worker.js", esModule: new Embed("worker.js") }],
+        compatibilityDate: "2026-11-23",
+        bindings: [
+          { name: REDIS_OBJECT_BINDING, durableObjectNamespace: { className: REDIS_OBJECT_CLASS } },
+          { name: REDIS_OBJECT_SWITCH, text: "on" },
+          { name: REDIS_OBJECT_URL_VAR, text: url },
+          ...(timeoutMs === undefined ? [] : [{ name: REDIS_OBJECT_TIMEOUT_VAR, text: String(timeoutMs) }]),
+          // Nothing listens there: a command that went over HTTP instead of to the object would fail.
+          { name: "UPSTASH_REDIS_REST_URL", text: "http://127.0.0.1:9" },
+          { name: "UPSTASH_REDIS_REST_TOKEN", text: TOKEN },
+        ],
+        durableObjectNamespaces: [{ className: REDIS_OBJECT_CLASS, uniqueKey: `redis-object-test-${name}`, preventEviction: true }],
+        durableObjectStorage: { inMemory: VOID },
+        globalOutbound: { name: "outbound" },
+      },
+    });
+    sockets.push({ name, address: `127.0.0.1:${port}`, http: {}, service: { name } });
+  }
+  await writeFile(join(dir, "config.capnp"), serializeConfig({ services, sockets }));
+  const output: string[] = [];
+  const child = spawn(workerdPackageBinary(), ["serve", join(dir, "config.capnp")], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.on("data", (d: Buffer) => output.push(d.toString()));
+  child.stderr.on("data", (d: Buffer) => output.push(d.toString()));
+  const deadline = Date.now() + 15_000;
+  for (const url of Object.values(urls)) {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`workerd exited: ${output.join("")}`);
+      if (Date.now() > deadline) throw new Error(`workerd did not answer: ${output.join("")}`);
+      const up = await fetch(`${url}/nothing`).then(
+        () => true,
+        () => false,
+      );
+      if (up) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    urls,
+    output,
+    async stop() {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+type Served = Awaited<ReturnType<typeof serveObjects>>;
+
+const post = (base: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
+  raw(`${base}${path}`, { method: "POST", headers: { "upstash-encoding": "base64", ...headers }, body: JSON.stringify(body) });
+
+describe.runIf(realUp)("the Redis object in workerd", () => {
+  let served: Served;
+  let privateRedis: PrivateRedis;
+  let admin: IoRedis;
+  let adminDb: IoRedis;
+  let privateAdmin: IoRedis;
+  let backend: RedisBackend;
+  let proxy: RedisProxy;
+  let redis: Redis;
+  const keys = testKeys("redis-object", (args) => admin.call(args[0] ?? "", ...args.slice(1)));
+  const dbKeys = testKeys("redis-object-db", (args) => adminDb.call(args[0] ?? "", ...args.slice(1)));
+  const { key: k, prefix } = keys;
+  const url = (name: string) => served.urls[name] ?? "";
+
+  beforeAll(async () => {
+    privateRedis = await PrivateRedis.onFreePort();
+    admin = new IoRedis(REAL_URL);
+    adminDb = new IoRedis(REAL_URL, { db: DB });
+    privateAdmin = new IoRedis(privateRedis.url);
+    const nobody = await freePort();
+    served = await serveObjects({
+      main: { url: REAL_URL },
+      db: { url: `${REAL_URL.replace(/\/\d*$/, "")}/${DB}` },
+      private: { url: privateRedis.url, timeoutMs: TIMEOUT_MS },
+      down: { url: `redis://127.0.0.1:${nobody}` },
+    });
+    backend = createBackend({ redisUrl: REAL_URL });
+    proxy = await startRedisProxy({ host: "127.0.0.1", port: 0, token: TOKEN, backend });
+    redis = new Redis({ url: url("main"), token: TOKEN, enableTelemetry: false });
+  });
+
+  afterAll(async () => {
+    await keys.cleanup().catch(() => 0);
+    await dbKeys.cleanup().catch(() => 0);
+    await served?.stop();
+    await proxy?.stop();
+    await backend?.close();
+    admin?.disconnect();
+    adminDb?.disconnect();
+    privateAdmin?.disconnect();
+    await privateRedis?.kill();
+  });
+
+  protocolCases(it, { k, prefix, redis: () => redis, post: (path, body, headers) => post(url("main"), path, body, headers) });
+
+  it("@upstash/redis inside workerd, through the object, returns and throws what it does through the proxy", async () => {
+    const steps = (p: string): Step[] => [
+      { op: "command", args: ["SET", `${p}s`, "héllo"] },
+      { op: "command", args: ["GET", `${p}s`] },
+      { op: "command", args: ["SET", `${p}j`, '{"a":[1,2]}'] },
+      { op: "command", args: ["GET", `${p}j`] },
+      { op: "command", args: ["HSET", `${p}h`, "a", "1", "b", "two"] },
+      { op: "command", args: ["HGETALL", `${p}h`] },
+      { op: "command", args: ["INCR", `${p}s`] },
+      { op: "command", args: ["BLPOP", `${p}l`, "0"] },
+      { op: "command", args: ["NOSUCHCOMMAND", `${p}s`] },
+      {
+        op: "pipeline",
+        commands: [
+          ["SET", `${p}p`, "1"],
+          ["INCR", `${p}s`],
+          ["GET", `${p}p`],
+        ],
+      },
+      {
+        op: "multi",
+        commands: [
+          ["INCR", `${p}p`],
+          ["GET", `${p}p`],
+          ["INCR", `${p}s`],
+        ],
+      },
+    ];
+    const viaProxy = k("sdk-proxy:");
+    const viaObject = k("sdk-object:");
+    const expected = await runSteps(new Redis({ url: proxy.url, token: TOKEN, enableTelemetry: false, retry: false }), steps(viaProxy));
+    const res = await raw(`${url("main")}/sdk`, { method: "POST", body: JSON.stringify(steps(viaObject)) });
+    expect(res.status).toBe(200);
+    expect(JSON.stringify(res.json)).toBe(JSON.stringify(expected).replaceAll(viaProxy, viaObject));
+    expect(expected).toContainEqual({ result: "héllo" });
+    expect(expected).toContainEqual({ thrown: expect.stringMatching(/^UpstashError: ERR BLPOP would block/) });
+  });
+
+  it("pipelines and transactions answer what the proxy answers, byte for byte", async () => {
+    // Each server gets its own keys, the same commands; the answers hold no key names.
+    const batches = (p: string) => ({
+      pipeline: [
+        [
+          ["SET", `${p}a`, "text"],
+          ["INCR", `${p}a`],
+          ["GET", `${p}a`],
+          ["HSET", `${p}h`, "f", "v", "g", "ü"],
+          ["HGETALL", `${p}h`],
+          ["ZADD", `${p}z`, "1", "日本", "2.5", "😀"],
+          ["ZRANGE", `${p}z`, "0", "-1", "WITHSCORES"],
+          ["BLPOP", `${p}l`, "0"],
+          ["GET", `${p}missing`],
+          ["EVAL", "return {1, 'two', redis.pcall('INCR', KEYS[1]), {3}}", "1", `${p}a`],
+          ["SET", `${p}ok`, "OK"],
+          ["GET", `${p}ok`],
+        ],
+        [["PING"]],
+        [["MONITOR"]],
+      ],
+      multiExec: [
+        [
+          ["SET", `${p}m`, "text"],
+          ["INCR", `${p}m`],
+          ["GET", `${p}m`],
+          ["MGET", `${p}m`, `${p}none`],
+        ],
+        [
+          ["SET", `${p}m2`, "never"],
+          ["NOSUCHCOMMAND", "x"],
+        ],
+        [["SET", `${p}m2`, "never"], ["GET"]],
+        [
+          ["SET", `${p}m2`, "never"],
+          ["SUBSCRIBE", `${p}c`],
+        ],
+      ],
+      single: [["GET", `${p}a`], ["NOSUCHCOMMAND"], ["SELECT", "1"], ["HGETALL", `${p}h`], ["GET"], []],
+    });
+    const viaProxy = batches(k("cmp-proxy:"));
+    const viaObject = batches(k("cmp-object:"));
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const answers = async (base: string, b: ReturnType<typeof batches>, headers: Record<string, string>) => {
+      const out: unknown[] = [];
+      for (const body of b.pipeline) out.push(await post(base, "/pipeline", body, headers));
+      for (const body of b.multiExec) out.push(await post(base, "/multi-exec", body, headers));
+      for (const body of b.single) out.push(await post(base, "/", body, headers));
+      return out.map((r) => {
+        const { status, json } = r as { status: number; json: unknown };
+        // The proxy adds a request id to its error answers; the client reads only `error`.
+        return {
+          status,
+          json: json && typeof json === "object" && "requestId" in json ? { error: (json as unknown as { error: string }).error } : json,
+        };
+      });
+    };
+    const fromProxy = await answers(proxy.url, viaProxy, auth);
+    const fromObject = await answers(url("main"), viaObject, {});
+    expect(fromObject).toEqual(fromProxy);
+    expect(fromObject.map((a) => (a as { status: number }).status)).toEqual([
+      200, 200, 200, 200, 400, 400, 400, 200, 400, 400, 200, 400, 400,
+    ]);
+  });
+
+  it("a URL with a database number selects it", async () => {
+    const key = dbKeys.key("in-db");
+    expect((await post(url("db"), "/", ["SET", key, "x"])).json).toEqual({ result: "OK" });
+    expect(await adminDb.get(key)).toBe("x");
+    expect(await admin.exists(key)).toBe(0);
+  });
+
+  it("answers 503 while Redis cannot be reached, at once and without the proxy", async () => {
+    const started = Date.now();
+    const res = await post(url("down"), "/", ["GET", k("x")]);
+    expect(res.status).toBe(503);
+    expect((res.json as { error: string }).error).toMatch(/^ERR Redis \(redis at redis:\/\/127\.0\.0\.1:\d+\) is not reachable: /);
+    const batch = await post(url("down"), "/pipeline", [["GET", k("x")]]);
+    expect(batch.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it("a connection killed with CLIENT KILL is replaced: the next commands get their own replies", async () => {
+    const base = url("private");
+    await post(base, "/", ["SET", "killed:k", "v"]);
+    const id = ((await post(base, "/", ["CLIENT", "ID"])).json as { result: number }).result;
+    expect(id).toBeGreaterThan(0);
+    expect(await privateAdmin.call("CLIENT", "KILL", "ID", String(id))).toBe(1);
+    // The first command after the kill may still meet the dead socket (503); none gets another command's reply.
+    const statuses: number[] = [];
+    let got: unknown;
+    for (let i = 0; i < 50 && got === undefined; i++) {
+      const res = await post(base, "/", ["GET", "killed:k"]);
+      statuses.push(res.status);
+      if (res.status === 200) got = res.json;
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(got).toEqual({ result: Buffer.from("v").toString("base64") });
+    expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+    const newId = ((await post(base, "/", ["CLIENT", "ID"])).json as { result: number }).result;
+    expect(newId).not.toBe(id);
+    const list = String(await privateAdmin.call("CLIENT", "LIST"));
+    expect(list).toMatch(new RegExp(`id=${newId} .*name=workyard-redis-object`));
+  });
+
+  it("a command past its timeout fails, with everything pending behind it, and no reply goes to the wrong command", async () => {
+    const base = url("private");
+    await post(base, "/pipeline", [
+      ["SET", "slow:a", "a"],
+      ["SET", "slow:b", "b"],
+    ]);
+    // A script that keeps Redis busy for 600 ms (the timeout is 200 ms), then answers "slow-result".
+    const slow = `local t0 = redis.call('TIME') local start = t0[1] * 1000000 + t0[2]
+      while true do local t = redis.call('TIME') if t[1] * 1000000 + t[2] - start > 600000 then break end end
+      return 'slow-result'`;
+    const [evalRes, behind] = await Promise.all([
+      post(base, "/", ["EVAL", slow, "0"]),
+      (async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        return post(base, "/", ["GET", "slow:a"]);
+      })(),
+    ]);
+    expect(evalRes.status).toBe(503);
+    expect((evalRes.json as { error: string }).error).toMatch(/no reply within 200 ms/);
+    expect(behind.status).toBe(503);
+    // Once Redis is free again, each command gets its own reply: never the script's late "slow-result".
+    const seen: unknown[] = [];
+    await expect
+      .poll(
+        async () => {
+          const res = await post(base, "/pipeline", [["GET", "slow:a"], ["GET", "slow:b"], ["PING"]]);
+          seen.push(res.json);
+          return res.status;
+        },
+        { timeout: 5000, interval: 100 },
+      )
+      .toBe(200);
+    expect(seen.at(-1)).toEqual([{ result: "YQ==" }, { result: "Yg==" }, { result: "UE9ORw==" }]);
+    expect(JSON.stringify(seen)).not.toContain(Buffer.from("slow-result").toString("base64"));
+  });
+
+  it("many concurrent commands on the one connection each get their own reply", async () => {
+    const n = 200;
+    const pipe = redis.pipeline();
+    for (let i = 0; i < n; i++) pipe.set(k(`conc:${i}`), `v${i}`);
+    await pipe.exec();
+    const got = await Promise.all(Array.from({ length: n }, (_, i) => post(url("main"), "/", ["GET", k(`conc:${i}`)])));
+    got.forEach((res, i) => expect(res.json).toEqual({ result: Buffer.from(`v${i}`).toString("base64") }));
+  });
+});
