@@ -40,3 +40,9 @@ export interface RedisObjectMethods {
   pipeline(body: unknown): Promise<BatchAnswer>;
   multiExec(body: unknown): Promise<BatchAnswer>;
 }
+
+/** The secrets @upstash/redis reads; a function that declares one of them gets the Redis object's binding. */
+export const UPSTASH_SECRETS = ["UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"] as const;
+
+/** Whether a function with these secrets uses Redis (and so may reach the Redis object). */
+export const declaresRedis = (secrets: readonly string[]) => UPSTASH_SECRETS.some((name) => secrets.includes(name));

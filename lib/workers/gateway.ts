@@ -16,6 +16,7 @@ import { errorResponse } from "../sdk/errors.ts";
 import { errorDetails } from "../sdk/error-details.ts";
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { COLLECTOR_URL_VAR, FORWARDED_PREFIX_HEADER, HOST_OBJECT_NAME, inlineQueueBinding, inlineSecretBinding } from "../shared/names.ts";
+import { REDIS_OBJECT_BINDING, REDIS_OBJECT_SWITCH } from "../shared/redis-object.ts";
 import { setInlineRoute, takesInlineRoutes } from "../sdk/route.ts";
 import { traced } from "./trace/gateway.ts";
 import { serveAsset } from "./assets/serve.ts";
@@ -52,7 +53,7 @@ export interface GatewayEnv extends CollectorEnv {
   /** The asset table of each function with static assets (lib/shared/assets.ts). */
   ASSETS_MANIFESTS?: Record<string, AssetsManifest>;
   /** Vars of each in-isolate function, and the names of its secrets. */
-  INLINE_ENV?: Record<string, { vars: Record<string, unknown>; secrets: string[]; queues?: string[] }>;
+  INLINE_ENV?: Record<string, { vars: Record<string, unknown>; secrets: string[]; queues?: string[]; redis?: boolean }>;
   [binding: string]: unknown;
 }
 
@@ -102,6 +103,8 @@ function inlineEnv(env: GatewayEnv, name: string): Record<string, unknown> {
     fnEnv = { ...spec.vars };
     for (const secret of spec.secrets) fnEnv[secret] = env[inlineSecretBinding(name, secret)];
     for (const queue of spec.queues ?? []) fnEnv[queue] = env[inlineQueueBinding(name, queue)];
+    // The Redis object, for a function that declares the Upstash secrets (lib/sdk/redis.ts decides whether to use it).
+    if (spec.redis) for (const binding of [REDIS_OBJECT_BINDING, REDIS_OBJECT_SWITCH]) fnEnv[binding] = env[binding];
     perFunction.set(name, fnEnv);
   }
   return fnEnv;

@@ -1,8 +1,9 @@
 /**
- * Redis as functions see it, through real workerd and the proxy, with a private redis-server that the test
+ * Redis as functions see it, through real workerd and the Redis object (the proxy for subscriptions and /readyz), with a private redis-server that the test
  * kills and starts again: caches are bypassed (the request still succeeds from PostgreSQL), rate limiting
  * follows its fail mode, nothing crashes, and everything recovers by itself.
  */
+import { Redis as IoRedis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { migrateUp } from "../../lib/node/data/migrations.ts";
 import { startSupervisor } from "../../lib/node/runtime/supervisor.ts";
@@ -57,6 +58,13 @@ describe.runIf(canStopRedis)("functions when Redis goes down and comes back", ()
     expect(res.status).toBe(201);
     expect((await call("/links/redis-down")).headers.get("x-cache")).toBe("miss");
     await expect.poll(async () => (await call("/links/redis-down")).headers.get("x-cache")).toBe("hit");
+    // Functions reach it through the Redis object's connection (lib/workers/redis/), not the proxy's.
+    const admin = new IoRedis(redisServer.url);
+    try {
+      expect(String(await admin.call("CLIENT", "LIST"))).toMatch(/name=workyard-redis-object /);
+    } finally {
+      admin.disconnect();
+    }
   });
 
   it("bypasses the cache and follows each rate limit's fail mode while Redis is down", async () => {

@@ -256,3 +256,58 @@ describe("rebaseModules", () => {
     ]);
   });
 });
+
+describe("serveConfig with functions that use Redis", () => {
+  const [fn] = manifest.functions;
+  if (!fn) throw new Error("fixture");
+  const upstash = ["UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"];
+  const config = serveConfig(
+    {
+      ...manifest,
+      functions: [
+        { ...fn, secrets: upstash },
+        { ...fn, name: "inline", binding: "FN_INLINE", secrets: upstash, isolate: false },
+        { ...fn, name: "plain", binding: "FN_PLAIN", secrets: ["API_KEY"] },
+      ],
+    },
+    { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" },
+  );
+  const worker = (name: string) => {
+    const service = config.services.find((s) => s.name === name);
+    if (!service || !("worker" in service)) throw new Error(`no worker ${name}`);
+    return service.worker;
+  };
+  const objectBindings = [
+    { name: "WORKYARD_REDIS", durableObjectNamespace: { className: "RedisObject", serviceName: "internal" } },
+    { name: "WORKYARD_REDIS_OBJECT", fromEnvironment: "WORKYARD_REDIS_OBJECT" },
+  ];
+
+  it("gives the Redis object's binding and switch only to the functions that declare the Upstash secrets", () => {
+    expect(worker("fn-my-fn").bindings).toEqual(expect.arrayContaining(objectBindings));
+    expect(worker("fn-plain").bindings?.map((b) => b.name)).not.toContain("WORKYARD_REDIS");
+    expect(worker("gateway").bindings).toEqual(expect.arrayContaining(objectBindings));
+    const inlineEnv = worker("gateway").bindings?.find((b) => b.name === "INLINE_ENV");
+    expect(JSON.parse((inlineEnv as { json: string }).json)).toMatchObject({ inline: { redis: true } });
+  });
+
+  it("holds the object in the internal worker, never evicted, with the URL and timeout from workerd's environment", () => {
+    const internal = worker("internal");
+    expect(internal.durableObjectNamespaces).toEqual([
+      { className: "RedisObject", uniqueKey: "workyard-redis-object", preventEviction: true },
+    ]);
+    expect(internal.durableObjectStorage).toBeDefined();
+    expect(internal.bindings).toEqual(
+      expect.arrayContaining([
+        { name: "WORKYARD_REDIS_URL", fromEnvironment: "WORKYARD_REDIS_URL" },
+        { name: "WORKYARD_REDIS_TIMEOUT_MS", fromEnvironment: "WORKYARD_REDIS_TIMEOUT_MS" },
+      ]),
+    );
+  });
+
+  it("leaves it all out of a release whose functions do not use Redis", () => {
+    const plain = serveConfig(manifest, { address: "127.0.0.1:8787", internalAddress: "127.0.0.1:8788" });
+    const text = serializeConfig(plain);
+    expect(text).not.toContain("RedisObject");
+    expect(text).not.toContain("WORKYARD_REDIS");
+  });
+});

@@ -20,6 +20,14 @@ import {
   TRACE_SINK_ENTRYPOINT,
 } from "../../shared/names.ts";
 import type { FunctionCallProps, QueueProducerProps, TraceSinkProps } from "../../shared/names.ts";
+import {
+  declaresRedis,
+  REDIS_OBJECT_BINDING,
+  REDIS_OBJECT_CLASS,
+  REDIS_OBJECT_SWITCH,
+  REDIS_OBJECT_TIMEOUT_VAR,
+  REDIS_OBJECT_URL_VAR,
+} from "../../shared/redis-object.ts";
 export { INTERNAL_TOKEN_VAR };
 import type { RouteSettings } from "./functions.ts";
 import type { AssetsEntry, FunctionEntry, Manifest, QueueProducer } from "../releases/manifest.ts";
@@ -27,7 +35,7 @@ import { DEFAULT_ASSETS_CSP, RELEASE_ASSETS_DIR } from "../../shared/assets.ts";
 import type { AssetsManifest } from "../../shared/assets.ts";
 import { HOST_CLASS } from "./function-entry.ts";
 import { Embed, VOID } from "./workerd-config.ts";
-import type { Binding, Service, WorkerdConfig } from "./workerd-config.ts";
+import type { Binding, DurableObjectNamespace, Service, WorkerdConfig } from "./workerd-config.ts";
 
 export interface ServeOptions {
   /** Address of the public HTTP socket, e.g. "127.0.0.1:8787". */
@@ -130,6 +138,16 @@ export function functionCallBinding(name: string, fn: string): Binding {
   return { name, service: { name: "gateway", entrypoint: FUNCTION_CALL_ENTRYPOINT, props: { json: JSON.stringify(props) } } };
 }
 
+/**
+ * The Redis object (lib/workers/redis/object.ts) for a function that declares the Upstash secrets: the internal
+ * worker's namespace, and the switch the supervisor sets to "on" only with a real Redis (workerd-env.ts); without
+ * it the function's client keeps the HTTP path to the proxy.
+ */
+const redisObjectBindings = (binding = REDIS_OBJECT_BINDING, switchName = REDIS_OBJECT_SWITCH): Binding[] => [
+  { name: binding, durableObjectNamespace: { className: REDIS_OBJECT_CLASS, serviceName: "internal" } },
+  { name: switchName, fromEnvironment: REDIS_OBJECT_SWITCH },
+];
+
 /** A function's worker; `tail` for a release whose functions are traced by its tail worker. */
 function functionService(fn: FunctionEntry, tail: boolean): Service {
   return {
@@ -151,6 +169,7 @@ function functionService(fn: FunctionEntry, tail: boolean): Service {
           : []),
         ...(fn.assets?.binding ? [{ name: fn.assets.binding, service: { name: assetsWorkerService(fn) } }] : []),
         ...(fn.services ?? []).map((s) => functionCallBinding(s.binding, s.service)),
+        ...(declaresRedis(fn.secrets) ? redisObjectBindings() : []),
         // Where its generated entry hands the records it makes of its invocations (lib/workers/trace/function.ts).
         ...(tail ? [] : [traceSinkBinding(fn)]),
       ],
@@ -192,8 +211,14 @@ const toFunction = (fn: FunctionEntry): Binding => ({ name: fn.binding, service:
 const gatewayToFunction = (fn: FunctionEntry): Binding =>
   fn.dbPool > 0 ? { name: fn.binding, durableObjectNamespace: { className: HOST_CLASS, serviceName: serviceName(fn) } } : toFunction(fn);
 
-/** One of the platform's own workers (gateway, internal) from its bundle in the release. */
-function systemWorker(name: string, module: Manifest["gateway"], bindings: Binding[], outbound: boolean): Service {
+/** One of the platform's own workers (gateway, internal) from its bundle in the release, with the objects it holds. */
+function systemWorker(
+  name: string,
+  module: Manifest["gateway"],
+  bindings: Binding[],
+  outbound: boolean,
+  objects: DurableObjectNamespace[] = [],
+): Service {
   return {
     name,
     worker: {
@@ -202,6 +227,7 @@ function systemWorker(name: string, module: Manifest["gateway"], bindings: Bindi
       compatibilityFlags: module.compatibilityFlags,
       bindings,
       ...(outbound ? { globalOutbound: { name: OUTBOUND } } : {}),
+      ...(objects.length > 0 ? { durableObjectNamespaces: objects, durableObjectStorage: { inMemory: VOID } } : {}),
     },
   };
 }
@@ -230,9 +256,15 @@ export function serveConfig(
   const inlineEnv = Object.fromEntries(
     inline.map((fn) => [
       fn.name,
-      { vars: fn.vars, secrets: fn.secrets, ...(producersOf(fn).length > 0 ? { queues: producersOf(fn).map((p) => p.binding) } : {}) },
+      {
+        vars: fn.vars,
+        secrets: fn.secrets,
+        ...(producersOf(fn).length > 0 ? { queues: producersOf(fn).map((p) => p.binding) } : {}),
+        ...(declaresRedis(fn.secrets) ? { redis: true } : {}),
+      },
     ]),
   );
+  const redisUsers = manifest.functions.some((fn) => declaresRedis(fn.secrets));
   const gateway = systemWorker(
     "gateway",
     manifest.gateway,
@@ -241,6 +273,8 @@ export function serveConfig(
       ...(inline.length > 0 ? [{ name: "INLINE_ENV", json: JSON.stringify(inlineEnv) }] : []),
       ...inline.flatMap((fn) => fn.secrets.map((secret) => ({ name: inlineSecretBinding(fn.name, secret), fromEnvironment: secret }))),
       ...inline.flatMap((fn) => producersOf(fn).map((p) => queueBinding(inlineQueueBinding(fn.name, p.binding), p))),
+      // The Redis object, handed to the in-isolate functions that declare the Upstash secrets (INLINE_ENV's `redis`).
+      ...(inline.some((fn) => declaresRedis(fn.secrets)) ? redisObjectBindings() : []),
       ...manifest.functions.filter((fn) => fn.isolate).map(gatewayToFunction),
       // Static assets are served in the gateway's isolate: each function's table, and its stored files.
       ...(withAssets.length > 0
@@ -273,9 +307,14 @@ export function serveConfig(
       { name: "FUNCTIONS", json: JSON.stringify(Object.fromEntries(manifest.functions.map((fn) => [fn.name, fn.binding]))) },
       ...manifest.functions.map(toFunction),
       { name: "GATEWAY_CONTROL", service: { name: "gateway", entrypoint: "control" } },
+      // The Redis object's URL (with its password) and command timeout: only in a release with functions that use Redis.
+      ...(redisUsers ? [REDIS_OBJECT_URL_VAR, REDIS_OBJECT_TIMEOUT_VAR].map((name) => ({ name, fromEnvironment: name })) : []),
     ],
     true,
+    // One Redis object per workerd process, never evicted (its connection stays open while idle), nothing stored.
+    redisUsers ? [{ className: REDIS_OBJECT_CLASS, uniqueKey: "workyard-redis-object", preventEviction: true }] : [],
   );
+
   const tail =
     manifest.tail &&
     systemWorker(

@@ -1,6 +1,6 @@
 /**
- * The environment workerd processes see: only what functions declare as secrets, the internal token and what
- * /readyz checks. Nothing else from the supervisor's environment leaks in, and each function is bound only to
+ * The environment workerd processes see: only what functions declare as secrets, the internal token, what
+ * /readyz checks, and the Redis object's URL when functions use Redis. Nothing else from the supervisor's environment leaks in, and each function is bound only to
  * what it declares (the generated config names each binding).
  */
 import {
@@ -13,6 +13,7 @@ import {
   QUEUE_SERVICE_TOKEN_VAR,
   QUEUE_SERVICE_URL_VAR,
 } from "../../shared/names.ts";
+import { declaresRedis, REDIS_OBJECT_SWITCH, REDIS_OBJECT_TIMEOUT_VAR, REDIS_OBJECT_URL_VAR } from "../../shared/redis-object.ts";
 import { UserError } from "../common/user-error.ts";
 import type { Collector } from "../observe/collector.ts";
 import type { Manifest } from "../releases/manifest.ts";
@@ -53,6 +54,15 @@ export function workerdEnvironment({ manifest, env: from, internalToken, databas
     // The embedded PGlite delivers no notifications between connections, so there the read cache is off.
     ...(readCacheOn(from) && database.backend.kind === "postgres" ? { [DB_LISTEN_URL_VAR]: database.listenUrl } : {}),
   };
+  // The Redis object (lib/workers/redis/object.ts) connects to REDIS_URL itself: its URL, with the password, goes into
+  // workerd's environment only when a function declares the Upstash secrets and the object is on.
+  const redisUrl = from.REDIS_URL;
+  if (redisUrl && redisObjectOn(from) && manifest.functions.some((fn) => declaresRedis(fn.secrets))) {
+    env[REDIS_OBJECT_SWITCH] = "on";
+    env[REDIS_OBJECT_URL_VAR] = redisUrl;
+    const timeout = from[REDIS_OBJECT_TIMEOUT_VAR];
+    if (timeout) env[REDIS_OBJECT_TIMEOUT_VAR] = timeout;
+  }
   const missing = new Map<string, string[]>();
   for (const fn of manifest.functions) {
     for (const name of fn.secrets) {
@@ -70,4 +80,17 @@ export function readCacheOn(env: NodeJS.ProcessEnv): boolean {
   if (value === undefined || value === "" || value === "on") return true;
   if (value === "off") return false;
   throw new UserError(`${DB_CACHE_VAR} must be "on" or "off" (got "${value}"): it turns the database read cache of cached() on or off`);
+}
+
+/**
+ * WORKYARD_REDIS_OBJECT: `on` (the default) or `off`. On, functions reach a real Redis (REDIS_URL) through the Redis
+ * object in workerd; off, through the Redis proxy over HTTP, as without REDIS_URL.
+ */
+export function redisObjectOn(env: NodeJS.ProcessEnv): boolean {
+  const value = env[REDIS_OBJECT_SWITCH];
+  if (value === undefined || value === "" || value === "on") return true;
+  if (value === "off") return false;
+  throw new UserError(
+    `${REDIS_OBJECT_SWITCH} must be "on" or "off" (got "${value}"): it sends functions' Redis commands through the Redis object or the proxy`,
+  );
 }
