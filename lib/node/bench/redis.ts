@@ -3,6 +3,8 @@
  * client" and "the proxy alone beats webdis on the same GET workload"), four setups on one seeded key:
  *   - workerd through the gateway: the function redis-read/worker.ts, @upstash/redis per request, over HTTP
  *     to the project's Redis proxy (startRedisProxy + createBackend, in a process of its own)
+ *   - the same function and release, with the Redis object on (lib/workers/redis/): the client's commands go by JS
+ *     RPC to the object's RESP connection, as under npm start with REDIS_URL; no proxy runs
  *   - Node (@hono/node-server): the same app (redis-read/route.ts) with one persistent ioredis client, direct
  *   - the proxy alone, loaded as @upstash/redis calls it: `POST /` `["GET","bench:greeting"]`, bearer token
  *   - the proxy alone, loaded with webdis's request shape: `GET /get/bench:greeting` (path style), bearer token
@@ -28,8 +30,10 @@ import { serveOnNode, serveWorkerd } from "./servers.ts";
 import { findWebdis, startWebdis, WEBDIS_INSTALL_HINT } from "./webdis.ts";
 import { redisBenchmarkLoad } from "./limits.ts";
 import { findOnPath } from "../common/find-on-path.ts";
+import { REDIS_OBJECT_SWITCH, REDIS_OBJECT_URL_VAR } from "../../shared/redis-object.ts";
 
 export const REDIS_GATEWAY = "redis read via gateway (workerd, @upstash/redis, proxy)";
+export const REDIS_OBJECT = "redis read via gateway (workerd, @upstash/redis, Redis object)";
 export const REDIS_NODE = "redis read on Node (ioredis, direct)";
 export const REDIS_PROXY = "redis GET via the proxy (POST /, 1 process)";
 export const REDIS_PROXY_PATH = "redis GET via the proxy (GET /get/key, 1 process)";
@@ -120,6 +124,8 @@ export async function redisBench({
 }: RedisBenchOptions): Promise<{ scenarios: Scenario[]; comparisons: Comparison[] }> {
   const comparisons: Comparison[] = [
     { name: "redis read: gateway / Node", a: REDIS_GATEWAY, b: REDIS_NODE, target: 0.5 },
+    { name: "redis read: gateway with the Redis object / Node", a: REDIS_OBJECT, b: REDIS_NODE, target: 0.5 },
+    { name: "redis read: Redis object / proxy (both via gateway)", a: REDIS_OBJECT, b: REDIS_GATEWAY },
     { name: "redis proxy / webdis", a: REDIS_PROXY, b: REDIS_WEBDIS, target: 1.0 },
     { name: "redis proxy / webdis, both GET /<cmd>/key", a: REDIS_PROXY_PATH, b: REDIS_WEBDIS, target: 1.0 },
     { name: "redis read: gateway / machine's limit", a: REDIS_GATEWAY, b: REDIS_LIMIT },
@@ -186,6 +192,21 @@ export async function redisBench({
     return serveWorkerd({ configDir: built.releaseDir, path: fn.route, env: secrets, onLine: (l) => onLine("workerd redis", l) });
   });
 
+  // As the supervisor does with REDIS_URL (workerd-env.ts): the switch and the URL; the Upstash bindings point where
+  // nothing listens, so a command that went over HTTP instead would show as an error.
+  const viaObject = scenario(REDIS_OBJECT, async () => {
+    const built = await buildOnce();
+    const fn = built.manifest.functions.find((f) => f.name === FN);
+    if (!fn) throw new Error(`the bench's release ${built.manifest.id} has no "${FN}" function`);
+    const env = {
+      UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9",
+      UPSTASH_REDIS_REST_TOKEN: "unused",
+      [REDIS_OBJECT_SWITCH]: "on",
+      [REDIS_OBJECT_URL_VAR]: redisUrl,
+    };
+    return serveWorkerd({ configDir: built.releaseDir, path: fn.route, env, onLine: (l) => onLine("workerd redis object", l) });
+  });
+
   const node = scenario(REDIS_NODE, () =>
     serveOnNode({
       modulePath: join(fixture, "node.ts"),
@@ -224,7 +245,7 @@ export async function redisBench({
     };
   });
 
-  const scenarios = [gateway, node, proxyAlone, proxyPath];
+  const scenarios = [gateway, viaObject, node, proxyAlone, proxyPath];
   if (findOnPath("redis-benchmark")) scenarios.push(limit);
   else log(`redis row "${REDIS_LIMIT}" skipped: redis-benchmark is not installed (apt-get install -y redis-tools)`);
   const webdisBin = findWebdis(env);
