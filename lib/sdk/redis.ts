@@ -88,8 +88,9 @@ class ObjectRequester implements Requester {
   async request<TResult = unknown>(req: UpstashRequest): Promise<UpstashResponse<TResult>> {
     const path = req.path ?? [];
     const route = path.length === 0 ? "command" : path.length === 1 && !req.isStreaming ? ROUTES[path[0] ?? ""] : undefined;
-    if (route === undefined) return this.#http.request<TResult>(req);
-    const stub = objectStub(this.#namespace);
+    const stub = route === undefined ? undefined : objectStub(this.#namespace);
+    // A stub that offers no such method (JS RPC needs a compatibility date from 2024-04-03 on): HTTP, as before.
+    if (route === undefined || typeof stub?.[route] !== "function") return this.#http.request<TResult>(req);
     const call: Promise<CommandAnswer | BatchAnswer> = route === "command" ? stub.command(req.body) : stub[route](req.body);
     const signal = req.signal ?? (this.#timeoutMs === undefined ? undefined : AbortSignal.timeout(this.#timeoutMs));
     const answer = await bounded(call, signal);
