@@ -5,7 +5,7 @@
  *   - main: the machine's Redis (REDIS_PROXY_TEST_URL, default redis://127.0.0.1:6379), this file's own key prefix
  *   - db: the same Redis, database 13, this file's own keys only
  *   - private: a private redis-server (killed connections, timeouts: a slow script there stalls nobody else),
- *     a 200 ms command timeout
+ *     a 200 ms command timeout; acl and wrongPassword: the same server as an ACL user, with its password and without
  *   - down: a port nothing listens on
  */
 import { spawn } from "node:child_process";
@@ -47,6 +47,8 @@ const realUp = needs({
 });
 const TOKEN = "unused-by-the-object";
 const TIMEOUT_MS = 200;
+const ACL_USER = "workyard-object";
+const ACL_PASSWORD = "p@ss:w/rd";
 const fixture = new URL("../fixtures/redis-object/worker.ts", import.meta.url).pathname;
 
 /** workerd serving the test worker once per Redis setting, each on its own port. */
@@ -150,6 +152,8 @@ describe.runIf(realUp)("the Redis object in workerd", () => {
       main: { url: REAL_URL },
       db: { url: `${REAL_URL.replace(/\/\d*$/, "")}/${DB}` },
       private: { url: privateRedis.url, timeoutMs: TIMEOUT_MS },
+      acl: { url: `redis://${ACL_USER}:${encodeURIComponent(ACL_PASSWORD)}@127.0.0.1:${privateRedis.port}` },
+      wrongPassword: { url: `redis://${ACL_USER}:wrong@127.0.0.1:${privateRedis.port}` },
       down: { url: `redis://127.0.0.1:${nobody}` },
     });
     backend = createBackend({ redisUrl: REAL_URL });
@@ -279,6 +283,16 @@ describe.runIf(realUp)("the Redis object in workerd", () => {
     expect((await post(url("db"), "/", ["SET", key, "x"])).json).toEqual({ result: "OK" });
     expect(await adminDb.get(key)).toBe("x");
     expect(await admin.exists(key)).toBe(0);
+  });
+
+  it("logs in as the URL's user with its password (percent-encoded), and says so when Redis refuses it", async () => {
+    await privateAdmin.call("ACL", "SETUSER", ACL_USER, "on", `>${ACL_PASSWORD}`, "~acl:*", "+@all");
+    expect((await post(url("acl"), "/", ["SET", "acl:k", "v"])).json).toEqual({ result: "OK" });
+    expect(String(await privateAdmin.call("CLIENT", "LIST"))).toMatch(new RegExp(`name=workyard-redis-object .*user=${ACL_USER} `));
+    const refused = await post(url("wrongPassword"), "/", ["GET", "acl:k"]);
+    expect(refused.status).toBe(503);
+    expect((refused.json as { error: string }).error).toMatch(/Redis refused the connection's set-up: WRONGPASS/);
+    expect((refused.json as { error: string }).error).not.toContain("wrong@");
   });
 
   it("answers 503 while Redis cannot be reached, at once and without the proxy", async () => {

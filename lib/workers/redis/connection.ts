@@ -70,7 +70,10 @@ export function redisTarget(url: string): RedisTarget {
   };
 }
 
-/** The commands that set a new connection up: AUTH, SELECT, and a name to find it by in CLIENT LIST. */
+/**
+ * The commands that set a new connection up: AUTH, SELECT, and last a name to find it by in CLIENT LIST (a Redis that
+ * refuses CLIENT to this user still answers it, which is all the handshake needs from it).
+ */
 function handshake(target: RedisTarget, clientName: string): string[][] {
   const commands: string[][] = [];
   if (target.password !== undefined) {
@@ -194,6 +197,10 @@ export class RespConnection {
         return live;
       },
       (err: unknown) => {
+        // Once per outage: the first failed attempt after a working connection (or at start), not every retry.
+        if (this.#failures === 0) {
+          this.#options.log(`redis object: cannot connect to ${this.#target.hostname}:${this.#target.port}: ${messageOf(err)}`);
+        }
         this.#failures++;
         this.#retryAt = Date.now() + Math.min(MIN_BACKOFF_MS * 2 ** (this.#failures - 1), MAX_BACKOFF_MS);
         this.#opening = undefined;
@@ -211,7 +218,7 @@ export class RespConnection {
     void this.#read(live);
     // The handshake's replies say whether the connection works (refused, wrong password, no such database).
     const replies = await this.#write(live, handshake(this.#target, this.#options.clientName));
-    const failed = replies.find((r): r is Error => r instanceof Error);
+    const failed = replies.slice(0, -1).find((r): r is Error => r instanceof Error);
     if (failed) {
       const why = `Redis refused the connection's set-up: ${failed.message}`;
       this.#drop(live, new Error(why));
