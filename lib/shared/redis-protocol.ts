@@ -59,8 +59,3 @@ export function parseBatch(value: unknown, maxBatch: number): string[][] {
   }
   return value.map((c: unknown, i) => parseCommand(c, `command ${i}`));
 }
-
-/** The message of a transaction discarded because of command `index` (Redis's EXECABORT, or a refusal). */
-export function discardedBecause(head: string, index: number, name: string, why: string): string {
-  return `${head}: command ${index} (${name.toUpperCase()}): ${why}`;
-}

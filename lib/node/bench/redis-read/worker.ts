@@ -1,6 +1,7 @@
 /**
- * The Redis read endpoint as a workyard function: `redis(c)` from lib/sdk/redis.ts, an @upstash/redis
- * client per request talking HTTP to the project's Redis proxy. The bench's project serves it as
+ * The Redis read endpoint as a workyard function: `redis(c)` from lib/sdk/redis.ts, the @upstash/redis client
+ * talking HTTP to the project's Redis proxy, or (with the switch and REDIS_URL set, as npm start sets them) JS RPC to
+ * the Redis object (lib/workers/redis/). The bench's project serves it as
  * functions/redis-read (an index.ts that re-exports this module), with the Upstash bindings declared as
  * secrets (wrangler.toml next to this file).
  */
