@@ -3,7 +3,8 @@
  * routed from the public one. Every request needs `Authorization: Bearer <WORKYARD_INTERNAL_TOKEN>`.
  *   GET  /healthz                                  liveness of workerd itself (no I/O)
  *   GET  /readyz                                   readiness: PostgreSQL through the pooler and Redis through the
- *                                                  proxy, reached from inside workerd as functions reach them;
+ *                                                  proxy (and through the Redis object when it is on),
+ *                                                  reached from inside workerd as functions reach them;
  *                                                  each check with its status and latency; 503 when one fails
  *   POST /scheduled/<function>?cron=..&scheduledTime=<ms>   runs the function's real scheduled() handler
  *   POST /queue/<function>                         delivers a batch ({ queue, messages }, bodies in base64) to the
@@ -23,6 +24,8 @@
 import { pgClient } from "../sdk/db.ts";
 import { COLLECTOR_TOKEN_VAR, COLLECTOR_URL_VAR, INTERNAL_PATHS, INTERNAL_TOKEN_VAR } from "../shared/names.ts";
 import type { QueueDelivery, QueueOutcome } from "../shared/names.ts";
+import { REDIS_OBJECT_BINDING, REDIS_OBJECT_NAME, REDIS_OBJECT_SWITCH } from "../shared/redis-object.ts";
+import type { RedisObjectMethods } from "../shared/redis-object.ts";
 
 // Queue bindings point at this entrypoint of the internal worker (serve-config.ts).
 export { QueueProducer } from "./queue-producer.ts";
@@ -152,12 +155,24 @@ function checkRedis(url: string, token: string): Promise<Check> {
   });
 }
 
+/** Redis as functions reach it when the Redis object is on: a PING through the object's connection. */
+function checkRedisObject(namespace: DurableObjectNamespace): Promise<Check> {
+  return timed(async () => {
+    const stub = namespace.get(namespace.idFromName(REDIS_OBJECT_NAME)) as unknown as RedisObjectMethods;
+    const answer = await stub.command(["PING"]);
+    if ("error" in answer) throw new Error(answer.error);
+    if (answer.result !== "PONG") throw new Error(`the Redis object answered ${JSON.stringify(answer.result)}`);
+  });
+}
+
 /** Every configured dependency, checked at once. */
 async function readinessChecks(env: InternalEnv, ctx: ExecutionContext): Promise<{ ok: boolean; checks: Record<string, Check> }> {
   const checks: Record<string, Check | Promise<Check>> = { workerd: { ok: true, ms: 0 } };
   if (env.DATABASE_URL) checks.database = checkDatabase(env.DATABASE_URL, ctx);
   if (env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN)
     checks.redis = checkRedis(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN);
+  const redisObject = env[REDIS_OBJECT_BINDING] as DurableObjectNamespace | undefined;
+  if (env[REDIS_OBJECT_SWITCH] === "on" && redisObject) checks.redisObject = checkRedisObject(redisObject);
   const done = Object.fromEntries(await Promise.all(Object.entries(checks).map(async ([name, c]) => [name, await c] as const)));
   return { ok: Object.values(done).every((c) => c.ok), checks: done };
 }

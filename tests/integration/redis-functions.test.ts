@@ -58,6 +58,8 @@ describe.runIf(canStopRedis)("functions when Redis goes down and comes back", ()
     expect(res.status).toBe(201);
     expect((await call("/links/redis-down")).headers.get("x-cache")).toBe("miss");
     await expect.poll(async () => (await call("/links/redis-down")).headers.get("x-cache")).toBe("hit");
+    const ready = await fetch(`${sup.internalUrl}/readyz`, { headers: { authorization: `Bearer ${sup.internalToken}` } });
+    expect(await ready.json()).toMatchObject({ ok: true, checks: { redis: { ok: true }, redisObject: { ok: true } } });
     // Functions reach it through the Redis object's connection (lib/workers/redis/), not the proxy's.
     const admin = new IoRedis(redisServer.url);
     try {
@@ -83,7 +85,10 @@ describe.runIf(canStopRedis)("functions when Redis goes down and comes back", ()
     expect(await closed.json()).toMatchObject({ error: { code: "rate_limit_unavailable" } });
     const ready = await fetch(`${sup.internalUrl}/readyz`, { headers: { authorization: `Bearer ${sup.internalToken}` } });
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toMatchObject({ ok: false, checks: { redis: { ok: false }, database: { ok: true } } });
+    expect(await ready.json()).toMatchObject({
+      ok: false,
+      checks: { redis: { ok: false }, redisObject: { ok: false }, database: { ok: true } },
+    });
 
     // Writes still work; their click counts fall back to PostgreSQL.
     const created = await call("/links", {

@@ -309,6 +309,8 @@ export function serveConfig(
       { name: "GATEWAY_CONTROL", service: { name: "gateway", entrypoint: "control" } },
       // The Redis object's URL (with its password) and command timeout: only in a release with functions that use Redis.
       ...(redisUsers ? [REDIS_OBJECT_URL_VAR, REDIS_OBJECT_TIMEOUT_VAR].map((name) => ({ name, fromEnvironment: name })) : []),
+      // For /readyz: Redis through the object, as functions reach it when the switch is on.
+      ...(redisUsers ? redisObjectBindings() : []),
     ],
     true,
     // One Redis object per workerd process, never evicted (its connection stays open while idle), nothing stored.
