@@ -67,7 +67,8 @@ describe("workerdEnvironment and the Redis object", () => {
     }
   });
 
-  it("refuses a switch that is neither on nor off", () => {
+  it("refuses a switch that is neither on nor off, and a timeout that is not a number of milliseconds", () => {
     expect(() => environment(users, { REDIS_URL, WORKYARD_REDIS_OBJECT: "yes" })).toThrow(/must be "on" or "off"/);
+    expect(() => environment(users, { REDIS_URL, WORKYARD_REDIS_TIMEOUT_MS: "5s" })).toThrow(/whole number of milliseconds/);
   });
 });

@@ -61,7 +61,14 @@ export function workerdEnvironment({ manifest, env: from, internalToken, databas
     env[REDIS_OBJECT_SWITCH] = "on";
     env[REDIS_OBJECT_URL_VAR] = redisUrl;
     const timeout = from[REDIS_OBJECT_TIMEOUT_VAR];
-    if (timeout) env[REDIS_OBJECT_TIMEOUT_VAR] = timeout;
+    if (timeout) {
+      if (!/^[1-9]\d*$/.test(timeout)) {
+        throw new UserError(
+          `${REDIS_OBJECT_TIMEOUT_VAR} must be a whole number of milliseconds (got "${timeout}"): how long a Redis command may wait for its reply`,
+        );
+      }
+      env[REDIS_OBJECT_TIMEOUT_VAR] = timeout;
+    }
   }
   const missing = new Map<string, string[]>();
   for (const fn of manifest.functions) {
