@@ -93,7 +93,16 @@ class ObjectRequester implements Requester {
     if (route === undefined || typeof stub?.[route] !== "function") return this.#http.request<TResult>(req);
     const call: Promise<CommandAnswer | BatchAnswer> = route === "command" ? stub.command(req.body) : stub[route](req.body);
     const signal = req.signal ?? (this.#timeoutMs === undefined ? undefined : AbortSignal.timeout(this.#timeoutMs));
-    const answer = await bounded(call, signal);
+    let answer: CommandAnswer | BatchAnswer;
+    try {
+      answer = await bounded(call, signal);
+    } catch (err) {
+      if (signal?.aborted && err === signal.reason) throw err; // the caller's deadline, as on the HTTP path
+      // The call itself failed (the object was reset, RPC's size limit): an UpstashError, as any failed command is.
+      throw new errors.UpstashError(
+        `ERR the Redis object could not answer: ${(err as Error).message}, command was: ${JSON.stringify(req.body)}`,
+      );
+    }
     if ("error" in answer) throw new errors.UpstashError(`${answer.error}, command was: ${JSON.stringify(req.body)}`);
     return ("results" in answer ? answer.results : { result: answer.result }) as UpstashResponse<TResult>;
   }

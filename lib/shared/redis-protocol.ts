@@ -19,6 +19,13 @@ export class ProxyHttpError extends Error {
 /** The most commands one pipeline or transaction may hold (the client's auto-pipeline batch is 1000 at most). */
 export const DEFAULT_MAX_BATCH = 1000;
 
+/** The largest request body the proxy reads, and what the Redis object takes in one call. */
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/** What a request over the body limit is answered (413). */
+export const bodyTooLargeMessage = (limit: number) =>
+  `ERR the request body is larger than the limit of ${limit} bytes: send smaller values or batches`;
+
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";

@@ -155,6 +155,8 @@ describe.runIf(realUp)("the Redis object in workerd", () => {
       acl: { url: `redis://${ACL_USER}:${encodeURIComponent(ACL_PASSWORD)}@127.0.0.1:${privateRedis.port}` },
       wrongPassword: { url: `redis://${ACL_USER}:wrong@127.0.0.1:${privateRedis.port}` },
       down: { url: `redis://127.0.0.1:${nobody}` },
+      extraPassword: { url: `redis://:not-needed@127.0.0.1:${privateRedis.port}` },
+      crowded: { url: `redis://127.0.0.1:${privateRedis.port}` }, // database 0, no password: CLIENT SETNAME alone sets it up
     });
     backend = createBackend({ redisUrl: REAL_URL });
     proxy = await startRedisProxy({ host: "127.0.0.1", port: 0, token: TOKEN, backend });
@@ -293,6 +295,48 @@ describe.runIf(realUp)("the Redis object in workerd", () => {
     expect(refused.status).toBe(503);
     expect((refused.json as { error: string }).error).toMatch(/Redis refused the connection's set-up: WRONGPASS/);
     expect((refused.json as { error: string }).error).not.toContain("wrong@");
+  });
+
+  it("an object by another name than the process's one never connects", async () => {
+    const named = async () => (String(await admin.call("CLIENT", "LIST")).match(/name=workyard-redis-object /g) ?? []).length;
+    const before = await named();
+    for (const name of ["a", "b", "c"]) {
+      const res = await raw(`${url("main")}/other-object?name=${name}`);
+      expect(res.status).toBe(503);
+      expect((res.json as { error: string }).error).toMatch(/this is not the Redis object/);
+    }
+    expect(await named()).toBe(before);
+  });
+
+  it("refuses a call over the proxy's body limit with its 413, and takes one just under it", async () => {
+    const big = await post(url("main"), "/", ["SET", k("big"), "x".repeat(4 * 1024 * 1024)]);
+    expect(big.status).toBe(413);
+    expect((big.json as { error: string }).error).toMatch(/larger than the limit of 4194304 bytes/);
+    const batch = await post(url("main"), "/pipeline", [
+      ["SET", k("b1"), "x".repeat(3 * 1024 * 1024)],
+      ["SET", k("b2"), "y".repeat(2 * 1024 * 1024)],
+    ]);
+    expect(batch.status).toBe(413);
+    expect((await post(url("main"), "/", ["SET", k("fits"), "x".repeat(3 * 1024 * 1024)])).json).toEqual({ result: "OK" });
+  });
+
+  it("goes on when the URL has a password and Redis has none, as the proxy's client does", async () => {
+    expect((await post(url("extraPassword"), "/", ["PING"], { "upstash-encoding": "none" })).json).toEqual({ result: "PONG" });
+  });
+
+  it("a server that takes the connection and then refuses it (max clients) is retried with backoff, not per command", async () => {
+    const stats = async () => Number(/rejected_connections:(\d+)/.exec(String(await privateAdmin.call("INFO", "stats")))?.[1] ?? 0);
+    const clients = ((await privateAdmin.call("CONFIG", "GET", "maxclients")) as string[])[1] ?? "10000";
+    const connected = Number(/connected_clients:(\d+)/.exec(String(await privateAdmin.call("INFO", "clients")))?.[1] ?? 0);
+    await privateAdmin.call("CONFIG", "SET", "maxclients", String(connected));
+    try {
+      const before = await stats();
+      for (let i = 0; i < 20; i++) expect((await post(url("crowded"), "/", ["PING"])).status).toBe(503);
+      // 20 commands in well under a second: the first attempt, and at most a retry or two after 100 and 200 ms.
+      expect((await stats()) - before).toBeLessThanOrEqual(3);
+    } finally {
+      await privateAdmin.call("CONFIG", "SET", "maxclients", clients);
+    }
   });
 
   it("answers 503 while Redis cannot be reached, at once and without the proxy", async () => {

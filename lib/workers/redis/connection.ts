@@ -147,7 +147,8 @@ export class RespConnection {
    * element). Rejects with RedisUnavailableError when there is no connection, or it is lost before every reply came.
    */
   async send(commands: readonly (readonly string[])[]): Promise<Reply[]> {
-    const live = this.#live ?? (await this.#open());
+    // A connection lost is never written to again, even one lost before it was kept: the next command connects anew.
+    const live = this.#live && !this.#live.closed ? this.#live : await this.#open();
     return this.#write(live, commands);
   }
 
@@ -191,8 +192,8 @@ export class RespConnection {
     }
     const opening = this.#connect().then(
       (live) => {
-        this.#failures = 0;
         this.#opening = undefined;
+        this.#failures = 0;
         this.#live = live;
         return live;
       },
@@ -216,11 +217,13 @@ export class RespConnection {
     const socket = connect({ hostname, port }, { secureTransport: tls ? "on" : "off", allowHalfOpen: false });
     const live = new Live(socket, (err) => this.#drop(live, err));
     void this.#read(live);
-    // The handshake's replies say whether the connection works (refused, wrong password, no such database).
-    const replies = await this.#write(live, handshake(this.#target, this.#options.clientName));
-    const failed = replies.slice(0, -1).find((r): r is Error => r instanceof Error);
-    if (failed) {
-      const why = `Redis refused the connection's set-up: ${failed.message}`;
+    // The handshake's replies say whether the connection works (refused, wrong password, no such database, too many
+    // clients), less the refusals that leave it working, as ioredis (the proxy's client) takes them.
+    const commands = handshake(this.#target, this.#options.clientName);
+    const replies = await this.#write(live, commands);
+    const failed = replies.find((r, i): r is Error => r instanceof Error && !harmless(commands[i]?.[0] ?? "", r, this.#options.log));
+    if (failed || live.closed) {
+      const why = `Redis refused the connection's set-up: ${failed?.message ?? this.#lastError}`;
       this.#drop(live, new Error(why));
       throw new RedisUnavailableError(why);
     }
@@ -257,6 +260,18 @@ export class RespConnection {
     const error = new RedisUnavailableError(message, { cause: reason });
     for (const p of live.pending.splice(0)) p.reject(error);
   }
+}
+
+/**
+ * A set-up reply that is an error, but leaves the connection usable: a password given to a Redis that has none (ioredis
+ * warns and goes on), and CLIENT SETNAME refused to a user without the right, or by a Redis without the command.
+ */
+function harmless(command: string, reply: Error, log: (line: string) => void): boolean {
+  if (command === "AUTH" && /without any password configured/i.test(reply.message)) {
+    log(`redis object: the Redis URL has a password, but Redis has none (${reply.message}); going on without`);
+    return true;
+  }
+  return command === "CLIENT" && /^(NOPERM|ERR unknown (sub)?command)/i.test(reply.message);
 }
 
 function messageOf(err: unknown): string {

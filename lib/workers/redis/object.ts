@@ -12,9 +12,16 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { refusal } from "../../shared/redis-commands.ts";
-import { REDIS_OBJECT_TIMEOUT_VAR, REDIS_OBJECT_URL_VAR } from "../../shared/redis-object.ts";
+import { REDIS_OBJECT_NAME, REDIS_OBJECT_TIMEOUT_VAR, REDIS_OBJECT_URL_VAR } from "../../shared/redis-object.ts";
 import type { BatchAnswer, CommandAnswer, JsonReply, Outcome, RedisObjectMethods } from "../../shared/redis-object.ts";
-import { DEFAULT_MAX_BATCH, parseBatch, parseCommand, ProxyHttpError } from "../../shared/redis-protocol.ts";
+import {
+  bodyTooLargeMessage,
+  DEFAULT_MAX_BATCH,
+  DEFAULT_MAX_BODY_BYTES,
+  parseBatch,
+  parseCommand,
+  ProxyHttpError,
+} from "../../shared/redis-protocol.ts";
 import { redactUrl } from "../../shared/redact.ts";
 import { RedisUnavailableError, RespConnection } from "./connection.ts";
 import type { Reply } from "./resp.ts";
@@ -24,6 +31,20 @@ const DEFAULT_TIMEOUT_MS = 5000;
 export const REDIS_OBJECT_CLIENT_NAME = "workyard-redis-object";
 
 const utf8 = new TextDecoder();
+const utf8Out = new TextEncoder();
+
+/**
+ * Refuses a call whose commands would make a body over the proxy's limit (413, its message): about the body's size,
+ * counted in UTF-16 units first and in bytes only when that is close (a call's arguments are strings).
+ */
+function checkSize(commands: readonly (readonly string[])[]): void {
+  let units = 0;
+  for (const command of commands) for (const word of command) units += word.length + 3;
+  if (units * 3 <= DEFAULT_MAX_BODY_BYTES) return;
+  let bytes = 0;
+  for (const command of commands) for (const word of command) bytes += utf8Out.encode(word).length + 3;
+  if (bytes > DEFAULT_MAX_BODY_BYTES) throw new ProxyHttpError(413, bodyTooLargeMessage(DEFAULT_MAX_BODY_BYTES));
+}
 
 /** A reply as the proxy answers it without base64: bytes as UTF-8 text, an error inside an array as its message. */
 function toJson(reply: Reply): JsonReply {
@@ -52,6 +73,12 @@ export class RedisObject extends DurableObject<Record<string, unknown>> implemen
 
   constructor(state: DurableObjectState, env: Record<string, unknown>) {
     super(state, env);
+    // Only the process's one object (by its name) connects: a function reaching the namespace could make others.
+    if (state.id.name !== REDIS_OBJECT_NAME) {
+      this.#label = "redis";
+      this.#missing = `ERR this is not the Redis object: only the one named "${REDIS_OBJECT_NAME}" talks to Redis`;
+      return;
+    }
     const url = env[REDIS_OBJECT_URL_VAR];
     this.#label = typeof url === "string" ? `redis at ${redactUrl(url)}` : "redis";
     if (typeof url !== "string" || url === "") {
@@ -73,6 +100,7 @@ export class RedisObject extends DurableObject<Record<string, unknown>> implemen
   async command(body: unknown): Promise<CommandAnswer> {
     try {
       const args = parseCommand(body);
+      checkSize([args]);
       const why = refusal(args);
       if (why !== undefined) return { status: 400, error: why };
       const [reply] = await this.#send([args]);
@@ -86,6 +114,7 @@ export class RedisObject extends DurableObject<Record<string, unknown>> implemen
   async pipeline(body: unknown): Promise<BatchAnswer> {
     try {
       const commands = parseBatch(body, DEFAULT_MAX_BATCH);
+      checkSize(commands);
       // A refused command fails alone: auto-pipelining batches unrelated callers together.
       const refused = commands.map(refusal);
       const allowed = commands.filter((_, i) => refused[i] === undefined);
@@ -100,6 +129,7 @@ export class RedisObject extends DurableObject<Record<string, unknown>> implemen
   async multiExec(body: unknown): Promise<BatchAnswer> {
     try {
       const commands = parseBatch(body, DEFAULT_MAX_BATCH);
+      checkSize(commands);
       // A transaction with a refused command is discarded whole, like Redis does with a bad command.
       commands.forEach((c, i) => {
         const why = refusal(c);

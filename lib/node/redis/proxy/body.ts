@@ -1,11 +1,10 @@
 /** Reads a request body up to a limit; past it, the request is answered 413 without reading further. */
 import type { IncomingMessage } from "node:http";
 import { ProxyHttpError } from "./errors.ts";
+import { bodyTooLargeMessage } from "../../../shared/redis-protocol.ts";
 
 function tooLarge(limit: number): ProxyHttpError {
-  return new ProxyHttpError(413, `ERR the request body is larger than the limit of ${limit} bytes: send smaller values or batches`, {
-    headers: { connection: "close" },
-  });
+  return new ProxyHttpError(413, bodyTooLargeMessage(limit), { headers: { connection: "close" } });
 }
 
 /** Reads the body of `req`; `declared` is its Content-Length header (0 when absent), checked before reading. */

@@ -22,6 +22,7 @@ import { readBody } from "./body.ts";
 import { commandName, refusal } from "./commands.ts";
 import { BackendUnavailableError, ProxyHttpError, RedisReplyError } from "./errors.ts";
 import { errorBody, outcomesBody, parseBatch, parseCommand, parseJson, resultBody, wantsBase64 } from "./protocol.ts";
+import { DEFAULT_MAX_BODY_BYTES } from "../../../shared/redis-protocol.ts";
 import { subscriptionStreams } from "./subscribe.ts";
 
 export interface RedisProxyOptions {
@@ -71,11 +72,7 @@ const optionsSchema = z.object({
     .default("127.0.0.1"),
   port: z.number().int().min(0).max(65535).default(0),
   token: z.string().min(1, "The Redis proxy needs a non-empty token: clients present it as `Authorization: Bearer <token>`"),
-  maxBodyBytes: z
-    .number()
-    .int()
-    .positive()
-    .default(4 * 1024 * 1024),
+  maxBodyBytes: z.number().int().positive().default(DEFAULT_MAX_BODY_BYTES),
   maxBatch: z.number().int().positive().default(1000),
   maxSubscriptions: z.number().int().positive().default(256),
 });
