@@ -13,10 +13,11 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "@upstash/redis";
-import { build } from "esbuild";
 import { Redis as IoRedis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runtimeModules } from "../../lib/node/build/runtime-modules.ts";
+import { bundlePlatformWorker } from "../../lib/node/build/bundle.ts";
+import type { MergedConfig } from "../../lib/node/build/wrangler-config.ts";
+import { projectPaths } from "../../lib/node/common/paths.ts";
 import { Embed, serializeConfig, VOID } from "../../lib/node/build/workerd-config.ts";
 import type { Service, Socket } from "../../lib/node/build/workerd-config.ts";
 import { workerdPackageBinary } from "../../lib/node/ops/toolchain/versions.ts";
@@ -54,18 +55,18 @@ const fixture = new URL("../fixtures/redis-object/worker.ts", import.meta.url).p
 /** workerd serving the test worker once per Redis setting, each on its own port. */
 async function serveObjects(settings: Record<string, { url: string; timeoutMs?: number }>) {
   const dir = await mkdtemp(join(tmpdir(), "workyard-redis-object-"));
-  await build({
-    entryPoints: [fixture],
-    outfile: join(dir, "worker.js"),
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
-    mainFields: ["browser", "module", "main"],
-    plugins: [runtimeModules(true)],
-    logLevel: "silent",
-  });
+  // Bundled as the platform's own workers are (the object is the internal worker's).
+  const config: MergedConfig = {
+    name: "redis-object-test",
+    main: fixture,
+    compatibility_date: "2026-11-23",
+    compatibility_flags: [],
+    minify: true,
+    keep_names: false,
+    upload_source_maps: false,
+    vars: {},
+  };
+  const file = await bundlePlatformWorker("redis-object-test", config, dir, projectPaths().root);
   const urls: Record<string, string> = {};
   const services: Service[] = [{ name: "outbound", network: { allow: ["public", "local"] } }];
   const sockets: Socket[] = [];
@@ -75,7 +76,7 @@ async function serveObjects(settings: Record<string, { url: string; timeoutMs?: 
     services.push({
       name,
       worker: {
-        modules: [{ name: "worker.js", esModule: new Embed("worker.js") }],
+        modules: [{ name: file, esModule: new Embed(file) }],
         compatibilityDate: "2026-11-23",
         bindings: [
           { name: REDIS_OBJECT_BINDING, durableObjectNamespace: { className: REDIS_OBJECT_CLASS } },
