@@ -7,6 +7,7 @@
 import { readdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { runner } from "node-pg-migrate";
+import pg from "pg";
 import postgres from "postgres";
 import { UserError } from "../common/user-error.ts";
 import { connectFailure } from "./connect-failure.ts";
@@ -79,9 +80,16 @@ async function runLocked(databaseUrl: string, dir: string, options: RunOptions) 
     warn: () => {},
     error: () => {},
   };
+  // The runner's own client is ended without waiting (node-pg-migrate 9): a database dropped right after a run (a
+  // test's) then ended a connection nobody listened to, an uncaught error. This one is ended before the run returns.
+  const client = new pg.Client({ connectionString: databaseUrl });
+  client.on("error", () => {}); // the server ended it (the run's outcome is in the query that failed, if any)
   try {
+    await client.connect().catch((err: unknown) => {
+      throw connectFailure(err);
+    });
     const ran = await runner({
-      databaseUrl,
+      dbClient: client,
       dir,
       migrationsTable: table.table,
       ...(table.schema ? { migrationsSchema: table.schema, createMigrationsSchema: true } : {}),
@@ -96,8 +104,11 @@ async function runLocked(databaseUrl: string, dir: string, options: RunOptions) 
     });
     return ran.map((m) => m.name);
   } catch (err) {
+    if (err instanceof UserError) throw err;
     const where = current ? ` in ${current}.sql (rolled back; earlier migrations stay applied)` : "";
     throw new UserError(`Migration failed${where}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await client.end().catch(() => {});
   }
 }
 
