@@ -92,3 +92,30 @@ export function refusal(args: CommandWords): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Runs a pipeline with its refused commands answered alone, each by `refused(why)` in its place (auto-pipelining
+ * batches unrelated callers together, so one caller's refused command must not fail the others'); the rest go to
+ * `run` in one go, in order, and a reply `run` did not give is `missing()`.
+ */
+export async function pipelineWithRefusals<C extends CommandWords, T>(
+  commands: readonly C[],
+  run: (allowed: C[]) => Promise<readonly T[]>,
+  refused: (why: string) => T,
+  missing: () => T,
+): Promise<T[]> {
+  const reasons = commands.map(refusal);
+  const allowed = commands.filter((_, i) => reasons[i] === undefined);
+  const ran = allowed.length > 0 ? await run(allowed) : [];
+  let next = 0;
+  return reasons.map((why) => (why !== undefined ? refused(why) : (ran[next++] ?? missing())));
+}
+
+/** Why a transaction is discarded whole (one of its commands is refused, as Redis discards one with a bad command), or undefined. */
+export function transactionRefusal(commands: readonly CommandWords[]): string | undefined {
+  for (const [i, c] of commands.entries()) {
+    const why = refusal(c);
+    if (why !== undefined) return `EXECABORT Transaction discarded: command ${i} (${commandName(c).toUpperCase()}): ${why}`;
+  }
+  return undefined;
+}

@@ -11,7 +11,7 @@
  * worker cannot do ("Cannot perform I/O on behalf of a different request").
  */
 import { DurableObject } from "cloudflare:workers";
-import { refusal } from "../../shared/redis-commands.ts";
+import { pipelineWithRefusals, refusal, transactionRefusal } from "../../shared/redis-commands.ts";
 import { REDIS_OBJECT_NAME, REDIS_OBJECT_TIMEOUT_VAR, REDIS_OBJECT_URL_VAR } from "../../shared/redis-object.ts";
 import type { BatchAnswer, CommandAnswer, JsonReply, Outcome, RedisObjectMethods } from "../../shared/redis-object.ts";
 import {
@@ -115,12 +115,13 @@ export class RedisObject extends DurableObject<Record<string, unknown>> implemen
     try {
       const commands = parseBatch(body, DEFAULT_MAX_BATCH);
       checkSize(commands);
-      // A refused command fails alone: auto-pipelining batches unrelated callers together.
-      const refused = commands.map(refusal);
-      const allowed = commands.filter((_, i) => refused[i] === undefined);
-      const ran = allowed.length > 0 ? await this.#send(allowed) : [];
-      let next = 0;
-      return { status: 200, results: refused.map((why) => (why !== undefined ? { error: why } : outcome(ran[next++]))) };
+      const results = await pipelineWithRefusals(
+        commands,
+        async (allowed) => (await this.#send(allowed)).map(outcome),
+        (why): Outcome => ({ error: why }),
+        () => outcome(undefined),
+      );
+      return { status: 200, results };
     } catch (err) {
       return this.#failure(err);
     }
@@ -130,13 +131,8 @@ export class RedisObject extends DurableObject<Record<string, unknown>> implemen
     try {
       const commands = parseBatch(body, DEFAULT_MAX_BATCH);
       checkSize(commands);
-      // A transaction with a refused command is discarded whole, like Redis does with a bad command.
-      commands.forEach((c, i) => {
-        const why = refusal(c);
-        if (why !== undefined) {
-          throw new ProxyHttpError(400, `EXECABORT Transaction discarded: command ${i} (${String(c[0]).toUpperCase()}): ${why}`);
-        }
-      });
+      const discarded = transactionRefusal(commands);
+      if (discarded !== undefined) throw new ProxyHttpError(400, discarded);
       // MULTI, the commands and EXEC in one write: nothing another request sends can come between them.
       const replies = await this.#send([["MULTI"], ...commands, ["EXEC"]]);
       const exec = replies[replies.length - 1];

@@ -211,6 +211,17 @@ export async function traceInvocation<T, C extends Waiter>(
 
 type Handler = ExportedHandler<Env>;
 type HandlerClass = new (ctx: ExecutionContext, env: Env) => Handler;
+/** A handler the platform calls, by its first argument (a request, a cron's controller, a batch). */
+type AnyHandler = (first: unknown, env: Env, ctx: ExecutionContext) => unknown;
+type Kind = keyof Deadlines;
+
+/** What each kind of invocation's record says of it, from the handler's first argument. */
+const invocationOf: Record<Kind, (first: unknown) => Invocation> = {
+  fetch: (request) => ({ request: requestOf(request as Request) }),
+  scheduled: (controller) => ({ cron: (controller as ScheduledController).cron }),
+  queue: () => ({}),
+};
+const KINDS = Object.keys(invocationOf) as Kind[];
 
 /**
  * The function's module as its worker's default export, each of its handlers recorded: fetch (a request straight to
@@ -219,37 +230,21 @@ type HandlerClass = new (ctx: ExecutionContext, env: Env) => Handler;
  */
 export function tracedWorker(handler: Handler | HandlerClass, worker: string, deadlines: Deadlines): Handler | HandlerClass {
   if (typeof handler === "function") return tracedClass(handler, worker, deadlines);
-  const traced: Handler = {};
-  const fetch = handler.fetch?.bind(handler);
-  const scheduled = handler.scheduled?.bind(handler);
-  const queue = handler.queue?.bind(handler);
-  if (fetch) {
-    traced.fetch = (request, env, ctx) => {
+  const traced: Partial<Record<Kind, AnyHandler>> = {};
+  for (const kind of KINDS) {
+    const own = (handler as Partial<Record<Kind, AnyHandler>>)[kind]?.bind(handler);
+    if (!own) continue;
+    traced[kind] = (first, env, ctx) => {
       const send = sinkTransport(env);
-      const run = (c: ExecutionContext) => fetch(request, withoutSink(env), c);
-      return send ? traceInvocation(send, worker, ctx, { request: requestOf(request) }, deadlines.fetch, run) : run(ctx);
+      const run = (c: ExecutionContext) => own(first, withoutSink(env), c);
+      return send ? traceInvocation(send, worker, ctx, invocationOf[kind](first), deadlines[kind], run) : run(ctx);
     };
   }
-  if (scheduled) {
-    traced.scheduled = (controller, env, ctx) => {
-      const send = sinkTransport(env);
-      const run = (c: ExecutionContext) => scheduled(controller, withoutSink(env), c);
-      return send ? traceInvocation(send, worker, ctx, { cron: controller.cron }, deadlines.scheduled, run) : run(ctx);
-    };
-  }
-  if (queue) {
-    traced.queue = (batch, env, ctx) => {
-      const send = sinkTransport(env);
-      const run = (c: ExecutionContext) => queue(batch, withoutSink(env), c);
-      return send ? traceInvocation(send, worker, ctx, {}, deadlines.queue, run) : run(ctx);
-    };
-  }
-  return traced;
+  return traced as Handler;
 }
 
 /** A class default export's subclass: the code gets the env without the sink, and each handler it has is recorded. */
 function tracedClass(Base: HandlerClass, worker: string, deadlines: Deadlines): HandlerClass {
-  const proto = Base.prototype as Handler;
   class Traced extends Base {
     readonly #send: Transport | undefined;
     readonly #ctx: ExecutionContext;
@@ -263,21 +258,13 @@ function tracedClass(Base: HandlerClass, worker: string, deadlines: Deadlines): 
       return this.#send ? traceInvocation(this.#send, worker, this.#ctx, of, deadlineMs, () => work()) : work();
     }
   }
-  const methods: Partial<Record<"fetch" | "scheduled" | "queue", unknown>> = {};
-  if (proto.fetch)
-    methods.fetch = function (this: Traced, request: Request) {
-      return this.run({ request: requestOf(request) }, deadlines.fetch, () => (proto.fetch as (r: Request) => unknown).call(this, request));
+  const proto = Base.prototype as Partial<Record<Kind, (first: unknown) => unknown>>;
+  for (const kind of KINDS) {
+    const own = proto[kind];
+    if (!own) continue;
+    (Traced.prototype as Partial<Record<Kind, unknown>>)[kind] = function (this: Traced, first: unknown) {
+      return this.run(invocationOf[kind](first), deadlines[kind], () => own.call(this, first));
     };
-  if (proto.scheduled)
-    methods.scheduled = function (this: Traced, controller: ScheduledController) {
-      return this.run({ cron: controller.cron }, deadlines.scheduled, () =>
-        (proto.scheduled as (c: ScheduledController) => unknown).call(this, controller),
-      );
-    };
-  if (proto.queue)
-    methods.queue = function (this: Traced, batch: MessageBatch) {
-      return this.run({}, deadlines.queue, () => (proto.queue as (b: MessageBatch) => unknown).call(this, batch));
-    };
-  Object.assign(Traced.prototype, methods);
+  }
   return Traced;
 }

@@ -19,7 +19,8 @@ import { tokenChecker } from "../../common/http.ts";
 import { exactHeaderChecker, presentedToken } from "./auth.ts";
 import type { RedisArgs, RedisBackend, RedisOutcome } from "./backend.ts";
 import { readBody } from "./body.ts";
-import { commandName, refusal } from "./commands.ts";
+import { refusal } from "./commands.ts";
+import { pipelineWithRefusals, transactionRefusal } from "../../../shared/redis-commands.ts";
 import { BackendUnavailableError, ProxyHttpError, RedisReplyError } from "./errors.ts";
 import { errorBody, outcomesBody, parseBatch, parseCommand, parseJson, resultBody, wantsBase64 } from "./protocol.ts";
 import { DEFAULT_MAX_BODY_BYTES } from "../../../shared/redis-protocol.ts";
@@ -169,28 +170,18 @@ export async function startRedisProxy(options: RedisProxyOptions): Promise<Redis
     }
   }
 
-  async function runPipeline(commands: RedisArgs[]): Promise<RedisOutcome[]> {
-    // A refused command fails alone: auto-pipelining batches unrelated callers together.
-    const refused = commands.map(refusal);
-    if (refused.every((r) => r === undefined)) return backend.pipeline(commands);
-    const allowed = commands.filter((_, i) => refused[i] === undefined);
-    const ran = allowed.length > 0 ? await backend.pipeline(allowed) : [];
-    let next = 0;
-    return refused.map((why): RedisOutcome => {
-      if (why !== undefined) return { ok: false, error: new RedisReplyError(why) };
-      const outcome = ran[next++];
-      return outcome ?? { ok: false, error: new RedisReplyError("ERR no reply") };
-    });
+  function runPipeline(commands: RedisArgs[]): Promise<RedisOutcome[]> {
+    return pipelineWithRefusals(
+      commands,
+      (allowed) => backend.pipeline(allowed),
+      (why): RedisOutcome => ({ ok: false, error: new RedisReplyError(why) }),
+      (): RedisOutcome => ({ ok: false, error: new RedisReplyError("ERR no reply") }),
+    );
   }
 
-  async function runTransaction(commands: RedisArgs[]): Promise<RedisOutcome[]> {
-    // A transaction with a refused command is discarded whole, like Redis does with a bad command.
-    commands.forEach((c, i) => {
-      const why = refusal(c);
-      if (why !== undefined) {
-        throw new ProxyHttpError(400, `EXECABORT Transaction discarded: command ${i} (${commandName(c).toUpperCase()}): ${why}`);
-      }
-    });
+  function runTransaction(commands: RedisArgs[]): Promise<RedisOutcome[]> {
+    const discarded = transactionRefusal(commands);
+    if (discarded !== undefined) throw new ProxyHttpError(400, discarded);
     return backend.transaction(commands);
   }
 
