@@ -61,11 +61,8 @@ function accepted(header: string | null): Set<string> {
 }
 
 function methodNotAllowed(requestId: string | undefined): Response {
-  const headers: [string, string][] = [
-    ["allow", "GET, HEAD"],
-    ["x-content-type-options", "nosniff"],
-  ];
-  if (requestId !== undefined) headers.push([REQUEST_ID_HEADER, requestId]);
+  const headers: Record<string, string> = { allow: "GET, HEAD", "x-content-type-options": "nosniff" };
+  if (requestId !== undefined) headers[REQUEST_ID_HEADER] = requestId;
   return new Response(null, { status: 405, headers });
 }
 
@@ -78,25 +75,24 @@ function matches(ifNoneMatch: string, etag: string): boolean {
 }
 
 /**
- * A file's headers as name/value pairs, handed to the Response in one go: each Headers call crosses into workerd,
- * and an answer from memory is mostly such calls (measured: a Headers object filled one set() at a time cost more
- * than the rest of serving the file).
+ * A file's headers as a plain object, handed to the Response in one go: each Headers call crosses into workerd, and
+ * an answer from memory is mostly such calls (measured: a Headers object filled one set() at a time cost more than
+ * the rest of serving the file). An object, not name/value pairs: workerd reads pairs through the iterator protocol,
+ * two generators deep, which cost a third more instructions per answer than the object's properties (callgrind).
  */
-function assetHeaders(file: AssetFile, manifest: AssetsManifest, requestId: string | undefined): [string, string][] {
-  const headers: [string, string][] = [
-    ["content-type", file.type],
-    ["etag", `"${file.etag}"`],
-    ["cache-control", file.immutable ? IMMUTABLE : REVALIDATE],
-    ["x-content-type-options", "nosniff"],
-  ];
-  if (requestId !== undefined) headers.push([REQUEST_ID_HEADER, requestId]);
-  if (file.br !== undefined || file.gz !== undefined) headers.push(["vary", "Accept-Encoding"]);
+function assetHeaders(file: AssetFile, manifest: AssetsManifest, requestId: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {
+    "content-type": file.type,
+    etag: `"${file.etag}"`,
+    "cache-control": file.immutable ? IMMUTABLE : REVALIDATE,
+    "x-content-type-options": "nosniff",
+  };
+  if (requestId !== undefined) headers[REQUEST_ID_HEADER] = requestId;
+  if (file.br !== undefined || file.gz !== undefined) headers.vary = "Accept-Encoding";
   if (file.type.startsWith("text/html")) {
-    headers.push(
-      ["content-security-policy", manifest.contentSecurityPolicy],
-      ["referrer-policy", "strict-origin-when-cross-origin"],
-      ["x-frame-options", "DENY"],
-    );
+    headers["content-security-policy"] = manifest.contentSecurityPolicy;
+    headers["referrer-policy"] = "strict-origin-when-cross-origin";
+    headers["x-frame-options"] = "DENY";
   }
   return headers;
 }
@@ -146,11 +142,8 @@ export async function serveAsset(
     if (method !== "GET" && method !== "HEAD") return methodNotAllowed(requestId);
     const destination = encodePath("redirect" in resolved ? resolved.redirect : decoded);
     if ("redirect" in resolved || destination !== path) {
-      const location: [string, string][] = [
-        ["location", `${prefix}${destination}${search}`],
-        ["cache-control", REVALIDATE],
-      ];
-      if (requestId !== undefined) location.push([REQUEST_ID_HEADER, requestId]);
+      const location: Record<string, string> = { location: `${prefix}${destination}${search}`, "cache-control": REVALIDATE };
+      if (requestId !== undefined) location[REQUEST_ID_HEADER] = requestId;
       return new Response(null, { status: 307, headers: location });
     }
     intent = resolved;
@@ -170,12 +163,12 @@ export async function serveAsset(
     if (file.br !== undefined && accepts.has("br")) stored = `${file.etag}.br`;
     else if (file.gz !== undefined && (accepts.has("gzip") || accepts.has("*"))) stored = `${file.etag}.gz`;
   }
-  if (stored !== file.etag) headers.push(["content-encoding", stored.endsWith(".br") ? "br" : "gzip"]);
-  else headers.push(["accept-ranges", "bytes"]);
+  if (stored !== file.etag) headers["content-encoding"] = stored.endsWith(".br") ? "br" : "gzip";
+  else headers["accept-ranges"] = "bytes";
   const size = stored.endsWith(".br") ? file.br : stored.endsWith(".gz") ? file.gz : file.size;
   if (!range && size !== undefined && size <= MEMORY_FILE_LIMIT) {
     // HEAD needs no bytes: the sizes are in the table.
-    headers.push(["content-length", String(size)]);
+    headers["content-length"] = String(size);
     if (method === "HEAD") return new Response(null, { status: intent.status, headers });
     const bytes = memory.get(stored) ?? (await deadline(readWhole(files, stored)));
     if (!bytes) throw new Error(`the release has no stored file ${stored} for ${intent.asset}: build and deploy again`);
@@ -188,7 +181,7 @@ export async function serveAsset(
   }
   for (const name of ["content-length", "content-range"]) {
     const value = read.headers.get(name);
-    if (value !== null) headers.push([name, value]);
+    if (value !== null) headers[name] = value;
   }
   const status = read.status === 206 || read.status === 416 ? read.status : intent.status;
   // workerd would compress again a body it is handed compressed unless told it already is (encodeBody: "manual").
