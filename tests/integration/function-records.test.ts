@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ConsoleLine, LogLine } from "../../lib/node/observe/records.ts";
+import type { ConsoleLine, LogLine, RequestLine } from "../../lib/node/observe/records.ts";
 import type { Supervisor } from "../../lib/node/runtime/supervisor.ts";
 import { internalSocket } from "../helpers/internal-socket.ts";
 import { startStack } from "../helpers/stack.ts";
@@ -50,6 +50,37 @@ describe("a function's own records (no tail worker)", () => {
       ["trace-probe", "info"],
       ["trace-probe", "warn"],
     ]);
+  });
+
+  it("records what a function in the gateway's isolate logs after its answer, as its own, with the request's id", async () => {
+    const res = await fetch(`${sup.url}/tick-inline/late`, { headers: { "x-request-id": "late-inline-0001" } });
+    expect(res.status).toBe(200);
+    const said = async () => (await logLines()).filter((l): l is ConsoleLine => l.type === "log" && l.requestId === "late-inline-0001");
+    // 300 ms after the answer: the request's own record went out with its batch before that.
+    await expect.poll(async () => (await said()).map((l) => l.message), { timeout: 10_000 }).toEqual(["answering now", "after the answer"]);
+    expect((await said()).map((l) => [l.function, l.level])).toEqual([
+      ["tick-inline", "info"],
+      ["tick-inline", "warn"],
+    ]);
+  });
+
+  it("logs each request that logged nothing with its own time, in the records the gateway shares among them", async () => {
+    const ids = Array.from({ length: 5 }, (_, i) => `quiet-request-000${i}`);
+    const before = Date.now();
+    for (const id of ids) {
+      const res = await fetch(`${sup.url}/tick-inline/`, { headers: { "x-request-id": id } });
+      expect(res.status).toBe(200);
+      await sleep(30);
+    }
+    const logged = async () => (await logLines()).filter((l): l is RequestLine => l.type === "request" && ids.includes(l.requestId));
+    await expect.poll(async () => (await logged()).length, { timeout: 10_000 }).toBe(5);
+    const lines = await logged();
+    expect(lines.map((l) => l.requestId)).toEqual(ids);
+    const times = lines.map((l) => Date.parse(l.time));
+    // Each its own time (30 ms apart), not the shared record's.
+    expect(new Set(times).size).toBe(5);
+    expect(times[0]).toBeGreaterThanOrEqual(before - 1000);
+    expect(times.every((t, i) => i === 0 || t >= (times[i - 1] ?? 0))).toBe(true);
   });
 
   it("keeps a bounded number of the lines logged after the answer, and says so", async () => {

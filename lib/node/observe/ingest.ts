@@ -48,8 +48,9 @@ export class TraceIngest {
     const { metrics, logs, series, usage } = this.sinks;
     metrics.traceRecords.inc();
     for (const a of rec.access) {
+      const ts = a.ts ?? rec.ts;
       logs.write({
-        time: new Date(rec.ts).toISOString(),
+        time: new Date(ts).toISOString(),
         type: "request",
         level: statusLevel(a.status),
         requestId: a.id,
@@ -62,8 +63,8 @@ export class TraceIngest {
       });
       metrics.request(a.fn, a.method, a.status, a.ms, a.inflight, a.proc);
       if (a.fn !== null) {
-        series.add(a.fn, rec.ts, a.status, a.ms);
-        usage.count(a.fn, rec.ts, a.status, a.ms);
+        series.add(a.fn, ts, a.status, a.ms);
+        usage.count(a.fn, ts, a.status, a.ms);
       }
       if (a.status >= 500 && a.id) this.pending(a.fn ?? "", a.id).access = a;
     }

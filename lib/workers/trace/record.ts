@@ -24,6 +24,11 @@ export interface AccessRecord {
   inflight: number;
   /** A random id of the workerd process (isolate) that served it: in-flight samples are summed across them. */
   proc: string;
+  /**
+   * When the request started (ms since the epoch). Requests that logged nothing share one record (sender.ts), whose
+   * own `ts` is the first one's; absent from releases built before, where the record's `ts` is the request's.
+   */
+  ts?: number;
 }
 
 const MAX_LOG_CHARS = 8_192;

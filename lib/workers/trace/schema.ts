@@ -17,6 +17,7 @@ const access = z.object({
   ip: z.string().max(100),
   inflight: z.number().int().nonnegative(),
   proc: z.string().max(100),
+  ts: z.number().optional(),
 });
 
 const outboundEvent = z.object({
