@@ -19,6 +19,7 @@ import { COLLECTOR_URL_VAR, FORWARDED_PREFIX_HEADER, HOST_OBJECT_NAME, inlineQue
 import { REDIS_OBJECT_BINDING, REDIS_OBJECT_SWITCH } from "../shared/redis-object.ts";
 import { setInlineRoute, takesInlineRoutes } from "../sdk/route.ts";
 import { traced } from "./trace/gateway.ts";
+import type { ErrorLog } from "./trace/gateway.ts";
 import { serveAsset } from "./assets/serve.ts";
 import type { FileStore } from "./assets/serve.ts";
 import { runsWorkerFirst } from "./assets/worker-first.ts";
@@ -157,7 +158,7 @@ function target(request: Request): Target {
 function dispatch(request: Request, to: Target, env: GatewayEnv, ctx: ExecutionContext, inline: Record<string, InlineHandler>) {
   const route = to.name !== "" && Object.hasOwn(env.ROUTES, to.name) ? env.ROUTES[to.name] : undefined;
   // Without a collector nothing is recorded: no record, no in-flight count, no client IP.
-  if (!env[COLLECTOR_URL_VAR]) return handle(request, to, route, env, ctx, inline);
+  if (!env[COLLECTOR_URL_VAR]) return handle(request, to, route, env, ctx, inline, console.error);
   const started = Date.now();
   const fn = route ? to.name : null;
   const key = fn ?? "";
@@ -166,7 +167,8 @@ function dispatch(request: Request, to: Target, env: GatewayEnv, ctx: ExecutionC
   return traced(
     env,
     ctx,
-    () => handle(request, to, route, env, ctx, inline),
+    route?.inline === true,
+    (log) => handle(request, to, route, env, ctx, inline, log),
     () => inFlight.set(key, (inFlight.get(key) ?? 1) - 1),
     (response) => {
       // Eight hex digits tell a process from the few others serving beside it, in fewer bytes per record than a UUID.
@@ -233,6 +235,7 @@ async function handle(
   env: GatewayEnv,
   ctx: ExecutionContext,
   inline: Record<string, InlineHandler>,
+  log: ErrorLog,
 ): Promise<Response> {
   if (env.HTTPS_PORT !== undefined && !call && origin.startsWith("http:"))
     return toHttps(new URL(request.url), env.HTTPS_PORT, request.method, requestId);
@@ -289,7 +292,7 @@ async function handle(
           return asset;
         }
       } catch (err) {
-        console.error(`function "${name}": its assets could not be served [${requestId}]`, errorDetails(err));
+        log(`function "${name}": its assets could not be served [${requestId}]`, errorDetails(err));
         return errorResponse(500, "Internal error", requestId);
       }
     }
@@ -311,10 +314,10 @@ async function handle(
     response = await withDeadline(work, route.timeoutMs);
   } catch (err) {
     if (err instanceof DeadlineExceeded) {
-      console.error(`function "${name}" did not answer within ${route.timeoutMs} ms [${requestId}]`);
+      log(`function "${name}" did not answer within ${route.timeoutMs} ms [${requestId}]`);
       return errorResponse(504, `The function did not answer within ${route.timeoutMs} ms`, requestId);
     }
-    console.error(`function "${name}" threw [${requestId}]`, errorDetails(err));
+    log(`function "${name}" threw [${requestId}]`, errorDetails(err));
     return errorResponse(500, "Internal error", requestId);
   }
   if (response.headers.get(REQUEST_ID_HEADER) === requestId) return response;

@@ -19,7 +19,7 @@ let sup: Supervisor;
 let project: Stack["project"];
 
 beforeAll(async () => {
-  stack = await startStack({ fixtures: ["oops", "tick-inline", "trace-probe", "trace-slow", "trace-class"] });
+  stack = await startStack({ fixtures: ["boom", "oops", "tick-inline", "trace-probe", "trace-slow", "trace-class"] });
   ({ sup, project } = stack);
 });
 
@@ -81,6 +81,19 @@ describe("a function's own records (no tail worker)", () => {
     expect(new Set(times).size).toBe(5);
     expect(times[0]).toBeGreaterThanOrEqual(before - 1000);
     expect(times.every((t, i) => i === 0 || t >= (times[i - 1] ?? 0))).toBe(true);
+  });
+
+  it("records the gateway's own line about a request to a function in its own isolate with that request", async () => {
+    // Such a request runs no function code in the gateway's isolate, and no context of its own there: the gateway
+    // hands its line to the request's record itself.
+    const res = await fetch(`${sup.url}/boom`, { headers: { "x-request-id": "gateway-line-0001" } });
+    expect(res.status).toBe(500);
+    const said = async () =>
+      (await logLines()).filter(
+        (l): l is ConsoleLine => l.type === "log" && l.requestId === "gateway-line-0001" && l.message.startsWith('function "boom" threw'),
+      );
+    await expect.poll(async () => (await said()).map((l) => [l.function, l.level]), { timeout: 10_000 }).toEqual([["boom", "error"]]);
+    expect((await said())[0]?.message).toContain("[gateway-line-0001]");
   });
 
   it("keeps a bounded number of the lines logged after the answer, and says so", async () => {

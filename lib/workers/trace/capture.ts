@@ -139,6 +139,15 @@ function startCapturing(): void {
   });
 }
 
+/**
+ * Prints an error line as console.error does and keeps it in `into`, without AsyncLocalStorage: for the gateway's own
+ * lines about a request that runs no function code in its isolate (and so is not run in a context of its own).
+ */
+export function errorInto(into: Captured, ...args: unknown[]): void {
+  printError(...args);
+  keep(into.logs, "error", args);
+}
+
 /** Prints a line without keeping it for any trace (a record about a lost record would make another). */
 export function printOnly(...args: unknown[]): void {
   printError(...args);

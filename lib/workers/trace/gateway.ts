@@ -5,7 +5,7 @@
  * request that logged nothing only adds its access record to a record shared with others (sender.ts).
  */
 import type { AccessRecord, TraceRecord } from "./record.ts";
-import { capturedParts, capturing, emptyCapture, recordMade, takeBetween } from "./capture.ts";
+import { capturedParts, capturing, emptyCapture, errorInto, recordMade, takeBetween } from "./capture.ts";
 import type { Captured } from "./capture.ts";
 import { collectorTransport, deliver, deliverAccess } from "./sender.ts";
 import type { CollectorEnv, Transport } from "./sender.ts";
@@ -44,21 +44,28 @@ const lateRecorder =
       ctx,
     );
 
+/** How the gateway logs an error about a request: into the request's record. */
+export type ErrorLog = (...args: unknown[]) => void;
+
 /**
- * Runs one request's work with its console lines kept apart, then `done`, then `record` gives its access record;
- * the trace goes to the collector. Without a collector configured, it only runs the work and `done`.
+ * Runs one request's work, then `done`, then `record` gives its access record; the trace goes to the collector.
+ * Without a collector configured, it only runs the work and `done`. When function code runs in this isolate for it
+ * (`codeHere`), the work runs in a context of its own (AsyncLocalStorage), where whatever is logged or published is
+ * the request's; otherwise only the gateway's own lines are (through `log`), and the context is not paid for (about
+ * 5 µs of a 75 µs static asset answer).
  */
 export async function traced(
   env: CollectorEnv,
   ctx: ExecutionContext,
-  work: () => Promise<Response>,
+  codeHere: boolean,
+  work: (log: ErrorLog) => Promise<Response>,
   done: () => void,
   record: (response: Response | undefined) => AccessRecord,
 ): Promise<Response> {
   const send = collectorTransport(env);
   if (!send) {
     try {
-      return await work();
+      return await work(console.error);
     } finally {
       done();
     }
@@ -67,9 +74,10 @@ export async function traced(
   const before = takeBetween();
   if (before) deliver([gatewayRecord(started, [], before)], send, ctx);
   const kept = emptyCapture();
+  const log: ErrorLog = (...args) => errorInto(kept, ...args);
   let response: Response | undefined;
   try {
-    return (response = await capturing(kept, work));
+    return (response = await (codeHere ? capturing(kept, () => work(log)) : work(log)));
   } finally {
     done();
     const access = record(response);
