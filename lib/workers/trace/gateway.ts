@@ -83,7 +83,8 @@ export async function traced(
     const access = record(response);
     if (isEmpty(kept)) deliverAccess(access, send, ctx);
     else deliver([gatewayRecord(started, [access], kept)], send, ctx);
-    // What is logged from now on goes in records of its own (up to 100, for a minute: capture.ts).
-    recordMade(kept, lateRecorder(access, send, ctx));
+    // What function code in this isolate logs from now on goes in records of its own (up to 100, for a minute:
+    // capture.ts). Without such code nothing reaches `kept` after this.
+    if (codeHere) recordMade(kept, lateRecorder(access, send, ctx));
   }
 }

@@ -12,6 +12,7 @@
  * more per request (a third of its work: the record's own fields, checked and read for every request).
  */
 import type { AccessRecord, TraceRecord } from "./record.ts";
+import { printOnly } from "./capture.ts";
 import { COLLECTOR_TOKEN_VAR, COLLECTOR_URL_VAR } from "../../shared/names.ts";
 
 export interface CollectorEnv {
@@ -55,8 +56,10 @@ export function collectorTransport(env: CollectorEnv): Transport | undefined {
       });
       await res.body?.cancel();
     } catch (err) {
-      // The collector is down (the supervisor restarts): these records are lost, the functions are not affected.
-      console.error(`could not deliver ${batch.length} trace record(s) to the collector: ${(err as Error).message}`);
+      // The collector is down (the supervisor restarts): these records are lost, the functions are not affected. Only
+      // printed: kept, the line would make a record of its own to deliver (and, logged in the context of the request
+      // that started this flush, one charged to that request's function).
+      printOnly(`could not deliver ${batch.length} trace record(s) to the collector: ${(err as Error).message}`);
     }
   };
 }
