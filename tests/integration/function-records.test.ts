@@ -41,26 +41,19 @@ describe("a function's own records (no tail worker)", () => {
     expect(await (await fetch(`${sup.url}/trace-probe/env`)).json()).toEqual({ sink: false });
   });
 
-  it("records what a function logs after its answer, with the request's id", async () => {
-    const res = await fetch(`${sup.url}/trace-probe/late`, { headers: { "x-request-id": "late-line-0001" } });
+  // In its own isolate, and in the gateway's (there 300 ms after the answer: the request's own record went out with
+  // its batch before that).
+  it.each([
+    ["trace-probe", "a function", "late-line-0001"],
+    ["tick-inline", "a function in the gateway's isolate", "late-inline-0001"],
+  ])("records what %s (%s) logs after its answer, as its own, with the request's id", async (fn, _where, id) => {
+    const res = await fetch(`${sup.url}/${fn}/late`, { headers: { "x-request-id": id } });
     expect(res.status).toBe(200);
-    const said = async () => (await logLines()).filter((l): l is ConsoleLine => l.type === "log" && l.requestId === "late-line-0001");
+    const said = async () => (await logLines()).filter((l): l is ConsoleLine => l.type === "log" && l.requestId === id);
     await expect.poll(async () => (await said()).map((l) => l.message), { timeout: 10_000 }).toEqual(["answering now", "after the answer"]);
     expect((await said()).map((l) => [l.function, l.level])).toEqual([
-      ["trace-probe", "info"],
-      ["trace-probe", "warn"],
-    ]);
-  });
-
-  it("records what a function in the gateway's isolate logs after its answer, as its own, with the request's id", async () => {
-    const res = await fetch(`${sup.url}/tick-inline/late`, { headers: { "x-request-id": "late-inline-0001" } });
-    expect(res.status).toBe(200);
-    const said = async () => (await logLines()).filter((l): l is ConsoleLine => l.type === "log" && l.requestId === "late-inline-0001");
-    // 300 ms after the answer: the request's own record went out with its batch before that.
-    await expect.poll(async () => (await said()).map((l) => l.message), { timeout: 10_000 }).toEqual(["answering now", "after the answer"]);
-    expect((await said()).map((l) => [l.function, l.level])).toEqual([
-      ["tick-inline", "info"],
-      ["tick-inline", "warn"],
+      [fn, "info"],
+      [fn, "warn"],
     ]);
   });
 

@@ -159,9 +159,12 @@ export function capturing<T>(into: Captured, work: () => T): T {
   return current.run(into, work);
 }
 
+/** Whether `kept` holds no line, event or count. */
+export const capturedNothing = (kept: Captured): boolean => kept.logs.length === 0 && kept.outbound.length === 0 && !kept.dbCache;
+
 /** What was kept outside any invocation since the last call, or undefined when nothing was. */
 export function takeBetween(): Captured | undefined {
-  if (between.logs.length === 0 && between.outbound.length === 0 && !between.dbCache) return undefined;
+  if (capturedNothing(between)) return undefined;
   const taken: Captured = {
     logs: between.logs.splice(0),
     outbound: between.outbound.splice(0),

@@ -9,8 +9,8 @@
 import type { TraceRecord } from "./record.ts";
 import { capturedParts, capturing, emptyCapture, exceptionOf, printOnly, recordMade, takeBetween } from "./capture.ts";
 import type { Captured } from "./capture.ts";
-import { deliver } from "./sender.ts";
-import type { Transport } from "./sender.ts";
+import { deliver, lateRecorder, record } from "./sender.ts";
+import type { Invocation, Transport } from "./sender.ts";
 import { TRACE_SINK_BINDING } from "../../shared/names.ts";
 import { REQUEST_ID_HEADER } from "../../sdk/request-id.ts";
 
@@ -21,12 +21,6 @@ type Waiter = Pick<ExecutionContext, "waitUntil">;
 interface TraceSink {
   /** A batch of records as JSON (console arguments need not survive structured cloning). */
   deliver(batch: string): Promise<void>;
-}
-
-/** What an invocation's records say of it besides what it captured. */
-interface Invocation {
-  request?: NonNullable<TraceRecord["request"]>;
-  cron?: string;
 }
 
 const transports = new WeakMap<object, Transport | null>();
@@ -70,18 +64,6 @@ export const requestOf = (request: Request): NonNullable<TraceRecord["request"]>
   status: null,
 });
 
-const record = (worker: string, ts: number, outcome: string, of: Invocation, parts: Partial<TraceRecord>): TraceRecord => ({
-  worker,
-  ts,
-  outcome,
-  access: [],
-  logs: [],
-  exceptions: [],
-  ...parts,
-  ...(of.request ? { request: of.request } : {}),
-  ...(of.cron !== undefined ? { cron: of.cron } : {}),
-});
-
 /** How long each kind of invocation may run (the gateway's deadline, cron_timeout_ms, queue_timeout_ms), in ms. */
 export interface Deadlines {
   fetch: number;
@@ -119,14 +101,6 @@ function sweep(ctx: Waiter, now: number): void {
     recordMade(o.kept, lateRecorder(o.worker, o.of, o.send, ctx));
   }
 }
-
-/** Delivers what an invocation logs after its record, in records of their own with its request (not its cron: a record with one counts a run). */
-const lateRecorder =
-  (worker: string, of: Invocation, send: Transport, ctx: Waiter) =>
-  (after: Captured): void => {
-    const late: Invocation = of.request ? { request: of.request } : {};
-    deliver([record(worker, Date.now(), "ok", late, capturedParts(after))], send, ctx);
-  };
 
 /**
  * `ctx` with a `waitUntil` that records what the promises it is handed reject with (they are still rejected, as

@@ -5,10 +5,10 @@
  * request that logged nothing only adds its access record to a record shared with others (sender.ts).
  */
 import type { AccessRecord, TraceRecord } from "./record.ts";
-import { capturedParts, capturing, emptyCapture, errorInto, recordMade, takeBetween } from "./capture.ts";
+import { capturedNothing, capturedParts, capturing, emptyCapture, errorInto, recordMade, takeBetween } from "./capture.ts";
 import type { Captured } from "./capture.ts";
-import { collectorTransport, deliver, deliverAccess } from "./sender.ts";
-import type { CollectorEnv, Transport } from "./sender.ts";
+import { collectorTransport, deliver, deliverAccess, lateRecorder } from "./sender.ts";
+import type { CollectorEnv } from "./sender.ts";
 
 const gatewayRecord = (ts: number, access: AccessRecord[], kept: Captured): TraceRecord => ({
   worker: "gateway",
@@ -18,31 +18,6 @@ const gatewayRecord = (ts: number, access: AccessRecord[], kept: Captured): Trac
   exceptions: [],
   ...capturedParts(kept),
 });
-
-const isEmpty = (kept: Captured) => kept.logs.length === 0 && kept.outbound.length === 0 && kept.dbCache === undefined;
-
-/**
- * Delivers what is logged after a request's record was made (work a function in this isolate handed to waitUntil)
- * in records of its own, with the request's id and as its function's (the gateway's when it named none).
- */
-const lateRecorder =
-  (access: AccessRecord, send: Transport, ctx: ExecutionContext) =>
-  (after: Captured): void =>
-    deliver(
-      [
-        {
-          worker: access.fn ?? "gateway",
-          ts: Date.now(),
-          outcome: "ok",
-          request: { id: access.id, method: access.method, url: `http://gateway${access.path}`, status: access.status },
-          access: [],
-          exceptions: [],
-          ...capturedParts(after),
-        },
-      ],
-      send,
-      ctx,
-    );
 
 /** How the gateway logs an error about a request: into the request's record. */
 export type ErrorLog = (...args: unknown[]) => void;
@@ -81,10 +56,13 @@ export async function traced(
   } finally {
     done();
     const access = record(response);
-    if (isEmpty(kept)) deliverAccess(access, send, ctx);
+    if (capturedNothing(kept)) deliverAccess(access, send, ctx);
     else deliver([gatewayRecord(started, [access], kept)], send, ctx);
-    // What function code in this isolate logs from now on goes in records of its own (up to 100, for a minute:
-    // capture.ts). Without such code nothing reaches `kept` after this.
-    if (codeHere) recordMade(kept, lateRecorder(access, send, ctx));
+    // What function code in this isolate logs from now on goes in records of its own, with the request's id and as
+    // its function's (up to 100, for a minute: capture.ts). Without such code nothing reaches `kept` after this.
+    if (codeHere) {
+      const request = { id: access.id, method: access.method, url: `http://gateway${access.path}`, status: access.status };
+      recordMade(kept, lateRecorder(access.fn ?? "gateway", { request }, send, ctx));
+    }
   }
 }

@@ -12,7 +12,8 @@
  * more per request (a third of its work: the record's own fields, checked and read for every request).
  */
 import type { AccessRecord, TraceRecord } from "./record.ts";
-import { printOnly } from "./capture.ts";
+import { capturedParts, printOnly } from "./capture.ts";
+import type { Captured } from "./capture.ts";
 import { COLLECTOR_TOKEN_VAR, COLLECTOR_URL_VAR } from "../../shared/names.ts";
 
 export interface CollectorEnv {
@@ -80,6 +81,36 @@ export function deliverAccess(access: AccessRecord, send: Transport | undefined,
   deliver([shared], send, ctx);
   joinable = shared;
 }
+
+/** What an invocation's records say of it besides what it captured. */
+export interface Invocation {
+  request?: NonNullable<TraceRecord["request"]>;
+  cron?: string;
+}
+
+/** A record of an invocation of `worker`, with what `parts` gives. */
+export const record = (worker: string, ts: number, outcome: string, of: Invocation, parts: Partial<TraceRecord>): TraceRecord => ({
+  worker,
+  ts,
+  outcome,
+  access: [],
+  logs: [],
+  exceptions: [],
+  ...parts,
+  ...(of.request ? { request: of.request } : {}),
+  ...(of.cron !== undefined ? { cron: of.cron } : {}),
+});
+
+/**
+ * Delivers what an invocation logs after its record (capture.ts `recordMade`), in records of their own with its
+ * request (not its cron: a record with one counts a run).
+ */
+export const lateRecorder =
+  (worker: string, of: Invocation, send: Transport, ctx: Pick<ExecutionContext, "waitUntil">) =>
+  (after: Captured): void => {
+    const late: Invocation = of.request ? { request: of.request } : {};
+    deliver([record(worker, Date.now(), "ok", late, capturedParts(after))], send, ctx);
+  };
 
 /** Queues records for `send` (dropped when there is none); `ctx` is the calling invocation's. */
 export function deliver(records: TraceRecord[], send: Transport | undefined, ctx: Pick<ExecutionContext, "waitUntil">): void {
